@@ -1,0 +1,38 @@
+# Two entry points: `make demo` and `make test`. Both create .venv and install what they need.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# The CPU build by default. A GPU user installs their CUDA torch into .venv first; this step
+# then keeps it (pip sees torch already satisfied).
+TORCH ?= torch==2.13.0
+DEMO_MODEL ?= ast
+DEMO_EPOCHS ?= 30
+
+.PHONY: install install-dev demo test bench clean
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH)"
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+install-dev: $(VENV)/.installed-dev
+
+demo: install
+	$(PY) prepare.py --demo --output_dir runs/demo-data
+
+test: install-dev
+	$(PY) -m pytest -q -n 2 tests
+
+bench: install
+	$(PY) bench/preprocess.py
+
+clean:
+	rm -rf $(VENV) runs data/demo data/cache

@@ -1,0 +1,123 @@
+"""Audio decoding: any common file -> mono float32 at the sample rate a backbone needs.
+
+soundfile (libsndfile) reads WAV/FLAC/OGG/Opus/MP3 without system libraries and is fast; other
+formats (M4A/AAC, ...) go through librosa/audioread, which needs ffmpeg on the PATH.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+
+class AudioError(ValueError):
+    """A file that cannot be used as audio. The message names the file and the reason."""
+
+    def __init__(self, path: str, reason: str):
+        super().__init__(path, reason)  # both in args, so the error pickles across worker processes
+        self.path, self.reason = path, reason
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    duration: float
+    sample_rate: int
+    channels: int
+
+
+def _fallback_hint(path: str) -> str:
+    if shutil.which("ffmpeg") is None:
+        return " (this format needs ffmpeg: install it, e.g. `apt-get install ffmpeg`, or convert the file to WAV/FLAC/MP3)"
+    return ""
+
+
+def audio_info(path: str | os.PathLike) -> AudioInfo:
+    """Duration, sample rate and channel count, read from the header where possible."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise AudioError(path, "file not found")
+    if os.path.getsize(path) == 0:
+        raise AudioError(path, "empty file")
+    try:
+        info = sf.info(path)
+        frames, sr, channels = info.frames, info.samplerate, info.channels
+    except Exception:
+        # Not a libsndfile format: decode once through the fallback to learn its shape.
+        wave, sr = _decode_fallback(path)
+        frames, channels = wave.shape[0], wave.shape[1]
+    if frames <= 0 or sr <= 0:
+        raise AudioError(path, "no audio samples")
+    return AudioInfo(duration=frames / sr, sample_rate=int(sr), channels=int(channels))
+
+
+def _decode_fallback(path: str) -> tuple[np.ndarray, int]:
+    """librosa/audioread decode, (frames, channels) float32; one-line AudioError on failure."""
+    try:
+        import librosa
+
+        with warnings.catch_warnings():  # librosa warns that it falls back; we say so ourselves on failure
+            warnings.simplefilter("ignore")
+            wave, sr = librosa.load(path, sr=None, mono=False)
+    except Exception as exc:  # audioread raises several unrelated types
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise AudioError(path, f"cannot decode audio: {reason}{_fallback_hint(path)}") from None
+    wave = np.atleast_2d(wave).T  # librosa gives (channels, frames)
+    return np.ascontiguousarray(wave, dtype=np.float32), int(sr)
+
+
+def load_audio(path: str | os.PathLike, sample_rate: int | None = None) -> np.ndarray:
+    """Decode `path` to a mono float32 waveform, resampled to `sample_rate` (None keeps the file's).
+
+    Raises AudioError (one line naming the file) for missing, empty, corrupt or silent-length files.
+    """
+    wave, sr = load_audio_with_rate(path, sample_rate)
+    return wave
+
+
+def load_audio_with_rate(path: str | os.PathLike, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
+    """Like load_audio, also returning the rate of the returned waveform."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise AudioError(path, "file not found")
+    if os.path.getsize(path) == 0:
+        raise AudioError(path, "empty file")
+    try:
+        wave, sr = sf.read(path, dtype="float32", always_2d=True)
+    except Exception:
+        wave, sr = _decode_fallback(path)
+    if wave.shape[0] == 0:
+        raise AudioError(path, "no audio samples")
+    mono = wave.mean(axis=1) if wave.shape[1] > 1 else wave[:, 0]
+    if not np.all(np.isfinite(mono)):
+        raise AudioError(path, "audio contains NaN or infinite samples")
+    if sample_rate is not None and sr != sample_rate:
+        mono = soxr.resample(mono, sr, sample_rate, quality="HQ")
+        sr = sample_rate
+    return np.ascontiguousarray(mono, dtype=np.float32), int(sr)
+
+
+def window_starts(num_samples: int, window: int, hop: int, min_last: float = 0.5) -> list[int]:
+    """Start offsets of the windows that cover a clip of `num_samples`.
+
+    Full windows every `hop` samples; a tail longer than `min_last` of a window gets one more window
+    aligned to the clip's end, so no large part of a long song is ignored. A clip shorter than one
+    window gets a single window at 0 (the caller pads it).
+    """
+    if window <= 0 or hop <= 0:
+        raise ValueError("window and hop must be positive")
+    if num_samples <= window:
+        return [0]
+    starts = list(range(0, num_samples - window + 1, hop))
+    covered = starts[-1] + window
+    if num_samples - covered > min_last * window:
+        starts.append(num_samples - window)
+    return starts

@@ -1,0 +1,28 @@
+"""Label scales: everything inside Sentio lives on [-1, 1]; DEAM's 1..9 maps by (x - 5) / 4."""
+
+from __future__ import annotations
+
+import numpy as np
+
+# name -> (low, high) of the scale as written in the source file
+SCALES: dict[str, tuple[float, float]] = {"1-9": (1.0, 9.0), "-1-1": (-1.0, 1.0), "0-1": (0.0, 1.0)}
+
+
+def check_scale(scale: str) -> tuple[float, float]:
+    if scale not in SCALES:
+        raise ValueError(f"unknown label scale {scale!r}; choose one of {', '.join(SCALES)}")
+    return SCALES[scale]
+
+
+def to_unit(values, scale: str) -> np.ndarray:
+    """Map labels written on `scale` linearly onto [-1, 1] (1..9: (x - 5) / 4)."""
+    low, high = check_scale(scale)
+    values = np.asarray(values, dtype=np.float64)
+    return (2.0 * values - (low + high)) / (high - low)  # exact for 1..9: (x - 5) / 4
+
+
+def from_unit(values, scale: str = "1-9") -> np.ndarray:
+    """Inverse of to_unit: [-1, 1] back onto `scale` (for reports on DEAM's 1..9 scale)."""
+    low, high = check_scale(scale)
+    values = np.asarray(values, dtype=np.float64)
+    return (values * (high - low) + (low + high)) / 2.0
