@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
+
+from transformers import TrainingArguments
 
 
 @dataclass
@@ -43,3 +46,52 @@ class DataArguments:
         if len(parts) != 3:
             raise ValueError(f"--split_fractions must be three numbers like 0.8,0.1,0.1, got {self.split_fractions!r}")
         return parts  # type: ignore[return-value]
+
+
+@dataclass
+class ModelArguments:
+    """Which backbone, where its weights come from, and the regression head."""
+
+    model: str = field(default="ast", metadata={"help": "Backbone: ast, wav2vec2 or vit."})
+    checkpoint: str | None = field(
+        default=None,
+        metadata={"help": "Hub id or local folder of pretrained weights (default: the backbone's standard checkpoint)."},
+    )
+    from_scratch: bool = field(default=False, metadata={"help": "Random weights with the checkpoint's architecture."})
+    pooling: str | None = field(default=None, metadata={"help": "mean, sum, max, cls or cls_dist (default per backbone)."})
+    loss: str = field(default="mse+ccc", metadata={"help": "Training loss: mse, ccc or mse+ccc."})
+    final_dropout: float = field(default=0.1, metadata={"help": "Dropout before the regression head."})
+    head_hidden_size: int = field(default=256, metadata={"help": "Hidden units of the regression head."})
+    max_length: int | None = field(default=None, metadata={"help": "AST: frames per window (1024 = 10.24 s)."})
+    window_seconds: float | None = field(default=None, metadata={"help": "Wav2Vec2/ViT: seconds per window."})
+    dataset_stats: bool = field(default=False, metadata={"help": "AST: normalise with the train split's mean/std, not AudioSet's."})
+    train_windows: str = field(default="random", metadata={"help": "random: one random window per song per epoch; all: every window."})
+    spec_augment: bool = field(default=True, metadata={"help": "SpecAugment-style masks on AST/ViT training inputs."})
+    early_stopping_patience: int | None = field(default=None, metadata={"help": "Stop after N evaluations without improvement."})
+
+
+@dataclass
+class EmotionTrainingArguments(TrainingArguments):
+    """TrainingArguments with Sentio's defaults: evaluate and save every epoch, keep the best
+    checkpoint by validation CCC, log to TensorBoard. Every TrainingArguments flag still works."""
+
+    num_train_epochs: float = field(default=30.0, metadata={"help": "Training epochs (short form: --epochs)."})
+    per_device_train_batch_size: int = field(default=16, metadata={"help": "Batch size per device for training."})
+    per_device_eval_batch_size: int = field(default=32, metadata={"help": "Batch size per device for evaluation."})
+    learning_rate: float = field(default=5e-5, metadata={"help": "Peak learning rate (AdamW)."})
+    warmup_steps: float = field(default=0.1, metadata={"help": "Warm-up: steps, or a fraction of training if < 1."})
+    eval_strategy: str = field(default="epoch", metadata={"help": "When to evaluate: no, steps or epoch."})
+    save_strategy: str = field(default="epoch", metadata={"help": "When to save a checkpoint: no, steps, epoch or best."})
+    logging_steps: float = field(default=10, metadata={"help": "Log every N steps."})
+    save_total_limit: int | None = field(default=2, metadata={"help": "Checkpoints kept (the best is always kept)."})
+    load_best_model_at_end: bool = field(default=True, metadata={"help": "Reload the best checkpoint after training."})
+    metric_for_best_model: str | None = field(default="ccc_mean", metadata={"help": "Validation metric that picks the best model."})
+    greater_is_better: bool | None = field(default=True, metadata={"help": "Whether a higher metric is better."})
+    report_to: None | str | list[str] = field(default="tensorboard", metadata={"help": "Loggers: tensorboard, wandb, none, ..."})
+    remove_unused_columns: bool = field(default=False, metadata={"help": "Keep False: the collator needs `length`."})
+
+
+def expand_short_flags(argv: list[str] | None = None) -> list[str]:
+    """`--epochs N` is the short name of `--num_train_epochs N`."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    return ["--num_train_epochs" if a == "--epochs" else a.replace("--epochs=", "--num_train_epochs=", 1) for a in argv]

@@ -1,0 +1,99 @@
+"""Torch views of the cached window dataset, and the collator that batches them.
+
+Features are read memory-mapped from the cache; nothing here copies the dataset. Training sees
+one item per song and draws one of its windows at random on every access (a new window each
+epoch); evaluation and prediction see every window, averaged per song afterwards.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from datasets import Dataset
+
+# Which axis of one window's features is time (what `length` counts) for each model input.
+TIME_AXIS = {"input_values": 0, "pixel_values": 1}
+
+
+def _rows_of_split(ds: Dataset, split: str | None) -> list[int]:
+    if split is None:
+        return list(range(len(ds)))
+    splits = ds.select_columns("split").with_format("arrow")[:]["split"].to_pylist()
+    return [i for i, s in enumerate(splits) if s == split]
+
+
+class WindowDataset(torch.utils.data.Dataset):
+    """Every window of one split (or all rows): evaluation and prediction."""
+
+    def __init__(self, ds: Dataset, feature_name: str, split: str | None = None):
+        rows = _rows_of_split(ds, split)
+        self.feature_name = feature_name
+        self.ds = ds.select(rows) if split is not None else ds
+        self.song_ids: list[str] = [str(s) for s in self.ds["song_id"]]
+        columns = [feature_name, "length"] + (["labels"] if "labels" in ds.column_names else [])
+        self.view = self.ds.with_format("numpy", columns=columns)
+
+    def __len__(self) -> int:
+        return len(self.view)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return dict(self.view[int(index)])
+
+    def labels(self) -> np.ndarray:
+        return np.asarray(self.ds.with_format("numpy", columns=["labels"])["labels"], dtype=np.float32)
+
+
+class SongWindowDataset(WindowDataset):
+    """One item per song; each access returns one of its windows at random (training).
+
+    The draw uses torch's global generator, which the Trainer seeds, so runs are reproducible.
+    With `every_window=True` each window is an item of its own instead (more steps per epoch).
+    `augment`, if given, transforms the feature array of the drawn window (e.g. SpecAugment).
+    """
+
+    def __init__(self, ds: Dataset, feature_name: str, split: str | None = "train",
+                 augment: Callable[[np.ndarray, int], np.ndarray] | None = None, every_window: bool = False):
+        super().__init__(ds, feature_name, split)
+        if every_window:
+            self.windows = [[i] for i in range(len(self.song_ids))]
+        else:
+            by_song: dict[str, list[int]] = defaultdict(list)
+            for i, song in enumerate(self.song_ids):
+                by_song[song].append(i)
+            self.windows = list(by_song.values())
+        self.augment = augment
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        windows = self.windows[int(index)]
+        pick = windows[int(torch.randint(len(windows), (1,)))] if len(windows) > 1 else windows[0]
+        item = super().__getitem__(pick)
+        if self.augment is not None:
+            item[self.feature_name] = self.augment(item[self.feature_name], int(item["length"]))
+        return item
+
+
+class EmotionCollator:
+    """Stacks windows into a batch and turns `length` into an `attention_mask` over the time axis."""
+
+    def __init__(self, feature_name: str):
+        if feature_name not in TIME_AXIS:
+            raise ValueError(f"unknown model input {feature_name!r}")
+        self.feature_name = feature_name
+
+    def __call__(self, items: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        features = torch.from_numpy(np.stack([np.asarray(it[self.feature_name], dtype=np.float32) for it in items]))
+        time_steps = features.shape[1 + TIME_AXIS[self.feature_name]]
+        lengths = torch.tensor([int(it["length"]) for it in items])
+        batch = {
+            self.feature_name: features,
+            "attention_mask": (torch.arange(time_steps)[None, :] < lengths[:, None]).long(),
+        }
+        if "labels" in items[0]:
+            batch["labels"] = torch.from_numpy(np.stack([np.asarray(it["labels"], dtype=np.float32) for it in items]))
+        return batch

@@ -1,0 +1,99 @@
+"""The model card written next to a trained model, and the early check before a Hub push."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+
+_TABLE_METRICS = ("ccc", "pearson", "r2", "rmse", "mae")
+
+
+def _metric_rows(results: dict[str, float], prefix: str) -> list[str]:
+    rows = []
+    for name in _TABLE_METRICS:
+        cells = [results.get(f"{prefix}_{name}_{dim}") for dim in ("valence", "arousal", "mean")]
+        if all(c is not None for c in cells):
+            rows.append(f"| {prefix} | {name} | " + " | ".join(f"{c:.4f}" for c in cells) + " |")
+    return rows
+
+
+def write_model_card(output_dir: str | Path, info: dict[str, Any], results: dict[str, float]) -> Path:
+    """README.md with Hub metadata: backbone, initialisation, data, splits, label scale, metrics."""
+    init = info["init"]
+    tags = ["sentio", "music-emotion-recognition", "valence-arousal", "audio-regression", info["backbone"]]
+    front = ["---", "library_name: transformers", "pipeline_tag: audio-classification", "tags:"]
+    front += [f"- {t}" for t in tags]
+    if init != "scratch":
+        front.append(f"base_model: {init}")
+    front.append("---")
+    rows = _metric_rows(results, "eval") + _metric_rows(results, "test")
+    lines = front + [
+        "",
+        f"# {Path(output_dir).name}: music emotion regression ({info['backbone']})",
+        "",
+        "Predicts the **valence** and **arousal** of music from audio (Russell's circumplex), trained with",
+        f"Sentio {__version__}.",
+        "",
+        "## Model",
+        f"- Backbone: `{info['backbone']}` (`{info['model_class']}`), {info['num_parameters'] / 1e6:.2f}M parameters",
+        f"- Initialisation: {'random weights (trained from scratch)' if init == 'scratch' else f'pretrained `{init}`'}",
+        f"- Head: {info['pooling']} pooling -> hidden layer -> 2 outputs through tanh; loss `{info['loss']}`",
+        f"- Input: {info['features']}",
+        "",
+        "## Data",
+        f"- Source: {info['data_source']}",
+        f"- Split: {info['split_method']}; songs per split: {info['splits']}",
+        "- Labels: on [-1, 1]; DEAM's 1..9 scale maps by (x - 5) / 4. All metrics below are on [-1, 1].",
+        "- Test metrics are song-level: window predictions averaged per song.",
+        "",
+        "## Results",
+        "| split | metric | valence | arousal | mean |",
+        "|---|---|---|---|---|",
+        *(rows or ["| - | - | - | - | - |"]),
+        "",
+        "## Training",
+        f"- Epochs {info['epochs']}, batch size {info['batch_size']}, learning rate {info['learning_rate']}, seed {info['seed']}",
+        f"- Best checkpoint chosen by validation `{info['metric_for_best_model']}`",
+        "",
+        "## Use",
+        "```python",
+        "import sentio.models  # registers the Sentio model classes",
+        "from transformers import AutoModel",
+        "from sentio.data.feature_extractor import SentioFeatureExtractor",
+        "",
+        'model = AutoModel.from_pretrained("PATH_OR_HUB_ID").eval()',
+        'extractor = SentioFeatureExtractor.from_pretrained("PATH_OR_HUB_ID")',
+        "```",
+        "",
+    ]
+    path = Path(output_dir) / "README.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def check_hub_ready(timeout: float = 15.0) -> None:
+    """Fail at once, before any training, if a push to the Hub cannot work (offline or no login)."""
+    from huggingface_hub import HfApi
+
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        raise OSError("--push_to_hub needs the Hub, but HF_HUB_OFFLINE is set; drop --push_to_hub or go online")
+    outcome: dict[str, Any] = {}
+
+    def ask() -> None:
+        try:
+            outcome["user"] = HfApi().whoami()
+        except Exception as exc:  # network errors, 401s, ... all mean "cannot push"
+            outcome["error"] = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+    thread = threading.Thread(target=ask, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if "user" in outcome:
+        return
+    reason = outcome.get("error", f"no answer in {timeout:.0f} s")
+    raise OSError(f"--push_to_hub: cannot reach the Hub or not logged in ({reason}); "
+                  "log in with `hf auth login` or set HF_TOKEN, or drop --push_to_hub")

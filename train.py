@@ -1,0 +1,114 @@
+"""Fine-tune a backbone (AST / Wav2Vec2 / ViT) to predict valence and arousal.
+
+    python train.py --model ast --epochs 30 --demo
+    python train.py --model ast --data /path/to/DEAM --checkpoint MIT/ast-finetuned-audioset-10-10-0.4593
+    python train.py --model vit --data labels.csv --label_scale 1-9 --from_scratch --bf16
+
+Every transformers TrainingArguments flag passes through (--fp16, --gradient_accumulation_steps,
+--seed, --resume_from_checkpoint, --push_to_hub --hub_model_id ID, ...).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import transformers
+from transformers import EarlyStoppingCallback, HfArgumentParser, set_seed
+
+from sentio.args import DataArguments, EmotionTrainingArguments, ModelArguments, expand_short_flags
+from sentio.cli import run_cli
+from sentio.data.collate import EmotionCollator
+from sentio.data.feature_cache import build_feature_dataset, compute_ast_stats
+from sentio.data.sources import prepare_manifest
+from sentio.models import build_model, get_backbone
+from sentio.training.card import check_hub_ready, write_model_card
+from sentio.training.setup import feature_extractor_for, model_init_plan, training_datasets
+from sentio.training.trainer import EmotionTrainer
+
+logger = logging.getLogger("train")
+
+
+def parse_args():
+    argv = expand_short_flags()
+    if not any(a == "--output_dir" or a.startswith("--output_dir=") for a in argv):
+        model = next((argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--model"), "ast")
+        argv += ["--output_dir", os.path.join("runs", f"{model}-demo" if "--demo" in argv else model)]
+    parser = HfArgumentParser((ModelArguments, DataArguments, EmotionTrainingArguments))
+    return parser.parse_args_into_dataclasses(argv)
+
+
+def main() -> int:
+    model_args, data_args, training_args = parse_args()
+    transformers.utils.logging.set_verbosity_warning()
+    spec = get_backbone(model_args.model)
+    if training_args.push_to_hub:
+        check_hub_ready()  # fail now, not after hours of training
+    set_seed(training_args.seed)
+
+    # Data: a validated manifest (written into the run), then features computed once and cached.
+    with training_args.main_process_first(desc="manifest"):
+        manifest, data_report = prepare_manifest(data_args, training_args.output_dir, progress=training_args.process_index == 0)
+
+    # Model: pretrained checkpoint, or the same architecture from scratch (--demo: compact config).
+    plan = model_init_plan(spec, model_args, data_args)
+    model = build_model(spec.name, plan["checkpoint"], plan["from_scratch"], plan["config_overrides"], plan["head_kwargs"])
+    extractor = feature_extractor_for(spec, model.config, model_args, plan["compact"])
+    if model_args.dataset_stats and spec.feature_kind == "ast":
+        mean, std = compute_ast_stats(manifest[manifest["split"] == "train"], extractor.params)
+        extractor.mean, extractor.std = mean, std
+    with training_args.main_process_first(desc="features"):
+        features, feature_report = build_feature_dataset(
+            manifest, extractor, data_args.cache_dir, num_proc=data_args.preprocessing_num_workers
+        )
+    for failure in feature_report["failed"]:
+        logger.warning("skipped %s: %s", failure["path"], failure["reason"])
+    train_ds, val_ds, test_ds = training_datasets(features, extractor, model_args)
+    logger.info("songs: train %d, validation %d, test %d; windows %d", len(set(train_ds.song_ids)),
+                len(set(val_ds.song_ids)), len(set(test_ds.song_ids)), feature_report["windows"])
+
+    callbacks = [EarlyStoppingCallback(model_args.early_stopping_patience)] if model_args.early_stopping_patience else []
+    trainer = EmotionTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=train_ds,
+        eval_dataset=val_ds,
+        data_collator=EmotionCollator(extractor.feature_name),
+        processing_class=extractor,
+        callbacks=callbacks,
+    )
+    train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    trainer.save_model()  # model + preprocessor_config.json, loadable with from_pretrained
+    trainer.log_metrics("train", train_result.metrics)
+    trainer.save_metrics("train", train_result.metrics)
+    trainer.save_state()
+
+    # Final numbers: validation, then the test songs (window predictions averaged per song).
+    results = {}
+    for name, dataset in (("eval", val_ds), ("test", test_ds)):
+        metrics = trainer.evaluate(dataset, metric_key_prefix=name)
+        trainer.log_metrics(name, metrics)
+        trainer.save_metrics(name, metrics)
+        results.update(metrics)
+
+    if trainer.is_world_process_zero():
+        info = {
+            "backbone": spec.name, "model_class": type(model).__name__, "num_parameters": model.num_parameters(),
+            "init": model.config.init_checkpoint, "pooling": model.config.pooling, "loss": model.config.loss,
+            "features": f"{extractor.feature_kind} {extractor.params.to_dict()}",
+            "data_source": data_report.get("source", ""), "split_method": data_report.get("split_method", ""),
+            "splits": data_report.get("splits", {}), "epochs": training_args.num_train_epochs,
+            "batch_size": training_args.per_device_train_batch_size, "learning_rate": training_args.learning_rate,
+            "seed": training_args.seed, "metric_for_best_model": training_args.metric_for_best_model,
+        }
+        write_model_card(training_args.output_dir, info, results)
+        print(f"test CCC: valence {results['test_ccc_valence']:.4f}  arousal {results['test_ccc_arousal']:.4f}  "
+              f"mean {results['test_ccc_mean']:.4f}   ({training_args.output_dir})")
+    if training_args.push_to_hub:
+        trainer.push_to_hub(commit_message="Sentio: trained model, feature extractor and card")
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main, os.path.basename(sys.argv[0]))
