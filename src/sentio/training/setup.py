@@ -26,10 +26,9 @@ def model_init_plan(spec: BackboneSpec, model_args: ModelArguments, data_args: D
     overrides = dict(spec.demo_config) if compact else {}
     if model_args.max_length is not None:
         overrides["max_length"] = model_args.max_length
-    head = {"loss": model_args.loss, "final_dropout": model_args.final_dropout,
-            "head_hidden_size": model_args.head_hidden_size}
-    if model_args.pooling:
-        head["pooling"] = model_args.pooling
+    # Only what the user set: a previous run or the backbone's defaults decide the rest.
+    head = {k: getattr(model_args, k) for k in ("loss", "final_dropout", "head_hidden_size", "pooling")
+            if getattr(model_args, k) is not None}
     return {
         "checkpoint": model_args.checkpoint,
         "from_scratch": model_args.from_scratch or compact,
@@ -54,6 +53,8 @@ def feature_extractor_for(spec: BackboneSpec, config: Any, model_args: ModelArgu
     params: dict[str, Any] = dict(spec.demo_feature_overrides) if compact else {}
     params.update(_feature_params_from_config(spec.feature_kind, config))
     if model_args.window_seconds is not None:
+        if spec.feature_kind == "ast":
+            raise ValueError("AST windows are set in frames: use --max_length (1024 frames = 10.24 s), not --window_seconds")
         params["window_seconds"] = model_args.window_seconds
     return SentioFeatureExtractor(feature_kind=spec.feature_kind, **params)
 

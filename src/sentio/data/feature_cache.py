@@ -1,0 +1,292 @@
+"""Features computed once per corpus with `Dataset.map()` and cached on disk, keyed by their inputs.
+
+One row per window. The key covers the feature params, FEATURE_VERSION and every clip's
+(song_id, path, size, mtime_ns) in manifest order; labels and splits are attached after loading,
+so relabelling or re-splitting reuses the features while a touched file or a param change
+recomputes. Layout: `<cache_dir>/<kind>-<key[:16]>/features*.arrow` + `done.json` (written last).
+Features stream to disk in small batches and are read back memory-mapped, so memory stays flat as
+the corpus grows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+import datasets
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from datasets import Array2D, Dataset, Features, List, Value
+
+from sentio.data.audio import AudioError, load_audio
+from sentio.data.feature_extractor import SentioFeatureExtractor
+from sentio.data.features import FEATURE_VERSION, ASTParams, ast_fbank, features_for
+
+_MARKER = "done.json"
+_WRITER_BYTES = 8 << 20  # rows buffered per Arrow write: small, so memory does not grow with clips
+
+
+def cache_key(manifest: pd.DataFrame, extractor: SentioFeatureExtractor) -> str:
+    """sha256 of feature code version + params + each clip's (song_id, path, size, mtime_ns)."""
+    clips = []
+    for song_id, path in zip(manifest["song_id"].astype(str), manifest["path"].astype(str)):
+        try:
+            st = os.stat(path)
+            clips.append([song_id, path, st.st_size, st.st_mtime_ns])
+        except OSError:
+            clips.append([song_id, path, -1, -1])  # missing: reported as a failed clip
+    blob = {"version": FEATURE_VERSION, "kind": extractor.feature_kind, "params": extractor.params.to_dict(),
+            "clips": clips}
+    return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()
+
+
+def feature_schema(extractor: SentioFeatureExtractor) -> Features:
+    """Arrow schema of the cached rows (before labels/split are attached)."""
+    p = extractor.params
+    shape = p.feature_shape
+    # Fixed shapes let Arrow hand back whole numpy blocks instead of nested Python lists.
+    column = Array2D(shape, "float32") if len(shape) == 2 else List(Value("float32"), length=shape[0])
+    return Features(
+        {
+            "song_id": Value("string"),
+            "clip": Value("int32"),  # row of the manifest, to attach labels/splits afterwards
+            "window": Value("int32"),
+            "start": Value("float32"),
+            "length": Value("int32"),
+            p.feature_name: column,
+            "error": Value("string"),  # non-empty only on the marker row of a clip that failed
+        }
+    )
+
+
+@contextmanager
+def _one_torch_thread(restore: bool = True) -> Iterator[None]:
+    """Run torch ops on one thread, for two reasons measured on 2-core machines:
+
+    - a forked map worker inherits the parent's OpenMP pool state, and a multi-threaded torch op
+      there hangs for ever (datasets' num_proc > 1 after any torch op in the parent);
+    - the per-clip ops are small: on busy cores a 2-thread pool waits on descheduled threads and
+      runs up to 10x slower than one thread. Parallelism comes from num_proc processes instead.
+    """
+    import torch
+
+    previous = torch.get_num_threads()  # safe in a forked child: enters no parallel region
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if restore:  # the caller's own process (num_proc=1) keeps its thread setting
+            torch.set_num_threads(previous)
+
+
+def _features_batch(batch: dict[str, list], extractor: SentioFeatureExtractor, in_worker: bool) -> pa.Table:
+    """Batched map function: clips in, windows out (more rows than it got), markers for failures."""
+    with _one_torch_thread(restore=not in_worker):
+        return _features_rows(batch, extractor)
+
+
+def _features_rows(batch: dict[str, list], extractor: SentioFeatureExtractor) -> pa.Table:
+    name = extractor.feature_name
+    shape = extractor.params.feature_shape
+    out: dict[str, list] = {k: [] for k in ("song_id", "clip", "window", "start", "length", "error")}
+    blocks: list[np.ndarray] = []
+    for song_id, clip, path in zip(batch["song_id"], batch["clip"], batch["path"]):
+        try:
+            feats = features_for(extractor.feature_kind, load_audio(path, extractor.sampling_rate), extractor.params)
+        except AudioError as exc:
+            feats, reason = None, str(exc)
+        except Exception as exc:  # one odd file must not end a long pass; the report names it
+            feats, reason = None, f"{path}: {type(exc).__name__}: {exc}"
+        n = 1 if feats is None else len(feats["length"])
+        out["song_id"] += [song_id] * n
+        out["clip"] += [clip] * n
+        out["window"] += list(range(n))
+        if feats is None:
+            out["start"].append(0.0)
+            out["length"].append(0)
+            out["error"].append(reason)
+            blocks.append(np.zeros((1, *shape), dtype=np.float32))
+        else:
+            out["start"] += feats["start"].tolist()
+            out["length"] += feats["length"].tolist()
+            out["error"] += [""] * n
+            blocks.append(feats[name])
+    features = feature_schema(extractor)
+    out[name] = _arrow_column(np.concatenate(blocks), features[name])
+    # A whole Arrow table (map accepts one), so the feature column is written without conversion.
+    return pa.Table.from_pydict(out, schema=features.arrow_schema)
+
+
+def _arrow_column(values: np.ndarray, feature: Array2D | List) -> pa.Array:
+    """[n, *shape] float32 -> the Arrow array of `feature`, sharing `values`' memory.
+
+    Handing datasets the numpy block instead costs two more copies and a slow pa.array() scan
+    (~1 ms per AST window, a third of the feature pass); offsets over one flat buffer cost nothing.
+    """
+    values = np.ascontiguousarray(values, dtype=np.float32)
+    flat = pa.Array.from_buffers(pa.float32(), values.size, [None, pa.py_buffer(values)])
+    if isinstance(feature, List):  # fixed-length list (wav2vec2 samples)
+        return pa.FixedSizeListArray.from_arrays(flat, values.shape[1])
+    n, rows, cols = values.shape
+    inner = pa.ListArray.from_arrays(pa.array(np.arange(n * rows + 1, dtype=np.int32) * cols), flat)
+    outer = pa.ListArray.from_arrays(pa.array(np.arange(n + 1, dtype=np.int32) * rows), inner)
+    return pa.ExtensionArray.from_storage(feature(), outer)  # Array2D() is its Arrow extension type
+
+
+def _shard_files(directory: str) -> list[str]:
+    return sorted(f for f in os.listdir(directory) if f.startswith("features") and f.endswith(".arrow"))
+
+
+def _compute(manifest: pd.DataFrame, extractor: SentioFeatureExtractor, directory: str, key: str, num_proc: int,
+             batch_size: int) -> None:
+    """Run the map into `directory` (emptied first: a crashed run leaves no done.json) and mark it done."""
+    if os.path.isdir(directory):
+        shutil.rmtree(directory)
+    os.makedirs(directory)
+    source = Dataset.from_dict(  # from_dict, not from_pandas: pandas 3 large_string columns
+        {
+            "song_id": manifest["song_id"].astype(str).tolist(),
+            "clip": list(range(len(manifest))),
+            "path": manifest["path"].astype(str).tolist(),
+        }
+    )
+    num_proc = max(1, min(num_proc, len(manifest)))
+    row_bytes = 4 * int(np.prod(extractor.params.feature_shape))
+    mapped = source.map(
+        _features_batch,
+        batched=True,
+        batch_size=batch_size,
+        fn_kwargs={"extractor": extractor, "in_worker": num_proc > 1},
+        remove_columns=source.column_names,
+        features=feature_schema(extractor),
+        cache_file_name=os.path.join(directory, "features.arrow"),
+        writer_batch_size=max(1, _WRITER_BYTES // row_bytes),
+        load_from_cache_file=False,
+        new_fingerprint=key[:32],  # skips hashing the function and its extractor
+        num_proc=num_proc if num_proc > 1 else None,
+        desc=f"{extractor.feature_kind} features",
+    )
+    files = _shard_files(directory)
+    del mapped
+    marker = {"key": key, "kind": extractor.feature_kind, "params": extractor.params.to_dict(), "files": files,
+              "clips": len(manifest)}
+    tmp = os.path.join(directory, _MARKER + ".tmp")
+    with open(tmp, "w") as fh:
+        json.dump(marker, fh, indent=2)
+    os.replace(tmp, os.path.join(directory, _MARKER))  # atomic: a marker means complete files
+
+
+def _load(directory: str) -> Dataset:
+    with open(os.path.join(directory, _MARKER)) as fh:
+        files = json.load(fh)["files"]
+    parts = [Dataset.from_file(os.path.join(directory, f), in_memory=False) for f in files]
+    return parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
+
+
+def build_feature_dataset(
+    manifest: pd.DataFrame,
+    extractor: SentioFeatureExtractor,
+    cache_dir: str,
+    num_proc: int = 1,
+    batch_size: int = 4,
+) -> tuple[Dataset, dict[str, Any]]:
+    """Window rows for every decodable clip of `manifest`, computed once and cached under `cache_dir`.
+
+    Columns: song_id, clip, window, start, length, <feature_name>, then `labels` ([valence, arousal]
+    float32, when the manifest has them) and `split`, attached fresh from `manifest`. The report
+    gives clip/window counts, the cache directory, whether it was reused, and each failed clip
+    with its reason.
+    """
+    t0 = time.perf_counter()
+    manifest = manifest.reset_index(drop=True)
+    if len(manifest) == 0:
+        raise ValueError("the manifest has no clips")
+    key = cache_key(manifest, extractor)
+    directory = os.path.join(os.fspath(cache_dir), f"{extractor.feature_kind}-{key[:16]}")
+    marker = os.path.join(directory, _MARKER)
+    reused = os.path.isfile(marker) and all(os.path.isfile(os.path.join(directory, f)) for f in _read_files(marker))
+    if not reused:
+        _compute(manifest, extractor, directory, key, num_proc, batch_size)
+    ds = _load(directory)
+
+    # Only cheap columns are read here; the feature column stays on disk.
+    clip = np.asarray(ds.data.column("clip").to_numpy(), dtype=np.int64)
+    errors = ds.data.column("error").to_pylist()
+    if "valence" in manifest and "arousal" in manifest:
+        labels = manifest[["valence", "arousal"]].to_numpy(dtype=np.float32)[clip]
+        ds = ds.add_column("labels", labels.tolist(), feature=List(Value("float32"), length=2))
+    if "split" in manifest:
+        splits = manifest["split"].fillna("").astype(str).to_numpy()[clip]
+        ds = ds.add_column("split", splits.tolist(), feature=Value("string"))
+    # Columns are added before select: add_column on a selection would rewrite every feature.
+    keep = [i for i, e in enumerate(errors) if not e]
+    failed = [{"song_id": str(manifest.at[clip[i], "song_id"]), "path": str(manifest.at[clip[i], "path"]), "reason": e}
+              for i, e in enumerate(errors) if e]
+    if not keep:
+        raise ValueError(f"no clip could be used; first failure: {failed[0]['reason']}")
+    ds = ds.remove_columns("error")
+    if len(keep) < len(ds):
+        ds = ds.select(keep)
+    report = {
+        "kind": extractor.feature_kind,
+        "clips": len(manifest),
+        "clips_ok": len(manifest) - len(failed),
+        "windows": len(ds),
+        "failed": failed,
+        "cache_dir": directory,
+        "reused": reused,
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
+    return ds, report
+
+
+def _read_files(marker: str) -> list[str]:
+    try:
+        with open(marker) as fh:
+            return list(json.load(fh)["files"])
+    except (OSError, ValueError, KeyError):
+        return ["\0missing"]  # unreadable marker: recompute
+
+
+def split_dataset(ds: Dataset, split: str, columns: list[str] | None = None, format: str = "torch") -> Dataset:
+    """Rows of one split, formatted (`torch` by default) over the model columns (+ labels, length)."""
+    names = ds.column_names
+    splits = ds.select_columns("split").with_format("arrow")[:]["split"].to_pylist()  # honours a selection
+    part = ds.select([i for i, s in enumerate(splits) if s == split])
+    if columns is None:
+        columns = [c for c in ("input_values", "pixel_values", "length", "labels") if c in names]
+    return part.with_format(format, columns=columns)
+
+
+def compute_ast_stats(manifest: pd.DataFrame, params: ASTParams | None = None,
+                      max_clips: int | None = 200) -> tuple[float, float]:
+    """Mean and std of the un-normalised AST fbank over the real frames of (up to `max_clips`) clips.
+
+    Pass train rows only; streaming float64 sums keep memory flat. Clips that fail to decode are
+    skipped. Put the result in the params (`mean`, `std`) before building the feature dataset.
+    """
+    p = params or ASTParams()
+    total = total_sq = 0.0
+    count = 0
+    paths = manifest["path"].astype(str).tolist()
+    for path in paths[:max_clips] if max_clips else paths:
+        try:
+            with _one_torch_thread():
+                fbank, lengths, _ = ast_fbank(load_audio(path, p.sampling_rate), p)
+        except (AudioError, ValueError):
+            continue
+        for window, n in zip(fbank, lengths):
+            real = window[:n].astype(np.float64)
+            total += real.sum()
+            total_sq += np.square(real).sum()
+            count += real.size
+    if count == 0:
+        raise ValueError("no decodable clip to compute AST statistics from")
+    mean = total / count
+    return float(mean), float(np.sqrt(max(total_sq / count - mean * mean, 0.0)))

@@ -1,0 +1,90 @@
+"""SentioFeatureExtractor: the feature params of one backbone as a Hugging Face feature extractor.
+
+A training run saves it next to the model (`preprocessor_config.json`), so prediction on new audio
+rebuilds exactly the inputs the model was trained on with `SentioFeatureExtractor.from_pretrained`.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import soxr
+from transformers import BatchFeature, FeatureExtractionMixin
+
+from sentio.data.audio import load_audio
+from sentio.data.features import FeatureParams, features_for, param_names, params_for
+
+
+class SentioFeatureExtractor(FeatureExtractionMixin):
+    """Turns one waveform or audio file into all its model-input windows for `feature_kind`.
+
+    Params are plain attributes (HF convention, `sampling_rate` included) so they serialise to
+    `preprocessor_config.json`; `params` rebuilds the typed dataclass from them.
+    """
+
+    def __init__(self, feature_kind: str = "ast", **kwargs: Any) -> None:
+        names = param_names(feature_kind)
+        own = {k: kwargs.pop(k) for k in list(kwargs) if k in names}
+        params = params_for(feature_kind, **own)  # validates kind and values' names
+        kwargs.pop("model_input_names", None)
+        super().__init__(**kwargs)
+        self.feature_kind = feature_kind
+        for name, value in params.to_dict().items():
+            setattr(self, name, value)
+
+    @classmethod
+    def for_kind(cls, kind: str, **overrides: Any) -> "SentioFeatureExtractor":
+        """The default extractor of backbone `kind`, with `overrides` of its params."""
+        return cls(feature_kind=kind, **overrides)
+
+    @classmethod
+    def from_params(cls, params: FeatureParams) -> "SentioFeatureExtractor":
+        return cls(feature_kind=params.kind, **params.to_dict())
+
+    @property
+    def params(self) -> FeatureParams:
+        return params_for(self.feature_kind, **{n: getattr(self, n) for n in param_names(self.feature_kind)})
+
+    @property
+    def feature_name(self) -> str:
+        """The model input column: `input_values` (ast, wav2vec2) or `pixel_values` (vit)."""
+        return self.params.feature_name
+
+    @property
+    def model_input_names(self) -> list[str]:
+        return [self.feature_name, "length"]
+
+    def features(self, wave: np.ndarray) -> dict[str, np.ndarray]:
+        """Windows of a mono waveform already at `sampling_rate`, as numpy arrays."""
+        return features_for(self.feature_kind, wave, self.params)
+
+    def load(self, path: str | os.PathLike) -> np.ndarray:
+        """Decode a file to mono float32 at this extractor's rate (AudioError on bad files)."""
+        return load_audio(path, self.sampling_rate)
+
+    def __call__(
+        self,
+        audio: np.ndarray | list[float] | str | os.PathLike,
+        sampling_rate: int | None = None,
+        return_tensors: str | None = None,
+        **kwargs: Any,
+    ) -> BatchFeature:
+        """All windows of one clip: `{feature_name: [K, ...], "length": [K], "start": [K]}`.
+
+        `audio` is a file path or a waveform; a waveform at another `sampling_rate` is resampled
+        (soxr); without `sampling_rate` it is taken to be at this extractor's rate. Stereo arrays
+        ([channels, samples] or [samples, channels]) are averaged to mono.
+        """
+        if isinstance(audio, (str, os.PathLike)):
+            wave = self.load(audio)
+        else:
+            wave = np.asarray(audio, dtype=np.float32)
+            if wave.ndim == 2:  # the short axis is the channels
+                wave = wave.mean(axis=0 if wave.shape[0] <= wave.shape[1] else 1)
+            if wave.ndim != 1:
+                raise ValueError(f"expected a mono or stereo waveform, got shape {wave.shape}")
+            if sampling_rate is not None and sampling_rate != self.sampling_rate:
+                wave = soxr.resample(wave, sampling_rate, self.sampling_rate, quality="HQ").astype(np.float32)
+        return BatchFeature(self.features(wave), tensor_type=return_tensors)

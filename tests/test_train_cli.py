@@ -1,0 +1,114 @@
+"""train.py end to end on a tiny demo corpus: train -> save -> reload in a new process -> same predictions."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import REPO
+from tests.tiny import TINY
+
+PREDICT = """
+import json, sys
+import numpy as np, torch
+import sentio.models
+from transformers import AutoModel
+from sentio.data.feature_extractor import SentioFeatureExtractor
+model = AutoModel.from_pretrained(sys.argv[1]).eval()
+extractor = SentioFeatureExtractor.from_pretrained(sys.argv[1])
+batch = extractor(sys.argv[2], return_tensors="pt")
+mask = (torch.arange(batch[extractor.feature_name].shape[1 + (extractor.feature_name == "pixel_values")])[None] < batch["length"][:, None]).long()
+with torch.no_grad():
+    out = model(**{extractor.feature_name: batch[extractor.feature_name], "attention_mask": mask})
+print(json.dumps(out.predictions.mean(0).tolist()))
+"""
+
+
+def run(args: list[str], env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", **(env or {})}
+    return subprocess.run([sys.executable, *args], cwd=REPO, env=full_env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus(tmp_path_factory) -> Path:
+    from sentio.data.demo import ensure_demo
+
+    return ensure_demo(tmp_path_factory.mktemp("corpus") / "demo", num_clips=16, seed=5)
+
+
+def tiny_checkpoint(name: str, folder: Path) -> Path:
+    from sentio.models import build_model
+
+    build_model(name, from_scratch=True, config_overrides=TINY[name]).save_pretrained(folder)
+    return folder
+
+
+@pytest.mark.parametrize("name", ["ast", "wav2vec2", "vit"])
+def test_train_save_reload_in_new_process(name, tiny_corpus, tmp_path):
+    out = tmp_path / "run"
+    result = run([
+        "train.py", "--model", name, "--demo", "--demo_dir", str(tiny_corpus), "--demo_num_clips", "16",
+        "--demo_seed", "5", "--checkpoint", str(tiny_checkpoint(name, tmp_path / "tiny")), "--epochs", "2",
+        "--per_device_train_batch_size", "4", "--learning_rate", "1e-3", "--output_dir", str(out),
+        "--cache_dir", str(tmp_path / "cache"), "--report_to", "tensorboard", "--disable_tqdm", "true",
+        # the tiny wav2vec2 hops 20 samples: short windows keep its sequences short
+        *(["--window_seconds", "0.5"] if name == "wav2vec2" else []),
+    ])
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = json.loads((out / "all_results.json").read_text())
+    for key in ("test_ccc_valence", "test_ccc_arousal", "test_ccc_mean", "test_rmse_mean", "test_pearson_mean", "eval_ccc_mean"):
+        assert np.isfinite(results[key]), key
+    assert results["test_ccc_mean"] == pytest.approx((results["test_ccc_valence"] + results["test_ccc_arousal"]) / 2)
+    for file in ("config.json", "model.safetensors", "preprocessor_config.json", "README.md", "manifest.csv", "data_report.json"):
+        assert (out / file).is_file(), file
+    assert list(out.glob("runs/*/events.out.tfevents.*")), "no TensorBoard event file"
+    card = (out / "README.md").read_text()
+    assert f"pretrained `{tmp_path / 'tiny'}`" in card and "test | ccc" in card
+
+    clip = next((tiny_corpus / "DEAM_audio" / "MEMD_audio").glob("*.mp3"))
+    first = run(["-c", PREDICT, str(out), str(clip)])
+    second = run(["-c", PREDICT, str(out), str(clip)])
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert json.loads(first.stdout) == json.loads(second.stdout)
+
+    # and in this process, through the same public loading path
+    import torch
+
+    import sentio.models  # noqa: F401
+    from transformers import AutoModel
+
+    from sentio.data.feature_extractor import SentioFeatureExtractor
+
+    model = AutoModel.from_pretrained(out).eval()
+    extractor = SentioFeatureExtractor.from_pretrained(out)
+    batch = extractor(str(clip), return_tensors="pt")
+    steps = batch[extractor.feature_name].shape[1 + (extractor.feature_name == "pixel_values")]
+    mask = (torch.arange(steps)[None] < batch["length"][:, None]).long()
+    with torch.no_grad():
+        here = model(**{extractor.feature_name: batch[extractor.feature_name], "attention_mask": mask}).predictions.mean(0)
+    assert np.allclose(here.numpy(), json.loads(first.stdout), atol=1e-5)
+
+
+def test_push_to_hub_offline_fails_before_training(tiny_corpus, tmp_path):
+    start = time.perf_counter()
+    result = run(["train.py", "--model", "ast", "--demo", "--demo_dir", str(tiny_corpus), "--push_to_hub",
+                  "--hub_model_id", "someone/sentio-test", "--output_dir", str(tmp_path / "run")])
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("train.py: error: --push_to_hub needs the Hub")
+    assert time.perf_counter() - start < 30
+    assert not (tmp_path / "run" / "manifest.csv").exists()
+
+
+def test_bad_data_is_one_line(tmp_path):
+    result = run(["train.py", "--model", "ast", "--data", str(tmp_path / "nowhere"), "--output_dir", str(tmp_path / "r")])
+    assert result.returncode == 2
+    assert result.stderr.strip() .splitlines()[-1] == f"train.py: error: {tmp_path / 'nowhere'}: no such file or folder"
+    result = run(["train.py", "--model", "mert", "--demo", "--output_dir", str(tmp_path / "r")])
+    assert result.returncode == 2 and "unknown model 'mert'" in result.stderr

@@ -1,0 +1,14 @@
+"""Tiny model configs shared by the tests (hidden 32, 2 layers: a forward pass takes milliseconds)."""
+
+_COMMON = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, head_hidden_size=16)
+TINY = {
+    # 32 mel bins x 64 frames, patch 16, strides 10 -> 2 x 5 = 10 patches (+ CLS + distillation).
+    "ast": dict(_COMMON, max_length=64, num_mel_bins=32),
+    # conv hop 5*4 = 20 samples; layer norm, so the encoder also sees the padding mask.
+    "wav2vec2": dict(
+        _COMMON, conv_dim=(16, 16), conv_stride=(5, 4), conv_kernel=(10, 4), num_conv_pos_embeddings=8,
+        num_conv_pos_embedding_groups=4, feat_extract_norm="layer", do_stable_layer_norm=True, layerdrop=0.0,
+    ),  # fmt: skip
+    # 32 x 32 image, patch 8 -> 4 x 4 patches (+ CLS).
+    "vit": dict(_COMMON, image_size=32, patch_size=8),
+}
