@@ -26,7 +26,7 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 demo: install
-	$(PY) prepare.py --demo --output_dir runs/demo-data
+	$(PY) train.py --model $(DEMO_MODEL) --epochs $(DEMO_EPOCHS) --demo
 
 test: install-dev
 	$(PY) -m pytest -q -n 2 tests

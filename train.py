@@ -20,6 +20,7 @@ from transformers import EarlyStoppingCallback, HfArgumentParser, set_seed
 from sentio.args import DataArguments, EmotionTrainingArguments, ModelArguments, expand_short_flags
 from sentio.cli import run_cli
 from sentio.data.collate import EmotionCollator
+from sentio.data.demo import split_ceiling
 from sentio.data.feature_cache import build_feature_dataset, compute_ast_stats
 from sentio.data.sources import prepare_manifest
 from sentio.models import build_model, get_backbone
@@ -91,6 +92,11 @@ def main() -> int:
         trainer.log_metrics(name, metrics)
         trainer.save_metrics(name, metrics)
         results.update(metrics)
+    if data_args.demo:  # how close to the best any model could do on these test songs
+        ceiling = split_ceiling(data_args.demo_dir, manifest[manifest["split"] == "test"])
+        results.update({f"test_ceiling_ccc_{k}": v for k, v in ceiling.items()})
+        results["test_ccc_mean_of_ceiling"] = results["test_ccc_mean"] / ceiling["mean"]
+        trainer.save_metrics("test", {k: v for k, v in results.items() if k.startswith("test_")})
 
     if trainer.is_world_process_zero():
         info = {
@@ -103,8 +109,9 @@ def main() -> int:
             "seed": training_args.seed, "metric_for_best_model": training_args.metric_for_best_model,
         }
         write_model_card(training_args.output_dir, info, results)
+        ceiling = f", {results['test_ccc_mean_of_ceiling']:.2f} of the ceiling" if data_args.demo else ""
         print(f"test CCC: valence {results['test_ccc_valence']:.4f}  arousal {results['test_ccc_arousal']:.4f}  "
-              f"mean {results['test_ccc_mean']:.4f}   ({training_args.output_dir})")
+              f"mean {results['test_ccc_mean']:.4f}{ceiling}   ({training_args.output_dir})")
     if training_args.push_to_hub:
         trainer.push_to_hub(commit_message="Sentio: trained model, feature extractor and card")
     return 0

@@ -27,8 +27,11 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from sentio.data.demo_synth import ClipSpec, write_clip
+from sentio.training.metrics import concordance_cc
 
 GENERATOR_VERSION = 1
+
+
 DEFAULT_DEMO_DIR = "data/demo"  # relative to the repo root / cwd
 AUDIO_SUBDIR = Path("DEAM_audio", "MEMD_audio")
 ANNOTATION_SUBDIR = Path("DEAM_Annotations", "annotations", "annotations averaged per song", "song_level")
@@ -102,11 +105,6 @@ def _label_columns(ratings: np.ndarray, whole_as_int: bool) -> list[str]:
     return [_fmt(ratings.mean(), 1, whole_as_int), _fmt(ratings.std(ddof=1), 2, whole_as_int)]
 
 
-def _ccc(x: np.ndarray, y: np.ndarray) -> float:
-    cov = np.mean((x - x.mean()) * (y - y.mean()))
-    return float(2 * cov / (x.var() + y.var() + (x.mean() - y.mean()) ** 2))
-
-
 def _write_tables(out: Path, plan: dict, cues: list[dict], num_clips: int, seed: int) -> dict:
     """The two annotation CSVs, truth.csv and ceiling.json; returns the ceiling."""
     ann = out / ANNOTATION_SUBDIR
@@ -134,7 +132,7 @@ def _write_tables(out: Path, plan: dict, cues: list[dict], num_clips: int, seed:
     labels = np.round(plan["ratings"].mean(-1), 1)
     noise_var = RATER_SD**2 / RATERS + 0.1**2 / 12  # rater noise of the mean + 1-decimal rounding
     theory = 2 * TRUE_SD**2 / (2 * TRUE_SD**2 + noise_var)
-    emp = [_ccc(plan["truth"][:, d], labels[:, d]) for d in (0, 1)]
+    emp = [concordance_cc(plan["truth"][:, d], labels[:, d]) for d in (0, 1)]
     ceiling = {
         "note": "Highest CCC any model can reach on these labels: a perfect model predicts the true "
                 "values, which differ from the labels by rater noise. Compare a model's test CCC with "
@@ -238,3 +236,17 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def split_ceiling(root: str | os.PathLike, manifest) -> dict[str, float]:
+    """The demo's ceiling on the given manifest rows (e.g. the test split): CCC of the true values
+    against the noisy labels, per dimension and mean. Small splits scatter around ceiling.json."""
+    import pandas as pd
+
+    from .labels import to_unit
+
+    truth = pd.read_csv(Path(root) / "truth.csv", dtype={"song_id": str}).set_index("song_id")
+    rows = truth.loc[manifest["song_id"].astype(str)]
+    out = {dim: concordance_cc(to_unit(rows[dim].to_numpy(), "1-9"), manifest[dim].to_numpy()) for dim in ("valence", "arousal")}
+    out["mean"] = (out["valence"] + out["arousal"]) / 2
+    return out

@@ -1,0 +1,52 @@
+"""Sentio's regression models: AST, Wav2Vec2 and ViT encoders with a shared (valence, arousal) head.
+
+Importing this package registers the Sentio configs and models with AutoConfig/AutoModel, so a
+saved run loads with `AutoModel.from_pretrained(folder)` (no remote code involved).
+"""
+
+from .ast import ASTEmotionConfig, ASTForEmotionRegression
+from .head import (
+    POOLING_MODES,
+    TARGETS,
+    EmotionHead,
+    EmotionHeadConfig,
+    EmotionRegressionMixin,
+    EmotionRegressionOutput,
+    pool_tokens,
+)
+from .hub import CheckpointError, build_model, download_checkpoint, register_auto_classes, resolve_checkpoint
+from .loss import LOSSES, ccc_loss, concordance_cc, emotion_loss
+from .registry import BACKBONES, BackboneSpec, backbone_for_model_type, get_backbone
+from .vit import ViTEmotionConfig, ViTForEmotionRegression
+from .wav2vec2 import Wav2Vec2EmotionConfig, Wav2Vec2ForEmotionRegression
+
+register_auto_classes()
+
+__all__ = [
+    "ASTEmotionConfig",
+    "ASTForEmotionRegression",
+    "BACKBONES",
+    "BackboneSpec",
+    "CheckpointError",
+    "EmotionHead",
+    "EmotionHeadConfig",
+    "EmotionRegressionMixin",
+    "EmotionRegressionOutput",
+    "LOSSES",
+    "POOLING_MODES",
+    "TARGETS",
+    "ViTEmotionConfig",
+    "ViTForEmotionRegression",
+    "Wav2Vec2EmotionConfig",
+    "Wav2Vec2ForEmotionRegression",
+    "backbone_for_model_type",
+    "build_model",
+    "ccc_loss",
+    "concordance_cc",
+    "download_checkpoint",
+    "emotion_loss",
+    "get_backbone",
+    "pool_tokens",
+    "register_auto_classes",
+    "resolve_checkpoint",
+]

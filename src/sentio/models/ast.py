@@ -1,0 +1,72 @@
+"""Audio Spectrogram Transformer (AST) regressor: log-mel frames [B, T, 128] -> (valence, arousal)."""
+
+from __future__ import annotations
+
+import torch
+from huggingface_hub.dataclasses import strict
+from transformers import ASTConfig, ASTModel, ASTPreTrainedModel
+from transformers import initialization as init
+from transformers.modeling_outputs import BaseModelOutputWithPooling
+
+from .head import EmotionHeadConfig, EmotionRegressionMixin, EmotionRegressionOutput
+from .masking import grid_token_mask, window_token_mask
+
+
+@strict
+class ASTEmotionConfig(EmotionHeadConfig, ASTConfig):
+    """ASTConfig plus the Sentio head fields; pools CLS + distillation tokens by default."""
+
+    model_type = "sentio-ast"
+    pooling: str = "cls_dist"
+
+
+class ASTForEmotionRegression(EmotionRegressionMixin, ASTPreTrainedModel):
+    """ASTModel encoder (kept under `audio_spectrogram_transformer`, as in transformers' AST
+    checkpoints) with the Sentio regression head.
+
+    Inputs: `input_values` [B, T=config.max_length, num_mel_bins]; `attention_mask` [B, T] over
+    frames (1 = real, padding at the end); `labels` [B, 2].
+    """
+
+    config_class = ASTEmotionConfig
+    num_special_tokens = 2  # CLS, distillation
+
+    def __init__(self, config: ASTEmotionConfig):
+        super().__init__(config)
+        self.audio_spectrogram_transformer = ASTModel(config)
+        self._init_emotion_head()
+        self.post_init()
+        # transformers zero-initialises the CLS/distillation tokens and position embeddings (AST always
+        # starts from a checkpoint there). From scratch, a zero token meets LayerNorm (eps 1e-12) and
+        # gets ~1e3x the gradient of any other weight. DeiT, which AST derives from, uses a truncated
+        # normal; loading a checkpoint overwrites these values anyway.
+        embeddings = self.audio_spectrogram_transformer.embeddings
+        for param in (embeddings.cls_token, embeddings.distillation_token, embeddings.position_embeddings):
+            init.trunc_normal_(param, mean=0.0, std=config.initializer_range)
+
+    def _token_mask(self, inputs: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        config = self.config
+        if attention_mask.shape != inputs.shape[:2]:
+            raise ValueError(
+                f"attention_mask {tuple(attention_mask.shape)} must be [batch, frames] = {tuple(inputs.shape[:2])}"
+            )
+        freq_patches, time_patches = self.audio_spectrogram_transformer.embeddings.get_shape(config)
+        time_mask = window_token_mask(attention_mask, config.patch_size, config.time_stride, time_patches)
+        # ASTEmbeddings flattens the conv grid frequency-major: token = freq_index * time_patches + time_index.
+        return grid_token_mask(time_mask, freq_patches)
+
+    def _encode(self, inputs, attention_mask, token_mask, **kwargs) -> BaseModelOutputWithPooling:
+        return self.audio_spectrogram_transformer(
+            inputs, attention_mask=self._encoder_attention_mask(token_mask), **kwargs
+        )
+
+    def forward(
+        self,
+        input_values: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
+    ) -> EmotionRegressionOutput:
+        """Predict (valence, arousal); the loss is computed iff `labels` are given."""
+        return self._emotion_forward(input_values, attention_mask, labels, output_hidden_states, output_attentions)

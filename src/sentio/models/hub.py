@@ -1,0 +1,224 @@
+"""Building a model: from scratch, from a backbone checkpoint, or from a previous Sentio run.
+
+A checkpoint is found in this order: an existing local folder; the local Hugging Face cache; the
+Hub, probed once with a short timeout and one retry. Failing that, CheckpointError says in one
+line what to do. There is no silent fallback from pretrained to random weights, and
+trust_remote_code is never on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from huggingface_hub import constants, get_hf_file_metadata, hf_hub_url, snapshot_download, try_to_load_from_cache
+from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
+
+from .registry import BACKBONES, BackboneSpec, backbone_for_model_type, get_backbone
+
+logger = logging.getLogger(__name__)
+
+HUB_PROBE_TIMEOUT_S = 4.0  # per attempt; two attempts, 1 s apart
+_WEIGHT_FILES = (
+    "model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json",
+)  # fmt: skip
+# Keys of a checkpoint's config that describe its old task or file, not the architecture.
+_DROPPED_CONFIG_KEYS = (
+    "model_type", "architectures", "transformers_version", "id2label", "label2id", "problem_type",
+    "dtype", "torch_dtype", "auto_map",
+)  # fmt: skip
+
+
+class CheckpointError(OSError):
+    """A checkpoint could not be found or used; the message is one line saying what to do."""
+
+
+def register_auto_classes() -> None:
+    """Register every Sentio config/model with AutoConfig/AutoModel (by model_type, no remote code)."""
+    for spec in BACKBONES.values():
+        AutoConfig.register(spec.config_class.model_type, spec.config_class, exist_ok=True)
+        AutoModel.register(spec.config_class, spec.model_class, exist_ok=True)
+
+
+def _what_to_do(checkpoint: str) -> str:
+    return (
+        f"run `python download_model.py {checkpoint} --output_dir DIR` where there is internet and pass "
+        "`--checkpoint DIR`, or pass a local folder, or use `--from_scratch`"
+    )
+
+
+def _first_line(exc: Exception, limit: int = 160) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:limit] if text else type(exc).__name__
+
+
+def _looks_like_path(checkpoint: str) -> bool:
+    # Hub ids are "name" or "owner/name"; anything else with a separator is meant as a folder.
+    return checkpoint.startswith((".", "/", "~")) or checkpoint.count("/") > 1 or "\\" in checkpoint
+
+
+def _in_cache(repo_id: str) -> bool:
+    def cached(name: str) -> bool:
+        return isinstance(try_to_load_from_cache(repo_id, name), str)
+
+    return cached("config.json") and any(cached(name) for name in _WEIGHT_FILES)
+
+
+def _probe_hub(repo_id: str) -> None:
+    """One HEAD request for config.json, retried once; raises CheckpointError on failure.
+
+    huggingface_hub itself retries a failed download with back-off for ~23 s: probing first keeps
+    a machine without network from hanging that long.
+    """
+    error: Exception | None = None
+    for attempt in range(2):
+        try:
+            get_hf_file_metadata(hf_hub_url(repo_id, "config.json"), timeout=HUB_PROBE_TIMEOUT_S)
+            return
+        except Exception as exc:  # noqa: BLE001 - network, HTTP and hub errors all end the same way
+            error = exc
+            status = getattr(getattr(exc, "response", None), "status_code", None)
+            if status in (401, 403, 404):  # a definite answer: retrying will not change it
+                raise CheckpointError(
+                    f"the Hub has no accessible model {repo_id!r} (HTTP {status}): {_what_to_do(repo_id)}"
+                ) from None
+            if attempt == 0:
+                time.sleep(1.0)
+    raise CheckpointError(
+        f"cannot reach the Hugging Face Hub for {repo_id!r} ({_first_line(error, 120)}): {_what_to_do(repo_id)}"
+    )
+
+
+def resolve_checkpoint(checkpoint: str) -> tuple[str, bool]:
+    """-> (folder or hub id, local_files_only). Order: local folder, HF cache, Hub (one probe + one retry)."""
+    folder = Path(checkpoint).expanduser()
+    if folder.is_dir():
+        if not (folder / "config.json").is_file():
+            raise CheckpointError(
+                f"folder {checkpoint} has no config.json: pass a model folder (e.g. a download_model.py output)"
+            )
+        return str(folder), True
+    if _looks_like_path(checkpoint):
+        raise CheckpointError(
+            f"checkpoint folder {checkpoint} does not exist: pass an existing model folder, a hub id, "
+            "or `--from_scratch`"
+        )
+    if _in_cache(checkpoint):
+        return checkpoint, True
+    if constants.is_offline_mode():
+        raise CheckpointError(
+            f"checkpoint {checkpoint!r} is not a local folder nor in the Hugging Face cache, and HF_HUB_OFFLINE "
+            f"is set: {_what_to_do(checkpoint)}"
+        )
+    _probe_hub(checkpoint)
+    return checkpoint, False
+
+
+def _load_config(source: str, local_only: bool, checkpoint: str) -> PretrainedConfig:
+    try:
+        return AutoConfig.from_pretrained(source, local_files_only=local_only, trust_remote_code=False)
+    except (OSError, ValueError, KeyError) as exc:
+        raise CheckpointError(
+            f"cannot read the config of {checkpoint!r} ({_first_line(exc)}): {_what_to_do(checkpoint)}"
+        ) from None
+
+
+def _is_sentio_run(spec: BackboneSpec, config: PretrainedConfig, checkpoint: str) -> bool:
+    """True for a previous Sentio run of this backbone, False for a plain backbone checkpoint; else raise."""
+    run_spec = backbone_for_model_type(config.model_type)
+    if run_spec is not None:
+        if run_spec is not spec:
+            raise CheckpointError(
+                f"{checkpoint!r} is a Sentio {run_spec.name} model, not {spec.name}: pass --model {run_spec.name}"
+            )
+        return True
+    # The transformers config ours extends (ASTConfig, ...): the first config class in its MRO.
+    family = next(c for c in spec.config_class.__mro__[1:] if issubclass(c, PretrainedConfig))
+    if not isinstance(config, family):
+        raise CheckpointError(
+            f"{checkpoint!r} is a {config.model_type!r} checkpoint, but --model {spec.name} needs a "
+            f"{family.model_type!r} one"
+        )
+    return False
+
+
+def _sentio_config(spec: BackboneSpec, base: PretrainedConfig, overrides: dict[str, Any]) -> PretrainedConfig:
+    """Our config from a checkpoint's config: its architecture (and head, for a run) + overrides."""
+    values = {k: v for k, v in base.to_dict().items() if k not in _DROPPED_CONFIG_KEYS and not k.startswith("_")}
+    return spec.config_class(**{**values, **overrides})
+
+
+def _load_weights(
+    spec: BackboneSpec, source: str, local_only: bool, config: PretrainedConfig, checkpoint: str
+) -> PreTrainedModel:
+    """from_pretrained (which renames old-style keys) + a check that every encoder weight was loaded."""
+    try:
+        model, info = spec.model_class.from_pretrained(
+            source, config=config, local_files_only=local_only, dtype=torch.float32, output_loading_info=True
+        )
+    except (OSError, RuntimeError, ValueError) as exc:
+        if "ignore_mismatched_sizes" in str(exc):  # transformers' wording for shape mismatches
+            raise CheckpointError(
+                f"the weights of {checkpoint!r} have other shapes than the requested config (see the load "
+                "report above): leave architecture fields such as max_length/hidden_size to the checkpoint"
+            ) from None
+        raise CheckpointError(f"cannot load the weights of {checkpoint!r} ({_first_line(exc, 200)})") from None
+    head_keys = {f"head.{name}" for name in model.head.state_dict()}
+    missing = sorted(set(info["missing_keys"]) - head_keys)
+    if missing:
+        raise CheckpointError(
+            f"{checkpoint!r} lacks {len(missing)} {spec.name} encoder weight(s) (e.g. {', '.join(missing[:3])}): "
+            f"is it a {spec.name} checkpoint of the same architecture?"
+        )
+    dropped = sorted(info["unexpected_keys"])
+    if dropped:
+        logger.info("Dropped %d checkpoint weights the encoder does not use (%s ...)", len(dropped), dropped[0])
+    return model
+
+
+def build_model(
+    backbone_name: str,
+    checkpoint: str | None = None,
+    from_scratch: bool = False,
+    config_overrides: dict[str, Any] | None = None,
+    head_kwargs: dict[str, Any] | None = None,
+) -> PreTrainedModel:
+    """A Sentio regression model for `backbone_name` (ast | wav2vec2 | vit).
+
+    - from_scratch without checkpoint: the default checkpoint's architecture (spec.full_config,
+      no download) + config_overrides, random weights, init_checkpoint="scratch".
+    - from_scratch with checkpoint: that checkpoint's config, random weights.
+    - otherwise the checkpoint (default: spec.default_checkpoint) is a previous Sentio run
+      (loaded whole, to fine-tune further) or a plain backbone checkpoint (encoder weights
+      loaded and checked, its classifier dropped, a fresh head).
+    config_overrides / head_kwargs set config fields; a run keeps its own head unless told.
+    """
+    spec = get_backbone(backbone_name)
+    overrides = {**(config_overrides or {}), **(head_kwargs or {})}
+    if from_scratch and checkpoint is None:
+        values = {**spec.full_config, **spec.default_head, **overrides, "init_checkpoint": "scratch"}
+        return spec.model_class(spec.config_class(**values))
+
+    checkpoint = checkpoint or spec.default_checkpoint
+    source, local_only = resolve_checkpoint(checkpoint)
+    base = _load_config(source, local_only, checkpoint)
+    head = {} if _is_sentio_run(spec, base, checkpoint) else spec.default_head
+    origin = "scratch" if from_scratch else checkpoint
+    config = _sentio_config(spec, base, {**head, **overrides, "init_checkpoint": origin})
+    if from_scratch:
+        return spec.model_class(config)
+    return _load_weights(spec, source, local_only, config, checkpoint)
+
+
+def download_checkpoint(name_or_id: str, output_dir: str | os.PathLike) -> Path:
+    """Download a backbone's checkpoint (a registry name or a hub id) into a plain folder for --checkpoint."""
+    repo_id = BACKBONES[name_or_id].default_checkpoint if name_or_id in BACKBONES else name_or_id
+    target = Path(output_dir)
+    snapshot_download(repo_id, local_dir=target, allow_patterns=["*.json", "*.safetensors"])
+    if not any(target.glob("*.safetensors")):  # older repos ship only PyTorch pickles
+        snapshot_download(repo_id, local_dir=target, allow_patterns=["*.bin"])
+    return target

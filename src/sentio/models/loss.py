@@ -1,0 +1,53 @@
+"""Regression losses for (valence, arousal): MSE, 1 - CCC, and their sum.
+
+The transformers heads' built-in losses are never used: with two float labels AST/ViT silently
+pick BCE and Wav2Vec2ForSequenceClassification always uses cross-entropy.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+LOSSES = ("mse", "ccc", "mse+ccc")
+
+# Keeps CCC finite when a batch has a single row or constant predictions and targets
+# (0/0); small enough not to move hand-computed values.
+_EPS = 1e-8
+
+
+def concordance_cc(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Lin's concordance correlation coefficient per column of [N, D] tensors -> [D].
+
+    ccc = 2 cov(x, y) / (var(x) + var(y) + (mean(x) - mean(y))^2), with population (1/N) moments.
+    """
+    if pred.shape != target.shape:
+        raise ValueError(f"predictions {tuple(pred.shape)} and labels {tuple(target.shape)} differ in shape")
+    # float32 statistics even under bf16/fp16 autocast: variances of values in [-1, 1] lose digits otherwise.
+    pred, target = pred.float(), target.float()
+    pred_mean, target_mean = pred.mean(dim=0), target.mean(dim=0)
+    pred_c, target_c = pred - pred_mean, target - target_mean
+    cov = (pred_c * target_c).mean(dim=0)
+    pred_var, target_var = (pred_c**2).mean(dim=0), (target_c**2).mean(dim=0)
+    return 2 * cov / (pred_var + target_var + (pred_mean - target_mean) ** 2 + _EPS)
+
+
+def ccc_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """1 - CCC, averaged over the dimensions (0 = perfect, 2 = perfectly reversed)."""
+    return 1.0 - concordance_cc(pred, target).mean()
+
+
+def emotion_loss(pred: torch.Tensor, target: torch.Tensor, kind: str = "mse", ccc_weight: float = 1.0) -> torch.Tensor:
+    """The configured training loss: `mse`, `ccc` or `mse+ccc` (= mse + ccc_weight * (1 - CCC)).
+
+    CCC is a batch statistic: it needs batches of at least 2 rows (use drop_last in training).
+    """
+    if kind not in LOSSES:
+        raise ValueError(f"unknown loss {kind!r}; choose one of {', '.join(LOSSES)}")
+    target = target.to(torch.float32)
+    if kind == "ccc":
+        return ccc_loss(pred, target)
+    mse = F.mse_loss(pred.float(), target)
+    if kind == "mse":
+        return mse
+    return mse + ccc_weight * ccc_loss(pred, target)

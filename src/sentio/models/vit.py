@@ -1,0 +1,74 @@
+"""ViT regressor on log-mel images: [B, (C,) 224, 224] -> (valence, arousal), CLS pooling by default."""
+
+from __future__ import annotations
+
+import torch
+from huggingface_hub.dataclasses import strict
+from transformers import ViTConfig, ViTModel, ViTPreTrainedModel
+from transformers.modeling_outputs import BaseModelOutputWithPooling
+
+from .head import EmotionHeadConfig, EmotionRegressionMixin, EmotionRegressionOutput
+from .masking import grid_token_mask, window_token_mask
+
+
+@strict
+class ViTEmotionConfig(EmotionHeadConfig, ViTConfig):
+    """ViTConfig plus the Sentio head fields."""
+
+    model_type = "sentio-vit"
+    pooling: str = "cls"
+
+
+def _pair(value: int | list[int] | tuple[int, int]) -> tuple[int, int]:
+    return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
+
+
+class ViTForEmotionRegression(EmotionRegressionMixin, ViTPreTrainedModel):
+    """ViTModel encoder (under `vit`, no pooler) with the Sentio regression head.
+
+    Inputs: `pixel_values` [B, H, W], [B, 1, H, W] (one normalised log-mel channel, repeated to
+    the encoder's channels) or [B, C, H, W]; rows are frequency, columns time. `attention_mask`
+    [B, W] over columns (1 = real); `labels` [B, 2].
+    """
+
+    config_class = ViTEmotionConfig
+    num_special_tokens = 1  # CLS
+
+    def __init__(self, config: ViTEmotionConfig):
+        super().__init__(config)
+        # ViTForImageClassification drops the pooler too; our head pools itself.
+        self.vit = ViTModel(config, add_pooling_layer=False)
+        self._init_emotion_head()
+        self.post_init()
+
+    def _as_channels(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        if pixel_values.dim() == 3:
+            pixel_values = pixel_values.unsqueeze(1)
+        if pixel_values.shape[1] == 1 and self.config.num_channels > 1:
+            # expand is a view: no copy of the image per channel.
+            pixel_values = pixel_values.expand(-1, self.config.num_channels, -1, -1)
+        return pixel_values
+
+    def _token_mask(self, inputs: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        (height, width), (patch_h, patch_w) = _pair(self.config.image_size), _pair(self.config.patch_size)
+        if attention_mask.shape != (inputs.shape[0], width):
+            raise ValueError(f"attention_mask {tuple(attention_mask.shape)} must be [batch, image width {width}]")
+        column_mask = window_token_mask(attention_mask, patch_w, patch_w, width // patch_w)
+        # ViTPatchEmbeddings flattens the grid row-major: token = row * columns + column.
+        return grid_token_mask(column_mask, height // patch_h)
+
+    def _encode(self, inputs, attention_mask, token_mask, **kwargs) -> BaseModelOutputWithPooling:
+        return self.vit(inputs, attention_mask=self._encoder_attention_mask(token_mask), **kwargs)
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
+    ) -> EmotionRegressionOutput:
+        """Predict (valence, arousal); the loss is computed iff `labels` are given."""
+        return self._emotion_forward(
+            self._as_channels(pixel_values), attention_mask, labels, output_hidden_states, output_attentions
+        )

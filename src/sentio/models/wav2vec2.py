@@ -1,0 +1,70 @@
+"""Wav2Vec2 regressor: 16 kHz waveform [B, S] -> (valence, arousal), masked mean pooling."""
+
+from __future__ import annotations
+
+import torch
+from huggingface_hub.dataclasses import strict
+from transformers import Wav2Vec2Config, Wav2Vec2Model, Wav2Vec2PreTrainedModel
+from transformers.modeling_outputs import Wav2Vec2BaseModelOutput
+
+from .head import EmotionHeadConfig, EmotionRegressionMixin, EmotionRegressionOutput
+
+
+@strict
+class Wav2Vec2EmotionConfig(EmotionHeadConfig, Wav2Vec2Config):
+    """Wav2Vec2Config plus the Sentio head fields.
+
+    freeze_feature_encoder: keep the convolutional feature encoder fixed, the usual recipe when
+    fine-tuning pre-trained weights; ignored when init_checkpoint is "scratch" (random
+    convolutions have to learn).
+    SpecAugment-style masking (mask_time_prob, ...) applies in training as configured.
+    """
+
+    model_type = "sentio-wav2vec2"
+    pooling: str = "mean"
+    freeze_feature_encoder: bool = True
+
+
+class Wav2Vec2ForEmotionRegression(EmotionRegressionMixin, Wav2Vec2PreTrainedModel):
+    """Wav2Vec2Model encoder (under `wav2vec2`) with the Sentio regression head.
+
+    Inputs: `input_values` [B, S] zero-padded waveform; `attention_mask` [B, S] (1 = real);
+    `labels` [B, 2]. Pooling always uses the mask; the encoder sees it only for layer-norm
+    feature encoders (group-norm models such as wav2vec2-base were trained on zero-padded
+    input without one).
+    """
+
+    config_class = Wav2Vec2EmotionConfig
+    num_special_tokens = 0
+
+    def __init__(self, config: Wav2Vec2EmotionConfig):
+        super().__init__(config)
+        self.wav2vec2 = Wav2Vec2Model(config)
+        # With an adapter the encoder's output width is output_hidden_size, not hidden_size.
+        self._init_emotion_head(config.output_hidden_size if config.add_adapter else config.hidden_size)
+        self.post_init()
+        if config.freeze_feature_encoder and config.init_checkpoint != "scratch":
+            self.wav2vec2.freeze_feature_encoder()
+
+    def _token_mask(self, inputs: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        if attention_mask.shape != inputs.shape:
+            raise ValueError(
+                f"attention_mask {tuple(attention_mask.shape)} must match input_values {tuple(inputs.shape)}"
+            )
+        num_frames = int(self._get_feat_extract_output_lengths(inputs.shape[-1]))
+        return self.wav2vec2._get_feature_vector_attention_mask(num_frames, attention_mask)
+
+    def _encode(self, inputs, attention_mask, token_mask, **kwargs) -> Wav2Vec2BaseModelOutput:
+        pass_mask = self.config.mask_attention and self.config.feat_extract_norm == "layer"
+        return self.wav2vec2(inputs, attention_mask=attention_mask if pass_mask else None, **kwargs)
+
+    def forward(
+        self,
+        input_values: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
+    ) -> EmotionRegressionOutput:
+        """Predict (valence, arousal); the loss is computed iff `labels` are given."""
+        return self._emotion_forward(input_values, attention_mask, labels, output_hidden_states, output_attentions)

@@ -1,0 +1,49 @@
+"""Tiny configs and inputs shared by the model tests (nothing is downloaded)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import sentio.models  # noqa: F401  (registers the Auto classes)
+
+from tests.tiny import TINY
+
+
+def _tiny_inputs(name: str, batch: int = 3, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    shape = {"ast": (batch, 64, 32), "wav2vec2": (batch, 1600), "vit": (batch, 32, 32)}[name]
+    return torch.randn(shape, generator=g)
+
+
+@pytest.fixture
+def tiny() -> dict:
+    """Config overrides for a tiny model of each backbone."""
+    return TINY
+
+
+@pytest.fixture
+def make_inputs():
+    """make_inputs(name, batch=3, seed=0): random input for the tiny config of `name`."""
+    return _tiny_inputs
+
+
+@pytest.fixture
+def build_tiny(tiny):
+    """build_tiny(name, **head): a tiny from-scratch model in eval mode."""
+    from sentio.models import build_model
+
+    def build(name: str, **head):
+        return build_model(name, from_scratch=True, config_overrides=tiny[name], head_kwargs=head).eval()
+
+    return build
+
+
+@pytest.fixture(params=sorted(TINY))
+def backbone(request) -> str:
+    return request.param
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    torch.manual_seed(0)

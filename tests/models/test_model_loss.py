@@ -1,0 +1,74 @@
+"""Losses against NumPy computed by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from sentio.models import ccc_loss, concordance_cc, emotion_loss
+
+PRED = np.array([[0.1, 0.5], [0.3, -0.2], [-0.4, 0.0], [0.6, 0.9]])
+TARGET = np.array([[0.2, 0.4], [0.1, -0.1], [-0.5, 0.3], [0.4, 0.7]])
+
+
+def numpy_ccc(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per-column CCC with population (1/N) moments."""
+    mx, my = x.mean(0), y.mean(0)
+    cov = ((x - mx) * (y - my)).mean(0)
+    return 2 * cov / (x.var(0) + y.var(0) + (mx - my) ** 2)
+
+
+def t(a: np.ndarray) -> torch.Tensor:
+    return torch.tensor(a, dtype=torch.float32)
+
+
+def test_ccc_matches_numpy():
+    expected = numpy_ccc(PRED, TARGET)
+    assert np.allclose(concordance_cc(t(PRED), t(TARGET)).numpy(), expected, atol=1e-6)
+    assert ccc_loss(t(PRED), t(TARGET)).item() == pytest.approx(1 - expected.mean(), abs=1e-6)
+
+
+def test_ccc_hand_computed_column():
+    # Column 0 by hand: x = (.1, .3, -.4, .6), y = (.2, .1, -.5, .4); means .15 and .05;
+    # deviations x (-.05, .15, -.55, .45), y (.15, .05, -.55, .35): cov = .46/4 = .115,
+    # var_x = .53/4 = .1325, var_y = .45/4 = .1125, (mx - my)^2 = .01.
+    # ccc = 2 * .115 / (.1325 + .1125 + .01) = .23 / .255
+    assert concordance_cc(t(PRED), t(TARGET))[0].item() == pytest.approx(0.23 / 0.255, abs=1e-6)
+
+
+def test_perfect_and_reversed_predictions():
+    target = t(np.array([[0.5, -0.3], [-0.5, 0.3], [0.2, 0.6], [-0.2, -0.6]]))  # zero-mean columns
+    assert ccc_loss(target, target).item() == pytest.approx(0.0, abs=1e-6)
+    assert concordance_cc(-target, target).tolist() == pytest.approx([-1.0, -1.0], abs=1e-6)
+    assert ccc_loss(-target, target).item() == pytest.approx(2.0, abs=1e-6)
+
+
+def test_shifted_prediction_is_penalised_unlike_pearson():
+    # Perfectly correlated but offset by 0.5: CCC < 1 (Pearson would be 1).
+    target = t(TARGET)
+    assert concordance_cc(target + 0.5, target).max().item() < 0.8
+
+
+def test_emotion_loss_kinds():
+    pred, target = t(PRED), t(TARGET)
+    mse = ((PRED - TARGET) ** 2).mean()
+    ccc = 1 - numpy_ccc(PRED, TARGET).mean()
+    assert emotion_loss(pred, target, "mse").item() == pytest.approx(mse, abs=1e-6)
+    assert emotion_loss(pred, target, "ccc").item() == pytest.approx(ccc, abs=1e-6)
+    assert emotion_loss(pred, target, "mse+ccc").item() == pytest.approx(mse + ccc, abs=1e-6)
+    assert emotion_loss(pred, target, "mse+ccc", ccc_weight=0.5).item() == pytest.approx(mse + 0.5 * ccc, abs=1e-6)
+    with pytest.raises(ValueError, match="mse, ccc, mse\\+ccc"):
+        emotion_loss(pred, target, "l1")
+
+
+def test_degenerate_batches_stay_finite_and_differentiable():
+    pred = torch.tensor([[0.3, 0.1]], requires_grad=True)
+    loss = emotion_loss(pred, torch.tensor([[0.3, 0.1]]), "mse+ccc")
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(pred.grad).all()
+
+
+def test_half_precision_inputs_are_computed_in_float32():
+    loss = ccc_loss(t(PRED).bfloat16(), t(TARGET).bfloat16())
+    assert loss.dtype == torch.float32
