@@ -68,7 +68,7 @@ def _in_cache(repo_id: str) -> bool:
     return cached("config.json") and any(cached(name) for name in _WEIGHT_FILES)
 
 
-def _probe_hub(repo_id: str) -> None:
+def probe_hub(repo_id: str) -> None:
     """One HEAD request for config.json, retried once; raises CheckpointError on failure.
 
     huggingface_hub itself retries a failed download with back-off for ~23 s: probing first keeps
@@ -114,7 +114,7 @@ def resolve_checkpoint(checkpoint: str) -> tuple[str, bool]:
             f"checkpoint {checkpoint!r} is not a local folder nor in the Hugging Face cache, and HF_HUB_OFFLINE "
             f"is set: {_what_to_do(checkpoint)}"
         )
-    _probe_hub(checkpoint)
+    probe_hub(checkpoint)
     return checkpoint, False
 
 

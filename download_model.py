@@ -1,0 +1,74 @@
+"""Download a pretrained backbone into a plain folder, for machines without internet (e.g. Kaggle).
+
+    python download_model.py ast --output_dir models/ast            # MIT/ast-finetuned-audioset-10-10-0.4593
+    python download_model.py google/vit-base-patch16-224-in21k --output_dir models/vit --zip
+
+Then: python train.py --model ast --checkpoint models/ast ...
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from transformers import HfArgumentParser
+
+from sentio.cli import run_cli
+
+logger = logging.getLogger("download_model")
+NEEDED = ("config.json",)
+WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+
+
+@dataclass
+class DownloadArguments:
+    model: str = field(metadata={"help": "ast, wav2vec2, vit, or any Hub id."})
+    output_dir: str = field(metadata={"help": "Folder to write the checkpoint into."})
+    zip: bool = field(default=False, metadata={"help": "Also write OUTPUT_DIR.zip (upload it as a Kaggle dataset)."})
+    retries: int = field(default=4, metadata={"help": "Attempts on network errors, with growing pauses; files resume."})
+
+
+def main() -> int:
+    # a positional model name, as in the usage line
+    argv = sys.argv[1:]
+    if argv and not argv[0].startswith("-"):
+        argv = ["--model", argv[0], *argv[1:]]
+    (args,) = HfArgumentParser(DownloadArguments).parse_args_into_dataclasses(argv)
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        raise OSError("HF_HUB_OFFLINE is set: run this where there is internet, then copy the folder over")
+    from sentio.models.hub import download_checkpoint, probe_hub
+    from sentio.models.registry import BACKBONES
+
+    repo_id = BACKBONES[args.model].default_checkpoint if args.model in BACKBONES else args.model
+    probe_hub(repo_id)  # no network: one line within seconds, before any retry loop
+    target = Path(args.output_dir)
+    for attempt in range(1, args.retries + 1):
+        try:
+            download_checkpoint(repo_id, target)
+            break
+        except Exception as exc:  # network errors come in many types; a 404 will not heal
+            text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if attempt == args.retries or "404" in text or "401" in text:
+                raise OSError(f"cannot download {args.model!r}: {text}") from None
+            pause = 2 ** attempt
+            logger.warning("attempt %d failed (%s); retrying in %d s", attempt, text, pause)
+            time.sleep(pause)
+    missing = [n for n in NEEDED if not (target / n).is_file()]
+    if missing or not any((target / w).is_file() for w in WEIGHTS):
+        raise OSError(f"{target}: incomplete checkpoint (missing {missing or 'weights'})")
+    if not (target / "preprocessor_config.json").is_file():
+        logger.warning("%s has no preprocessor_config.json; Sentio computes its own features, so training still works", target)
+    print(f"checkpoint ready: {target}  (use --checkpoint {target})")
+    if args.zip:
+        archive = shutil.make_archive(str(target), "zip", root_dir=target)
+        print(f"zipped: {archive}")
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main, "download_model.py")
