@@ -88,7 +88,6 @@ class EmotionTrainingArguments(TrainingArguments):
     metric_for_best_model: str | None = field(default="ccc_mean", metadata={"help": "Validation metric that picks the best model."})
     greater_is_better: bool | None = field(default=True, metadata={"help": "Whether a higher metric is better."})
     report_to: None | str | list[str] = field(default="tensorboard", metadata={"help": "Loggers: tensorboard, wandb, none, ..."})
-    dataloader_drop_last: bool = field(default=True, metadata={"help": "Drop a last partial batch: the CCC loss is a batch statistic."})
     remove_unused_columns: bool = field(default=False, metadata={"help": "Keep False: the collator needs `length`."})
 
 

@@ -100,7 +100,10 @@ def test_loss_and_song_level_metrics(features, tmp_path):
     trainer = make_trainer(features, tmp_path, report_to="none")
     val = WindowDataset(features, "input_values", "validation")
     metrics = trainer.evaluate(val)
-    assert metrics["eval_num_songs"] == 2.0  # 4 windows averaged into 2 songs
+    assert metrics["eval_num_songs"] == 2.0  # 4 windows averaged into 2 songs, none dropped
+    odd = make_trainer(features, tmp_path, per_device_train_batch_size=3, per_device_eval_batch_size=3)
+    assert len(odd.get_train_dataloader()) == 2  # 8 songs: 2 full batches, the partial one dropped
+    assert len(odd.get_eval_dataloader(val)) == 2  # 4 windows: 3 + 1, all kept
     output = trainer.predict(val)
     assert output.predictions.shape == (4, 2)
     batch = EmotionCollator("input_values")([val[i] for i in range(len(val))])

@@ -54,6 +54,17 @@ class EmotionTrainer(Trainer):
             return loss, None, None
         return loss, outputs.predictions.detach(), (labels.detach() if labels is not None else None)
 
+    def get_train_dataloader(self):
+        """Training drops a last partial batch: CCC is a batch statistic, and a batch of one or two
+        songs gives a meaningless loss. Evaluation keeps every window (a dropped batch there would
+        silently shrink the test set)."""
+        keep = self.args.dataloader_drop_last
+        self.args.dataloader_drop_last = True
+        try:
+            return super().get_train_dataloader()
+        finally:
+            self.args.dataloader_drop_last = keep
+
     # ---- song-level metrics -----------------------------------------------------------------
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval"):
         dataset = eval_dataset if eval_dataset is not None else self.eval_dataset
