@@ -38,3 +38,9 @@ def test_split_files_folder_and_explicit(tmp_path):
     with pytest.raises(ValueError, match=r"x_t\w+\.txt:1: id 1 is also in the (train|test) list"):
         read_split_files(tmp_path)
     assert normalise_split_name(" Dev ") == "validation" and normalise_split_name("holdout") is None
+
+
+def test_quadrants():
+    from sentio.data.labels import quadrant
+
+    assert quadrant([0.5, -0.5, -0.1, 0.2, 0.0], [0.3, 0.3, -0.4, -0.9, 0.0]).tolist() == ["happy", "tense", "sad", "calm", "happy"]

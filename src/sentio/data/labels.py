@@ -26,3 +26,14 @@ def from_unit(values, scale: str = "1-9") -> np.ndarray:
     low, high = check_scale(scale)
     values = np.asarray(values, dtype=np.float64)
     return (values * (high - low) + (low + high)) / 2.0
+
+
+# Russell's circumplex quadrants on [-1, 1]; 0 on an axis counts as positive.
+QUADRANTS = ("happy", "tense", "sad", "calm")  # (V+,A+), (V-,A+), (V-,A-), (V+,A-)
+
+
+def quadrant(valence, arousal) -> np.ndarray:
+    """Quadrant names for values on [-1, 1]: happy (V+A+), tense (V-A+), sad (V-A-), calm (V+A-)."""
+    v, a = np.asarray(valence) >= 0, np.asarray(arousal) >= 0
+    index = np.where(a, np.where(v, 0, 1), np.where(v, 3, 2))
+    return np.asarray(QUADRANTS, dtype=object)[index]
