@@ -1,0 +1,56 @@
+"""Evaluate a trained run on one split: metrics with bootstrap CIs, subsets, quadrants, plots.
+
+    python evaluate.py --model_dir runs/ast-demo                      # the run's own test split
+    python evaluate.py --model_dir runs/ast --data data/DEAM --split validation --bootstrap 2000
+    python evaluate.py --model_dir runs/ast --per_window --output_dir reports/ast-windows
+
+Writes eval_report.json, predictions.csv, report.md and PNG figures to --output_dir
+(default <model_dir>/eval-<split>).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+
+import transformers
+from transformers import HfArgumentParser
+
+from sentio.args import DataArguments
+from sentio.cli import run_cli
+
+
+@dataclass
+class EvalArguments:
+    """Which run, which split, and how to score it."""
+
+    model_dir: str = field(metadata={"help": "Output folder of a train.py run (config.json, model, preprocessor)."})
+    split: str = field(default="test", metadata={"help": "Split to score: train, validation or test."})
+    output_dir: str | None = field(default=None, metadata={"help": "Where reports go (default <model_dir>/eval-<split>)."})
+    per_window: bool = field(default=False, metadata={"help": "Score every window instead of per-song averages."})
+    bootstrap: int = field(default=1000, metadata={"help": "Bootstrap draws over songs for 95%% CIs (0: none)."})
+    seed: int = field(default=0, metadata={"help": "Seed of the bootstrap."})
+    batch_size: int = field(default=32, metadata={"help": "Windows per forward pass."})
+
+
+def main() -> int:
+    parser = HfArgumentParser((EvalArguments, DataArguments))
+    eval_args, data_args = parser.parse_args_into_dataclasses()
+    if eval_args.bootstrap < 0:
+        raise ValueError(f"--bootstrap must be >= 0, got {eval_args.bootstrap}")
+    transformers.utils.logging.set_verbosity_warning()
+    from sentio.evaluation.pipeline import evaluate_run  # heavy imports after argument checks
+
+    output_dir = eval_args.output_dir or os.path.join(eval_args.model_dir, f"eval-{eval_args.split}")
+    report = evaluate_run(eval_args.model_dir, data_args, eval_args.split, output_dir, eval_args.per_window,
+                          eval_args.bootstrap, eval_args.seed, eval_args.batch_size)
+    m = report["metrics"]
+    print(f"{eval_args.split} ({report['level']}s: {report['counts']['scored']}) CCC valence "
+          f"{m['valence']['ccc']['value']:.4f}  arousal {m['arousal']['ccc']['value']:.4f}  "
+          f"mean {m['mean']['ccc']['value']:.4f}  quadrant accuracy {report['quadrants']['accuracy']:.3f}   ({output_dir})")
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main, os.path.basename(sys.argv[0]))

@@ -1,0 +1,218 @@
+"""EmotionPredictor and predict.py on tiny untrained models: the numbers must equal a direct forward."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from sentio.data.audio import AudioError
+from sentio.data.collate import TIME_AXIS
+from sentio.data.feature_extractor import SentioFeatureExtractor
+from sentio.data.labels import from_unit, quadrant
+from sentio.inference import EmotionPredictor
+from sentio.models import build_model
+from tests.conftest import REPO, write_audio
+from tests.tiny import TINY
+
+COLUMNS = ["file", "valence", "arousal", "valence_1_9", "arousal_1_9", "quadrant", "num_windows"]
+# name -> (seconds, sample rate, channels, format): odd rates, mono and stereo, every soundfile format
+GOOD = {
+    "a_mono_8k.wav": (1.5, 8000, 1, "WAV"),
+    "b_stereo_22k.flac": (1.0, 22050, 2, "FLAC"),
+    "c_stereo_48k.ogg": (1.2, 48000, 2, "OGG"),
+    "d_mono_22k.mp3": (1.0, 22050, 1, "MP3"),
+    "e_long_16k.wav": (6.0, 16000, 1, "WAV"),  # ~0.66 s windows: 9 of them
+}
+
+
+def _torch_model(kind: str):
+    torch.manual_seed(0)  # the same random weights every run
+    return build_model(kind, from_scratch=True, config_overrides=TINY[kind]).eval()
+
+
+@pytest.fixture(scope="module")
+def ast_run(tmp_path_factory) -> tuple[Path, torch.nn.Module, SentioFeatureExtractor]:
+    folder = tmp_path_factory.mktemp("ast_run")
+    model = _torch_model("ast")
+    model.save_pretrained(folder)
+    extractor = SentioFeatureExtractor(feature_kind="ast", max_length=64, num_mel_bins=32)
+    extractor.save_pretrained(folder)
+    return folder, model, extractor
+
+
+@pytest.fixture(scope="module")
+def audio(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("audio")
+    files = {name: write_audio(root / "good" / name, s, sr, ch, seed=i, fmt=fmt)
+             for i, (name, (s, sr, ch, fmt)) in enumerate(GOOD.items())}
+    bad = root / "bad"
+    bad.mkdir()
+    (bad / "empty.wav").write_bytes(b"")
+    (bad / "corrupt.mp3").write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    (bad / "notes.wav").write_text("not audio at all\n")
+    (bad / "song.m4a").write_bytes(b"\x00\x00\x00\x18ftypM4A " + bytes(64))  # damaged, or no ffmpeg: unreadable
+    (bad / "readme.txt").write_text("ignored: not an audio extension\n")
+    return {**files, "good": root / "good", "bad": bad}
+
+
+@pytest.fixture(scope="module")
+def predictor(ast_run) -> EmotionPredictor:
+    return EmotionPredictor.from_pretrained(ast_run[0], device="cpu")
+
+
+def direct(model: torch.nn.Module, extractor: SentioFeatureExtractor, path: Path) -> np.ndarray:
+    """Per-window predictions [K, 2] from one plain forward over all of the extractor's windows."""
+    windows = extractor(str(path), return_tensors="pt")
+    name = extractor.feature_name
+    x = windows[name].float()
+    steps = x.shape[1 + TIME_AXIS[name]]
+    mask = (torch.arange(steps)[None, :] < windows["length"][:, None]).long()
+    with torch.no_grad():
+        return model(**{name: x, "attention_mask": mask}).predictions.double().numpy()
+
+
+def test_api_equals_direct_forward_averaged(ast_run, audio, predictor):
+    _, model, extractor = ast_run
+    for name in GOOD:
+        expected = direct(model, extractor, audio[name])
+        result = predictor.predict(audio[name], timeline=True)
+        v, a = expected.mean(axis=0)
+        np.testing.assert_allclose([result["valence"], result["arousal"]], [v, a], atol=1e-5)
+        np.testing.assert_allclose([result["valence_1_9"], result["arousal_1_9"]], from_unit([v, a]), atol=1e-4)
+        assert result["quadrant"] == quadrant(result["valence"], result["arousal"])
+        assert result["num_windows"] == len(expected) == len(result["timeline"])
+        got = np.array([[w["valence"], w["arousal"]] for w in result["timeline"]])
+        np.testing.assert_allclose(got, expected, atol=1e-5)
+    assert predictor.predict(audio["e_long_16k.wav"])["num_windows"] == 9
+    assert "timeline" not in predictor.predict(audio["a_mono_8k.wav"])
+
+
+def test_batch_size_does_not_change_numbers(ast_run, audio):
+    runs = [EmotionPredictor.from_pretrained(ast_run[0], device="cpu", batch_size=b) for b in (1, 4, 32)]
+    results = [p.predict(audio["e_long_16k.wav"], timeline=True) for p in runs]
+    for other in results[1:]:
+        np.testing.assert_allclose([other["valence"], other["arousal"]], [results[0]["valence"], results[0]["arousal"]], atol=1e-5)
+        assert [w["start"] for w in other["timeline"]] == [w["start"] for w in results[0]["timeline"]]
+
+
+def test_waveform_input_equals_file(audio, predictor):
+    for name in ("c_stereo_48k.ogg", "a_mono_8k.wav"):
+        wave, sr = sf.read(audio[name], dtype="float32")
+        from_file, from_wave = predictor.predict(audio[name]), predictor.predict(wave, sampling_rate=sr)
+        np.testing.assert_allclose([from_wave["valence"], from_wave["arousal"]], [from_file["valence"], from_file["arousal"]], atol=1e-5)
+
+
+def test_predict_files_goes_on_after_bad_files(audio, predictor):
+    paths = [audio["bad"] / "empty.wav", audio["a_mono_8k.wav"], audio["bad"] / "corrupt.mp3", audio["bad"] / "notes.wav"]
+    out = list(predictor.predict_files(paths + [audio["bad"] / "missing.wav"], progress=False))
+    assert [p for p, _ in out] == [str(p) for p in paths] + [str(audio["bad"] / "missing.wav")]
+    errors = [r for _, r in out if isinstance(r, AudioError)]
+    assert len(errors) == 4 and all(str(e).startswith(e.path + ": ") for e in errors)
+    assert out[1][1]["num_windows"] >= 1
+
+
+def test_import_sentio_is_light_and_exports_predictor():
+    code = "import sys, sentio; assert 'torch' not in sys.modules, 'torch imported'; print(sentio.__version__)"
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, capture_output=True, timeout=60)
+    from sentio import EmotionPredictor as exported
+
+    assert exported is EmotionPredictor
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "predict.py", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+
+
+def _cli_inprocess(monkeypatch, *args: str) -> int:
+    """predict.py's __main__ in this process (no torch start-up cost): its exit status."""
+    monkeypatch.setattr(sys, "argv", ["predict.py", *args])
+    with pytest.raises(SystemExit) as exit_info:
+        runpy.run_path(str(REPO / "predict.py"), run_name="__main__")
+    return exit_info.value.code
+
+
+def test_cli_csv_skips_bad_files_and_exits_1(ast_run, audio, predictor):
+    result = _cli("--model_dir", str(ast_run[0]), str(audio["bad"]), str(audio["good"]), "--batch_size", "4")
+    assert result.returncode == 1, result.stderr
+    skipped = [line for line in result.stderr.splitlines() if line.startswith("predict.py: skipped")]
+    assert len(skipped) == 4 and "Traceback" not in result.stderr
+    assert not any(line.startswith("Note:") for line in result.stderr.splitlines())  # libmpg123 muted
+    for name in ("corrupt.mp3", "empty.wav", "notes.wav", "song.m4a"):  # sorted, one line each, naming the file
+        assert sum(str(audio["bad"] / name) in line for line in skipped) == 1
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert list(rows[0]) == COLUMNS
+    assert [r["file"] for r in rows] == [str(audio[n]) for n in sorted(GOOD)]
+    for row in rows:
+        expected = predictor.predict(row["file"])
+        for column in COLUMNS[1:5]:
+            assert float(row[column]) == pytest.approx(expected[column], abs=1e-5)
+        assert row["quadrant"] == expected["quadrant"] and int(row["num_windows"]) == expected["num_windows"]
+
+
+def test_cli_json_and_csv_timeline(ast_run, audio, predictor, tmp_path, monkeypatch):
+    files = [str(audio["e_long_16k.wav"]), str(audio["b_stereo_22k.flac"])]
+    out_json = tmp_path / "emotions.json"
+    assert _cli_inprocess(monkeypatch, "--model_dir", str(ast_run[0]), "--timeline", *files, "--output", str(out_json)) == 0
+    records = json.loads(out_json.read_text())
+    assert [r["file"] for r in records] == files
+    for record in records:
+        expected = predictor.predict(record["file"], timeline=True)
+        assert set(record) == set(COLUMNS) | {"timeline"}
+        assert len(record["timeline"]) == record["num_windows"] == expected["num_windows"]
+        assert record["valence"] == pytest.approx(expected["valence"], abs=1e-5)
+        assert record["timeline"][-1]["arousal"] == pytest.approx(expected["timeline"][-1]["arousal"], abs=1e-5)
+
+    out_csv = tmp_path / "emotions.csv"
+    assert _cli_inprocess(monkeypatch, "--model_dir", str(ast_run[0]), *files, "--output", str(out_csv), "--timeline") == 0
+    rows = list(csv.DictReader(out_csv.open()))
+    assert list(rows[0]) == ["file", "start", *COLUMNS[1:]]
+    songs = [r for r in rows if r["start"] == ""]
+    assert [r["file"] for r in songs] == files
+    assert len(rows) == sum(1 + int(r["num_windows"]) for r in songs)
+    windows = [r for r in rows if r["file"] == files[0] and r["start"] != ""]
+    assert [float(r["start"]) for r in windows] == pytest.approx([w["start"] for w in records[0]["timeline"]], abs=1e-5)
+
+
+def test_cli_bad_model_dir_or_output_exit_2(tmp_path, audio, ast_run, monkeypatch, capsys):
+    result = _cli("--model_dir", str(tmp_path / "no_such_run"), str(audio["a_mono_8k.wav"]))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("predict.py: error:") and "no_such_run" in lines[0]
+
+    assert _cli_inprocess(monkeypatch, "--model_dir", str(ast_run[0]), str(audio["a_mono_8k.wav"]), "--output", "x.txt") == 2
+    assert "--output must end in .csv or .json" in capsys.readouterr().err
+    assert _cli_inprocess(monkeypatch, "--model_dir", str(audio["good"]), str(audio["a_mono_8k.wav"])) == 2
+    assert "has no config.json or preprocessor_config.json" in capsys.readouterr().err
+
+
+def test_vit_pixel_values(tmp_path, audio):
+    model = _torch_model("vit")
+    extractor = SentioFeatureExtractor(feature_kind="vit", image_size=32, window_seconds=0.5)
+    model.save_pretrained(tmp_path)
+    extractor.save_pretrained(tmp_path)
+    predictor = EmotionPredictor.from_pretrained(tmp_path, device="cpu", batch_size=2)
+    assert predictor.extractor.feature_name == "pixel_values"
+    result = predictor.predict(audio["a_mono_8k.wav"], timeline=True)
+    expected = direct(model, extractor, audio["a_mono_8k.wav"])
+    assert result["num_windows"] == len(expected) == 3
+    np.testing.assert_allclose([result["valence"], result["arousal"]], expected.mean(axis=0), atol=1e-5)
+
+
+def test_onnx_only_folder_is_refused_clearly(tmp_path, ast_run):
+    for name in ("config.json", "preprocessor_config.json"):
+        (tmp_path / name).write_bytes((ast_run[0] / name).read_bytes())
+    (tmp_path / "model.onnx").write_bytes(b"onnx")
+    with pytest.raises(ValueError, match="ONNX models are not supported yet"):
+        EmotionPredictor.from_pretrained(tmp_path)
