@@ -90,6 +90,14 @@ class EmotionTrainingArguments(TrainingArguments):
     report_to: None | str | list[str] = field(default="tensorboard", metadata={"help": "Loggers: tensorboard, wandb, none, ..."})
     remove_unused_columns: bool = field(default=False, metadata={"help": "Keep False: the collator needs `length`."})
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        import torch
+
+        # Pinned memory only helps a GPU; on a CPU-only machine torch warns on every dataloader.
+        if self.dataloader_pin_memory and not torch.accelerator.is_available():
+            self.dataloader_pin_memory = False
+
 
 def expand_short_flags(argv: list[str] | None = None) -> list[str]:
     """`--epochs N` is the short name of `--num_train_epochs N`."""

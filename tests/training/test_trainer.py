@@ -117,3 +117,9 @@ def test_loss_and_song_level_metrics(features, tmp_path):
         ccc.append(2 * ((x - x.mean()) * (y - y.mean())).mean() / (x.var(unbiased=False) + y.var(unbiased=False) + (x.mean() - y.mean()) ** 2))
     expected = mse + (1 - torch.stack(ccc).mean())
     assert output.metrics["test_loss"] == pytest.approx(expected.item(), rel=1e-4)
+
+
+def test_defaults_pin_memory_only_with_an_accelerator(tmp_path):
+    args = EmotionTrainingArguments(output_dir=str(tmp_path))
+    assert args.dataloader_pin_memory == torch.accelerator.is_available()
+    assert args.metric_for_best_model == "ccc_mean" and args.load_best_model_at_end
