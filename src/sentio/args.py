@@ -91,12 +91,15 @@ class EmotionTrainingArguments(TrainingArguments):
     remove_unused_columns: bool = field(default=False, metadata={"help": "Keep False: the collator needs `length`."})
 
     def __post_init__(self) -> None:
-        super().__post_init__()
         import torch
 
-        # Pinned memory only helps a GPU; on a CPU-only machine torch warns on every dataloader.
-        if self.dataloader_pin_memory and not torch.accelerator.is_available():
+        if not torch.accelerator.is_available():
+            # Without use_cpu, `torchrun --nproc_per_node N` on a CPU-only machine silently runs N
+            # independent single-process trainings (accelerate only picks MULTI_CPU when told).
+            self.use_cpu = True
+            # Pinned memory only helps a GPU; on a CPU torch warns on every dataloader.
             self.dataloader_pin_memory = False
+        super().__post_init__()
 
 
 def expand_short_flags(argv: list[str] | None = None) -> list[str]:

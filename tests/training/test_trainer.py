@@ -119,7 +119,9 @@ def test_loss_and_song_level_metrics(features, tmp_path):
     assert output.metrics["test_loss"] == pytest.approx(expected.item(), rel=1e-4)
 
 
-def test_defaults_pin_memory_only_with_an_accelerator(tmp_path):
+def test_defaults_cpu_machine_uses_cpu_mode_without_pinned_memory(tmp_path):
+    # use_cpu is what makes torchrun on a CPU-only machine one distributed run (gloo), not N runs
     args = EmotionTrainingArguments(output_dir=str(tmp_path))
     assert args.dataloader_pin_memory == torch.accelerator.is_available()
+    assert args.use_cpu == (not torch.accelerator.is_available())
     assert args.metric_for_best_model == "ccc_mean" and args.load_best_model_at_end
