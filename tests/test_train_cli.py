@@ -112,3 +112,23 @@ def test_bad_data_is_one_line(tmp_path):
     assert result.stderr.strip() .splitlines()[-1] == f"train.py: error: {tmp_path / 'nowhere'}: no such file or folder"
     result = run(["train.py", "--model", "mert", "--demo", "--output_dir", str(tmp_path / "r")])
     assert result.returncode == 2 and "unknown model 'mert'" in result.stderr
+
+
+def test_torchrun_two_cpu_processes_train_one_model(tiny_corpus, tmp_path):
+    """torchrun on a CPU-only machine: one distributed (gloo) run, each process taking half the batches."""
+    pytest.importorskip("torch.distributed.run")
+    out = tmp_path / "run"
+    result = run([
+        "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+        "train.py", "--model", "ast", "--demo", "--demo_dir", str(tiny_corpus), "--demo_num_clips", "16",
+        "--demo_seed", "5", "--checkpoint", str(tiny_checkpoint("ast", tmp_path / "tiny")), "--epochs", "2",
+        "--per_device_train_batch_size", "2", "--output_dir", str(out), "--cache_dir", str(tmp_path / "cache"),
+        "--report_to", "none", "--disable_tqdm", "true",
+    ])
+    assert result.returncode == 0, result.stderr[-3000:]
+    train_songs = (json.loads((out / "data_report.json").read_text())["splits"])["train"]
+    state = json.loads((out / "trainer_state.json").read_text())
+    # 2 processes x 2 songs per step; a lone process would take twice the steps
+    assert state["global_step"] == 2 * (train_songs // 4)
+    assert result.stdout.count("test CCC:") == 1
+    assert np.isfinite(json.loads((out / "all_results.json").read_text())["test_ccc_mean"])
