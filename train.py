@@ -66,6 +66,12 @@ def main() -> int:
     for failure in feature_report["failed"]:
         logger.warning("skipped %s: %s", failure["path"], failure["reason"])
     train_ds, val_ds, test_ds = training_datasets(features, extractor, model_args)
+    synthetic_info = {}
+    if data_args.synthetic:  # GAN windows join the training set only; validation and test stay real
+        from sentio.gan.synthetic import with_synthetic
+
+        train_ds, synthetic_info = with_synthetic(train_ds, data_args.synthetic, data_args.synthetic_ratio, extractor,
+                                                  seed=training_args.seed)
     logger.info("songs: train %d, validation %d, test %d; windows %d", len(set(train_ds.song_ids)),
                 len(set(val_ds.song_ids)), len(set(test_ds.song_ids)), feature_report["windows"])
 
@@ -97,6 +103,9 @@ def main() -> int:
         results.update({f"test_ceiling_ccc_{k}": v for k, v in ceiling.items()})
         results["test_ccc_mean_of_ceiling"] = results["test_ccc_mean"] / ceiling["mean"]
         trainer.save_metrics("test", {k: v for k, v in results.items() if k.startswith("test_")})
+    if synthetic_info:  # recorded in all_results.json and the model card
+        trainer.save_metrics("synthetic", synthetic_info)
+        results.update(synthetic_info)
 
     if trainer.is_world_process_zero():
         info = {
@@ -108,6 +117,9 @@ def main() -> int:
             "batch_size": training_args.per_device_train_batch_size, "learning_rate": training_args.learning_rate,
             "seed": training_args.seed, "metric_for_best_model": training_args.metric_for_best_model,
         }
+        if synthetic_info:  # the card prints data_source
+            info["data_source"] += (f"; plus {synthetic_info['synthetic_rows']} synthetic GAN windows from "
+                                    f"{synthetic_info['synthetic_dir']} (training only)")
         write_model_card(training_args.output_dir, info, results)
         ceiling = f", {results['test_ccc_mean_of_ceiling']:.2f} of the ceiling" if data_args.demo else ""
         print(f"test CCC: valence {results['test_ccc_valence']:.4f}  arousal {results['test_ccc_arousal']:.4f}  "

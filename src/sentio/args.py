@@ -37,6 +37,12 @@ class DataArguments:
     strict: bool = field(default=False, metadata={"help": "Fail on the first bad row instead of skipping and reporting it."})
     cache_dir: str = field(default="data/cache", metadata={"help": "Where computed features are cached."})
     preprocessing_num_workers: int = field(default=1, metadata={"help": "Processes for the one-time feature pass."})
+    synthetic: str | None = field(
+        default=None, metadata={"help": "Output folder of train_gan.py: its synthetic windows join the TRAIN split only."}
+    )
+    synthetic_ratio: float | None = field(
+        default=None, metadata={"help": "Synthetic windows per real train song (default: all of them)."}
+    )
 
     def fractions(self) -> tuple[float, float, float]:
         try:

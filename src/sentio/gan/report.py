@@ -1,0 +1,134 @@
+"""gan_quality.json: every synthetic-vs-real number beside the same number for real vs real.
+
+Sets (windows, full length only): reference = real train songs of half A; "real_vs_real" = real
+train songs of half B (disjoint songs); "synthetic" = as many synthetic windows as half B. The
+GAN saw both halves, so real_vs_real is the best a perfect generator of the train data could get.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from typing import Any
+
+import numpy as np
+import torch
+from datasets import Dataset
+from torch import nn
+
+from ..data.collate import EmotionCollator, SongWindowDataset, WindowDataset
+from ..data.feature_extractor import SentioFeatureExtractor
+from .data import SpecLayout
+from .quality import embedding_metrics, label_consistency, spectral_statistics
+
+logger = logging.getLogger(__name__)
+_BATCH = 32
+
+
+def random_cnn_embeddings(images: torch.Tensor, seed: int = 0) -> np.ndarray:
+    """Embeddings of GAN-resolution images from a randomly initialised CNN (fixed seed).
+
+    Random conv features are a download-free stand-in for an Inception network: they respond to
+    local spectro-temporal texture without any training (see Naeem et al. 2020 on random embeddings).
+    """
+    torch.manual_seed(seed)
+    net = nn.Sequential(nn.Conv2d(1, 32, 3, 2, 1), nn.ReLU(), nn.Conv2d(32, 64, 3, 2, 1), nn.ReLU(),
+                        nn.Conv2d(64, 128, 3, 2, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten()).eval()
+    with torch.no_grad():
+        return torch.cat([net(x) for x in images.split(_BATCH)]).numpy().astype(np.float64)
+
+
+def regressor_outputs(model: Any, feature_name: str, arrays: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(embedding [N, H], predictions [N, 2]) of a Sentio regressor on full-length windows."""
+    embeddings, predictions = [], []
+    with torch.no_grad():
+        for i in range(0, len(arrays), _BATCH):
+            x = torch.from_numpy(np.ascontiguousarray(arrays[i : i + _BATCH], np.float32))
+            steps = x.shape[1 + (feature_name == "pixel_values")]
+            out = model(**{feature_name: x, "attention_mask": torch.ones(len(x), steps, dtype=torch.long)})
+            embeddings.append(out.embedding.float().numpy())
+            predictions.append(out.predictions.float().numpy())
+    return np.concatenate(embeddings).astype(np.float64), np.concatenate(predictions).astype(np.float64)
+
+
+def check_regressor(extractor: SentioFeatureExtractor, regressor_extractor: SentioFeatureExtractor, where: str) -> None:
+    """The regressor must take exactly the features the GAN imitates."""
+    mine = (extractor.feature_kind, tuple(extractor.params.feature_shape))
+    theirs = (regressor_extractor.feature_kind, tuple(regressor_extractor.params.feature_shape))
+    if mine != theirs:
+        raise ValueError(f"{where}: the regressor takes {theirs[0]} features of shape {list(theirs[1])}, the GAN makes "
+                         f"{mine[0]} {list(mine[1])}; pass a run trained with the same --model/--demo")
+
+
+def quality_report(layout: SpecLayout, real: np.ndarray, real_labels: np.ndarray, real_songs: list[str],
+                   synthetic: np.ndarray, synthetic_labels: np.ndarray, regressor: Any = None,
+                   real_test: tuple[np.ndarray, np.ndarray] | None = None, seed: int = 0) -> dict[str, Any]:
+    """All metrics of the synthetic windows against real train windows (see the module docstring)."""
+    songs = sorted(set(real_songs))
+    half_a = set(np.random.default_rng(seed).permutation(songs)[: len(songs) // 2].tolist())
+    in_a = np.array([s in half_a for s in real_songs])
+    if in_a.sum() < 3 or (~in_a).sum() < 3:
+        raise ValueError("too few real train windows for quality metrics (3 per half at least)")
+    a, b, b_labels = real[in_a], real[~in_a], real_labels[~in_a]
+    n = min(len(b), len(synthetic))
+    fake, fake_labels = synthetic[:n], synthetic_labels[:n]
+    report: dict[str, Any] = {
+        "sets": {"reference": "real train windows, song half A", "real_vs_real": "real train windows, song half B",
+                 "synthetic": "synthetic windows (EMA generator)", "reference_windows": int(len(a)),
+                 "compared_windows": int(n), "real_half_b_windows": int(len(b))},
+    }
+    as_freq_time = (lambda x: x.transpose(0, 2, 1)) if layout.freq_axis == 1 else (lambda x: x)
+    report["spectral"] = {"real_vs_real": spectral_statistics(as_freq_time(a), real_labels[in_a], as_freq_time(b), b_labels),
+                          "synthetic": spectral_statistics(as_freq_time(a), real_labels[in_a], as_freq_time(fake), fake_labels)}
+    emb = {name: random_cnn_embeddings(layout.to_gan(x), seed) for name, x in (("a", a), ("b", b[:n]), ("fake", fake))}
+    report["random_cnn"] = {"real_vs_real": embedding_metrics(emb["a"], emb["b"], seed),
+                            "synthetic": embedding_metrics(emb["a"], emb["fake"], seed)}
+    if regressor is None:
+        report["regressor"] = "skipped: no --regressor run given (pass a train.py output folder)"
+        report["label_consistency"] = "skipped: no --regressor run given"
+        return report
+    (ea, _), (eb, pb), (ef, pf) = (regressor_outputs(regressor, layout.feature_name, x) for x in (a, b[:n], fake))
+    report["regressor"] = {"real_vs_real": embedding_metrics(ea, eb, seed), "synthetic": embedding_metrics(ea, ef, seed)}
+    consistency = {"synthetic": label_consistency(pf, fake_labels), "real_train_half_b": label_consistency(pb, b_labels[:n])}
+    if real_test is not None and len(real_test[0]) >= 2:
+        consistency["real_test"] = label_consistency(regressor_outputs(regressor, layout.feature_name, real_test[0])[1],
+                                                     real_test[1])
+    consistency["note"] = "window level; real_test is the regressor's own held-out accuracy, the fair yardstick"
+    report["label_consistency"] = consistency
+    return report
+
+
+def train_and_test(model: Any, train_ds: torch.utils.data.Dataset, test_ds: WindowDataset, feature_name: str,
+                   max_steps: int, seed: int = 0, learning_rate: float = 3e-4, batch_size: int = 16) -> dict[str, float]:
+    """A short EmotionTrainer run of `max_steps` on `train_ds`, scored on `test_ds` (song level)."""
+    from ..args import EmotionTrainingArguments
+    from ..training.trainer import EmotionTrainer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        args = EmotionTrainingArguments(output_dir=tmp, max_steps=max_steps, per_device_train_batch_size=batch_size,
+                                        learning_rate=learning_rate, report_to="none", eval_strategy="no",
+                                        save_strategy="no", load_best_model_at_end=False, seed=seed,
+                                        disable_tqdm=True, logging_steps=max(1, max_steps // 5),
+                                        dataloader_pin_memory=torch.cuda.is_available())
+        trainer = EmotionTrainer(model=model, args=args, train_dataset=train_ds,
+                                 data_collator=EmotionCollator(feature_name))
+        trainer.train()
+        return trainer.evaluate(test_ds, metric_key_prefix="test")
+
+
+def tstr(make_model: Any, synthetic: Dataset, features: Dataset, feature_name: str, epochs: int,
+         seed: int = 0, batch_size: int = 16) -> dict[str, Any]:
+    """Train on synthetic, test on real (test split) -- beside train on real, test on real, same steps."""
+    syn = SongWindowDataset(synthetic, feature_name, "train", every_window=True)
+    real = SongWindowDataset(features, feature_name, "train")
+    test = WindowDataset(features, feature_name, "test")
+    if len(test) == 0:
+        return {"skipped": "the test split is empty"}
+    batch_size = max(2, min(batch_size, len(syn), len(real)))  # a tiny corpus still gets full batches
+    steps = max(1, epochs * (len(syn) // batch_size))
+    keep = ("test_ccc_valence", "test_ccc_arousal", "test_ccc_mean", "test_mae_mean", "test_num_songs")
+    out: dict[str, Any] = {"steps": steps, "batch_size": batch_size}
+    for name, train in (("train_synthetic_test_real", syn), ("train_real_test_real", real)):
+        metrics = train_and_test(make_model(), train, test, feature_name, steps, seed, batch_size=batch_size)
+        out[name] = {k: metrics[k] for k in keep if k in metrics}
+    return out
