@@ -32,6 +32,11 @@ class DataArguments:
         default=None,
         metadata={"help": "Id lists: a folder with *train*.txt, *val*.txt, *test*.txt, or train=A,validation=B,test=C."},
     )
+    deam_swapped_subsets: str = field(
+        default="auto",
+        metadata={"help": "DEAM subsets whose static valence/arousal columns are exchanged: auto (those the "
+                  "folder's dynamic annotations contradict; nothing without them), none, or e.g. 2013."},
+    )
     split_seed: int = field(default=42, metadata={"help": "Seed of the song-level split."})
     split_fractions: str = field(default="0.8,0.1,0.1", metadata={"help": "Train,validation,test fractions."})
     strict: bool = field(default=False, metadata={"help": "Fail on the first bad row instead of skipping and reporting it."})

@@ -1,8 +1,10 @@
+import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from sentio.data.deam import DeamLayoutError, DeamReader, deam_subset
+from sentio.data.deam import DeamLayoutError, DeamReader, deam_subset, resolve_swapped_subsets
 from sentio.data.splits import read_split_files
 
 SONG_LEVEL = "DEAM_Annotations/annotations/annotations averaged per song/song_level"
@@ -63,3 +65,97 @@ def test_reader_on_real_deam_csvs(tmp_path, shared_data):
     split = read_split_files(shared_data / "deam")
     assert sum(v == "train" for v in split.values()) == 1261
     assert set(split) == set(table["song_id"])
+
+
+DYNAMIC = "DEAM_Annotations/annotations/annotations averaged per song/dynamic (per second annotations)"
+
+
+def write_deam_with_dynamic(root: Path, swapped_subset: str = "2013", songs_per_subset: int = 12) -> dict:
+    """A DEAM folder whose dynamic annotations contradict the static columns of one subset."""
+    rng = np.random.default_rng(0)
+    ids = {"2013": range(1, 1 + songs_per_subset), "2014": range(1001, 1001 + songs_per_subset)}
+    static, dyn = [], {"valence": [], "arousal": []}
+    for subset, songs in ids.items():
+        for sid in songs:
+            v, a = rng.uniform(2, 8, 2).round(1)
+            static.append(f"{sid},{v:g},1,{a:g},1")
+            dv, da = (a, v) if subset == swapped_subset else (v, a)
+            for dim, value in (("valence", dv), ("arousal", da)):
+                trace = (value - 5) / 4 + 0.05 * rng.standard_normal(4)
+                cells = [f"{x:.4f}" for x in trace] + [""] * (sid % 2)  # NaN padding as in the real files
+                dyn[dim].append(",".join([str(sid), *cells]))
+    song_level = root / SONG_LEVEL
+    song_level.mkdir(parents=True)
+    (song_level / "static_annotations_averaged_songs_1_2000.csv").write_bytes(
+        ("\r\n".join([HEADER1, *static]) + "\r\n").encode())
+    (root / DYNAMIC).mkdir(parents=True)
+    header = "song_id, " + ", ".join(f"sample_{15000 + 500 * i}ms" for i in range(5))
+    for dim, rows in dyn.items():
+        (root / DYNAMIC / f"{dim}.csv").write_text("\n".join([header, *rows]) + "\n")
+    (root / "DEAM_audio" / "MEMD_audio").mkdir(parents=True)
+    return {"ids": ids}
+
+
+def test_dynamic_annotations_reveal_a_swapped_subset(tmp_path):
+    write_deam_with_dynamic(tmp_path, swapped_subset="2013")
+    reader = DeamReader(tmp_path)
+    static = reader.read_static()
+    table, check = resolve_swapped_subsets(reader, static, "auto")
+    assert check["swapped_subsets"] == ["2013"]
+    stats = check["by_subset"]
+    assert stats["2013"]["swapped"] and not stats["2014"]["swapped"]
+    assert stats["2013"]["static_valence_vs_dynamic_arousal"] > 0.9 > stats["2013"]["static_valence_vs_dynamic_valence"]
+    old, new = static.set_index("song_id"), table.set_index("song_id")
+    assert new.loc["1", "valence"] == old.loc["1", "arousal"] and new.loc["1", "arousal"] == old.loc["1", "valence"]
+    assert new.loc["1001", ["valence", "arousal"]].tolist() == old.loc["1001", ["valence", "arousal"]].tolist()
+
+    same, check = resolve_swapped_subsets(reader, static, "none")
+    assert check["swapped_subsets"] == [] and same.equals(static)
+    forced, check = resolve_swapped_subsets(reader, static, "2014")
+    assert forced.set_index("song_id").loc["1001", "valence"] == old.loc["1001", "arousal"]
+    with pytest.raises(ValueError, match="no subset 2099"):
+        resolve_swapped_subsets(reader, static, "2099")
+
+
+def test_without_dynamic_files_auto_changes_nothing_and_says_so(tmp_path):
+    write_deam_csvs(tmp_path / SONG_LEVEL)
+    (tmp_path / "DEAM_audio" / "MEMD_audio").mkdir(parents=True)
+    reader = DeamReader(tmp_path)
+    static = reader.read_static()
+    table, check = resolve_swapped_subsets(reader, static, "auto")
+    assert table.equals(static) and check["swapped_subsets"] == [] and "not checked" in check["check"]
+
+
+def test_real_deam_2013_static_columns_contradict_the_real_dynamic_annotations(tmp_path, shared_data):
+    """DEAM's static file vs the per-second EmoMusic annotations of the same 744 songs."""
+    song_level = tmp_path / SONG_LEVEL
+    song_level.mkdir(parents=True)
+    (song_level / "static_annotations_averaged_songs_1_2000.csv").symlink_to(
+        shared_data / "deam" / "static_annotations_averaged_songs_1_2000.csv")
+    (tmp_path / DYNAMIC).mkdir(parents=True)
+    for dim in ("valence", "arousal"):
+        (tmp_path / DYNAMIC / f"{dim}.csv").symlink_to(shared_data / "emomusic" / f"{dim}_cont_average.csv")
+    (tmp_path / "DEAM_audio" / "MEMD_audio").mkdir(parents=True)
+    reader = DeamReader(tmp_path)
+    _, check = resolve_swapped_subsets(reader, reader.read_static(), "auto")
+    assert check["swapped_subsets"] == ["2013"]
+    stats = check["by_subset"]["2013"]
+    assert stats["songs"] == 744 and stats["static_valence_vs_dynamic_arousal"] > 0.9
+    assert stats["static_valence_vs_dynamic_valence"] < 0.7
+    assert not check["by_subset"]["2014"]["checked"]  # no dynamic rows for these ids here
+
+
+def test_prepare_writes_the_label_check_into_the_report(tmp_path):
+    from sentio.args import DataArguments
+    from sentio.data.sources import prepare_manifest
+    from tests.conftest import write_audio
+
+    ids = write_deam_with_dynamic(tmp_path / "deam")["ids"]
+    for sid in [*ids["2013"], *ids["2014"]]:
+        write_audio(tmp_path / "deam" / "DEAM_audio" / "MEMD_audio" / f"{sid}.mp3", seconds=0.5, sr=16000, seed=sid)
+    manifest, report = prepare_manifest(DataArguments(data=str(tmp_path / "deam")), tmp_path / "out", progress=False)
+    written = json.loads((tmp_path / "out" / "data_report.json").read_text())
+    assert written["deam_label_check"]["swapped_subsets"] == ["2013"] == report["deam_label_check"]["swapped_subsets"]
+    static = DeamReader(tmp_path / "deam").read_static().set_index("song_id")
+    row = manifest.set_index("song_id").loc["1"]
+    assert row["valence"] == pytest.approx((static.loc["1", "arousal"] - 5) / 4)

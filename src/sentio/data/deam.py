@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 STATIC_FILES = (
@@ -24,6 +25,8 @@ STATIC_FILES = (
 DYNAMIC_FILES = {"valence": "valence.csv", "arousal": "arousal.csv"}
 AUDIO_DIR_NAME = "MEMD_audio"
 DEAM_SCALE = "1-9"
+# Below this many songs with dynamic annotations a subset's correlations say too little to act on.
+_MIN_SONGS_FOR_CHECK = 10
 
 
 class DeamLayoutError(FileNotFoundError):
@@ -118,3 +121,60 @@ class DeamReader:
             frame["song_id"] = frame["song_id"].astype(int).astype(str)
             out[dim] = frame.set_index("song_id")
         return out
+
+
+def dynamic_agreement(static: pd.DataFrame, dynamic: dict[str, pd.DataFrame]) -> dict[str, dict]:
+    """Per subset: Pearson r of the static valence/arousal with each song's mean dynamic valence/arousal.
+
+    DEAM's static values for ids <= 1000 equal EmoMusic's with valence and arousal exchanged. A
+    subset whose static valence follows the dynamic arousal better than the dynamic valence, and
+    the other way round, has its static columns swapped relative to its own dynamic annotations.
+    """
+    means = {dim: frame.apply(pd.to_numeric, errors="coerce").mean(axis=1) for dim, frame in dynamic.items()}
+    out: dict[str, dict] = {}
+    for subset, rows in static.groupby("subset"):
+        rows = rows[rows["song_id"].isin(means["valence"].index) & rows["song_id"].isin(means["arousal"].index)]
+        rows = rows.dropna(subset=["valence", "arousal"])
+        if len(rows) < _MIN_SONGS_FOR_CHECK:
+            out[str(subset)] = {"songs": len(rows), "checked": False}
+            continue
+        r = {f"static_{s}_vs_dynamic_{d}": float(np.corrcoef(rows[s], means[d].loc[rows["song_id"]])[0, 1])
+             for s in ("valence", "arousal") for d in ("valence", "arousal")}
+        swapped = (r["static_valence_vs_dynamic_arousal"] > r["static_valence_vs_dynamic_valence"]
+                   and r["static_arousal_vs_dynamic_valence"] > r["static_arousal_vs_dynamic_arousal"])
+        out[str(subset)] = {"songs": len(rows), "checked": True, **r, "swapped": swapped}
+    return out
+
+
+def swap_valence_arousal(table: pd.DataFrame, subsets: list[str]) -> pd.DataFrame:
+    """Exchange valence and arousal (means and stds) of the rows in `subsets`."""
+    table = table.copy()
+    rows = table["subset"].isin(subsets)
+    for a, b in (("valence", "arousal"), ("valence_std", "arousal_std")):
+        table.loc[rows, [a, b]] = table.loc[rows, [b, a]].to_numpy()
+    return table
+
+
+def resolve_swapped_subsets(reader: DeamReader, table: pd.DataFrame, mode: str) -> tuple[pd.DataFrame, dict]:
+    """Apply `--deam_swapped_subsets`: `auto` swaps the subsets the dynamic annotations contradict
+    (when the folder has them), `none` changes nothing, `2013,...` swaps those subsets. Returns the
+    table and what was checked and done, for data_report.json."""
+    mode = mode.strip().lower()
+    report: dict = {"mode": mode, "swapped_subsets": []}
+    if mode == "auto":
+        dynamic = reader.read_dynamic()
+        if dynamic is None:
+            report["check"] = "no dynamic annotations (valence.csv, arousal.csv) in the folder: not checked"
+            return table, report
+        report["by_subset"] = dynamic_agreement(table, dynamic)
+        chosen = [s for s, stats in report["by_subset"].items() if stats.get("swapped")]
+    elif mode == "none":
+        chosen = []
+    else:
+        chosen = [s.strip() for s in mode.split(",") if s.strip()]
+        unknown = sorted(set(chosen) - set(table["subset"]))
+        if unknown:
+            raise ValueError(f"--deam_swapped_subsets: no subset {', '.join(unknown)} in this DEAM folder "
+                             f"(it has {', '.join(sorted(set(table['subset'])))}); use auto, none or e.g. 2013")
+    report["swapped_subsets"] = chosen
+    return (swap_valence_arousal(table, chosen) if chosen else table), report
