@@ -26,7 +26,8 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 demo: install
-	$(PY) train.py --model $(DEMO_MODEL) --epochs $(DEMO_EPOCHS) --demo
+	$(PY) train.py --model $(DEMO_MODEL) --epochs $(DEMO_EPOCHS) --demo --output_dir runs/$(DEMO_MODEL)-demo
+	$(PY) evaluate.py --model_dir runs/$(DEMO_MODEL)-demo
 
 test: install-dev
 	$(PY) -m pytest -q -n 2 tests
