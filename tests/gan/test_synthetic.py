@@ -1,0 +1,152 @@
+"""The synthetic split on disk: schema equal to the real features, train only, loadable and checked;
+Griffin-Lim WAVs, PNG grids."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+import torch
+from datasets import load_from_disk
+
+from sentio.data.collate import SongWindowDataset
+from sentio.data.feature_cache import build_feature_dataset
+from sentio.data.feature_extractor import SentioFeatureExtractor
+from sentio.gan.data import SpecLayout, real_features, train_images
+from sentio.gan.models import Generator
+from sentio.gan.render import label_distributions, spectrogram_grid, write_audio_samples
+from sentio.gan.synthetic import MANIFEST, load_synthetic, sample_labels, with_synthetic, write_synthetic
+from tests.conftest import write_audio
+from tests.gan.helpers import TINY_GAN
+
+EXTRACTOR = dict(max_length=64, num_mel_bins=32)  # 0.64 s windows, 32 bins
+
+
+@pytest.fixture(scope="module")
+def real(tmp_path_factory):
+    """Real cached features of 6 short clips: 4 train, 1 validation, 1 test."""
+    root = tmp_path_factory.mktemp("real")
+    paths = [write_audio(root / f"c{i}.wav", seconds=1.5, sr=16000, seed=i) for i in range(6)]
+    manifest = pd.DataFrame({"song_id": [f"s{i}" for i in range(6)], "path": [str(p) for p in paths],
+                             "valence": np.linspace(-0.8, 0.8, 6), "arousal": np.linspace(0.5, -0.5, 6),
+                             "split": ["train"] * 4 + ["validation", "test"]})
+    extractor = SentioFeatureExtractor.for_kind("ast", **EXTRACTOR)
+    features, _ = build_feature_dataset(manifest, extractor, str(root / "cache"))
+    return features, extractor
+
+
+@pytest.fixture(scope="module")
+def written(real, tmp_path_factory):
+    features, extractor = real
+    layout = SpecLayout.for_extractor(extractor, 16, 16)
+    images, labels, songs = train_images(features, layout)
+    layout.fit(images)
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("gan")
+    syn_labels = sample_labels(labels, 10, seed=0)
+    dataset = write_synthetic(out, Generator(TINY_GAN), layout, extractor, syn_labels, seed=0)
+    return out, dataset, layout, syn_labels
+
+
+def test_train_images_are_train_split_full_windows(real):
+    features, extractor = real
+    layout = SpecLayout.for_extractor(extractor, 16, 16)
+    images, labels, songs = train_images(features, layout)
+    assert set(songs) == {"s0", "s1", "s2", "s3"}
+    assert images.shape[1:] == (1, 16, 16)
+    # 1.5 s at 10 ms frames, 64-frame windows: 2 full ones per clip (the tail window is padded)
+    assert len(images) == 8
+    with pytest.raises(ValueError, match="raw waveforms"):
+        SpecLayout.for_extractor(SentioFeatureExtractor.for_kind("wav2vec2"), 16, 16)
+
+
+def test_layout_round_trip_keeps_smooth_content(real):
+    features, extractor = real
+    layout = SpecLayout.for_extractor(extractor, 32, 32)
+    arrays, _, _ = real_features(features, layout, "train")
+    images = layout.fit(layout.to_gan(arrays))
+    back = layout.from_gan(images)
+    assert back.shape == arrays.shape and back.dtype == np.float32
+    # down-sampling 2x in both axes loses detail but keeps the coarse picture
+    assert np.corrcoef(back.ravel(), arrays.ravel())[0, 1] > 0.9
+
+
+def test_split_round_trips_with_the_real_schema(real, written):
+    features, extractor = real
+    out, dataset, layout, syn_labels = written
+    loaded = load_from_disk(str(out / "synthetic"))
+    real_schema = dict(features.features)
+    assert {k: v for k, v in loaded.features.items() if k != "source"} == real_schema
+    assert loaded.column_names == features.column_names + ["source"]
+    assert len(loaded) == 10 and loaded["song_id"][:2] == ["syn-000001", "syn-000002"]
+    assert set(loaded["split"]) == {"train"} and set(loaded["source"]) == {"synthetic"}
+    assert set(loaded["length"]) == {64}
+    assert np.allclose(np.asarray(loaded["labels"]), syn_labels)
+    first = np.asarray(loaded.with_format("numpy")[0]["input_values"])
+    assert first.shape == (64, 32) and np.isfinite(first).all() and first.std() > 0
+    manifest = pd.read_csv(out / MANIFEST)
+    assert manifest["song_id"].tolist() == loaded["song_id"] and set(manifest["split"]) == {"train"}
+
+
+def test_load_synthetic_checks_the_run_extractor(written):
+    out = written[0]
+    assert len(load_synthetic(out, SentioFeatureExtractor.for_kind("ast", **EXTRACTOR))) == 10
+    with pytest.raises(ValueError, match=r"shape \[64, 32\], this run's extractor makes \[128, 32\]"):
+        load_synthetic(out, SentioFeatureExtractor.for_kind("ast", max_length=128, num_mel_bins=32))
+    with pytest.raises(ValueError, match="made with mean="):
+        load_synthetic(out, SentioFeatureExtractor.for_kind("ast", mean=-3.0, **EXTRACTOR))
+    with pytest.raises(ValueError, match="do not fit this vit run"):
+        load_synthetic(out, SentioFeatureExtractor.for_kind("vit"))
+    with pytest.raises(FileNotFoundError, match="no synthetic split here"):
+        load_synthetic(out / "audio", SentioFeatureExtractor.for_kind("ast", **EXTRACTOR))
+
+
+def test_synthetic_rows_join_training_only(real, written):
+    from sentio.args import ModelArguments
+    from sentio.training.setup import training_datasets
+
+    features, extractor = real
+    out = written[0]
+    train, val, test = training_datasets(features, extractor, ModelArguments())
+    mixed, info = with_synthetic(train, out, 0.5, extractor, seed=0)
+    assert info["synthetic_rows"] == 2 and info["real_train_songs"] == 4  # 0.5 per real train song
+    assert len(mixed) == len(train) + 2
+    assert sum(s.startswith("syn-") for s in mixed.song_ids) == 2
+    item = mixed[len(mixed) - 1]
+    assert item["input_values"].shape == (64, 32) and int(item["length"]) == 64
+    for ds in (val, test):
+        assert not any(s.startswith("syn-") for s in ds.song_ids)
+    everything, info = with_synthetic(train, out, None, extractor)
+    assert info["synthetic_rows"] == 10
+    with pytest.raises(ValueError, match="asks for 40 synthetic rows"):
+        with_synthetic(train, out, 10.0, extractor)
+    assert isinstance(train, SongWindowDataset)
+
+
+def test_sampled_labels_follow_the_train_labels():
+    songs = np.array([[0.5, 0.5], [-0.5, -0.5]], np.float32)
+    labels = sample_labels(songs, 2000, seed=0, jitter=0.05)
+    assert labels.shape == (2000, 2) and labels.min() >= -1 and labels.max() <= 1
+    assert np.abs(labels.mean(0)).max() < 0.05
+    nearest = np.abs(labels[:, None, :] - songs[None]).max(-1).min(-1)
+    assert np.quantile(nearest, 0.99) < 0.2
+
+
+def test_griffin_lim_wavs_and_png_grids(real, written, tmp_path):
+    features, extractor = real
+    out, dataset, layout, syn_labels = written
+    syn = np.asarray(dataset.with_format("numpy")[:2]["input_values"])
+    paths = write_audio_samples(tmp_path, syn, syn_labels[:2], extractor, "synthetic")
+    wave, sr = sf.read(paths[0])
+    assert sr == 16000 and wave.ndim == 1
+    # 64 frames of 10 ms: about 0.64 s of audio
+    assert abs(len(wave) - 0.64 * sr) < 0.05 * sr and 0.5 < np.abs(wave).max() <= 0.91
+    arrays, labels, _ = real_features(features, layout, "train")
+    grid = spectrogram_grid(tmp_path / "grid.png", arrays, labels, syn, syn_labels[:2], "ast")
+    dist = label_distributions(tmp_path / "labels.png", labels, syn_labels)
+    import matplotlib.image
+
+    for png in (grid, dist):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert matplotlib.image.imread(grid).shape[0] > 200  # two rows of spectrograms
