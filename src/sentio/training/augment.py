@@ -39,3 +39,39 @@ class SpecAugment:
                 index[axis] = slice(start, start + width)
                 out[tuple(index)] = 0.0
         return out
+
+
+class Mixup(torch.utils.data.Dataset):
+    """mixup (Zhang et al. 2018) of training windows: each item is blended with another random item.
+
+    features = lam * x_i + (1 - lam) * x_j and the same for the labels (valence/arousal are
+    continuous, so a blended label is the natural target), lam ~ Beta(alpha, alpha) folded to
+    >= 0.5 so the drawn item stays the dominant one. The blend covers the longer of the two real
+    lengths. A dataset wrapper, not a collator, because the Trainer uses one collator for training
+    and evaluation and evaluation must never be mixed. Draws use torch's global generator (seeded
+    by the Trainer).
+    """
+
+    def __init__(self, dataset: torch.utils.data.Dataset, feature_name: str, alpha: float = 0.2, p: float = 1.0):
+        if alpha <= 0 or not 0 <= p <= 1:
+            raise ValueError(f"mixup needs alpha > 0 and p in [0, 1], got alpha={alpha}, p={p}")
+        self.dataset, self.feature_name, self.alpha, self.p = dataset, feature_name, alpha, p
+        self.song_ids = getattr(dataset, "song_ids", None)
+        self._beta = torch.distributions.Beta(torch.tensor(float(alpha)), torch.tensor(float(alpha)))
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> dict:
+        item = dict(self.dataset[index])
+        if self.p < 1 and float(torch.rand(())) >= self.p:
+            return item
+        other = self.dataset[int(torch.randint(len(self.dataset), (1,)))]
+        lam = float(self._beta.sample())
+        lam = max(lam, 1.0 - lam)
+        name = self.feature_name
+        item[name] = (lam * np.asarray(item[name], np.float32) + (1 - lam) * np.asarray(other[name], np.float32))
+        item["labels"] = (lam * np.asarray(item["labels"], np.float32)
+                          + (1 - lam) * np.asarray(other["labels"], np.float32))
+        item["length"] = max(int(item["length"]), int(other["length"]))
+        return item
