@@ -92,9 +92,10 @@ def main() -> int:
                 list(layout.feature_shape), layout.height, layout.width)
 
     # Train (or resume), one checkpoint per epoch.
-    trainer = GanTrainer(gan_config, TrainConfig(batch_size=args.batch_size, lr_g=args.lr_g, lr_d=args.lr_d,
-                                                 ema_decay=args.ema_decay, diff_augment=policy, seed=args.seed),
-                         device="cuda" if torch.cuda.is_available() else "cpu")
+    train_config = TrainConfig(batch_size=args.batch_size, lr_g=args.lr_g, lr_d=args.lr_d,
+                               betas=(args.adam_beta1, args.adam_beta2), ema_decay=args.ema_decay,
+                               diff_augment=policy, seed=args.seed)
+    trainer = GanTrainer(gan_config, train_config, device="cuda" if torch.cuda.is_available() else "cpu")
     trainer.extra = {"layout": layout.to_dict(), "feature_extractor": extractor.to_dict()}
     if args.resume and (out / CHECKPOINT).is_file():
         trainer.load(str(out / CHECKPOINT))

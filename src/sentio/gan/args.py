@@ -18,8 +18,10 @@ class GanArguments:
     epochs: int = field(default=50, metadata={"help": "GAN training epochs (over the full train windows)."})
     num_synthetic: int = field(default=3200, metadata={"help": "Synthetic windows to write."})
     batch_size: int = field(default=32, metadata={"help": "GAN batch size."})
-    lr_g: float = field(default=2e-4, metadata={"help": "Generator learning rate (Adam, betas 0, 0.99)."})
+    lr_g: float = field(default=2e-4, metadata={"help": "Generator learning rate (Adam)."})
     lr_d: float = field(default=2e-4, metadata={"help": "Discriminator learning rate."})
+    adam_beta1: float = field(default=0.5, metadata={"help": "Adam beta1 of both networks."})
+    adam_beta2: float = field(default=0.999, metadata={"help": "Adam beta2 of both networks."})
     ema_decay: float = field(default=0.999, metadata={"help": "Decay of the generator's weight average."})
     diff_augment: str = field(default="gain,translation,cutout",
                               metadata={"help": "DiffAugment policies (comma list; 'none' for none)."})
