@@ -1,4 +1,5 @@
-"""Sentio's regression models: AST, Wav2Vec2 and ViT encoders with a shared (valence, arousal) head.
+"""Sentio's regression models: AST, Wav2Vec2 and ViT encoders (and the small distillation students)
+with a shared (valence, arousal) head.
 
 Importing this package registers the Sentio configs and models with AutoConfig/AutoModel, so a
 saved run loads with `AutoModel.from_pretrained(folder)` (no remote code involved).
@@ -17,6 +18,7 @@ from .head import (
 from .hub import CheckpointError, build_model, download_checkpoint, register_auto_classes, resolve_checkpoint
 from .loss import LOSSES, ccc_loss, concordance_cc, emotion_loss
 from .registry import BACKBONES, BackboneSpec, backbone_for_model_type, get_backbone
+from .student import StudentEmotionConfig, StudentForEmotionRegression
 from .vit import ViTEmotionConfig, ViTForEmotionRegression
 from .wav2vec2 import Wav2Vec2EmotionConfig, Wav2Vec2ForEmotionRegression
 
@@ -34,6 +36,8 @@ __all__ = [
     "EmotionRegressionOutput",
     "LOSSES",
     "POOLING_MODES",
+    "StudentEmotionConfig",
+    "StudentForEmotionRegression",
     "TARGETS",
     "ViTEmotionConfig",
     "ViTForEmotionRegression",

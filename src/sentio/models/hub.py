@@ -18,7 +18,7 @@ import torch
 from huggingface_hub import constants, get_hf_file_metadata, hf_hub_url, snapshot_download, try_to_load_from_cache
 from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
 
-from .registry import BACKBONES, BackboneSpec, backbone_for_model_type, get_backbone
+from .registry import AUTO_ONLY_MODELS, BACKBONES, BackboneSpec, backbone_for_model_type, get_backbone
 
 logger = logging.getLogger(__name__)
 
@@ -39,9 +39,10 @@ class CheckpointError(OSError):
 
 def register_auto_classes() -> None:
     """Register every Sentio config/model with AutoConfig/AutoModel (by model_type, no remote code)."""
-    for spec in BACKBONES.values():
-        AutoConfig.register(spec.config_class.model_type, spec.config_class, exist_ok=True)
-        AutoModel.register(spec.config_class, spec.model_class, exist_ok=True)
+    pairs = [(spec.config_class, spec.model_class) for spec in BACKBONES.values()] + list(AUTO_ONLY_MODELS)
+    for config_class, model_class in pairs:
+        AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
+        AutoModel.register(config_class, model_class, exist_ok=True)
 
 
 def _what_to_do(checkpoint: str) -> str:

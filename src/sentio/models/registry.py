@@ -8,6 +8,7 @@ from typing import Any
 from transformers import PretrainedConfig, PreTrainedModel
 
 from .ast import ASTEmotionConfig, ASTForEmotionRegression
+from .student import StudentEmotionConfig, StudentForEmotionRegression
 from .vit import ViTEmotionConfig, ViTForEmotionRegression
 from .wav2vec2 import Wav2Vec2EmotionConfig, Wav2Vec2ForEmotionRegression
 
@@ -106,6 +107,13 @@ BACKBONES: dict[str, BackboneSpec] = {
         ),
     )
 }
+
+
+# Models that load with AutoModel.from_pretrained but are not train.py backbones (no pretrained
+# checkpoint, trained by distill.py): (config class, model class).
+AUTO_ONLY_MODELS: tuple[tuple[type[PretrainedConfig], type[PreTrainedModel]], ...] = (
+    (StudentEmotionConfig, StudentForEmotionRegression),
+)
 
 
 def get_backbone(name: str) -> BackboneSpec:

@@ -1,0 +1,34 @@
+"""distill.py's own arguments; data and training flags are the shared DataArguments / EmotionTrainingArguments."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..args import EmotionTrainingArguments
+
+
+@dataclass
+class DistillArguments:
+    """Which teacher, which student, how the loss mixes labels and teacher, and what to export."""
+
+    teacher: str = field(metadata={"help": "Output folder of a train.py run (config.json, model.safetensors, preprocessor_config.json)."})
+    student: str = field(default="cnn", metadata={"help": "cnn (EfficientAT-style MobileNetV3) or mobilevit (xx-small)."})
+    width_mult: float = field(default=0.4, metadata={"help": "CNN width multiplier (0.4 ~ EfficientAT mn04, ~0.6M parameters)."})
+    alpha: float = field(default=0.5, metadata={"help": "Loss = alpha * MSE(student, labels) + (1 - alpha) * MSE(student, teacher)."})
+    hint_weight: float = field(default=0.0, metadata={"help": "Weight of a feature hint: MSE of the projected student embedding to the teacher's (0 = off)."})
+    train_windows: str = field(default="all", metadata={"help": "all: every cached window per epoch (teacher targets exist for each); random: one per song."})
+    spec_augment: bool = field(default=True, metadata={"help": "SpecAugment masks on the student's inputs (the teacher's targets stay those of the clean window)."})
+    teacher_batch_size: int = field(default=32, metadata={"help": "Windows per teacher forward pass when caching its outputs."})
+    export: bool = field(default=True, metadata={"help": "Write student.onnx, student.int8.onnx and the parity/latency figures."})
+    calibration_windows: int = field(default=256, metadata={"help": "Training windows that calibrate the int8 activation ranges."})
+    latency_runs: int = field(default=200, metadata={"help": "session.run calls timed per latency figure (median reported)."})
+
+
+@dataclass
+class DistillTrainingArguments(EmotionTrainingArguments):
+    """EmotionTrainingArguments with defaults for a small student trained from scratch."""
+
+    num_train_epochs: float = field(default=30.0, metadata={"help": "Training epochs (short form: --epochs)."})
+    learning_rate: float = field(default=2e-3, metadata={"help": "Peak learning rate (AdamW); students start from scratch."})
+    per_device_train_batch_size: int = field(default=32, metadata={"help": "Batch size per device for training."})
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay."})

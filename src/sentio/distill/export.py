@@ -1,0 +1,139 @@
+"""Mobile export of a student: ONNX (fp32), static int8, parity against PyTorch, CPU latency.
+
+The ONNX graph takes `input_values` [batch, frames, mel] float32 and `attention_mask` [batch,
+frames] int64 (the collator's inputs, so a padded last window is pooled exactly as in PyTorch)
+and returns `predictions` [batch, 2]. The batch axis is always dynamic; the frame axis is
+dynamic where the architecture allows it (the CNN) and fixed to the training window otherwise
+(MobileViT's patch unfolding specialises on the input size when exported).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+import torch
+
+logger = logging.getLogger(__name__)
+INPUT_NAMES = ("input_values", "attention_mask")
+
+
+class _PredictionsOnly(torch.nn.Module):
+    """The student's forward with plain tensors in and predictions out (what the graph exports)."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_values: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.model(input_values, attention_mask).predictions
+
+
+def export_onnx(model: torch.nn.Module, path: str | os.PathLike, frames: int, num_mel_bins: int) -> Path:
+    """Export with torch's dynamo exporter (the TorchScript one traced the CNN's mask wrongly:
+    0.01 off). Dim.AUTO keeps an axis dynamic where the graph allows and specialises it otherwise."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model = model.eval()
+    example = (torch.randn(2, frames, num_mel_bins), torch.ones(2, frames, dtype=torch.int64))
+    auto = torch.export.Dim.AUTO
+    shapes = {"input_values": {0: auto, 1: auto}, "attention_mask": {0: auto, 1: auto}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(_PredictionsOnly(model), example, dynamo=True, input_names=list(INPUT_NAMES),
+                                    output_names=["predictions"], dynamic_shapes=shapes, verbose=False)
+    program.save(str(path))  # weights inside the one file: what a phone app ships
+    return path
+
+
+def input_shape(path: str | os.PathLike) -> list[int | str]:
+    """The exported `input_values` shape: ints for fixed axes, names for dynamic ones."""
+    import onnxruntime as ort
+
+    shape = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).get_inputs()[0].shape
+    return [d if isinstance(d, int) else str(d) for d in shape]
+
+
+class SpectrogramCalibration:
+    """onnxruntime CalibrationDataReader over real training windows (batches of input dicts)."""
+
+    def __init__(self, batches: Iterable[dict[str, np.ndarray]]):
+        self._batches = list(batches)
+        self._iter: Iterator[dict[str, np.ndarray]] = iter(self._batches)
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        return next(self._iter, None)
+
+    def rewind(self) -> None:
+        self._iter = iter(self._batches)
+
+
+def quantize_int8(fp32_path: str | os.PathLike, int8_path: str | os.PathLike,
+                  calibration: Iterable[dict[str, np.ndarray]]) -> Path:
+    """Static int8 (QDQ, per-channel weights, uint8 activations) calibrated on `calibration`.
+
+    Static rather than dynamic quantization: the convolutions (nearly all the compute) are
+    quantized only with calibrated activation ranges. Ops without an int8 kernel stay float.
+    """
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    with tempfile.TemporaryDirectory() as tmp:
+        prepared = os.path.join(tmp, "prepared.onnx")
+        # shape inference + graph optimisation first, as onnxruntime recommends (folds BatchNorm etc.)
+        # symbolic shape inference cannot follow the exported mask arithmetic; ONNX shape inference can
+        quant_pre_process(str(fp32_path), prepared, skip_symbolic_shape=True)
+        quantize_static(prepared, str(int8_path), SpectrogramCalibration(calibration), quant_format=QuantFormat.QDQ,
+                        per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        calibrate_method=CalibrationMethod.MinMax)
+    return Path(int8_path)
+
+
+def session(path: str | os.PathLike, threads: int = 1):
+    """An onnxruntime CPU session with `threads` intra-op threads and one inter-op thread."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def run_onnx(sess, batches: Iterable[dict[str, np.ndarray]]) -> np.ndarray:
+    """Predictions [N, 2] of `sess` over input batches."""
+    return np.concatenate([sess.run(["predictions"], batch)[0] for batch in batches])
+
+
+@torch.inference_mode()
+def run_torch(model: torch.nn.Module, batches: Iterable[dict[str, np.ndarray]]) -> np.ndarray:
+    model = model.eval()
+    return np.concatenate([model(**{k: torch.from_numpy(v) for k, v in b.items()}).predictions.numpy() for b in batches])
+
+
+def median_latency_ms(path: str | os.PathLike, inputs: dict[str, np.ndarray], runs: int = 200, warmup: int = 10) -> float:
+    """Median wall time (ms) of one session.run on `inputs`, 1 intra-op and 1 inter-op thread."""
+    sess = session(path, threads=1)
+    for _ in range(warmup):
+        sess.run(["predictions"], inputs)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        sess.run(["predictions"], inputs)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times) * 1000)
+
+
+def as_batches(features: np.ndarray, lengths: np.ndarray, batch_size: int = 32) -> list[dict[str, np.ndarray]]:
+    """Windows [N, T, F] + real lengths -> onnxruntime input dicts (mask as the collator builds it)."""
+    frames = features.shape[1]
+    mask = (np.arange(frames)[None, :] < np.asarray(lengths)[:, None]).astype(np.int64)
+    return [{"input_values": np.ascontiguousarray(features[i : i + batch_size], dtype=np.float32),
+             "attention_mask": mask[i : i + batch_size]} for i in range(0, len(features), batch_size)]
