@@ -42,6 +42,8 @@ def export_onnx(model: torch.nn.Module, path: str | os.PathLike, frames: int, nu
     path.parent.mkdir(parents=True, exist_ok=True)
     model = model.eval()
     example = (torch.randn(2, frames, num_mel_bins), torch.ones(2, frames, dtype=torch.int64))
+    for noisy in ("onnxscript", "onnx_ir"):  # one INFO line per rewrite pass otherwise
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     auto = torch.export.Dim.AUTO
     shapes = {"input_values": {0: auto, 1: auto}, "attention_mask": {0: auto, 1: auto}}
     with warnings.catch_warnings():
