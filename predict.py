@@ -2,6 +2,7 @@
 
     python predict.py --model_dir runs/ast song.mp3 album/                 # CSV on stdout
     python predict.py --model_dir runs/ast music/ --output emotions.json --timeline
+    python predict.py --model_dir runs/student-cnn/student.int8.onnx song.mp3  # onnxruntime, no torch model
 
 Folders are searched recursively for audio files. A file that cannot be read is reported on stderr
 (`predict.py: skipped FILE: reason`) and the others are still predicted; the exit status is then 1.
@@ -34,7 +35,8 @@ TIMELINE_HELP = (
 
 @dataclass
 class PredictArguments:
-    model_dir: str = field(metadata={"help": "A training run's output_dir (config.json, model.safetensors, preprocessor_config.json)."})
+    model_dir: str = field(metadata={"help": "A training run's output_dir (config.json, model.safetensors, preprocessor_config.json), "
+                                     "or an .onnx file exported by distill.py (run with onnxruntime)."})
     output: str = field(default="", metadata={"help": "Write to FILE.csv or FILE.json instead of CSV on stdout."})
     timeline: bool = field(default=False, metadata={"help": TIMELINE_HELP})
     batch_size: int = field(default=32, metadata={"help": "Windows per forward pass."})

@@ -210,9 +210,10 @@ def test_vit_pixel_values(tmp_path, audio):
     np.testing.assert_allclose([result["valence"], result["arousal"]], expected.mean(axis=0), atol=1e-5)
 
 
-def test_onnx_only_folder_is_refused_clearly(tmp_path, ast_run):
+def test_broken_onnx_file_is_refused_clearly(tmp_path, ast_run):
     for name in ("config.json", "preprocessor_config.json"):
         (tmp_path / name).write_bytes((ast_run[0] / name).read_bytes())
     (tmp_path / "model.onnx").write_bytes(b"onnx")
-    with pytest.raises(ValueError, match="ONNX models are not supported yet"):
-        EmotionPredictor.from_pretrained(tmp_path)
+    for source in (tmp_path, tmp_path / "model.onnx"):  # the folder (its only model) or the file itself
+        with pytest.raises(ValueError, match="model.onnx: not a loadable ONNX model"):
+            EmotionPredictor.from_pretrained(source)

@@ -25,9 +25,8 @@ from sentio.data.collate import EmotionCollator
 from sentio.data.feature_extractor import SentioFeatureExtractor
 from sentio.data.labels import from_unit, quadrant
 
-# A runner maps one collated batch of windows to predictions [B, 2] (valence, arousal) on [-1, 1].
-# It is the seam where another runtime plugs in: an ONNX runner (issue 6) would implement it and
-# `_load_runner` would pick it when the folder holds `model.onnx`.
+# A runner maps one collated batch of windows to predictions [B, 2] (valence, arousal) on [-1, 1]:
+# TorchRunner for a transformers model, OnnxRunner for an exported .onnx file.
 WindowRunner = Callable[[dict[str, torch.Tensor]], np.ndarray]
 Result = dict[str, Any]
 TORCH_WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
@@ -70,12 +69,44 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+class OnnxRunner:
+    """Runs batches through an exported ONNX model (e.g. distill.py's student.int8.onnx) with
+    onnxruntime: the forward pass uses no torch. Feeds the graph the inputs it declares."""
+
+    def __init__(self, path: str | os.PathLike, threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        try:
+            self.session = ort.InferenceSession(os.fspath(path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own types for unreadable graphs
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ValueError(f"{path}: not a loadable ONNX model ({reason})") from None
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        self.output_name = self.session.get_outputs()[0].name
+
+    def __call__(self, batch: dict[str, torch.Tensor]) -> np.ndarray:
+        missing = [n for n in self.input_names if n not in batch]
+        if missing:
+            raise ValueError(f"the ONNX model wants input(s) {missing}; the feature extractor gives {sorted(batch)}")
+        inputs = {n: batch[n].numpy() for n in self.input_names}
+        return np.asarray(self.session.run([self.output_name], inputs)[0], dtype=np.float32)
+
+
 def _load_runner(source: str, local_only: bool, device: str | torch.device | None) -> WindowRunner:
-    """The runner for the weights in `source`: torch weights today; `model.onnx` is issue 6."""
-    folder = Path(source)
-    if (folder / "model.onnx").is_file() and not any((folder / w).is_file() for w in TORCH_WEIGHTS):
-        # where an OnnxRunner (numpy batch in, [B, 2] out) will be returned
-        raise ValueError(f"{source} holds model.onnx only: ONNX models are not supported yet; pass the training run folder")
+    """The runner for the weights in `source`: an .onnx file, or a folder of torch weights (a folder
+    with only one .onnx file and no torch weights runs that file)."""
+    path = Path(source)
+    if path.suffix.lower() == ".onnx":
+        return OnnxRunner(path)
+    if path.is_dir() and not any((path / w).is_file() for w in TORCH_WEIGHTS):
+        graphs = sorted(path.glob("*.onnx"))
+        if len(graphs) == 1:
+            return OnnxRunner(graphs[0])
+        if graphs:
+            raise ValueError(f"{source} has no torch weights but several .onnx files: pass one of them as --model_dir")
     import transformers
 
     import sentio.models  # noqa: F401  (registers the Sentio configs with AutoModel)
@@ -110,6 +141,14 @@ class EmotionPredictor:
 
         source, folder = os.fspath(model_dir), Path(model_dir).expanduser()
         hint = "pass the output_dir of a Sentio training run"
+        if folder.suffix.lower() == ".onnx":  # an exported model: its feature config sits beside it
+            if not folder.is_file():
+                raise FileNotFoundError(f"ONNX model {source} does not exist")
+            if not (folder.parent / "preprocessor_config.json").is_file():
+                raise FileNotFoundError(f"{folder.parent} has no preprocessor_config.json beside {folder.name}: "
+                                        "keep the .onnx file in its distill.py output folder")
+            extractor = SentioFeatureExtractor.from_pretrained(str(folder.parent), local_files_only=True)
+            return cls(OnnxRunner(folder), extractor, batch_size=batch_size)
         if folder.is_dir():
             # preprocessor_config.json too: without it the training features cannot be rebuilt, and
             # default features would give silently wrong predictions.
