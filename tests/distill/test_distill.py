@@ -61,7 +61,7 @@ def student_run(teacher_run, tmp_path_factory):
             "--per_device_train_batch_size", "4", "--width_mult", "0.25", "--report_to", "none",
             "--disable_tqdm", "true", "--calibration_windows", "16", "--latency_runs", "3"]
     result = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=600,
-                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
+                            env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr[-3000:]
     return root, result
 
