@@ -2,9 +2,10 @@
 
 The ONNX graph takes `input_values` [batch, frames, mel] float32 and `attention_mask` [batch,
 frames] int64 (the collator's inputs, so a padded last window is pooled exactly as in PyTorch)
-and returns `predictions` [batch, 2]. The batch axis is always dynamic; the frame axis is
-dynamic where the architecture allows it (the CNN) and fixed to the training window otherwise
-(MobileViT's patch unfolding specialises on the input size when exported).
+and returns `predictions` [batch, 2]. The batch axis is dynamic; the frame axis is dynamic where
+the exporter can keep it so (the CNN: convolutions and a length mask) and fixed to the training
+window where the graph specialises on the input size; `input_shape` tells which, and the report
+checks the shipped files against PyTorch at the full 1024-frame window when frames are dynamic.
 """
 
 from __future__ import annotations
