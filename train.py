@@ -24,6 +24,7 @@ from sentio.data.demo import split_ceiling
 from sentio.data.feature_cache import build_feature_dataset, compute_ast_stats
 from sentio.data.sources import prepare_manifest
 from sentio.models import build_model, get_backbone
+from sentio.training.augment import Mixup
 from sentio.training.card import check_hub_ready, write_model_card
 from sentio.training.setup import feature_extractor_for, model_init_plan, training_datasets
 from sentio.training.trainer import EmotionTrainer
@@ -72,6 +73,8 @@ def main() -> int:
 
         train_ds, synthetic_info = with_synthetic(train_ds, data_args.synthetic, data_args.synthetic_ratio, extractor,
                                                   seed=training_args.seed)
+    if model_args.mixup_alpha > 0:  # after --synthetic, so synthetic windows are blended too; never evaluation
+        train_ds = Mixup(train_ds, extractor.feature_name, alpha=model_args.mixup_alpha)
     logger.info("songs: train %d, validation %d, test %d; windows %d", len(set(train_ds.song_ids)),
                 len(set(val_ds.song_ids)), len(set(test_ds.song_ids)), feature_report["windows"])
 

@@ -60,6 +60,7 @@ def test_train_save_reload_in_new_process(name, tiny_corpus, tmp_path):
         "--cache_dir", str(tmp_path / "cache"), "--report_to", "tensorboard", "--disable_tqdm", "true",
         # the tiny wav2vec2 hops 20 samples: short windows keep its sequences short
         *(["--window_seconds", "0.5"] if name == "wav2vec2" else []),
+        *(["--mixup_alpha", "0.2"] if name == "vit" else []),  # the flag reaches training
     ])
     assert result.returncode == 0, result.stderr[-3000:]
     results = json.loads((out / "all_results.json").read_text())

@@ -78,6 +78,7 @@ class ModelArguments:
     dataset_stats: bool = field(default=False, metadata={"help": "AST: normalise with the train split's mean/std, not AudioSet's."})
     train_windows: str = field(default="random", metadata={"help": "random: one random window per song per epoch; all: every window."})
     spec_augment: bool = field(default=True, metadata={"help": "SpecAugment-style masks on AST/ViT training inputs."})
+    mixup_alpha: float = field(default=0.0, metadata={"help": "mixup of training windows and labels, lam ~ Beta(a, a) (0 = off; 0.2 is usual)."})
     early_stopping_patience: int | None = field(default=None, metadata={"help": "Stop after N evaluations without improvement."})
 
 
