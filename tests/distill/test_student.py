@@ -40,7 +40,7 @@ def test_shapes_and_from_pretrained_round_trip(architecture, tmp_path):
     loaded = AutoModel.from_pretrained(tmp_path).eval()
     assert type(loaded) is StudentForEmotionRegression and loaded.config.architecture == architecture
     with torch.no_grad():
-        assert torch.equal(loaded(x, mask).predictions, out.predictions)
+        torch.testing.assert_close(loaded(x, mask).predictions, out.predictions, atol=1e-6, rtol=0)
 
 
 def test_time_mask_counts_steps_from_real_frames():
@@ -91,3 +91,27 @@ def test_align_per_window_and_song_mean_fallback():
     assert counts == {"per_window": 2, "song_mean": 2}
     with pytest.raises(ValueError, match="song 'c'"):
         align(teacher, ["c"], np.array([0]), np.array([0.0]))
+
+
+def test_trainer_hint_adds_the_projected_embedding_mse(tmp_path):
+    from sentio.distill.args import DistillTrainingArguments
+    from sentio.distill.trainer import DistillationTrainer
+
+    model = tiny_student("cnn", hint_size=6).eval()
+    args = DistillTrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True, eval_strategy="no",
+                                    save_strategy="no", load_best_model_at_end=False)
+    g = torch.Generator().manual_seed(2)
+    batch = {"input_values": torch.randn(4, 64, 32, generator=g), "attention_mask": torch.ones(4, 64, dtype=torch.long),
+             "labels": torch.rand(4, 2, generator=g), "teacher_predictions": torch.rand(4, 2, generator=g),
+             "teacher_embedding": torch.randn(4, 6, generator=g)}
+    losses = {}
+    for weight in (0.0, 0.5):
+        trainer = DistillationTrainer(model=model, args=args, alpha=0.3, hint_weight=weight)
+        with torch.no_grad():
+            losses[weight] = float(trainer.compute_loss(model, dict(batch)))
+    with torch.no_grad():
+        out = model(batch["input_values"], batch["attention_mask"])
+        hint = torch.nn.functional.mse_loss(model.hint_proj(out.embedding), batch["teacher_embedding"])
+        base = distillation_loss(out.predictions, batch["labels"], batch["teacher_predictions"], 0.3)
+    assert losses[0.0] == pytest.approx(float(base), rel=1e-5)
+    assert losses[0.5] == pytest.approx(float(base + 0.5 * hint), rel=1e-5)
