@@ -33,7 +33,7 @@ from sentio.gan.report import check_regressor, quality_report, tstr
 from sentio.gan.synthetic import sample_labels, write_synthetic
 from sentio.gan.train import CHECKPOINT, POLICIES, GanTrainer, TrainConfig
 from sentio.models import get_backbone
-from sentio.training.metrics import average_by_song
+from sentio.metrics import average_by_song
 from sentio.training.setup import feature_extractor_for, model_init_plan
 
 logger = logging.getLogger("train_gan")

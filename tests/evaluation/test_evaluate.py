@@ -88,7 +88,7 @@ def direct_song_predictions(run: Path, paths: dict[str, str]) -> dict[str, np.nd
 
 def test_report_matches_predictions_and_model(song_eval, tiny_run):
     from sentio.data.labels import QUADRANTS, quadrant
-    from sentio.training.metrics import DIMENSIONS, METRICS, regression_metrics
+    from sentio.metrics import DIMENSIONS, METRICS, regression_metrics
 
     report = json.loads((song_eval / "eval_report.json").read_text())
     table = pd.read_csv(song_eval / "predictions.csv", dtype={"song_id": str, "subset": str}, keep_default_na=False)

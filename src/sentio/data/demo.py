@@ -27,7 +27,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from sentio.data.demo_synth import ClipSpec, write_clip
-from sentio.training.metrics import concordance_cc
+from sentio.metrics import concordance_cc
 
 GENERATOR_VERSION = 1
 

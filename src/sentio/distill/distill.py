@@ -22,7 +22,7 @@ from ..data.feature_extractor import SentioFeatureExtractor
 from ..evaluation.pipeline import load_manifest, load_run
 from ..models.student import StudentEmotionConfig, StudentForEmotionRegression
 from ..training.augment import SpecAugment
-from ..training.metrics import average_by_song, regression_metrics
+from ..metrics import average_by_song, regression_metrics
 from .args import DistillArguments, DistillTrainingArguments
 from .teacher import TeacherOutputs, align, cached_teacher_outputs
 from .trainer import DistillationTrainer, DistillCollator, TeacherTargetDataset

@@ -16,7 +16,7 @@ from datasets import Dataset
 
 from ..data.collate import WindowDataset
 from ..data.feature_extractor import SentioFeatureExtractor
-from ..training.metrics import average_by_song, regression_metrics
+from ..metrics import average_by_song, regression_metrics
 from .export import as_batches, export_onnx, input_shape, median_latency_ms, quantize_int8, run_onnx, run_torch, session
 
 logger = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from ..data.feature_cache import build_feature_dataset, cache_key
 from ..data.feature_extractor import SentioFeatureExtractor
 from ..data.manifest import read_manifest
 from ..data.sources import prepare_manifest
-from ..training.metrics import average_by_song
+from ..metrics import average_by_song
 from . import plots
 from .report import build_report, markdown, prediction_table
 

@@ -14,7 +14,7 @@ import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from ..training.metrics import DIMENSIONS  # noqa: E402
+from ..metrics import DIMENSIONS  # noqa: E402
 
 DPI = 120
 COLORS = {"valence": "tab:blue", "arousal": "tab:orange", "mean": "tab:green"}

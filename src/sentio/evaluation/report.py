@@ -1,6 +1,6 @@
 """The numbers of an evaluation: metrics with bootstrap CIs, 1..9 errors, subsets, quadrants.
 
-Everything is scored with `sentio.training.metrics.regression_metrics`, the same code training
+Everything is scored with `sentio.metrics.regression_metrics`, the same code training
 reports with, on the [-1, 1] label scale (RMSE/MAE also on DEAM's 1..9 scale).
 """
 
@@ -13,7 +13,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ..data.labels import QUADRANTS, from_unit, quadrant
-from ..training.metrics import DIMENSIONS, METRICS, mae, regression_metrics, rmse
+from ..metrics import DIMENSIONS, METRICS, mae, regression_metrics, rmse
 
 # Columns of predictions.csv (a `window` column follows song_id at window level).
 PREDICTION_COLUMNS = ["song_id", "subset", "valence_true", "arousal_true", "valence_pred", "arousal_pred",

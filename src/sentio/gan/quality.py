@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import linalg
 
-from ..training.metrics import regression_metrics
+from ..metrics import regression_metrics
 
 
 def _gaussian(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

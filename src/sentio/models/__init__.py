@@ -16,7 +16,7 @@ from .head import (
     pool_tokens,
 )
 from .hub import CheckpointError, build_model, download_checkpoint, register_auto_classes, resolve_checkpoint
-from .loss import LOSSES, ccc_loss, concordance_cc, emotion_loss
+from .loss import LOSSES, ccc_loss, emotion_loss, torch_concordance_cc
 from .registry import BACKBONES, BackboneSpec, backbone_for_model_type, get_backbone
 from .student import StudentEmotionConfig, StudentForEmotionRegression
 from .vit import ViTEmotionConfig, ViTForEmotionRegression
@@ -46,7 +46,7 @@ __all__ = [
     "backbone_for_model_type",
     "build_model",
     "ccc_loss",
-    "concordance_cc",
+    "torch_concordance_cc",
     "download_checkpoint",
     "emotion_loss",
     "get_backbone",

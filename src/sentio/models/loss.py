@@ -16,7 +16,7 @@ LOSSES = ("mse", "ccc", "mse+ccc")
 _EPS = 1e-8
 
 
-def concordance_cc(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def torch_concordance_cc(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Lin's concordance correlation coefficient per column of [N, D] tensors -> [D].
 
     ccc = 2 cov(x, y) / (var(x) + var(y) + (mean(x) - mean(y))^2), with population (1/N) moments.
@@ -34,7 +34,7 @@ def concordance_cc(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 def ccc_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """1 - CCC, averaged over the dimensions (0 = perfect, 2 = perfectly reversed)."""
-    return 1.0 - concordance_cc(pred, target).mean()
+    return 1.0 - torch_concordance_cc(pred, target).mean()
 
 
 def emotion_loss(pred: torch.Tensor, target: torch.Tensor, kind: str = "mse", ccc_weight: float = 1.0) -> torch.Tensor:

@@ -11,7 +11,7 @@ import torch
 from transformers import Trainer
 
 from ..models.loss import emotion_loss
-from .metrics import average_by_song, regression_metrics
+from ..metrics import average_by_song, regression_metrics
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from sentio.training.metrics import average_by_song, concordance_cc, mae, pearson_r, r2_score, regression_metrics, rmse
+from sentio.metrics import average_by_song, concordance_cc, mae, pearson_r, r2_score, regression_metrics, rmse
 
 
 def test_ccc_by_hand():

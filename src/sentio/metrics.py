@@ -1,7 +1,10 @@
-"""Regression metrics for valence/arousal: one implementation, used by training and evaluation.
+"""Regression metrics for valence/arousal on numpy arrays: one implementation for training,
+evaluation, the demo corpus and the benches.
 
-All on the [-1, 1] label scale unless a caller rescales. CCC (Lin's concordance correlation) uses
-population (1/N) moments, as in the emotion-recognition literature.
+All on the [-1, 1] label scale unless a caller rescales. Pearson r comes from scipy and R2, RMSE,
+MAE from scikit-learn; CCC (Lin's concordance correlation coefficient) is written here because
+neither library has it. CCC uses population (1/N) moments, as in the emotion-recognition
+literature. The torch CCC used as a training loss is `sentio.models.loss.torch_concordance_cc`.
 """
 
 from __future__ import annotations
@@ -24,25 +27,35 @@ def concordance_cc(pred: np.ndarray, true: np.ndarray) -> float:
 
 
 def pearson_r(pred: np.ndarray, true: np.ndarray) -> float:
+    """Pearson's r; 0 when either side is constant (undefined, and scipy would warn and give NaN)."""
+    from scipy.stats import pearsonr
+
     pred, true = np.asarray(pred, np.float64), np.asarray(true, np.float64)
-    sx, sy = pred.std(), true.std()
-    if sx == 0 or sy == 0:
+    if len(pred) < 2 or np.ptp(pred) == 0 or np.ptp(true) == 0:
         return 0.0
-    return float(((pred - pred.mean()) * (true - true.mean())).mean() / (sx * sy))
+    return float(pearsonr(pred, true).statistic)
 
 
 def r2_score(pred: np.ndarray, true: np.ndarray) -> float:
-    pred, true = np.asarray(pred, np.float64), np.asarray(true, np.float64)
-    ss_tot = ((true - true.mean()) ** 2).sum()
-    return float(1 - ((true - pred) ** 2).sum() / ss_tot) if ss_tot > 0 else 0.0
+    """Coefficient of determination of `pred` for `true`; 0 when `true` is constant."""
+    from sklearn.metrics import r2_score as sk_r2
+
+    true = np.asarray(true, np.float64)
+    if len(true) < 2 or np.ptp(true) == 0:
+        return 0.0
+    return float(sk_r2(true, np.asarray(pred, np.float64)))
 
 
 def rmse(pred: np.ndarray, true: np.ndarray) -> float:
-    return float(np.sqrt(np.mean((np.asarray(pred, np.float64) - np.asarray(true, np.float64)) ** 2)))
+    from sklearn.metrics import root_mean_squared_error
+
+    return float(root_mean_squared_error(np.asarray(true, np.float64), np.asarray(pred, np.float64)))
 
 
 def mae(pred: np.ndarray, true: np.ndarray) -> float:
-    return float(np.mean(np.abs(np.asarray(pred, np.float64) - np.asarray(true, np.float64))))
+    from sklearn.metrics import mean_absolute_error
+
+    return float(mean_absolute_error(np.asarray(true, np.float64), np.asarray(pred, np.float64)))
 
 
 _FUNCS = {"ccc": concordance_cc, "pearson": pearson_r, "r2": r2_score, "rmse": rmse, "mae": mae}
