@@ -17,27 +17,27 @@ import os
 import sys
 from pathlib import Path
 
-import transformers
-from transformers import HfArgumentParser, set_seed
-
-from sentio.args import DataArguments, expand_short_flags
-from sentio.cli import run_cli
+from sentio.args import DataArguments
+from sentio.cli import parse_dataclasses, parser_for, run_cli
 from sentio.distill.args import DistillArguments, DistillTrainingArguments
 
 logger = logging.getLogger("distill")
 
 
 def parse_args() -> tuple[DistillArguments, DataArguments, DistillTrainingArguments]:
-    argv = expand_short_flags()
-    if not any(a == "--output_dir" or a.startswith("--output_dir=") for a in argv):
-        student = next((argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--student"), "cnn")
-        argv += ["--output_dir", os.path.join("runs", f"student-{student}")]
-    parser = HfArgumentParser((DistillArguments, DataArguments, DistillTrainingArguments))
-    return parser.parse_args_into_dataclasses(argv)
+    parser = parser_for((DistillArguments, DataArguments, DistillTrainingArguments), prog="distill.py",
+                        description="Distil a trained run into a small student and export it for phones.")
+    dargs, data_args, targs = parse_dataclasses(parser)
+    if not targs.output_dir_given:
+        targs.output_dir = os.path.join("runs", f"student-{dargs.student}")
+    return dargs, data_args, targs
 
 
 def main() -> int:
     dargs, data_args, targs = parse_args()
+    import transformers
+    from transformers import set_seed
+
     transformers.utils.logging.set_verbosity_warning()
     set_seed(targs.seed)
     # heavy imports once the arguments are valid
@@ -54,7 +54,7 @@ def main() -> int:
                     "test_ccc": {k: results[f"teacher_test_ccc_{k}"] for k in ("valence", "arousal", "mean")}},
         "student": {"architecture": dargs.student, "model_class": type(model).__name__,
                     "num_parameters": model.num_parameters(), "width_mult": dargs.width_mult if dargs.student == "cnn" else None,
-                    "features": f"ast {run['extractor'].params.to_dict()}"},
+                    "features": f"{run['extractor'].feature_kind} {run['extractor'].params.to_dict()}"},
         "loss": f"{dargs.alpha} * MSE(student, labels) + {1 - dargs.alpha:g} * MSE(student, teacher)"
                 + (f" + {dargs.hint_weight} * MSE(hint projection, teacher embedding)" if dargs.hint_weight > 0 else ""),
         "targets": run["targets"],

@@ -16,9 +16,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from transformers import HfArgumentParser
-
-from sentio.cli import run_cli
+from sentio.cli import parse_dataclasses, parser_for, run_cli
+from sentio.errors import ArgumentError, CheckpointError
 
 logger = logging.getLogger("download_model")
 NEEDED = ("config.json",)
@@ -27,7 +26,7 @@ WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.b
 
 @dataclass
 class DownloadArguments:
-    model: str = field(metadata={"help": "ast, wav2vec2, vit, or any Hub id."})
+    model: str = field(metadata={"help": "A backbone name (ast, wav2vec2, vit, mert) or any Hub id."})
     output_dir: str = field(metadata={"help": "Folder to write the checkpoint into."})
     zip: bool = field(default=False, metadata={"help": "Also write OUTPUT_DIR.zip (upload it as a Kaggle dataset)."})
     retries: int = field(default=4, metadata={"help": "Attempts on network errors, with growing pauses; files resume."})
@@ -38,9 +37,13 @@ def main() -> int:
     argv = sys.argv[1:]
     if argv and not argv[0].startswith("-"):
         argv = ["--model", argv[0], *argv[1:]]
-    (args,) = HfArgumentParser(DownloadArguments).parse_args_into_dataclasses(argv)
+    parser = parser_for([DownloadArguments], prog="download_model.py",
+                        description="Download a pretrained backbone into a plain folder.")
+    (args,) = parse_dataclasses(parser, argv)
+    if args.retries < 1:
+        raise ArgumentError(f"--retries must be >= 1, got {args.retries}")
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
-        raise OSError("HF_HUB_OFFLINE is set: run this where there is internet, then copy the folder over")
+        raise CheckpointError("HF_HUB_OFFLINE is set: run this where there is internet, then copy the folder over")
     from sentio.models.hub import download_checkpoint, probe_hub
     from sentio.models.registry import BACKBONES
 
@@ -54,13 +57,13 @@ def main() -> int:
         except Exception as exc:  # network errors come in many types; a 404 will not heal
             text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             if attempt == args.retries or "404" in text or "401" in text:
-                raise OSError(f"cannot download {args.model!r}: {text}") from None
+                raise CheckpointError(f"cannot download {args.model!r}: {text}") from None
             pause = 2 ** attempt
             logger.warning("attempt %d failed (%s); retrying in %d s", attempt, text, pause)
             time.sleep(pause)
     missing = [n for n in NEEDED if not (target / n).is_file()]
     if missing or not any((target / w).is_file() for w in WEIGHTS):
-        raise OSError(f"{target}: incomplete checkpoint (missing {missing or 'weights'})")
+        raise CheckpointError(f"{target}: incomplete checkpoint (missing {missing or 'weights'})")
     if not (target / "preprocessor_config.json").is_file():
         logger.warning("%s has no preprocessor_config.json; Sentio computes its own features, so training still works", target)
     print(f"checkpoint ready: {target}  (use --checkpoint {target})")

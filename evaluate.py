@@ -14,11 +14,9 @@ import os
 import sys
 from dataclasses import dataclass, field
 
-import transformers
-from transformers import HfArgumentParser
-
 from sentio.args import DataArguments
-from sentio.cli import run_cli
+from sentio.cli import parse_dataclasses, parser_for, run_cli
+from sentio.errors import ArgumentError
 
 
 @dataclass
@@ -26,8 +24,10 @@ class EvalArguments:
     """Which run, which split, and how to score it."""
 
     model_dir: str = field(metadata={"help": "Output folder of a train.py run (config.json, model, preprocessor)."})
-    split: str = field(default="test", metadata={"help": "Split to score: train, validation or test."})
-    output_dir: str | None = field(default=None, metadata={"help": "Where reports go (default <model_dir>/eval-<split>)."})
+    split: str = field(default="test", metadata={"help": "Split to score.", "choices": ["train", "validation", "test"]})
+    output_dir: str | None = field(
+        default=None, metadata={"help": "Where reports go (default: <model_dir>/eval-<split>, or "
+                                "<model_dir>/eval-<split>-windows with --per_window)."})
     per_window: bool = field(default=False, metadata={"help": "Score every window instead of per-song averages."})
     bootstrap: int = field(default=1000, metadata={"help": "Bootstrap draws over songs for 95%% CIs (0: none)."})
     seed: int = field(default=0, metadata={"help": "Seed of the bootstrap."})
@@ -35,14 +35,21 @@ class EvalArguments:
 
 
 def main() -> int:
-    parser = HfArgumentParser((EvalArguments, DataArguments))
-    eval_args, data_args = parser.parse_args_into_dataclasses()
+    parser = parser_for((EvalArguments, DataArguments), prog="evaluate.py",
+                        description="Evaluate a trained run on one split.")
+    eval_args, data_args = parse_dataclasses(parser)
     if eval_args.bootstrap < 0:
-        raise ValueError(f"--bootstrap must be >= 0, got {eval_args.bootstrap}")
-    transformers.utils.logging.set_verbosity_warning()
+        raise ArgumentError(f"--bootstrap must be >= 0, got {eval_args.bootstrap}")
+    if eval_args.batch_size < 1:
+        raise ArgumentError(f"--batch_size must be >= 1, got {eval_args.batch_size}")
+    import transformers
+
     from sentio.evaluation.pipeline import evaluate_run  # heavy imports after argument checks
 
-    output_dir = eval_args.output_dir or os.path.join(eval_args.model_dir, f"eval-{eval_args.split}")
+    transformers.utils.logging.set_verbosity_warning()
+    # A window-level report gets its own folder: it must not replace the song-level one.
+    default = f"eval-{eval_args.split}" + ("-windows" if eval_args.per_window else "")
+    output_dir = eval_args.output_dir or os.path.join(eval_args.model_dir, default)
     report = evaluate_run(eval_args.model_dir, data_args, eval_args.split, output_dir, eval_args.per_window,
                           eval_args.bootstrap, eval_args.seed, eval_args.batch_size)
     m = report["metrics"]

@@ -18,10 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Iterable
 
-from tqdm.auto import tqdm
-from transformers import HfArgumentParser
-
-from sentio.cli import run_cli
+from sentio.cli import parser_for, run_cli
+from sentio.errors import ArgumentError, MissingFileError
 
 PROG = "predict.py"
 AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".opus", ".mp3", ".m4a", ".aac", ".aiff", ".aif", ".au"}
@@ -40,11 +38,11 @@ class PredictArguments:
     output: str = field(default="", metadata={"help": "Write to FILE.csv or FILE.json instead of CSV on stdout."})
     timeline: bool = field(default=False, metadata={"help": TIMELINE_HELP})
     batch_size: int = field(default=32, metadata={"help": "Windows per forward pass."})
-    device: str = field(default="", metadata={"help": "cpu, cuda, cuda:1, ... (default: cuda if available)."})
+    device: str | None = field(default=None, metadata={"help": "cpu, cuda, cuda:1, ... (default: cuda if available, else cpu)."})
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[PredictArguments, list[str]]:
-    parser = HfArgumentParser(PredictArguments, prog=PROG, description="Predict valence and arousal of audio files.")
+    parser = parser_for([PredictArguments], prog=PROG, description="Predict valence and arousal of audio files.")
     # The audio paths are positional, which a dataclass field cannot express: HfArgumentParser hands
     # arguments outside its dataclasses back in an extra namespace.
     parser.add_argument("audio", nargs="+", metavar="AUDIO", help="Audio files or folders (searched recursively).")
@@ -53,6 +51,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[PredictArguments, list[st
     # the file name as that value; spelling the flag out keeps it a plain switch.
     argv = ["--timeline=true" if a == "--timeline" else a for a in argv]
     args, extra = parser.parse_args_into_dataclasses(argv)
+    if args.batch_size < 1:
+        raise ArgumentError(f"--batch_size must be >= 1, got {args.batch_size}")
     return args, extra.audio
 
 
@@ -75,7 +75,7 @@ def output_format(output: str) -> str:
         return "csv"
     ext = Path(output).suffix.lower().lstrip(".")
     if ext not in ("csv", "json"):
-        raise ValueError(f"--output must end in .csv or .json, got {output}")
+        raise ArgumentError(f"--output must end in .csv or .json, got {output}")
     return ext
 
 
@@ -100,14 +100,15 @@ def main() -> int:
     fmt = output_format(args.output)  # fail on a bad name before loading anything
     files = audio_files(inputs)
     if not files:
-        raise FileNotFoundError("no audio files to predict")
+        raise MissingFileError("no audio files to predict")
     import transformers
+    from tqdm.auto import tqdm
 
     from sentio.inference import EmotionPredictor  # torch loads only once the arguments are valid
 
     transformers.utils.logging.disable_progress_bar()  # our own bar counts files; a weights bar is noise
 
-    predictor = EmotionPredictor.from_pretrained(args.model_dir, device=args.device or None, batch_size=args.batch_size)
+    predictor = EmotionPredictor.from_pretrained(args.model_dir, device=args.device, batch_size=args.batch_size)
     sink: IO[str] = open(args.output, "w", newline="", encoding="utf-8") if args.output else sys.stdout
     columns = COLUMNS[:1] + ["start"] + COLUMNS[1:] if args.timeline else COLUMNS
     writer = csv.DictWriter(sink, fieldnames=columns) if fmt == "csv" else None

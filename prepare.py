@@ -1,8 +1,11 @@
 """Validate a dataset into manifest.csv + data_report.json, and optionally cache its features.
 
-    python prepare.py --demo --output_dir runs/demo-data
+    python prepare.py --demo --output_dir runs/demo-data --features ast
     python prepare.py --data /path/to/DEAM --output_dir runs/deam --split_files ../shared/data/deam
     python prepare.py --data labels.csv --label_scale 1-9 --output_dir runs/mydata --features ast,vit
+
+With the same data and model flags as a later train.py run (--demo, --checkpoint, --max_length,
+--window_seconds, --dataset_stats), the cached features are exactly the ones that run reuses.
 """
 
 from __future__ import annotations
@@ -11,11 +14,8 @@ import json
 import logging
 from dataclasses import dataclass, field
 
-from transformers import HfArgumentParser
-
-from sentio.args import DataArguments
-from sentio.cli import run_cli
-from sentio.data.sources import prepare_manifest
+from sentio.args import DataArguments, FeatureArguments
+from sentio.cli import parse_dataclasses, parser_for, run_cli
 
 logger = logging.getLogger("prepare")
 
@@ -24,26 +24,34 @@ logger = logging.getLogger("prepare")
 class PrepareArguments:
     output_dir: str = field(metadata={"help": "Where manifest.csv and data_report.json are written."})
     features: str = field(
-        default="", metadata={"help": "Comma-separated backbones whose features to compute and cache now: ast,wav2vec2,vit."}
+        default="", metadata={"help": "Comma-separated backbones whose features to compute and cache now, e.g. ast,vit."}
     )
 
 
 def main() -> int:
-    parser = HfArgumentParser((DataArguments, PrepareArguments))
-    data_args, prep_args = parser.parse_args_into_dataclasses()
+    parser = parser_for((DataArguments, PrepareArguments, FeatureArguments), prog="prepare.py",
+                        description="Validate a dataset into a manifest, and optionally cache its features.")
+    data_args, prep_args, feature_args = parse_dataclasses(parser)
+    from sentio.args import ModelArguments
+    from sentio.data.sources import prepare_manifest
+    from sentio.training.setup import model_plan
+
+    # Check every backbone name and its flags before any data work.
+    plans = [model_plan(ModelArguments(model=name.strip(), **vars(feature_args)), data_args.demo)
+             for name in prep_args.features.split(",") if name.strip()]
     manifest, report = prepare_manifest(data_args, prep_args.output_dir)
     print(f"manifest: {prep_args.output_dir}/manifest.csv  rows kept {report['rows_kept']}, "
           f"skipped {report['rows_skipped']}, splits {json.dumps(report['splits'])}")
-    for name in [n.strip() for n in prep_args.features.split(",") if n.strip()]:
+    for plan in plans:
         from sentio.data.feature_cache import build_feature_dataset
-        from sentio.data.feature_extractor import SentioFeatureExtractor
+        from sentio.training.setup import run_feature_extractor
 
-        extractor = SentioFeatureExtractor.for_kind(name)
+        extractor = run_feature_extractor(plan, plan.architecture(), manifest, feature_args.dataset_stats)
         dataset, feat_report = build_feature_dataset(
             manifest, extractor, data_args.cache_dir, num_proc=data_args.preprocessing_num_workers
         )
-        print(f"features {name}: {len(dataset)} windows from {feat_report.get('clips_ok', '?')} clips, "
-              f"{len(feat_report.get('failed', []))} clips failed to decode")
+        print(f"features {plan.backbone.name}: {len(dataset)} windows from {feat_report['clips_ok']} clips, "
+              f"{len(feat_report['failed'])} clips failed to decode ({feat_report['cache_dir']})")
     return 0
 
 

@@ -14,85 +14,86 @@ import logging
 import os
 import sys
 
-import transformers
-from transformers import EarlyStoppingCallback, HfArgumentParser, set_seed
-
-from sentio.args import DataArguments, EmotionTrainingArguments, ModelArguments, expand_short_flags
-from sentio.cli import run_cli
-from sentio.data.collate import EmotionCollator
-from sentio.data.demo import split_ceiling
-from sentio.data.feature_cache import build_feature_dataset, compute_ast_stats
-from sentio.data.sources import prepare_manifest
-from sentio.models import build_model, get_backbone
-from sentio.training.augment import Mixup
-from sentio.training.card import check_hub_ready, write_model_card
-from sentio.training.setup import feature_extractor_for, model_init_plan, training_datasets
-from sentio.training.trainer import EmotionTrainer
+from sentio.args import DataArguments, EmotionTrainingArguments, ModelArguments
+from sentio.cli import parse_dataclasses, parser_for, run_cli
 
 logger = logging.getLogger("train")
 
 
-def parse_args():
-    argv = expand_short_flags()
-    if not any(a == "--output_dir" or a.startswith("--output_dir=") for a in argv):
-        model = next((argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--model"), "ast")
-        argv += ["--output_dir", os.path.join("runs", f"{model}-demo" if "--demo" in argv else model)]
-    parser = HfArgumentParser((ModelArguments, DataArguments, EmotionTrainingArguments))
-    return parser.parse_args_into_dataclasses(argv)
+def parse_args() -> tuple[ModelArguments, DataArguments, EmotionTrainingArguments]:
+    parser = parser_for((ModelArguments, DataArguments, EmotionTrainingArguments), prog="train.py",
+                        description="Fine-tune a backbone to predict valence and arousal.")
+    model_args, data_args, training_args = parse_dataclasses(parser)
+    if not training_args.output_dir_given:
+        training_args.output_dir = os.path.join("runs", f"{model_args.model}-demo" if data_args.demo else model_args.model)
+    return model_args, data_args, training_args
 
 
 def main() -> int:
     model_args, data_args, training_args = parse_args()
+    # Heavy imports once the arguments are valid: `--help` and flag errors stay fast.
+    import transformers
+    from transformers import EarlyStoppingCallback, set_seed
+
+    from sentio.data.collate import EmotionCollator
+    from sentio.data.demo import split_ceiling
+    from sentio.data.feature_cache import build_feature_dataset
+    from sentio.data.sources import prepare_manifest
+    from sentio.outputs import ensure_writable_dir, note_failed_run
+    from sentio.training.augment import Mixup
+    from sentio.training.card import check_hub_ready, write_model_card
+    from sentio.training.setup import model_plan, run_feature_extractor, training_datasets
+    from sentio.training.trainer import EmotionTrainer
+
     transformers.utils.logging.set_verbosity_warning()
-    spec = get_backbone(model_args.model)
+    plan = model_plan(model_args, data_args.demo)
     if training_args.push_to_hub:
         check_hub_ready()  # fail now, not after hours of training
+    ensure_writable_dir(training_args.output_dir, "--output_dir")
     set_seed(training_args.seed)
 
-    # Data: a validated manifest (written into the run), then features computed once and cached.
-    with training_args.main_process_first(desc="manifest"):
-        manifest, data_report = prepare_manifest(data_args, training_args.output_dir, progress=training_args.process_index == 0)
+    with note_failed_run(training_args.output_dir):
+        # Data: a validated manifest (written into the run), then features computed once and cached.
+        with training_args.main_process_first(desc="manifest"):
+            manifest, data_report = prepare_manifest(data_args, training_args.output_dir,
+                                                     progress=training_args.process_index == 0)
 
-    # Model: pretrained checkpoint, or the same architecture from scratch (--demo: compact config).
-    plan = model_init_plan(spec, model_args, data_args)
-    model = build_model(spec.name, plan["checkpoint"], plan["from_scratch"], plan["config_overrides"], plan["head_kwargs"])
-    extractor = feature_extractor_for(spec, model.config, model_args, plan["compact"])
-    if model_args.dataset_stats and spec.feature_kind == "ast":
-        mean, std = compute_ast_stats(manifest[manifest["split"] == "train"], extractor.params)
-        extractor.mean, extractor.std = mean, std
-    with training_args.main_process_first(desc="features"):
-        features, feature_report = build_feature_dataset(
-            manifest, extractor, data_args.cache_dir, num_proc=data_args.preprocessing_num_workers
+        # Model: pretrained checkpoint, or the same architecture from scratch (--demo: compact config).
+        model = plan.build()
+        extractor = run_feature_extractor(plan, model.config, manifest, model_args.dataset_stats)
+        with training_args.main_process_first(desc="features"):
+            features, feature_report = build_feature_dataset(
+                manifest, extractor, data_args.cache_dir, num_proc=data_args.preprocessing_num_workers
+            )
+        for failure in feature_report["failed"]:
+            logger.warning("skipped %s: %s", failure["path"], failure["reason"])
+        train_ds, val_ds, test_ds = training_datasets(features, extractor, model_args)
+        synthetic_info = {}
+        if data_args.synthetic:  # GAN windows join the training set only; validation and test stay real
+            from sentio.gan.synthetic import with_synthetic
+
+            train_ds, synthetic_info = with_synthetic(train_ds, data_args.synthetic, data_args.synthetic_ratio,
+                                                      extractor, seed=training_args.seed)
+        if model_args.mixup_alpha > 0:  # after --synthetic, so synthetic windows are blended too; never evaluation
+            train_ds = Mixup(train_ds, extractor.feature_name, alpha=model_args.mixup_alpha)
+        logger.info("songs: train %d, validation %d, test %d; windows %d", len(set(train_ds.song_ids)),
+                    len(set(val_ds.song_ids)), len(set(test_ds.song_ids)), feature_report["windows"])
+
+        callbacks = [EarlyStoppingCallback(model_args.early_stopping_patience)] if model_args.early_stopping_patience else []
+        trainer = EmotionTrainer(
+            model=model,
+            args=training_args,
+            train_dataset=train_ds,
+            eval_dataset=val_ds,
+            data_collator=EmotionCollator.for_extractor(extractor),
+            processing_class=extractor,
+            callbacks=callbacks,
         )
-    for failure in feature_report["failed"]:
-        logger.warning("skipped %s: %s", failure["path"], failure["reason"])
-    train_ds, val_ds, test_ds = training_datasets(features, extractor, model_args)
-    synthetic_info = {}
-    if data_args.synthetic:  # GAN windows join the training set only; validation and test stay real
-        from sentio.gan.synthetic import with_synthetic
-
-        train_ds, synthetic_info = with_synthetic(train_ds, data_args.synthetic, data_args.synthetic_ratio, extractor,
-                                                  seed=training_args.seed)
-    if model_args.mixup_alpha > 0:  # after --synthetic, so synthetic windows are blended too; never evaluation
-        train_ds = Mixup(train_ds, extractor.feature_name, alpha=model_args.mixup_alpha)
-    logger.info("songs: train %d, validation %d, test %d; windows %d", len(set(train_ds.song_ids)),
-                len(set(val_ds.song_ids)), len(set(test_ds.song_ids)), feature_report["windows"])
-
-    callbacks = [EarlyStoppingCallback(model_args.early_stopping_patience)] if model_args.early_stopping_patience else []
-    trainer = EmotionTrainer(
-        model=model,
-        args=training_args,
-        train_dataset=train_ds,
-        eval_dataset=val_ds,
-        data_collator=EmotionCollator(extractor.feature_name),
-        processing_class=extractor,
-        callbacks=callbacks,
-    )
-    train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
-    trainer.save_model()  # model + preprocessor_config.json, loadable with from_pretrained
-    trainer.log_metrics("train", train_result.metrics)
-    trainer.save_metrics("train", train_result.metrics)
-    trainer.save_state()
+        train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+        trainer.save_model()  # model + preprocessor_config.json, loadable with from_pretrained
+        trainer.log_metrics("train", train_result.metrics)
+        trainer.save_metrics("train", train_result.metrics)
+        trainer.save_state()
 
     # Final numbers: validation, then the test songs (window predictions averaged per song).
     results = {}
@@ -112,7 +113,7 @@ def main() -> int:
 
     if trainer.is_world_process_zero():
         info = {
-            "backbone": spec.name, "model_class": type(model).__name__, "num_parameters": model.num_parameters(),
+            "backbone": plan.backbone.name, "model_class": type(model).__name__, "num_parameters": model.num_parameters(),
             "init": model.config.init_checkpoint, "pooling": model.config.pooling, "loss": model.config.loss,
             "features": f"{extractor.feature_kind} {extractor.params.to_dict()}",
             "data_source": data_report.get("source", ""), "split_method": data_report.get("split_method", ""),

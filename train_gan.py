@@ -17,53 +17,41 @@ import os
 import sys
 from pathlib import Path
 
-import numpy as np
-import torch
-from transformers import HfArgumentParser
-
-from sentio.args import DataArguments, ModelArguments
-from sentio.cli import run_cli
-from sentio.data.feature_cache import build_feature_dataset
-from sentio.data.sources import prepare_manifest
+from sentio.args import DataArguments
+from sentio.cli import parse_dataclasses, parser_for, run_cli
+from sentio.errors import ArgumentError
 from sentio.gan.args import GanArguments
-from sentio.gan.data import SpecLayout, real_features, train_images
-from sentio.gan.models import GanConfig
-from sentio.gan.render import label_distributions, spectrogram_grid, write_audio_samples
-from sentio.gan.report import check_regressor, quality_report, tstr
-from sentio.gan.synthetic import sample_labels, write_synthetic
-from sentio.gan.train import CHECKPOINT, POLICIES, GanTrainer, TrainConfig
-from sentio.models import get_backbone
-from sentio.metrics import average_by_song
-from sentio.training.setup import feature_extractor_for, model_init_plan
 
 logger = logging.getLogger("train_gan")
 
 
-def regressor_config(spec, plan):
-    """The regressor architecture the features are for: a local --checkpoint's config, else the
-    backbone's (compact with --demo) config; no weights, no download."""
-    if plan["checkpoint"]:
-        if not (Path(plan["checkpoint"]) / "config.json").is_file():
-            raise FileNotFoundError(f"{plan['checkpoint']}: no config.json; --checkpoint must be a local model folder")
-        config = spec.config_class.from_pretrained(plan["checkpoint"])
-        for key, value in plan["config_overrides"].items():
-            setattr(config, key, value)
-        return config
-    return spec.config_class(**{**spec.full_config, **spec.default_head, **plan["config_overrides"]})
-
-
 def main() -> int:
-    data_args, args = HfArgumentParser((DataArguments, GanArguments)).parse_args_into_dataclasses()
-    spec = get_backbone(args.model)
-    if spec.feature_kind == "wav2vec2":
-        raise ValueError("wav2vec2 features are raw waveforms, not spectrograms: train the GAN with --model ast or vit")
+    parser = parser_for((DataArguments, GanArguments), prog="train_gan.py",
+                        description="Train a conditional GAN on train-split spectrograms and write a synthetic split.")
+    data_args, args = parse_dataclasses(parser)
+    # Heavy imports once the arguments are valid.
+    import numpy as np
+    import torch
+
+    from sentio.args import ModelArguments
+    from sentio.data.feature_cache import build_feature_dataset
+    from sentio.data.sources import prepare_manifest
+    from sentio.gan.data import SpecLayout, real_features, train_images
+    from sentio.gan.models import GanConfig
+    from sentio.gan.render import label_distributions, spectrogram_grid, write_audio_samples
+    from sentio.gan.report import check_regressor, quality_report, tstr
+    from sentio.gan.synthetic import sample_labels, write_synthetic
+    from sentio.gan.train import CHECKPOINT, POLICIES, GanTrainer, TrainConfig
+    from sentio.metrics import average_by_song
+    from sentio.outputs import ensure_writable_dir
+    from sentio.training.setup import model_plan
+
     policy = [] if args.diff_augment.strip().lower() == "none" else [p.strip() for p in args.diff_augment.split(",")]
     if set(policy) - set(POLICIES):
-        raise ValueError(f"--diff_augment: unknown policy {sorted(set(policy) - set(POLICIES))[0]!r}; use {','.join(POLICIES)}")
+        raise ArgumentError(f"--diff_augment: unknown policy {sorted(set(policy) - set(POLICIES))[0]!r}; "
+                            f"use {','.join(POLICIES)}")
     if args.epochs < 0 or args.num_synthetic < 1:
-        raise ValueError("--epochs must be >= 0 and --num_synthetic >= 1")
-    out = Path(args.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+        raise ArgumentError("--epochs must be >= 0 and --num_synthetic >= 1")
     torch.manual_seed(args.seed)
     if args.num_threads > 0:
         torch.set_num_threads(args.num_threads)
@@ -71,17 +59,24 @@ def main() -> int:
     # The exact features the regressor of this backbone (compact with --demo) is trained on.
     model_args = ModelArguments(model=args.model, checkpoint=args.checkpoint, max_length=args.max_length,
                                 window_seconds=args.window_seconds)
-    plan = model_init_plan(spec, model_args, data_args)
-    config = regressor_config(spec, plan)
-    extractor = feature_extractor_for(spec, config, model_args, plan["compact"])
+    plan = model_plan(model_args, data_args.demo)
+    if not plan.backbone.is_spectrogram:
+        from sentio.models.registry import BACKBONES
+
+        usable = ", ".join(b.name for b in BACKBONES.values() if b.is_spectrogram)
+        raise ArgumentError(f"--model {plan.backbone.name} reads {plan.backbone.feature_kind} features, not spectrograms: "
+                            f"the GAN imitates spectrogram features (use --model {usable.replace(', ', ' or ')})")
+    config = plan.architecture()  # no weights are read
+    extractor = plan.feature_extractor(config)
     layout = SpecLayout.for_extractor(extractor, args.gan_height, args.gan_width)
+    out = ensure_writable_dir(args.output_dir)
     gan_config = GanConfig(height=args.gan_height, width=args.gan_width, z_dim=args.z_dim, channels=args.gan_channels)
     regressor = None
     if args.regressor:  # checked before hours of training, not after
-        from sentio.evaluation.pipeline import load_run
+        from sentio.inference.run import load_run
 
-        regressor, regressor_extractor = load_run(args.regressor)
-        check_regressor(extractor, regressor_extractor, args.regressor)
+        regressor = load_run(args.regressor)
+        check_regressor(extractor, regressor, args.regressor)
 
     manifest, _ = prepare_manifest(data_args, out, progress=args.progress)
     features, feature_report = build_feature_dataset(manifest, extractor, data_args.cache_dir,
@@ -117,21 +112,21 @@ def main() -> int:
     write_audio_samples(out / "audio", syn[: args.num_audio], syn_lab[: args.num_audio], extractor, "synthetic")
     write_audio_samples(out / "audio", real[nearest], real_labels[nearest], extractor, "real")
     spectrogram_grid(out / "spectrogram_grid.png", real, real_labels, syn[: args.num_grid], syn_lab[: args.num_grid],
-                     extractor.feature_kind)
+                     layout.freq_axis)
     label_distributions(out / "label_distributions.png", song_labels, syn_labels)
 
     # Quality, always beside real vs real.
     test = real_features(features, layout, "test", limit=args.quality_samples, seed=args.seed)[:2]
     quality = quality_report(layout, real, real_labels, real_songs, syn, syn_lab, regressor, test, seed=args.seed)
     if args.tstr_epochs > 0:
-        quality["tstr"] = tstr(lambda: spec.model_class(config), synthetic, features, extractor.feature_name,
+        quality["tstr"] = tstr(lambda: plan.backbone.model_class(config), synthetic, features, extractor,
                                args.tstr_epochs, seed=args.seed)
     else:
         quality["tstr"] = "skipped: --tstr_epochs 0"
     (out / "gan_quality.json").write_text(json.dumps(quality, indent=2) + "\n")
 
     seconds = [h["seconds"] for h in trainer.history]
-    report = {"backbone": spec.name, "features": extractor.to_dict(), "layout": layout.to_dict(),
+    report = {"backbone": plan.backbone.name, "features": extractor.to_dict(), "layout": layout.to_dict(),
               "gan": gan_config.to_dict(), "train": vars(args), "train_windows": len(images),
               "train_songs": len(set(song_ids)), "epochs_done": trainer.epoch, "steps": trainer.step,
               "seconds_per_epoch": float(np.mean(seconds)) if seconds else None, "history": trainer.history,

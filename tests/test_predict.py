@@ -17,9 +17,9 @@ import soundfile as sf
 import torch
 
 from sentio.data.audio import AudioError
-from sentio.data.collate import TIME_AXIS
 from sentio.data.feature_extractor import SentioFeatureExtractor
 from sentio.data.labels import from_unit, quadrant
+from sentio.errors import CheckpointError
 from sentio.inference import EmotionPredictor
 from sentio.models import build_model
 from tests.conftest import REPO, write_audio
@@ -46,7 +46,7 @@ def ast_run(tmp_path_factory) -> tuple[Path, torch.nn.Module, SentioFeatureExtra
     folder = tmp_path_factory.mktemp("ast_run")
     model = _torch_model("ast")
     model.save_pretrained(folder)
-    extractor = SentioFeatureExtractor(feature_kind="ast", max_length=64, num_mel_bins=32)
+    extractor = SentioFeatureExtractor(feature_kind="fbank", max_length=64, num_mel_bins=32)
     extractor.save_pretrained(folder)
     return folder, model, extractor
 
@@ -76,7 +76,7 @@ def direct(model: torch.nn.Module, extractor: SentioFeatureExtractor, path: Path
     windows = extractor(str(path), return_tensors="pt")
     name = extractor.feature_name
     x = windows[name].float()
-    steps = x.shape[1 + TIME_AXIS[name]]
+    steps = x.shape[1 + extractor.time_axis]
     mask = (torch.arange(steps)[None, :] < windows["length"][:, None]).long()
     with torch.no_grad():
         return model(**{name: x, "attention_mask": mask}).predictions.double().numpy()
@@ -194,7 +194,7 @@ def test_cli_bad_model_dir_or_output_exit_2(tmp_path, audio, ast_run, monkeypatc
     assert _cli_inprocess(monkeypatch, "--model_dir", str(ast_run[0]), str(audio["a_mono_8k.wav"]), "--output", "x.txt") == 2
     assert "--output must end in .csv or .json" in capsys.readouterr().err
     assert _cli_inprocess(monkeypatch, "--model_dir", str(audio["good"]), str(audio["a_mono_8k.wav"])) == 2
-    assert "has no config.json or preprocessor_config.json" in capsys.readouterr().err
+    assert "has no config.json: pass the output_dir of a Sentio training run" in capsys.readouterr().err
 
 
 def test_vit_pixel_values(tmp_path, audio):
@@ -215,5 +215,5 @@ def test_broken_onnx_file_is_refused_clearly(tmp_path, ast_run):
         (tmp_path / name).write_bytes((ast_run[0] / name).read_bytes())
     (tmp_path / "model.onnx").write_bytes(b"onnx")
     for source in (tmp_path, tmp_path / "model.onnx"):  # the folder (its only model) or the file itself
-        with pytest.raises(ValueError, match="model.onnx: not a loadable ONNX model"):
+        with pytest.raises(CheckpointError, match="model.onnx: not a loadable ONNX model"):
             EmotionPredictor.from_pretrained(source)

@@ -21,11 +21,11 @@ def test_prepare_writes_manifest_report_and_features(tmp_path):
                  "--features", "ast", "--preprocessing_num_workers", "2", "--cache_dir", str(tmp_path / "cache"))
     assert result.returncode == 0, result.stderr[-2000:]
     assert "rows kept 5, skipped 1" in result.stdout
-    assert "features ast: 5 windows from 5 clips, 0 clips failed" in result.stdout
+    assert "features ast: 5 windows from 5 clips, 0 clips failed to decode" in result.stdout
     report = json.loads((out / "data_report.json").read_text())
     assert report["skipped"] == [{"row": "labels.csv:7", "song_id": "a/gone", "path": str(tmp_path / "a" / "gone.flac"),
                                   "reason": "missing file"}]
-    assert list((tmp_path / "cache").glob("ast-*/done.json"))
+    assert list((tmp_path / "cache").glob("fbank-*/done.json"))
 
     strict = run("--data", str(tmp_path / "labels.csv"), "--label_scale", "1-9", "--output_dir", str(out), "--strict")
     assert strict.returncode == 2

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-import sys
+import logging
 from dataclasses import dataclass, field
 
 from transformers import TrainingArguments
+
+from .errors import ArgumentError
+from .options import LOSSES, POOLING_MODES, TRAIN_WINDOWS
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -60,26 +65,54 @@ class DataArguments:
 
 
 @dataclass
-class ModelArguments:
+class FeatureArguments:
+    """The model flags that decide which features (and cached embeddings) a run computes: train.py
+    and prepare.py share them, so prepare.py caches exactly what a later train.py reuses."""
+
+    checkpoint: str | None = field(
+        default=None,
+        metadata={"help": "Hub id or local folder of pretrained weights (default: the backbone's standard checkpoint; "
+                  "with --demo: the backbone's compact config from scratch)."},
+    )
+    from_scratch: bool = field(default=False, metadata={"help": "Random weights with the checkpoint's architecture."})
+    max_length: int | None = field(
+        default=None, metadata={"help": "Frames per window for frame-windowed backbones (AST: 1024 = 10.24 s; "
+                                "default: the checkpoint's)."})
+    window_seconds: float | None = field(
+        default=None, metadata={"help": "Seconds per window for the other backbones (default: the backbone's)."})
+    dataset_stats: bool = field(
+        default=False, metadata={"help": "Normalise fbank features (AST) with the train split's mean/std, not AudioSet's."})
+
+
+@dataclass
+class ModelArguments(FeatureArguments):
     """Which backbone, where its weights come from, and the regression head."""
 
     model: str = field(default="ast", metadata={"help": "Backbone: ast, wav2vec2 or vit."})
-    checkpoint: str | None = field(
-        default=None,
-        metadata={"help": "Hub id or local folder of pretrained weights (default: the backbone's standard checkpoint)."},
-    )
-    from_scratch: bool = field(default=False, metadata={"help": "Random weights with the checkpoint's architecture."})
-    pooling: str | None = field(default=None, metadata={"help": "mean, sum, max, cls or cls_dist (default per backbone)."})
-    loss: str | None = field(default=None, metadata={"help": "Training loss: mse, ccc or mse+ccc (default mse+ccc)."})
-    final_dropout: float | None = field(default=None, metadata={"help": "Dropout before the regression head (default 0.1)."})
-    head_hidden_size: int | None = field(default=None, metadata={"help": "Hidden units of the regression head (default 256)."})
-    max_length: int | None = field(default=None, metadata={"help": "AST: frames per window (1024 = 10.24 s)."})
-    window_seconds: float | None = field(default=None, metadata={"help": "Wav2Vec2/ViT: seconds per window."})
-    dataset_stats: bool = field(default=False, metadata={"help": "AST: normalise with the train split's mean/std, not AudioSet's."})
-    train_windows: str = field(default="random", metadata={"help": "random: one random window per song per epoch; all: every window."})
-    spec_augment: bool = field(default=True, metadata={"help": "SpecAugment-style masks on AST/ViT training inputs."})
+    pooling: str | None = field(
+        default=None, metadata={"help": "How the head pools the encoder's tokens (default: per backbone).",
+                                "choices": list(POOLING_MODES)})
+    loss: str | None = field(default=None, metadata={"help": "Training loss (default: mse+ccc).", "choices": list(LOSSES)})
+    final_dropout: float | None = field(default=None, metadata={"help": "Dropout before the regression head (default: 0.1)."})
+    head_hidden_size: int | None = field(default=None, metadata={"help": "Hidden units of the regression head (default: 256)."})
+    train_windows: str = field(
+        default="random", metadata={"help": "random: one random window per song per epoch; all: every window.",
+                                    "choices": list(TRAIN_WINDOWS)})
+    spec_augment: bool = field(default=True, metadata={"help": "SpecAugment-style masks on spectrogram training inputs (AST, ViT)."})
     mixup_alpha: float = field(default=0.0, metadata={"help": "mixup of training windows and labels, lam ~ Beta(a, a) (0 = off; 0.2 is usual)."})
-    early_stopping_patience: int | None = field(default=None, metadata={"help": "Stop after N evaluations without improvement."})
+    early_stopping_patience: int | None = field(default=None, metadata={"help": "Stop after N evaluations without improvement (default: never)."})
+
+    def __post_init__(self) -> None:
+        for name in ("final_dropout",):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value < 1:
+                raise ArgumentError(f"--{name} must be in [0, 1), got {value}")
+        if self.head_hidden_size is not None and self.head_hidden_size < 0:
+            raise ArgumentError(f"--head_hidden_size must be >= 0, got {self.head_hidden_size}")
+        if not self.mixup_alpha >= 0:  # also refuses NaN
+            raise ArgumentError(f"--mixup_alpha must be >= 0, got {self.mixup_alpha}")
+        if self.early_stopping_patience is not None and self.early_stopping_patience < 1:
+            raise ArgumentError(f"--early_stopping_patience must be >= 1, got {self.early_stopping_patience}")
 
 
 @dataclass
@@ -87,6 +120,8 @@ class EmotionTrainingArguments(TrainingArguments):
     """TrainingArguments with Sentio's defaults: evaluate and save every epoch, keep the best
     checkpoint by validation CCC, log to TensorBoard. Every TrainingArguments flag still works."""
 
+    output_dir: str | None = field(
+        default=None, metadata={"help": "Where the run is written (default: runs/<model>, or runs/<model>-demo with --demo)."})
     num_train_epochs: float = field(default=30.0, metadata={"help": "Training epochs (short form: --epochs)."})
     per_device_train_batch_size: int = field(default=16, metadata={"help": "Batch size per device for training."})
     per_device_eval_batch_size: int = field(default=32, metadata={"help": "Batch size per device for evaluation."})
@@ -105,16 +140,22 @@ class EmotionTrainingArguments(TrainingArguments):
     def __post_init__(self) -> None:
         import torch
 
+        # The scripts fill in their own default after parsing, when the model is known.
+        self.output_dir_given = self.output_dir is not None
+        if not (self.max_steps > 0 or self.num_train_epochs > 0):  # "not >" also refuses NaN
+            raise ArgumentError(f"--epochs must be positive (or --max_steps set), got {self.num_train_epochs:g}")
+        if not self.learning_rate > 0:
+            raise ArgumentError(f"--learning_rate must be positive, got {self.learning_rate}")
         if not torch.accelerator.is_available():
             # Without use_cpu, `torchrun --nproc_per_node N` on a CPU-only machine silently runs N
             # independent single-process trainings (accelerate only picks MULTI_CPU when told).
             self.use_cpu = True
             # Pinned memory only helps a GPU; on a CPU torch warns on every dataloader.
             self.dataloader_pin_memory = False
+            if self.fp16:  # accelerate has no fp16 autocast on a CPU: it would train in float32 anyway
+                logger.warning("--fp16 needs a GPU; on this CPU training runs in float32 (--fp16 is ignored)")
+                self.fp16 = False
+            if self.bf16:
+                logger.warning("--bf16 on a CPU runs through autocast and is much slower than float32 on most "
+                               "CPUs (18x measured on a 2-core x86 machine); drop it unless this CPU has fast bf16")
         super().__post_init__()
-
-
-def expand_short_flags(argv: list[str] | None = None) -> list[str]:
-    """`--epochs N` is the short name of `--num_train_epochs N`."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    return ["--num_train_epochs" if a == "--epochs" else a.replace("--epochs=", "--num_train_epochs=", 1) for a in argv]

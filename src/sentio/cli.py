@@ -1,13 +1,60 @@
-"""What every command-line script shares: logging set-up and one-line errors for bad input."""
+"""What every command-line script shares: argument parsing, logging set-up, and the error model
+(a SentioError is one line and exit 2; anything else is a bug and keeps its traceback)."""
 
 from __future__ import annotations
 
+import argparse
+import errno
 import logging
 import sys
-from typing import Callable
+from typing import Any, Callable, Sequence
 
-# Errors caused by the user's input or environment: print one line, never a traceback.
-USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, OSError, KeyError)
+from .errors import ArgumentError, SentioError
+
+# OS errors the user fixes (space, permissions), whatever library raised them: one line, not a bug.
+_ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS}
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """argparse's default-showing help, minus its noise: no "(default: None)" for a default that is
+    resolved after parsing (the help says what it is), nothing added where the help already names
+    the default, and a `--no_X` flag says what it turns off instead of repeating X's help."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        flags = action.option_strings
+        if flags and all(f.startswith("--no_") for f in flags):
+            return f"Turn off --{flags[0][len('--no_'):]}."
+        text = action.help or ""
+        if action.default in (None, argparse.SUPPRESS) or "default" in text.lower():
+            return text
+        return super()._get_help_string(action)
+
+
+def expand_short_flags(argv: Sequence[str] | None = None) -> list[str]:
+    """`--epochs N` is the short name of `--num_train_epochs N`."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    return ["--num_train_epochs" if a == "--epochs" else a.replace("--epochs=", "--num_train_epochs=", 1) for a in argv]
+
+
+def parser_for(dataclass_types: Sequence[type], prog: str | None = None, description: str | None = None):
+    """An HfArgumentParser over `dataclass_types` with Sentio's help formatter."""
+    from transformers import HfArgumentParser
+
+    return HfArgumentParser(dataclass_types, prog=prog, description=description, formatter_class=HelpFormatter)
+
+
+def parse_dataclasses(parser: Any, argv: Sequence[str] | None = None) -> tuple:
+    """Parse into the parser's dataclasses. A value the dataclasses' own checks reject (ours, or
+    TrainingArguments' ValueErrors) is bad input: one line, exit 2."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if any(action.dest == "num_train_epochs" for action in parser._actions):  # a script with TrainingArguments
+        args = expand_short_flags(args)
+    try:
+        return parser.parse_args_into_dataclasses(args)
+    except SentioError:
+        raise
+    except ValueError as exc:
+        raise ArgumentError(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__) from None
 
 
 def setup_logging(level: int = logging.INFO) -> None:
@@ -17,15 +64,22 @@ def setup_logging(level: int = logging.INFO) -> None:
 
 
 def run_cli(main: Callable[[], int | None], prog: str) -> None:
-    """Run `main`; a user error exits 2 with `prog: error: <one line>`, Ctrl-C exits 130."""
+    """Run `main`: a SentioError exits 2 with `prog: error: <one line>`, Ctrl-C exits 130, and any
+    other exception is a bug: it propagates with its full traceback (exit 1)."""
     setup_logging()
     try:
         code = main()
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         sys.exit(130)
-    except USER_ERRORS as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"{prog}: error: {message}", file=sys.stderr)
+    except SentioError as exc:
+        print(f"{prog}: error: {exc.one_line()}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as exc:
+        if exc.errno not in _ENVIRONMENT_ERRNOS:
+            raise
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"{prog}: error: {exc.strerror or exc}{where} (free space or fix permissions, then rerun: "
+              "finished work is kept)", file=sys.stderr)
         sys.exit(2)
     sys.exit(code or 0)

@@ -16,7 +16,7 @@ import pytest
 
 import sentio.data.feature_cache as fc
 from sentio.data.feature_extractor import SentioFeatureExtractor
-from sentio.data.features import ASTParams, ast_fbank
+from sentio.data.features import FbankParams, kaldi_fbank
 from tests.conftest import REPO, write_audio
 
 SECONDS = [1.0, 1.2, 2.5, 2.2, 0.8]  # max_length=128: 1.295 s windows -> 1, 1, 2, 2, 1 windows
@@ -43,14 +43,14 @@ def corpus(tmp_path):
 
 
 def extractor(**overrides) -> SentioFeatureExtractor:
-    return SentioFeatureExtractor("ast", **{"max_length": 128, **overrides})
+    return SentioFeatureExtractor("fbank", **{"max_length": 128, **overrides})
 
 
 def forbid_compute(monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("features were recomputed")
 
-    monkeypatch.setattr(fc, "features_for", fail)
+    monkeypatch.setattr(fc, "load_audio", fail)  # no clip is decoded again
 
 
 def test_build_schema_labels_and_failures(corpus):
@@ -84,7 +84,7 @@ def test_build_schema_labels_and_failures(corpus):
     assert tuple(batch["input_values"].shape) == (3, 128, 128) and tuple(batch["labels"].shape) == (3, 2)
 
 
-@pytest.mark.parametrize("kind,column_type", [("wav2vec2", "List"), ("vit", "Array2D")])
+@pytest.mark.parametrize("kind,column_type", [("waveform", "List"), ("mel_image", "Array2D")])
 def test_other_kinds_round_trip_through_the_cache(tmp_path, kind, column_type):
     manifest = make_manifest(tmp_path / "audio", broken=False).iloc[:3]
     ex = SentioFeatureExtractor(kind, window_seconds=1.0)
@@ -137,17 +137,17 @@ def test_recompute_on_param_change_and_touched_file(corpus, monkeypatch):
 
 def test_ast_stats_stream_over_real_frames(corpus):
     manifest, _ = corpus
-    p = ASTParams(max_length=128)
-    mean, std = fc.compute_ast_stats(manifest, p)  # broken rows are skipped
+    p = FbankParams(max_length=128)
+    mean, std = fc.compute_fbank_stats(manifest, p)  # broken rows are skipped
     values = []
     for path in manifest["path"][:5]:
         from sentio.data.audio import load_audio
 
-        fbank, lengths, _ = ast_fbank(load_audio(path, 16000), p)
+        fbank, lengths, _ = kaldi_fbank(load_audio(path, 16000), p)
         values += [w[:n] for w, n in zip(fbank, lengths)]
     values = np.concatenate([v.ravel() for v in values]).astype(np.float64)
     assert mean == pytest.approx(values.mean(), rel=1e-6) and std == pytest.approx(values.std(), rel=1e-5)
-    assert fc.compute_ast_stats(manifest, p, max_clips=1) != (mean, std)
+    assert fc.compute_fbank_stats(manifest, p, max_clips=1) != (mean, std)
 
 
 NUM_PROC_SCRIPT = textwrap.dedent(
@@ -160,7 +160,7 @@ NUM_PROC_SCRIPT = textwrap.dedent(
     a = torch.randn(512, 512)
     (a @ a).sum()  # a multi-threaded op in the parent before the workers fork
     manifest = pd.read_csv(sys.argv[1], keep_default_na=False)
-    ds, report = build_feature_dataset(manifest, SentioFeatureExtractor("ast", max_length=128), sys.argv[2], num_proc=2)
+    ds, report = build_feature_dataset(manifest, SentioFeatureExtractor("fbank", max_length=128), sys.argv[2], num_proc=2)
     print(json.dumps({"windows": len(ds), "failed": sorted(f["song_id"] for f in report["failed"]),
                       "songs": list(ds["song_id"])}))
     """
@@ -185,5 +185,5 @@ def test_num_proc_2_after_parent_torch_op(corpus, tmp_path):
     result = json.loads(out.strip().splitlines()[-1])
     assert result["windows"] == 7 and result["failed"] == ["corrupt", "empty"]
     assert result["songs"] == ["s0", "s1", "s2", "s2", "s3", "s3", "s4"]  # manifest order across shards
-    files = json.loads(next(cache.glob("ast-*/done.json")).read_text())["files"]
+    files = json.loads(next(cache.glob("fbank-*/done.json")).read_text())["files"]
     assert len(files) == 2

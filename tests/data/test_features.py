@@ -8,15 +8,15 @@ import torch
 
 from sentio.data.feature_extractor import SentioFeatureExtractor
 from sentio.data.features import (
-    ASTParams,
-    ViTParams,
-    Wav2Vec2Params,
-    ast_features,
+    FbankParams,
+    MelImageParams,
+    WaveformParams,
+    fbank_features,
     features_for,
     params_for,
-    vit_features,
-    vit_mel_db,
-    wav2vec2_features,
+    mel_image_features,
+    mel_db,
+    waveform_features,
 )
 from tests.conftest import write_audio
 
@@ -50,7 +50,7 @@ def ast_reference():
 def test_ast_matches_transformers(ast_reference, max_length, seconds):
     wave = music(seconds, 16000, seed=int(seconds))
     ref = ast_reference(max_length=max_length)
-    out = ast_features(wave, ASTParams(max_length=max_length))
+    out = fbank_features(wave, FbankParams(max_length=max_length))
     assert out["input_values"].shape[1:] == (max_length, 128)
     for k, start in enumerate(out["start"]):
         # The reference truncates to max_length frames: a window starting at s is AST(wave[s:]).
@@ -62,8 +62,8 @@ def test_ast_matches_transformers(ast_reference, max_length, seconds):
 
 
 def test_ast_padding_is_normalised_zero():
-    p = ASTParams(max_length=512)
-    out = ast_features(music(3.0, 16000), p)
+    p = FbankParams(max_length=512)
+    out = fbank_features(music(3.0, 16000), p)
     n = int(out["length"][0])
     assert n == 1 + (48000 - 400) // 160 < 512
     # Padded frames are fbank zeros, normalised like the reference: (0 - mean) / (2 std).
@@ -71,19 +71,19 @@ def test_ast_padding_is_normalised_zero():
 
 
 def test_ast_dataset_stats_and_tiny_clip():
-    out = ast_features(music(0.01, 16000), ASTParams(max_length=64, mean=-2.0, std=3.0))
+    out = fbank_features(music(0.01, 16000), FbankParams(max_length=64, mean=-2.0, std=3.0))
     assert out["input_values"].shape == (1, 64, 128) and out["length"].tolist() == [1]
     np.testing.assert_allclose(out["input_values"][0, 1:], 2.0 / 6.0, rtol=1e-6)
 
 
-@pytest.mark.parametrize("kind", ["wav2vec2", "vit"])
+@pytest.mark.parametrize("kind", ["waveform", "mel_image"])
 def test_windowing_long_and_short(kind):
     p = params_for(kind)
     sr = p.sampling_rate
     out = features_for(kind, music(25.5, sr), p)
     # 10 s windows: two full ones, and the 5.5 s tail (> half a window) gets an end-aligned one.
     np.testing.assert_allclose(out["start"], [0.0, 10.0, 15.5], atol=1e-4)
-    full = p.window_samples if kind == "wav2vec2" else p.image_size
+    full = p.window_samples if kind == "waveform" else p.image_size
     assert out["length"].tolist() == [full] * 3
     assert features_for(kind, music(24.0, sr), p)["start"].tolist() == [0.0, 10.0]  # 4 s tail: dropped
     short = features_for(kind, music(3.0, sr), p)
@@ -92,8 +92,8 @@ def test_windowing_long_and_short(kind):
 
 
 def test_ast_windowing_uses_frame_exact_windows():
-    p = ASTParams(max_length=256)  # window = 255 * 160 + 400 samples = 2.575 s
-    out = ast_features(music(7.0, 16000), p)
+    p = FbankParams(max_length=256)  # window = 255 * 160 + 400 samples = 2.575 s
+    out = fbank_features(music(7.0, 16000), p)
     np.testing.assert_allclose(out["start"], [0.0, 2.575, 7.0 - 2.575], atol=1e-4)
     assert out["length"].tolist() == [256, 256, 256]
 
@@ -102,16 +102,16 @@ def test_wav2vec2_matches_transformers():
     from transformers import Wav2Vec2FeatureExtractor
 
     ref = Wav2Vec2FeatureExtractor(do_normalize=True, return_attention_mask=True)
-    p = Wav2Vec2Params(window_seconds=4.0)
+    p = WaveformParams(window_seconds=4.0)
     wave = music(10.5, 16000)  # windows at 0, 4 and (end-aligned) 6.5 s
-    out = wav2vec2_features(wave, p)
+    out = waveform_features(wave, p)
     assert out["input_values"].shape == (3, 64000)
     for k, start in enumerate(out["start"]):
         s = int(round(start * 16000))
         expected = ref(wave[s : s + 64000], sampling_rate=16000, padding="max_length", max_length=64000,
                        return_tensors="np")["input_values"][0]
         assert np.abs(out["input_values"][k] - expected).max() < W2V_TOL
-    short = wav2vec2_features(music(1.5, 16000), p)
+    short = waveform_features(music(1.5, 16000), p)
     assert short["length"].tolist() == [24000] and not short["input_values"][0, 24000:].any()
     real = short["input_values"][0, :24000]
     assert abs(real.mean()) < 1e-4 and abs(real.std() - 1) < 1e-3
@@ -120,12 +120,12 @@ def test_wav2vec2_matches_transformers():
 def test_vit_matches_librosa_and_keeps_loudness():
     import librosa
 
-    p = ViTParams(window_seconds=3.0)
+    p = MelImageParams(window_seconds=3.0)
     segments = np.stack([music(3.0, p.sampling_rate, seed=s) for s in (1, 2)])
     ref = librosa.feature.melspectrogram(y=segments, sr=p.sampling_rate, n_fft=p.n_fft, hop_length=p.hop_length,
                                          n_mels=p.n_mels)
     ref_db = librosa.power_to_db(ref, ref=1.0, amin=1e-10, top_db=None)
-    ours = vit_mel_db(segments, p)
+    ours = mel_db(segments, p)
     assert ours.shape == ref_db.shape == (2, p.n_mels, p.num_frames)
     assert np.abs(ours - ref_db).max() < VIT_DB_TOL
 
@@ -133,16 +133,16 @@ def test_vit_matches_librosa_and_keeps_loudness():
     scaled = np.clip((ref_db[:1] - (p.ref_db - p.top_db)) / p.top_db, 0, 1)
     image = torch.nn.functional.interpolate(torch.from_numpy(scaled)[:, None], size=(224, 224), mode="bilinear",
                                             align_corners=False)[0, 0].numpy()
-    out = vit_features(segments[0], p)
+    out = mel_image_features(segments[0], p)
     assert out["pixel_values"].shape == (1, 224, 224)
     assert np.abs(out["pixel_values"][0] - (image - 0.5) / 0.5).max() < 1e-3
     assert -1.0 <= out["pixel_values"].min() and out["pixel_values"].max() <= 1.0
     # A fixed dB reference (not per-clip max): a 20 dB quieter copy gives a darker image.
-    quiet = vit_features(segments[0] * 0.1, p)["pixel_values"]
+    quiet = mel_image_features(segments[0] * 0.1, p)["pixel_values"]
     assert quiet.mean() < out["pixel_values"].mean() - 0.2
 
 
-@pytest.mark.parametrize("kind,max_length", [("ast", 300), ("wav2vec2", None), ("vit", None)])
+@pytest.mark.parametrize("kind,max_length", [("fbank", 300), ("waveform", None), ("mel_image", None)])
 def test_formats_and_rates_give_same_shapes(tmp_path, kind, max_length):
     extra = {"max_length": max_length} if max_length else {"window_seconds": 5.0}
     ex = SentioFeatureExtractor(kind, **extra)
@@ -155,16 +155,16 @@ def test_formats_and_rates_give_same_shapes(tmp_path, kind, max_length):
         lengths.append(int(out["length"][0]))
     assert shapes == {(1, *ex.params.feature_shape)}
     # Same 2.5 s everywhere; MP3 encoder delay/padding adds a few tens of ms at most.
-    full = ex.params.feature_shape[0] if kind != "vit" else 224
+    full = ex.params.feature_shape[0] if kind != "mel_image" else 224
     assert max(lengths) - min(lengths) <= 0.04 * full and max(lengths) < full
 
 
 def test_extractor_round_trip_and_call(tmp_path):
-    ex = SentioFeatureExtractor("ast", max_length=256, mean=-3.5, std=4.0)
+    ex = SentioFeatureExtractor("fbank", max_length=256, mean=-3.5, std=4.0)
     ex.save_pretrained(tmp_path)
     assert (tmp_path / "preprocessor_config.json").is_file()
     back = SentioFeatureExtractor.from_pretrained(tmp_path)
-    assert back.params == ex.params and back.feature_kind == "ast" and back.sampling_rate == 16000
+    assert back.params == ex.params and back.feature_kind == "fbank" and back.sampling_rate == 16000
     assert back.to_dict() == ex.to_dict()
 
     wave = music(6.0, 44100)
@@ -175,28 +175,28 @@ def test_extractor_round_trip_and_call(tmp_path):
     stereo = back(np.stack([wave, wave]), sampling_rate=44100, return_tensors="np")["input_values"]
     np.testing.assert_allclose(stereo, pt["input_values"].numpy(), atol=1e-5)
 
-    vit = SentioFeatureExtractor.for_kind("vit", window_seconds=5.0)
-    vit.save_pretrained(tmp_path / "vit")
-    again = SentioFeatureExtractor.from_pretrained(tmp_path / "vit")
+    vit = SentioFeatureExtractor.for_kind("mel_image", window_seconds=5.0)
+    vit.save_pretrained(tmp_path / "mel_image")
+    again = SentioFeatureExtractor.from_pretrained(tmp_path / "mel_image")
     assert again.feature_name == "pixel_values" and again.sampling_rate == 22050 and again.window_seconds == 5.0
 
 
 def test_bad_params_and_inputs():
     with pytest.raises(TypeError, match="n_fft"):
-        params_for("ast", n_fft=1024)
+        params_for("fbank", n_fft=1024)
     with pytest.raises(ValueError, match="unknown feature kind"):
         SentioFeatureExtractor("mert")
     with pytest.raises(ValueError, match="empty"):
-        ast_features(np.zeros(0, np.float32))
+        fbank_features(np.zeros(0, np.float32))
     with pytest.raises(ValueError, match="params are for"):
-        features_for("vit", music(1.0, 22050), ASTParams())
+        features_for("mel_image", music(1.0, 22050), FbankParams())
 
 
 def test_real_mp3_ast_parity(shared_data, ast_reference):
     from sentio.data.audio import load_audio
 
     wave = load_audio(shared_data / "audio" / "emomusic_2.mp3", 16000)
-    out = ast_features(wave)
+    out = fbank_features(wave)
     ref = ast_reference()(wave[int(round(out["start"][-1] * 16000)):], sampling_rate=16000, return_tensors="np")
     assert out["input_values"].shape[0] == 4
     assert np.abs(out["input_values"][-1] - ref["input_values"][0]).max() < AST_TOL

@@ -92,12 +92,13 @@ def test_teacher_outputs_are_cached_and_reused(student_run, teacher_run):
     from sentio.distill.teacher import cached_teacher_outputs, teacher_cache_path
 
     root, _ = student_run
-    model, extractor = load_teacher(str(teacher_run[0]))
+    teacher = load_teacher(str(teacher_run[0]))
+    model, extractor = teacher.model, teacher.extractor
     features, report = build_feature_dataset(teacher_run[1], extractor, str(root / "cache"))
     assert report["reused"]
     path = teacher_cache_path(str(teacher_run[0]), report["cache_dir"], str(root / "cache"))
     assert path.is_file()  # written by the distill.py run
-    cached, _, reused = cached_teacher_outputs(model, str(teacher_run[0]), features, extractor, report["cache_dir"],
+    cached, _, reused = cached_teacher_outputs(teacher.runner, str(teacher_run[0]), features, extractor, report["cache_dir"],
                                                str(root / "cache"))
     assert reused and len(cached.predictions) == len(features)
     with torch.no_grad():  # the cached values are the teacher's outputs on those windows
@@ -137,9 +138,9 @@ def test_onnx_files_match_pytorch_in_onnxruntime_and_through_predict(student_run
 def test_bad_teacher_is_one_line(tmp_path, monkeypatch, capsys):
     assert run_script(monkeypatch, "distill.py", "--teacher", str(tmp_path / "nowhere"), "--output_dir", str(tmp_path / "o")) == 2
     lines = capsys.readouterr().err.strip().splitlines()
-    assert lines[-1] == (f"distill.py: error: teacher folder {tmp_path / 'nowhere'} does not exist: "
-                         "pass the output_dir of a train.py run as --teacher")
+    assert lines[-1] == (f"distill.py: error: model folder {tmp_path / 'nowhere'} does not exist: "
+                         "pass the output_dir of a Sentio training run (train.py or distill.py) or an exported .onnx file")
     (tmp_path / "half").mkdir()
     (tmp_path / "half" / "config.json").write_text("{}")
     assert run_script(monkeypatch, "distill.py", "--teacher", str(tmp_path / "half"), "--output_dir", str(tmp_path / "o")) == 2
-    assert "has no preprocessor_config.json" in capsys.readouterr().err
+    assert "config.json has no model_type, not a Sentio model's config" in capsys.readouterr().err

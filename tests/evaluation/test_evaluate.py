@@ -155,7 +155,8 @@ def test_per_window_without_training_log(tiny_run, tmp_path):
     (run / "trainer_state.json").unlink()
     result = run_eval(["--model_dir", str(run), "--per_window", "--bootstrap", "50"], tiny_run.parent / "cache")
     assert result.returncode == 0, result.stderr[-3000:]
-    out = run / "eval-test"  # the default output folder
+    out = run / "eval-test-windows"  # the default folder of a window-level report
+    assert not (run / "eval-test").exists()  # it never replaces the song-level report
     report = json.loads((out / "eval_report.json").read_text())
     table = pd.read_csv(out / "predictions.csv", dtype={"song_id": str})
     assert report["level"] == "window" and "window" in table.columns

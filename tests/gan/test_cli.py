@@ -81,4 +81,5 @@ def test_wav2vec2_is_refused_in_one_line(tmp_path):
     result = run(["train_gan.py", "--model", "wav2vec2", "--demo", "--output_dir", str(tmp_path / "g")])
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == (
-        "train_gan.py: error: wav2vec2 features are raw waveforms, not spectrograms: train the GAN with --model ast or vit")
+        "train_gan.py: error: --model wav2vec2 reads waveform features, not spectrograms: the GAN imitates spectrogram "
+        "features (use --model ast or vit)")

@@ -194,7 +194,14 @@ def test_demo_configs_build_and_run(name):
 
 
 def test_registry_agrees_with_feature_params():
-    features = pytest.importorskip("sentio.data.features")
-    for spec in BACKBONES.values():
-        assert set(spec.demo_feature_overrides) <= set(features.param_names(spec.feature_kind))
-        assert features.params_for(spec.feature_kind).sampling_rate == spec.sample_rate
+    from sentio.data import features
+
+    for backbone in BACKBONES.values():
+        names = set(features.param_names(backbone.feature_kind))
+        assert set(backbone.demo_features) | set(backbone.feature_defaults) <= names
+        assert backbone.default_params.kind == backbone.feature_kind
+        assert backbone.input_name == backbone.default_params.feature_name
+        compact = backbone.fresh_config(backbone.demo_config)
+        extractor = backbone.feature_extractor(compact, compact=True)
+        assert extractor.sampling_rate == backbone.sampling_rate
+        assert extractor.params.is_spectrogram == backbone.is_spectrogram

@@ -14,10 +14,6 @@ import numpy as np
 import torch
 from datasets import Dataset
 
-# Which axis of one window's features is time (what `length` counts) for each model input.
-TIME_AXIS = {"input_values": 0, "pixel_values": 1}
-
-
 def _rows_of_split(ds: Dataset, split: str | None) -> list[int]:
     if split is None:
         return list(range(len(ds)))
@@ -79,16 +75,20 @@ class SongWindowDataset(WindowDataset):
 
 
 class EmotionCollator:
-    """Stacks windows into a batch and turns `length` into an `attention_mask` over the time axis."""
+    """Stacks windows into a batch and turns `length` into an `attention_mask` over the time axis
+    (`time_axis` of one window's array, as the feature params say)."""
 
-    def __init__(self, feature_name: str):
-        if feature_name not in TIME_AXIS:
-            raise ValueError(f"unknown model input {feature_name!r}")
-        self.feature_name = feature_name
+    def __init__(self, feature_name: str, time_axis: int = 0):
+        self.feature_name, self.time_axis = feature_name, time_axis
+
+    @classmethod
+    def for_extractor(cls, extractor: Any) -> "EmotionCollator":
+        """The collator of a SentioFeatureExtractor's windows."""
+        return cls(extractor.feature_name, extractor.time_axis)
 
     def __call__(self, items: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
         features = torch.from_numpy(np.stack([np.asarray(it[self.feature_name], dtype=np.float32) for it in items]))
-        time_steps = features.shape[1 + TIME_AXIS[self.feature_name]]
+        time_steps = features.shape[1 + self.time_axis]
         lengths = torch.tensor([int(it["length"]) for it in items])
         batch = {
             self.feature_name: features,

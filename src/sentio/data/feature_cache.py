@@ -26,7 +26,7 @@ from datasets import Array2D, Dataset, Features, List, Value
 
 from sentio.data.audio import AudioError, load_audio
 from sentio.data.feature_extractor import SentioFeatureExtractor
-from sentio.data.features import FEATURE_VERSION, ASTParams, ast_fbank, features_for
+from sentio.data.features import FEATURE_VERSION, FbankParams, kaldi_fbank
 
 _MARKER = "done.json"
 _WRITER_BYTES = 8 << 20  # rows buffered per Arrow write: small, so memory does not grow with clips
@@ -98,7 +98,7 @@ def _features_rows(batch: dict[str, list], extractor: SentioFeatureExtractor) ->
     blocks: list[np.ndarray] = []
     for song_id, clip, path in zip(batch["song_id"], batch["clip"], batch["path"]):
         try:
-            feats = features_for(extractor.feature_kind, load_audio(path, extractor.sampling_rate), extractor.params)
+            feats = extractor.params.compute(load_audio(path, extractor.sampling_rate))
         except AudioError as exc:
             feats, reason = None, str(exc)
         except Exception as exc:  # one odd file must not end a long pass; the report names it
@@ -264,21 +264,21 @@ def split_dataset(ds: Dataset, split: str, columns: list[str] | None = None, for
     return part.with_format(format, columns=columns)
 
 
-def compute_ast_stats(manifest: pd.DataFrame, params: ASTParams | None = None,
-                      max_clips: int | None = 200) -> tuple[float, float]:
-    """Mean and std of the un-normalised AST fbank over the real frames of (up to `max_clips`) clips.
+def compute_fbank_stats(manifest: pd.DataFrame, params: FbankParams | None = None,
+                        max_clips: int | None = 200) -> tuple[float, float]:
+    """Mean and std of the un-normalised Kaldi fbank over the real frames of (up to `max_clips`) clips.
 
     Pass train rows only; streaming float64 sums keep memory flat. Clips that fail to decode are
     skipped. Put the result in the params (`mean`, `std`) before building the feature dataset.
     """
-    p = params or ASTParams()
+    p = params or FbankParams()
     total = total_sq = 0.0
     count = 0
     paths = manifest["path"].astype(str).tolist()
     for path in paths[:max_clips] if max_clips else paths:
         try:
             with _one_torch_thread():
-                fbank, lengths, _ = ast_fbank(load_audio(path, p.sampling_rate), p)
+                fbank, lengths, _ = kaldi_fbank(load_audio(path, p.sampling_rate), p)
         except (AudioError, ValueError):
             continue
         for window, n in zip(fbank, lengths):
@@ -287,6 +287,6 @@ def compute_ast_stats(manifest: pd.DataFrame, params: ASTParams | None = None,
             total_sq += np.square(real).sum()
             count += real.size
     if count == 0:
-        raise ValueError("no decodable clip to compute AST statistics from")
+        raise ValueError("no decodable clip to compute fbank statistics from")
     mean = total / count
     return float(mean), float(np.sqrt(max(total_sq / count - mean * mean, 0.0)))

@@ -1,4 +1,4 @@
-"""SentioFeatureExtractor: the feature params of one backbone as a Hugging Face feature extractor.
+"""SentioFeatureExtractor: the feature params of one model as a Hugging Face feature extractor.
 
 A training run saves it next to the model (`preprocessor_config.json`), so prediction on new audio
 rebuilds exactly the inputs the model was trained on with `SentioFeatureExtractor.from_pretrained`.
@@ -14,17 +14,19 @@ import soxr
 from transformers import BatchFeature, FeatureExtractionMixin
 
 from sentio.data.audio import load_audio
-from sentio.data.features import FeatureParams, features_for, param_names, params_for
+from sentio.data.features import FeatureParams, canonical_kind, param_names, params_for
 
 
 class SentioFeatureExtractor(FeatureExtractionMixin):
-    """Turns one waveform or audio file into all its model-input windows for `feature_kind`.
+    """Turns one waveform or audio file into all its model-input windows for `feature_kind`
+    (fbank, waveform or mel_image; see sentio.data.features).
 
     Params are plain attributes (HF convention, `sampling_rate` included) so they serialise to
     `preprocessor_config.json`; `params` rebuilds the typed dataclass from them.
     """
 
-    def __init__(self, feature_kind: str = "ast", **kwargs: Any) -> None:
+    def __init__(self, feature_kind: str = "fbank", **kwargs: Any) -> None:
+        feature_kind = canonical_kind(feature_kind)  # a run saved by an older version may use an old name
         names = param_names(feature_kind)
         own = {k: kwargs.pop(k) for k in list(kwargs) if k in names}
         params = params_for(feature_kind, **own)  # validates kind and values' names
@@ -36,7 +38,7 @@ class SentioFeatureExtractor(FeatureExtractionMixin):
 
     @classmethod
     def for_kind(cls, kind: str, **overrides: Any) -> "SentioFeatureExtractor":
-        """The default extractor of backbone `kind`, with `overrides` of its params."""
+        """The default extractor of feature kind `kind`, with `overrides` of its params."""
         return cls(feature_kind=kind, **overrides)
 
     @classmethod
@@ -49,8 +51,13 @@ class SentioFeatureExtractor(FeatureExtractionMixin):
 
     @property
     def feature_name(self) -> str:
-        """The model input column: `input_values` (ast, wav2vec2) or `pixel_values` (vit)."""
+        """The model input column: `input_values` (fbank, waveform) or `pixel_values` (mel_image)."""
         return self.params.feature_name
+
+    @property
+    def time_axis(self) -> int:
+        """The axis of one window's array that is time (what `length` counts)."""
+        return self.params.time_axis
 
     @property
     def model_input_names(self) -> list[str]:
@@ -58,7 +65,7 @@ class SentioFeatureExtractor(FeatureExtractionMixin):
 
     def features(self, wave: np.ndarray) -> dict[str, np.ndarray]:
         """Windows of a mono waveform already at `sampling_rate`, as numpy arrays."""
-        return features_for(self.feature_kind, wave, self.params)
+        return self.params.compute(wave)
 
     def load(self, path: str | os.PathLike) -> np.ndarray:
         """Decode a file to mono float32 at this extractor's rate (AudioError on bad files)."""

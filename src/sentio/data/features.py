@@ -1,14 +1,16 @@
-"""Model inputs per backbone: a mono clip -> fixed-size windows plus their real lengths.
+"""Model inputs: a mono clip -> fixed-size windows plus their real lengths, per feature kind.
 
-Every backbone sees a clip as one or more fixed-size windows (a long song gives several, a short
+Every model sees a clip as one or more fixed-size windows (a long song gives several, a short
 clip one padded window). Each window comes with `length` (its real, unpadded extent in the units
 of the model input) and `start` (seconds) so models can mask padding and average per song.
+The kinds are named by what they are; each backbone (sentio.models) says which kind it reads.
 
-- ast:      Kaldi-style log-mel fbank, identical to transformers' ASTFeatureExtractor (NumPy path)
-            but computed for all windows at once with torch (rfft + mel matmul).
-- wav2vec2: raw 16 kHz windows, zero-mean unit-variance over the real samples, zero-padded.
-- vit:      librosa-style log-mel (power -> dB on a FIXED reference, so loudness stays a cue),
-            resized to one 224x224 channel and scaled like ViT's image processor.
+- fbank:     Kaldi-style log-mel fbank, identical to transformers' ASTFeatureExtractor (NumPy
+             path) but computed for all windows at once with torch (rfft + mel matmul).
+- waveform:  raw windows at the model's rate, zero-mean unit-variance over the real samples (or
+             not, per `do_normalize`), zero-padded.
+- mel_image: librosa-style log-mel (power -> dB on a FIXED reference, so loudness stays a cue),
+             resized to one square channel and scaled like ViT's image processor.
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ from sentio.data.audio import window_starts
 
 # Bump whenever a change here alters feature values: it is part of every feature-cache key.
 FEATURE_VERSION = "1"
-FEATURE_KINDS = ("ast", "wav2vec2", "vit")
 
 AUDIOSET_MEAN = -4.2677393
 AUDIOSET_STD = 4.5689974
@@ -36,21 +37,45 @@ _WINDOWS_PER_CHUNK = 8  # bounds the transient memory of a very long song
 
 
 @dataclass
-class _Params:
+class FeatureParams:
+    """Windowing shared by every kind; each kind adds its own parameters and computation.
+
+    Class-level facts the rest of Sentio asks instead of comparing kind names:
+    kind (the name saved in preprocessor_config.json), feature_name (the model input),
+    time_axis (the axis of one window's array that `length` counts), and, for spectrograms,
+    freq_axis (None for a waveform: no SpecAugment, nothing for the GAN to imitate).
+    """
+
     kind: ClassVar[str] = ""
     feature_name: ClassVar[str] = "input_values"
+    time_axis: ClassVar[int] = 0
+    freq_axis: ClassVar[int | None] = None
     sampling_rate: int = 16000
     hop_seconds: float | None = None  # None: hop = window length (no overlap)
     min_last: float = 0.5  # an end-aligned last window when the tail exceeds this part of a window
 
-    window_samples: ClassVar[int]  # each kind defines it (a property), and feature_shape
-    feature_shape: ClassVar[tuple[int, ...]]
+    @property
+    def window_samples(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def feature_shape(self) -> tuple[int, ...]:
+        raise NotImplementedError
+
+    @property
+    def is_spectrogram(self) -> bool:
+        return self.freq_axis is not None
 
     @property
     def hop_samples(self) -> int:
         if self.hop_seconds is None:
             return self.window_samples
         return max(1, int(round(self.hop_seconds * self.sampling_rate)))
+
+    @property
+    def window_duration(self) -> float:
+        """The seconds of audio one full window covers."""
+        return self.window_samples / self.sampling_rate
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -59,12 +84,18 @@ class _Params:
         """Window start offsets (samples) for a clip of `num_samples`."""
         return window_starts(num_samples, self.window_samples, self.hop_samples, self.min_last)
 
+    def compute(self, wave: np.ndarray) -> dict[str, np.ndarray]:
+        """All windows of a mono waveform at `sampling_rate`: {feature_name, length, start}."""
+        raise NotImplementedError
+
 
 @dataclass
-class ASTParams(_Params):
-    """AST fbank: 25 ms / 10 ms frames, `max_length` frames per window (1024 = 10.24 s)."""
+class FbankParams(FeatureParams):
+    """Kaldi fbank (AST's input): 25 ms / 10 ms frames, `max_length` frames per window
+    (1024 = 10.24 s), normalised (x - mean) / (2 std). One window is [time, freq]."""
 
-    kind: ClassVar[str] = "ast"
+    kind: ClassVar[str] = "fbank"
+    freq_axis: ClassVar[int | None] = 1
     num_mel_bins: int = 128
     max_length: int = 1024
     frame_length: int = 400  # samples (25 ms at 16 kHz)
@@ -82,12 +113,15 @@ class ASTParams(_Params):
     def feature_shape(self) -> tuple[int, ...]:
         return (self.max_length, self.num_mel_bins)
 
+    def compute(self, wave: np.ndarray) -> dict[str, np.ndarray]:
+        return fbank_features(wave, self)
+
 
 @dataclass
-class Wav2Vec2Params(_Params):
-    """Raw waveform windows of `window_seconds`."""
+class WaveformParams(FeatureParams):
+    """Raw waveform windows of `window_seconds`. One window is [samples]."""
 
-    kind: ClassVar[str] = "wav2vec2"
+    kind: ClassVar[str] = "waveform"
     window_seconds: float = 10.0
     do_normalize: bool = True
 
@@ -99,13 +133,19 @@ class Wav2Vec2Params(_Params):
     def feature_shape(self) -> tuple[int, ...]:
         return (self.window_samples,)
 
+    def compute(self, wave: np.ndarray) -> dict[str, np.ndarray]:
+        return waveform_features(wave, self)
+
 
 @dataclass
-class ViTParams(_Params):
-    """Log-mel image of `window_seconds`, resized to `image_size` squared, one channel."""
+class MelImageParams(FeatureParams):
+    """Log-mel image of `window_seconds`, resized to `image_size` squared, one channel
+    (ViT's input). One window is [freq (row 0 lowest), time]."""
 
-    kind: ClassVar[str] = "vit"
+    kind: ClassVar[str] = "mel_image"
     feature_name: ClassVar[str] = "pixel_values"
+    time_axis: ClassVar[int] = 1
+    freq_axis: ClassVar[int | None] = 0
     sampling_rate: int = 22050
     window_seconds: float = 10.0
     n_fft: int = 2048
@@ -131,30 +171,44 @@ class ViTParams(_Params):
     def feature_shape(self) -> tuple[int, ...]:
         return (self.image_size, self.image_size)
 
+    def compute(self, wave: np.ndarray) -> dict[str, np.ndarray]:
+        return mel_image_features(wave, self)
 
-PARAM_CLASSES: dict[str, type[_Params]] = {"ast": ASTParams, "wav2vec2": Wav2Vec2Params, "vit": ViTParams}
-FeatureParams = ASTParams | Wav2Vec2Params | ViTParams
+
+PARAM_CLASSES: dict[str, type[FeatureParams]] = {c.kind: c for c in (FbankParams, WaveformParams, MelImageParams)}
+# Names older versions of Sentio wrote for a kind (they named kinds after backbones). The model
+# package registers them (`register_legacy_kind`), so runs saved then still load.
+_LEGACY_KINDS: dict[str, str] = {}
+
+
+def register_legacy_kind(old: str, kind: str) -> None:
+    """Let `old`, a kind name an older version saved, stand for `kind`."""
+    if kind not in PARAM_CLASSES:
+        raise ValueError(f"unknown feature kind {kind!r}")
+    _LEGACY_KINDS[old] = kind
+
+
+def canonical_kind(kind: str) -> str:
+    """The current name of a feature kind (a legacy name is translated)."""
+    kind = _LEGACY_KINDS.get(kind, kind)
+    if kind not in PARAM_CLASSES:
+        raise ValueError(f"unknown feature kind {kind!r}; expected one of {', '.join(PARAM_CLASSES)}")
+    return kind
 
 
 def params_for(kind: str, **overrides: Any) -> FeatureParams:
     """Default params of `kind`, with `overrides`; unknown names raise a TypeError naming them."""
-    cls = _param_class(kind)
+    cls = PARAM_CLASSES[canonical_kind(kind)]
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(overrides) - names)
     if unknown:
-        raise TypeError(f"{kind} features have no parameter(s) {', '.join(unknown)}")
+        raise TypeError(f"{cls.kind} features have no parameter(s) {', '.join(unknown)}")
     return cls(**overrides)
-
-
-def _param_class(kind: str) -> type[_Params]:
-    if kind not in PARAM_CLASSES:
-        raise ValueError(f"unknown feature kind {kind!r}; expected one of {', '.join(FEATURE_KINDS)}")
-    return PARAM_CLASSES[kind]
 
 
 def param_names(kind: str) -> list[str]:
     """The parameter names of feature kind `kind` (ValueError for an unknown kind)."""
-    return [f.name for f in dataclasses.fields(_param_class(kind))]
+    return [f.name for f in dataclasses.fields(PARAM_CLASSES[canonical_kind(kind)])]
 
 
 def _as_wave(wave: np.ndarray) -> np.ndarray:
@@ -202,6 +256,11 @@ def _kaldi_tables(num_mel_bins: int, sampling_rate: int, frame_length: int) -> t
     return torch.from_numpy(mel.astype(np.float32)), torch.from_numpy(window.astype(np.float32)), tuple(groups)
 
 
+def kaldi_mel_matrix(params: FbankParams) -> np.ndarray:
+    """The [fft bins, mel] filter matrix the fbank features are made with."""
+    return _kaldi_tables(params.num_mel_bins, params.sampling_rate, params.frame_length)[0].numpy()
+
+
 def _apply_mel(power: torch.Tensor, mel: torch.Tensor, groups: tuple) -> torch.Tensor:
     """power @ mel, band group by band group: triangular filters touch few FFT bins each, so this
     skips the zeros of the dense matrix (3.5x less time than one dense matmul, same values)."""
@@ -214,9 +273,9 @@ def _apply_mel(power: torch.Tensor, mel: torch.Tensor, groups: tuple) -> torch.T
     return out
 
 
-def ast_fbank(wave: np.ndarray, params: ASTParams | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def kaldi_fbank(wave: np.ndarray, params: FbankParams | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Un-normalised log-mel fbank per window: ([K, max_length, bins] zero-padded, lengths, starts)."""
-    p = params or ASTParams()
+    p = params or FbankParams()
     wave = _as_wave(wave)
     if wave.size < p.frame_length:  # one frame needs frame_length samples: pad the tiny clip
         wave = np.pad(wave, (0, p.frame_length - wave.size))
@@ -251,19 +310,19 @@ def ast_fbank(wave: np.ndarray, params: ASTParams | None = None) -> tuple[np.nda
     return out, lengths.astype(np.int32), np.asarray(starts) / p.sampling_rate
 
 
-def ast_features(wave: np.ndarray, params: ASTParams | None = None) -> dict[str, np.ndarray]:
-    """AST `input_values` [K, max_length, bins] (normalised), `length` (real frames), `start` (s)."""
-    p = params or ASTParams()
-    fbank, lengths, starts = ast_fbank(wave, p)
+def fbank_features(wave: np.ndarray, params: FbankParams | None = None) -> dict[str, np.ndarray]:
+    """`input_values` [K, max_length, bins] (normalised), `length` (real frames), `start` (s)."""
+    p = params or FbankParams()
+    values, lengths, starts = kaldi_fbank(wave, p)
     if p.do_normalize:
-        fbank -= p.mean
-        fbank /= 2 * p.std
-    return {"input_values": fbank, "length": lengths, "start": starts.astype(np.float32)}
+        values -= p.mean
+        values /= 2 * p.std
+    return {"input_values": values, "length": lengths, "start": starts.astype(np.float32)}
 
 
-def wav2vec2_features(wave: np.ndarray, params: Wav2Vec2Params | None = None) -> dict[str, np.ndarray]:
-    """Wav2Vec2 `input_values` [K, samples] normalised over real samples, `length` (samples), `start`."""
-    p = params or Wav2Vec2Params()
+def waveform_features(wave: np.ndarray, params: WaveformParams | None = None) -> dict[str, np.ndarray]:
+    """`input_values` [K, samples] normalised over real samples, `length` (samples), `start` (s)."""
+    p = params or WaveformParams()
     wave = _as_wave(wave)
     width = p.window_samples
     starts = p.starts(wave.size)
@@ -286,7 +345,7 @@ def _librosa_mel(sampling_rate: int, n_fft: int, n_mels: int) -> torch.Tensor:
     return torch.from_numpy(librosa.filters.mel(sr=sampling_rate, n_fft=n_fft, n_mels=n_mels).astype(np.float32))
 
 
-def _vit_mel_db(segments: torch.Tensor, p: ViTParams) -> torch.Tensor:
+def _mel_db(segments: torch.Tensor, p: MelImageParams) -> torch.Tensor:
     mel = _librosa_mel(p.sampling_rate, p.n_fft, p.n_mels)
     window = torch.hann_window(p.n_fft, periodic=True)  # librosa's 'hann' is periodic (fftbins=True)
     spec = torch.stft(segments, n_fft=p.n_fft, hop_length=p.hop_length, window=window, center=True,
@@ -295,19 +354,19 @@ def _vit_mel_db(segments: torch.Tensor, p: ViTParams) -> torch.Tensor:
     return 10.0 * torch.log10(torch.clamp(power, min=1e-10))  # power_to_db(ref=1, amin=1e-10)
 
 
-def vit_mel_db(segments: np.ndarray, params: ViTParams | None = None) -> np.ndarray:
+def mel_db(segments: np.ndarray, params: MelImageParams | None = None) -> np.ndarray:
     """10*log10 of librosa's melspectrogram (hann, center, zero pad, slaney) of [K, samples]: [K, mels, frames]."""
     segments = torch.from_numpy(np.ascontiguousarray(segments, dtype=np.float32))
     with torch.no_grad():
-        return _vit_mel_db(segments, params or ViTParams()).numpy()
+        return _mel_db(segments, params or MelImageParams()).numpy()
 
 
-def vit_features(wave: np.ndarray, params: ViTParams | None = None) -> dict[str, np.ndarray]:
-    """ViT `pixel_values` [K, 224, 224] (one channel), `length` (real columns of 224), `start` (s).
+def mel_image_features(wave: np.ndarray, params: MelImageParams | None = None) -> dict[str, np.ndarray]:
+    """`pixel_values` [K, size, size] (one channel), `length` (real columns), `start` (s).
 
-    Rows are mel bands (row 0 = lowest), columns are time; the model repeats the channel to 3.
+    Rows are mel bands (row 0 = lowest), columns are time; ViT repeats the channel to 3.
     """
-    p = params or ViTParams()
+    p = params or MelImageParams()
     wave = _as_wave(wave)
     width, size = p.window_samples, p.image_size
     starts = p.starts(wave.size)
@@ -316,7 +375,7 @@ def vit_features(wave: np.ndarray, params: ViTParams | None = None) -> dict[str,
     with torch.no_grad():
         for c in range(0, len(starts), _WINDOWS_PER_CHUNK):
             chunk = starts[c : c + _WINDOWS_PER_CHUNK]
-            db = _vit_mel_db(_segments(x, chunk, width), p)
+            db = _mel_db(_segments(x, chunk, width), p)
             scaled = torch.clamp((db - (p.ref_db - p.top_db)) / p.top_db, 0.0, 1.0)  # fixed range, not per clip
             image = torch.nn.functional.interpolate(scaled[:, None], size=(size, size), mode="bilinear",
                                                     align_corners=False)[:, 0]
@@ -328,13 +387,9 @@ def vit_features(wave: np.ndarray, params: ViTParams | None = None) -> dict[str,
     return {"pixel_values": out, "length": lengths, "start": (np.asarray(starts) / p.sampling_rate).astype(np.float32)}
 
 
-_FUNCTIONS = {"ast": ast_features, "wav2vec2": wav2vec2_features, "vit": vit_features}
-
-
 def features_for(kind: str, wave: np.ndarray, params: FeatureParams | None = None) -> dict[str, np.ndarray]:
-    """Windows of `wave` (mono, at the params' sampling_rate) as model inputs of backbone `kind`."""
-    if kind not in _FUNCTIONS:
-        raise ValueError(f"unknown feature kind {kind!r}; expected one of {', '.join(FEATURE_KINDS)}")
+    """Windows of `wave` (mono, at the params' sampling_rate) as model inputs of feature kind `kind`."""
+    kind = canonical_kind(kind)
     if params is not None and params.kind != kind:
         raise ValueError(f"params are for {params.kind!r}, not {kind!r}")
-    return _FUNCTIONS[kind](wave, params)
+    return (params or PARAM_CLASSES[kind]()).compute(wave)

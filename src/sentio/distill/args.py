@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..args import EmotionTrainingArguments
+from ..errors import ArgumentError
+from ..options import STUDENT_ARCHITECTURES, TRAIN_WINDOWS
 
 
 @dataclass
@@ -12,16 +14,29 @@ class DistillArguments:
     """Which teacher, which student, how the loss mixes labels and teacher, and what to export."""
 
     teacher: str = field(metadata={"help": "Output folder of a train.py run (config.json, model.safetensors, preprocessor_config.json)."})
-    student: str = field(default="cnn", metadata={"help": "cnn (EfficientAT-style MobileNetV3) or mobilevit (xx-small)."})
+    student: str = field(default="cnn", metadata={"help": "cnn (EfficientAT-style MobileNetV3) or mobilevit (xx-small).",
+                                                  "choices": list(STUDENT_ARCHITECTURES)})
     width_mult: float = field(default=0.4, metadata={"help": "CNN width multiplier (0.4 ~ EfficientAT mn04, ~0.6M parameters)."})
     alpha: float = field(default=0.5, metadata={"help": "Loss = alpha * MSE(student, labels) + (1 - alpha) * MSE(student, teacher)."})
     hint_weight: float = field(default=0.0, metadata={"help": "Weight of a feature hint: MSE of the projected student embedding to the teacher's (0 = off)."})
-    train_windows: str = field(default="all", metadata={"help": "all: every cached window per epoch (teacher targets exist for each); random: one per song."})
+    train_windows: str = field(default="all", metadata={"help": "all: every cached window per epoch (teacher targets exist for each); random: one per song.",
+                                                        "choices": list(TRAIN_WINDOWS)})
     spec_augment: bool = field(default=True, metadata={"help": "SpecAugment masks on the student's inputs (the teacher's targets stay those of the clean window)."})
     teacher_batch_size: int = field(default=32, metadata={"help": "Windows per teacher forward pass when caching its outputs."})
     export: bool = field(default=True, metadata={"help": "Write student.onnx, student.int8.onnx and the parity/latency figures."})
     calibration_windows: int = field(default=256, metadata={"help": "Training windows that calibrate the int8 activation ranges."})
     latency_runs: int = field(default=200, metadata={"help": "session.run calls timed per latency figure (median reported)."})
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.alpha <= 1.0:  # also refuses NaN
+            raise ArgumentError(f"--alpha must be in [0, 1], got {self.alpha}")
+        if not self.hint_weight >= 0:
+            raise ArgumentError(f"--hint_weight must be >= 0, got {self.hint_weight}")
+        if not 0 < self.width_mult <= 4:
+            raise ArgumentError(f"--width_mult must be in (0, 4], got {self.width_mult}")
+        for name in ("teacher_batch_size", "calibration_windows", "latency_runs"):
+            if getattr(self, name) < 1:
+                raise ArgumentError(f"--{name} must be >= 1, got {getattr(self, name)}")
 
 
 @dataclass

@@ -19,7 +19,10 @@ from ..args import DataArguments
 from ..data.collate import WindowDataset
 from ..data.feature_cache import build_feature_dataset
 from ..data.feature_extractor import SentioFeatureExtractor
-from ..evaluation.pipeline import load_manifest, load_run
+from ..data.features import FbankParams
+from ..errors import CheckpointError, DataError
+from ..evaluation.pipeline import load_manifest
+from ..inference.run import Run, load_run
 from ..models.student import StudentEmotionConfig, StudentForEmotionRegression
 from ..training.augment import SpecAugment
 from ..metrics import average_by_song, regression_metrics
@@ -28,39 +31,32 @@ from .teacher import TeacherOutputs, align, cached_teacher_outputs
 from .trainer import DistillationTrainer, DistillCollator, TeacherTargetDataset
 
 logger = logging.getLogger(__name__)
-_AST_RATE, _AST_SHIFT, _AST_FRAME = 16000, 160, 400  # the AST fbank's sample rate, hop and frame (samples)
 
 
-def load_teacher(teacher_dir: str) -> tuple[Any, SentioFeatureExtractor]:
-    """The teacher model (eval mode) and its extractor; one-line errors for a folder that is not a run."""
-    folder = Path(teacher_dir)
-    hint = "pass the output_dir of a train.py run as --teacher"
-    if not folder.is_dir():
-        raise FileNotFoundError(f"teacher folder {teacher_dir} does not exist: {hint}")
-    missing = [n for n in ("config.json", "preprocessor_config.json") if not (folder / n).is_file()]
-    if missing:
-        raise FileNotFoundError(f"{teacher_dir} has no {' or '.join(missing)}: {hint}")
-    try:
-        return load_run(str(folder))
-    except (OSError, ValueError, KeyError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"{teacher_dir}: cannot load the teacher ({first}): {hint}") from None
+def load_teacher(teacher_dir: str) -> Run:
+    """The teacher run (a torch model: its embedding feeds the feature hint); one line otherwise."""
+    run = load_run(teacher_dir)
+    if run.model is None:
+        raise CheckpointError(f"{teacher_dir}: the teacher must be a train.py run with torch weights, not an ONNX export")
+    return run
 
 
 def student_extractor_for(teacher: SentioFeatureExtractor) -> SentioFeatureExtractor:
-    """AST-kind log-mel windows covering the same seconds as the teacher's windows.
+    """Fbank windows covering the same seconds as the teacher's windows.
 
-    An AST teacher's params are reused exactly: identical windows, and the feature cache is
-    shared. For a Wav2Vec2/ViT teacher the frame count is chosen so that a window spans the
-    teacher's window_seconds (to within one 10 ms hop), and the hop is the teacher's hop in
-    seconds (its window length when it has none), so window k starts where the teacher's does.
+    A teacher that reads fbank features (AST) has its params reused exactly: identical windows,
+    and the feature cache is shared. For another teacher (waveform, mel image) the frame count is
+    chosen so that a window spans the teacher's window (to within one 10 ms hop), and the hop is
+    the teacher's hop in seconds (its window length when it has none), so window k starts where
+    the teacher's does.
     """
-    if teacher.feature_kind == "ast":
+    if isinstance(teacher.params, FbankParams):
         return SentioFeatureExtractor.from_params(teacher.params)
-    seconds = float(teacher.window_seconds)
-    frames = int(round((seconds * _AST_RATE - _AST_FRAME) / _AST_SHIFT)) + 1
+    student = FbankParams()
+    seconds = teacher.params.window_duration
+    frames = int(round((seconds * student.sampling_rate - student.frame_length) / student.frame_shift)) + 1
     hop = teacher.hop_seconds if teacher.hop_seconds is not None else seconds
-    return SentioFeatureExtractor.for_kind("ast", max_length=frames, hop_seconds=hop, min_last=teacher.min_last)
+    return SentioFeatureExtractor.from_params(FbankParams(max_length=frames, hop_seconds=hop, min_last=teacher.min_last))
 
 
 def _copy_manifest(teacher_dir: str, data_args: DataArguments, output_dir: str) -> None:
@@ -103,11 +99,8 @@ def _with_teacher_columns(features: Dataset, teacher: TeacherOutputs, hint: bool
 def run_distillation(dargs: DistillArguments, data_args: DataArguments,
                      targs: DistillTrainingArguments) -> dict[str, Any]:
     """Train and save the student in targs.output_dir; returns what the report and card need."""
-    if dargs.train_windows not in ("random", "all"):
-        raise ValueError(f"--train_windows must be random or all, got {dargs.train_windows!r}")
-    if dargs.student not in ("cnn", "mobilevit"):
-        raise ValueError(f"--student must be cnn or mobilevit, got {dargs.student!r}")
-    teacher_model, teacher_extractor = load_teacher(dargs.teacher)
+    teacher_run = load_teacher(dargs.teacher)
+    teacher_model, teacher_extractor = teacher_run.model, teacher_run.extractor
     output_dir = targs.output_dir
     Path(output_dir).mkdir(parents=True, exist_ok=True)
     manifest, source = load_manifest(dargs.teacher, data_args, output_dir)
@@ -115,7 +108,7 @@ def run_distillation(dargs: DistillArguments, data_args: DataArguments,
 
     teacher_features, teacher_report = build_feature_dataset(manifest, teacher_extractor, data_args.cache_dir,
                                                              num_proc=data_args.preprocessing_num_workers)
-    teacher, cache_file, reused = cached_teacher_outputs(teacher_model, dargs.teacher, teacher_features,
+    teacher, cache_file, reused = cached_teacher_outputs(teacher_run.runner, dargs.teacher, teacher_features,
                                                          teacher_extractor, teacher_report["cache_dir"],
                                                          data_args.cache_dir, dargs.teacher_batch_size)
     extractor = student_extractor_for(teacher_extractor)
@@ -136,7 +129,7 @@ def run_distillation(dargs: DistillArguments, data_args: DataArguments,
     val, test = WindowDataset(features, "input_values", "validation"), WindowDataset(features, "input_values", "test")
     for split, ds in (("train", train), ("validation", val), ("test", test)):
         if len(ds) == 0:
-            raise ValueError(f"the {split} split is empty: check the split settings (see data_report.json)")
+            raise DataError(f"the {split} split is empty: check the split settings (see data_report.json)")
     trainer = DistillationTrainer(model=model, args=targs, train_dataset=train, eval_dataset=val,
                                   data_collator=DistillCollator("input_values"), processing_class=extractor,
                                   alpha=dargs.alpha, hint_weight=dargs.hint_weight)

@@ -21,6 +21,8 @@ from typing import Iterable, Iterator
 import numpy as np
 import torch
 
+from ..inference.runner import OnnxRunner, TorchRunner, onnx_session, run_batches
+
 logger = logging.getLogger(__name__)
 INPUT_NAMES = ("input_values", "attention_mask")
 
@@ -68,7 +70,7 @@ def _matches_torch(path: Path, model: torch.nn.Module, frames: int, num_mel_bins
         probe = as_batches(g.standard_normal((batch, frames, num_mel_bins)).astype(np.float32),
                            np.full(batch, frames // 2 + 1), batch_size=batch)
         try:
-            if np.abs(run_onnx(session(path), probe) - run_torch(model, probe)).max() > atol:
+            if np.abs(run_onnx(path, probe) - run_torch(model, probe)).max() > atol:
                 return False
         except Exception:  # noqa: BLE001 - onnxruntime's shape errors: the graph is not general
             return False
@@ -77,9 +79,7 @@ def _matches_torch(path: Path, model: torch.nn.Module, frames: int, num_mel_bins
 
 def input_shape(path: str | os.PathLike) -> list[int | str]:
     """The exported `input_values` shape: ints for fixed axes, names for dynamic ones."""
-    import onnxruntime as ort
-
-    shape = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).get_inputs()[0].shape
+    shape = onnx_session(path).get_inputs()[0].shape
     return [d if isinstance(d, int) else str(d) for d in shape]
 
 
@@ -118,32 +118,19 @@ def quantize_int8(fp32_path: str | os.PathLike, int8_path: str | os.PathLike,
     return Path(int8_path)
 
 
-def session(path: str | os.PathLike, threads: int = 1):
-    """An onnxruntime CPU session with `threads` intra-op threads and one inter-op thread."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+def run_onnx(path: str | os.PathLike, batches: Iterable[dict[str, np.ndarray]], threads: int = 1) -> np.ndarray:
+    """Predictions [N, 2] of the graph at `path` over input batches."""
+    return run_batches(OnnxRunner(path, threads=threads, sequential=True), batches)["predictions"]
 
 
-def run_onnx(sess, batches: Iterable[dict[str, np.ndarray]]) -> np.ndarray:
-    """Predictions [N, 2] of `sess` over input batches."""
-    return np.concatenate([sess.run(["predictions"], batch)[0] for batch in batches])
-
-
-@torch.inference_mode()
 def run_torch(model: torch.nn.Module, batches: Iterable[dict[str, np.ndarray]]) -> np.ndarray:
-    model = model.eval()
-    return np.concatenate([model(**{k: torch.from_numpy(v) for k, v in b.items()}).predictions.numpy() for b in batches])
+    """Predictions [N, 2] of the PyTorch model (on the CPU, like the graph) over the same batches."""
+    return run_batches(TorchRunner(model, "cpu", outputs=("predictions",)), batches)["predictions"]
 
 
 def median_latency_ms(path: str | os.PathLike, inputs: dict[str, np.ndarray], runs: int = 200, warmup: int = 10) -> float:
     """Median wall time (ms) of one session.run on `inputs`, 1 intra-op and 1 inter-op thread."""
-    sess = session(path, threads=1)
+    sess = onnx_session(path, threads=1, sequential=True)
     for _ in range(warmup):
         sess.run(["predictions"], inputs)
     times = []

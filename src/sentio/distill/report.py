@@ -17,7 +17,7 @@ from datasets import Dataset
 from ..data.collate import WindowDataset
 from ..data.feature_extractor import SentioFeatureExtractor
 from ..metrics import average_by_song, regression_metrics
-from .export import as_batches, export_onnx, input_shape, median_latency_ms, quantize_int8, run_onnx, run_torch, session
+from .export import as_batches, export_onnx, input_shape, median_latency_ms, quantize_int8, run_onnx, run_torch
 
 logger = logging.getLogger(__name__)
 FP32_FILE, INT8_FILE = "student.onnx", "student.int8.onnx"
@@ -75,7 +75,7 @@ def latency(model: torch.nn.Module, extractor: SentioFeatureExtractor, manifest:
     fw = full(np.resize(wave, full.params.window_samples))
     one = as_batches(fw["input_values"][:1], fw["length"][:1], batch_size=1)[0]
     if isinstance(input_shape(out / FP32_FILE)[1], str):  # frames dynamic: the shipped files take 1024 frames
-        parity = np.abs(run_onnx(session(out / FP32_FILE), [one]) - run_torch(model, [one])).max()
+        parity = np.abs(run_onnx(out / FP32_FILE, [one]) - run_torch(model, [one])).max()
         result.update(full_window_fp32_ms=median_latency_ms(out / FP32_FILE, one, runs),
                       full_window_int8_ms=median_latency_ms(out / INT8_FILE, one, runs),
                       full_window_fp32_max_abs_diff=float(parity), full_window_source="the shipped files")
@@ -98,8 +98,8 @@ def export_and_measure(model: torch.nn.Module, extractor: SentioFeatureExtractor
 
     feats, lengths, labels, songs = _windows(features, "test")
     batches = as_batches(feats, lengths)
-    preds = {"torch": run_torch(model, batches), "fp32": run_onnx(session(out / FP32_FILE, 2), batches),
-             "int8": run_onnx(session(out / INT8_FILE, 2), batches)}
+    preds = {"torch": run_torch(model, batches), "fp32": run_onnx(out / FP32_FILE, batches, threads=2),
+             "int8": run_onnx(out / INT8_FILE, batches, threads=2)}
     shape = input_shape(out / FP32_FILE)
     report = {
         "onnx": {"inputs": "input_values [batch, frames, mel] float32, attention_mask [batch, frames] int64",

@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 from datasets import Dataset
-from tqdm.auto import tqdm
 
 from ..data.collate import EmotionCollator, WindowDataset
 from ..data.feature_extractor import SentioFeatureExtractor
-from ..models.hub import _WEIGHT_FILES
+from ..errors import DataError
+from ..inference.run import TORCH_WEIGHTS
+from ..inference.runner import WindowRunner, batches_of, dataset_items, run_batches
 
 logger = logging.getLogger(__name__)
 START_TOLERANCE_S = 0.05  # window starts closer than this are the same window
@@ -56,7 +56,7 @@ def teacher_cache_path(teacher_dir: str, feature_cache_dir: str, cache_dir: str)
     folder = Path(teacher_dir)
     for name in ("config.json", "preprocessor_config.json"):
         digest.update((folder / name).read_bytes())
-    for name in _WEIGHT_FILES:
+    for name in TORCH_WEIGHTS:
         if (folder / name).is_file():
             st = (folder / name).stat()
             digest.update(json.dumps([name, st.st_size, st.st_mtime_ns]).encode())
@@ -64,26 +64,18 @@ def teacher_cache_path(teacher_dir: str, feature_cache_dir: str, cache_dir: str)
     return Path(cache_dir) / f"teacher-{digest.hexdigest()[:16]}.npz"
 
 
-@torch.inference_mode()
-def compute_teacher_outputs(model: torch.nn.Module, features: Dataset, extractor: SentioFeatureExtractor,
+def compute_teacher_outputs(runner: WindowRunner, features: Dataset, extractor: SentioFeatureExtractor,
                             batch_size: int = 32) -> TeacherOutputs:
     """The teacher's predictions and pooled embeddings for every window of `features` (all splits)."""
     windows = WindowDataset(features, extractor.feature_name)
-    loader = torch.utils.data.DataLoader(windows, batch_size=batch_size, collate_fn=EmotionCollator(extractor.feature_name))
-    model = model.eval()
-    device = next(model.parameters()).device
-    preds, embs = [], []
-    for batch in tqdm(loader, desc="teacher outputs", unit="batch"):
-        batch.pop("labels", None)
-        out = model(**{k: v.to(device) for k, v in batch.items()})
-        preds.append(out.predictions.float().cpu().numpy())
-        embs.append(out.embedding.float().cpu().numpy())
+    batches = batches_of(dataset_items(windows), EmotionCollator.for_extractor(extractor), batch_size)
+    out = run_batches(runner, batches, progress=True, desc="teacher outputs", total=-(-len(windows) // batch_size))
     cheap = features.select_columns(["song_id", "window", "start"]).with_format("numpy")[:]
     return TeacherOutputs(np.asarray(cheap["song_id"]).astype(str), np.asarray(cheap["window"], np.int64),
-                          np.asarray(cheap["start"], np.float64), np.concatenate(preds), np.concatenate(embs))
+                          np.asarray(cheap["start"], np.float64), out["predictions"], out["embedding"])
 
 
-def cached_teacher_outputs(model: torch.nn.Module, teacher_dir: str, features: Dataset,
+def cached_teacher_outputs(runner: WindowRunner, teacher_dir: str, features: Dataset,
                            extractor: SentioFeatureExtractor, feature_cache_dir: str, cache_dir: str,
                            batch_size: int = 32) -> tuple[TeacherOutputs, Path, bool]:
     """(outputs, cache file, reused): read the cache when present, else compute and save it."""
@@ -91,7 +83,7 @@ def cached_teacher_outputs(model: torch.nn.Module, teacher_dir: str, features: D
     if path.is_file():
         logger.info("teacher outputs reused from %s", path)
         return TeacherOutputs.load(path), path, True
-    outputs = compute_teacher_outputs(model, features, extractor, batch_size)
+    outputs = compute_teacher_outputs(runner, features, extractor, batch_size)
     path.parent.mkdir(parents=True, exist_ok=True)
     outputs.save(path)
     return outputs, path, False
@@ -119,7 +111,7 @@ def align(teacher: TeacherOutputs, song_ids: list[str], windows: np.ndarray,
             continue
         rows = by_song.get(song)
         if not rows:
-            raise ValueError(f"song {song!r} has student windows but no teacher output (its teacher features failed)")
+            raise DataError(f"song {song!r} has student windows but no teacher output (its teacher features failed)")
         preds[row], embs[row] = teacher.predictions[rows].mean(0), teacher.embedding[rows].mean(0)
         counts["song_mean"] += 1
     return preds, embs, counts

@@ -5,37 +5,26 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
-from ..args import DataArguments, EmotionTrainingArguments
+from ..args import DataArguments
 from ..data.collate import EmotionCollator, WindowDataset
 from ..data.feature_cache import build_feature_dataset, cache_key
 from ..data.feature_extractor import SentioFeatureExtractor
 from ..data.manifest import read_manifest
 from ..data.sources import prepare_manifest
+from ..errors import DataError, MissingFileError
+from ..inference.run import load_run
+from ..inference.runner import WindowRunner, batches_of, dataset_items, run_batches
 from ..metrics import average_by_song
 from . import plots
 from .report import build_report, markdown, prediction_table
 
 logger = logging.getLogger(__name__)
-
-
-def load_run(model_dir: str) -> tuple[Any, SentioFeatureExtractor]:
-    """The model (eval mode) and feature extractor saved by train.py in `model_dir`."""
-    if not (Path(model_dir) / "config.json").is_file():
-        raise ValueError(f"{model_dir}: no config.json here; pass the output folder of a train.py run")
-    import sentio.models  # noqa: F401  (registers the Sentio classes with AutoModel)
-    from transformers import AutoModel
-
-    model = AutoModel.from_pretrained(model_dir).eval()
-    extractor = SentioFeatureExtractor.from_pretrained(model_dir)
-    return model, extractor
 
 
 def load_manifest(model_dir: str, data_args: DataArguments, output_dir: str) -> tuple[pd.DataFrame, str]:
@@ -45,7 +34,7 @@ def load_manifest(model_dir: str, data_args: DataArguments, output_dir: str) -> 
         return manifest, report.get("source", data_args.data or "demo")
     path = Path(model_dir) / "manifest.csv"
     if not path.is_file():
-        raise ValueError(f"{model_dir}: no manifest.csv in the run; pass --data DEAM_DIR|CSV or --demo")
+        raise MissingFileError(f"{model_dir}: no manifest.csv in the run; pass --data DEAM_DIR|CSV or --demo")
     return read_manifest(path), f"manifest {path}"
 
 
@@ -59,29 +48,23 @@ def _feature_manifest(manifest: pd.DataFrame, extractor: SentioFeatureExtractor,
     return manifest[manifest["split"] == split]
 
 
-def predict_split(model: Any, extractor: SentioFeatureExtractor, manifest: pd.DataFrame, split: str,
-                  cache_dir: str, batch_size: int = 32, num_proc: int = 1) -> dict[str, Any]:
+def predict_split(runner: WindowRunner, extractor: SentioFeatureExtractor, manifest: pd.DataFrame, split: str,
+                  cache_dir: str, batch_size: int = 32, num_proc: int = 1, progress: bool = True) -> dict[str, Any]:
     """Window predictions of one split: pred/true [N, 2], song_ids and window indices."""
-    from ..training.trainer import EmotionTrainer
-
     counts = manifest["split"].value_counts().to_dict()
     if not counts.get(split):
-        raise ValueError(f"the {split!r} split has no songs (splits: {counts or 'none'})")
+        raise DataError(f"the {split!r} split has no songs (splits: {counts or 'none'})")
     features, feature_report = build_feature_dataset(_feature_manifest(manifest, extractor, cache_dir, split),
                                                      extractor, cache_dir, num_proc=num_proc)
     for failure in feature_report["failed"]:
         logger.warning("skipped %s: %s", failure["path"], failure["reason"])
     windows = WindowDataset(features, extractor.feature_name, split)
     if len(windows) == 0:
-        raise ValueError(f"no usable clip in the {split!r} split (all failed to decode)")
-    with tempfile.TemporaryDirectory() as tmp:
-        # Prediction only: no evaluation schedule, checkpoints or best-model reload.
-        args = EmotionTrainingArguments(output_dir=tmp, report_to="none", per_device_eval_batch_size=batch_size,
-                                        eval_strategy="no", save_strategy="no", load_best_model_at_end=False,
-                                        dataloader_pin_memory=torch.cuda.is_available())
-        trainer = EmotionTrainer(model=model, args=args, data_collator=EmotionCollator(extractor.feature_name))
-        output = trainer.predict(windows)
-    return {"pred": np.asarray(output.predictions, np.float64), "true": np.asarray(output.label_ids, np.float64),
+        raise DataError(f"no usable clip in the {split!r} split (all failed to decode)")
+    batches = batches_of(dataset_items(windows), EmotionCollator.for_extractor(extractor), batch_size)
+    outputs = run_batches(runner, batches, progress=progress, desc=f"predict {split}",
+                          total=-(-len(windows) // batch_size))
+    return {"pred": np.asarray(outputs["predictions"], np.float64), "true": windows.labels().astype(np.float64),
             "song_ids": windows.song_ids, "window": [int(w) for w in windows.ds["window"]]}
 
 
@@ -129,11 +112,11 @@ def write_outputs(table: pd.DataFrame, report: dict[str, Any], model_dir: str, o
 def evaluate_run(model_dir: str, data_args: DataArguments, split: str, output_dir: str, per_window: bool,
                  draws: int, seed: int, batch_size: int = 32, progress: bool = True) -> dict[str, Any]:
     """The whole evaluation: load, predict, score, write. Returns the report."""
-    model, extractor = load_run(model_dir)
+    run = load_run(model_dir)
     manifest, source = load_manifest(model_dir, data_args, output_dir)
     logger.info("data: %s; scoring the %s split", source, split)
-    predictions = predict_split(model, extractor, manifest, split, data_args.cache_dir, batch_size,
-                                data_args.preprocessing_num_workers)
+    predictions = predict_split(run.runner, run.extractor, manifest, split, data_args.cache_dir, batch_size,
+                                data_args.preprocessing_num_workers, progress)
     table = score_table(predictions, manifest, per_window)
     logger.info("scoring %d %s (bootstrap %d draws)", len(table), "windows" if per_window else "songs", draws)
     report = build_report(table, level="window" if per_window else "song", split=split, model_dir=model_dir,

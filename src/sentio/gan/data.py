@@ -19,15 +19,16 @@ from datasets import Dataset
 from torch.nn import functional as F
 
 from ..data.feature_extractor import SentioFeatureExtractor
+from ..errors import ArgumentError, DataError
 
 _CHUNK = 256  # windows read from the memory-mapped cache at a time
 
 
 @dataclass
 class SpecLayout:
-    """Where frequency and time are in a backbone's feature array, and the GAN's scale.
+    """Where frequency and time are in a model's feature array, and the GAN's scale.
 
-    ast: input_values [time, freq]; vit: pixel_values [freq (row 0 lowest), time].
+    fbank: input_values [time, freq]; mel_image: pixel_values [freq (row 0 lowest), time].
     mean/std: one scalar standardisation over the train images (set by `fit`).
     """
 
@@ -41,11 +42,11 @@ class SpecLayout:
 
     @classmethod
     def for_extractor(cls, extractor: SentioFeatureExtractor, height: int, width: int) -> "SpecLayout":
-        kind = extractor.feature_kind
-        if kind == "wav2vec2":
-            raise ValueError("wav2vec2 features are raw waveforms, not spectrograms: train the GAN with --model ast or vit")
-        shape = tuple(extractor.params.feature_shape)
-        return cls(extractor.feature_name, shape, 1 if kind == "ast" else 0, height, width)  # type: ignore[arg-type]
+        params = extractor.params
+        if not params.is_spectrogram:
+            raise ArgumentError(f"{params.kind} features are not spectrograms: the GAN imitates spectrogram "
+                                "features (train it with a spectrogram backbone)")
+        return cls(extractor.feature_name, tuple(params.feature_shape), params.freq_axis, height, width)  # type: ignore[arg-type]
 
     @property
     def full_time(self) -> int:
@@ -89,7 +90,7 @@ def train_images(features: Dataset, layout: SpecLayout) -> tuple[torch.Tensor, n
     split, length = meta["split"].to_pylist(), meta["length"].to_numpy()
     rows = [i for i, (s, n) in enumerate(zip(split, length)) if s == "train" and n >= layout.full_time]
     if not rows:
-        raise ValueError("no full-length window in the train split: clips are shorter than one window")
+        raise DataError("no full-length window in the train split: clips are shorter than one window")
     part = features.select(rows)
     song_ids = [str(s) for s in part["song_id"]]
     labels = np.asarray(part.with_format("numpy", columns=["labels"])["labels"], dtype=np.float32)

@@ -21,6 +21,8 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils import spectral_norm
 
+from ..errors import ArgumentError
+
 LABEL_DIM = 2  # (valence, arousal) on [-1, 1]
 
 
@@ -36,10 +38,10 @@ class GanConfig:
 
     def __post_init__(self) -> None:
         if min(self.height, self.width) < 8:
-            raise ValueError(f"GAN image {self.height}x{self.width} is too small (8x8 at least)")
+            raise ArgumentError(f"GAN image {self.height}x{self.width} is too small (8x8 at least)")
         step = 2**self.levels
         if self.height % step or self.width % step:
-            raise ValueError(f"GAN height and width must be multiples of {step}, got {self.height}x{self.width}")
+            raise ArgumentError(f"GAN height and width must be multiples of {step}, got {self.height}x{self.width}")
 
     @property
     def levels(self) -> int:

@@ -1,7 +1,7 @@
 """Listening and looking: features -> audio (Griffin-Lim), spectrogram grids, label-distribution plots.
 
-Griffin-Lim only estimates phase, and the features keep only mel energies (AST: Kaldi fbank with
-pre-emphasis; ViT: a resized dB image), so the audio is a rough rendering for listening checks,
+Griffin-Lim only estimates phase, and the features keep only mel energies (fbank: Kaldi fbank with
+pre-emphasis; mel_image: a resized dB image), so the audio is a rough rendering for listening checks,
 not a reconstruction. Real windows rendered the same way are written beside for comparison.
 """
 
@@ -13,28 +13,27 @@ import numpy as np
 import soundfile as sf
 
 from ..data.feature_extractor import SentioFeatureExtractor
+from ..data.features import FbankParams, MelImageParams, kaldi_mel_matrix
 
 GRIFFIN_LIM_ITERS = 32
 
 
 def features_to_audio(features: np.ndarray, extractor: SentioFeatureExtractor) -> tuple[np.ndarray, int]:
-    """One window of AST or ViT features -> (mono waveform in [-1, 1], sampling rate)."""
+    """One window of fbank or mel_image features -> (mono waveform in [-1, 1], sampling rate)."""
     import librosa
 
     p = extractor.params
     x = np.asarray(features, np.float64)
-    if extractor.feature_kind == "ast":
-        from ..data.features import _kaldi_tables  # the exact mel matrix the features were made with
-
+    if isinstance(p, FbankParams):
         log_mel = x * 2 * p.std + p.mean if p.do_normalize else x  # [time, mel]
-        mel = _kaldi_tables(p.num_mel_bins, p.sampling_rate, p.frame_length)[0].numpy().T  # [mel, fft bins]
+        mel = kaldi_mel_matrix(p).T  # [mel, fft bins]: the exact matrix the features were made with
         fft = 1 << (p.frame_length - 1).bit_length()
         # Mel -> linear power by the pseudo-inverse, clipped at 0: librosa's NNLS gives a slightly
         # better estimate but takes ~15 s per window on a CPU; Griffin-Lim blurs the difference anyway.
         power = np.maximum(np.linalg.pinv(mel.astype(np.float64)) @ np.exp(log_mel.T), 0.0)
         wave = librosa.griffinlim(np.sqrt(power), n_iter=GRIFFIN_LIM_ITERS, hop_length=p.frame_shift,
                                   win_length=p.frame_length, n_fft=fft, random_state=0)
-    elif extractor.feature_kind == "vit":
+    elif isinstance(p, MelImageParams):
         import torch
 
         scaled = np.clip(x * p.image_std + p.image_mean, 0.0, 1.0)  # [freq, time] image in 0..1
@@ -44,7 +43,7 @@ def features_to_audio(features: np.ndarray, extractor: SentioFeatureExtractor) -
         wave = librosa.feature.inverse.mel_to_audio(power, sr=p.sampling_rate, n_fft=p.n_fft, hop_length=p.hop_length,
                                                     n_iter=GRIFFIN_LIM_ITERS, random_state=0)
     else:
-        raise ValueError(f"{extractor.feature_kind} features are not spectrograms")
+        raise ValueError(f"{p.kind} features are not spectrograms")
     peak = float(np.max(np.abs(wave))) or 1.0
     return (0.9 * wave / peak).astype(np.float32), p.sampling_rate
 
@@ -63,12 +62,12 @@ def write_audio_samples(folder: str | Path, features: np.ndarray, labels: np.nda
     return paths
 
 
-def _as_image(feature: np.ndarray, kind: str) -> np.ndarray:
-    return feature.T if kind == "ast" else feature  # always [freq, time] for display
+def _as_image(feature: np.ndarray, freq_axis: int) -> np.ndarray:
+    return feature.T if freq_axis == 1 else feature  # always [freq, time] for display
 
 
 def spectrogram_grid(path: str | Path, real: np.ndarray, real_labels: np.ndarray, synthetic: np.ndarray,
-                     synthetic_labels: np.ndarray, kind: str) -> Path:
+                     synthetic_labels: np.ndarray, freq_axis: int) -> Path:
     """PNG: one row per synthetic window, beside the real train window with the nearest label."""
     import matplotlib
 
@@ -83,7 +82,7 @@ def spectrogram_grid(path: str | Path, real: np.ndarray, real_labels: np.ndarray
         for c, (feat, lab, what) in enumerate(((real[nearest], real_labels[nearest], "real"),
                                                 (synthetic[r], synthetic_labels[r], "synthetic"))):
             ax = axes[r, c]
-            ax.imshow(_as_image(feat, kind), origin="lower", aspect="auto", vmin=lo, vmax=hi, cmap="magma")
+            ax.imshow(_as_image(feat, freq_axis), origin="lower", aspect="auto", vmin=lo, vmax=hi, cmap="magma")
             ax.set_title(f"{what}: v {lab[0]:+.2f}, a {lab[1]:+.2f}", fontsize=8)
             ax.set_xticks([])
             ax.set_yticks([])

@@ -18,6 +18,9 @@ from torch import nn
 
 from ..data.collate import EmotionCollator, SongWindowDataset, WindowDataset
 from ..data.feature_extractor import SentioFeatureExtractor
+from ..errors import ArgumentError, DataError
+from ..inference.run import Run
+from ..inference.runner import batches_of, run_batches
 from .data import SpecLayout
 from .quality import embedding_metrics, label_consistency, spectral_statistics
 
@@ -38,37 +41,36 @@ def random_cnn_embeddings(images: torch.Tensor, seed: int = 0) -> np.ndarray:
         return torch.cat([net(x) for x in images.split(_BATCH)]).numpy().astype(np.float64)
 
 
-def regressor_outputs(model: Any, feature_name: str, arrays: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(embedding [N, H], predictions [N, 2]) of a Sentio regressor on full-length windows."""
-    embeddings, predictions = [], []
-    with torch.no_grad():
-        for i in range(0, len(arrays), _BATCH):
-            x = torch.from_numpy(np.ascontiguousarray(arrays[i : i + _BATCH], np.float32))
-            steps = x.shape[1 + (feature_name == "pixel_values")]
-            out = model(**{feature_name: x, "attention_mask": torch.ones(len(x), steps, dtype=torch.long)})
-            embeddings.append(out.embedding.float().numpy())
-            predictions.append(out.predictions.float().numpy())
-    return np.concatenate(embeddings).astype(np.float64), np.concatenate(predictions).astype(np.float64)
+def regressor_outputs(regressor: Run, arrays: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(embedding [N, H], predictions [N, 2]) of a Sentio regressor run on full-length windows."""
+    extractor = regressor.extractor
+    full = extractor.params.feature_shape[extractor.time_axis]
+    items = ({extractor.feature_name: x, "length": full} for x in np.asarray(arrays, np.float32))
+    out = run_batches(regressor.runner, batches_of(items, EmotionCollator.for_extractor(extractor), _BATCH))
+    return out["embedding"].astype(np.float64), out["predictions"].astype(np.float64)
 
 
-def check_regressor(extractor: SentioFeatureExtractor, regressor_extractor: SentioFeatureExtractor, where: str) -> None:
-    """The regressor must take exactly the features the GAN imitates."""
+def check_regressor(extractor: SentioFeatureExtractor, regressor: Run, where: str) -> None:
+    """The regressor must be a torch run (its embedding is measured) that takes exactly the
+    features the GAN imitates."""
+    if regressor.model is None:
+        raise ArgumentError(f"{where}: --regressor must be a train.py run with torch weights, not an ONNX export")
     mine = (extractor.feature_kind, tuple(extractor.params.feature_shape))
-    theirs = (regressor_extractor.feature_kind, tuple(regressor_extractor.params.feature_shape))
+    theirs = (regressor.extractor.feature_kind, tuple(regressor.extractor.params.feature_shape))
     if mine != theirs:
-        raise ValueError(f"{where}: the regressor takes {theirs[0]} features of shape {list(theirs[1])}, the GAN makes "
-                         f"{mine[0]} {list(mine[1])}; pass a run trained with the same --model/--demo")
+        raise ArgumentError(f"{where}: the regressor takes {theirs[0]} features of shape {list(theirs[1])}, the GAN "
+                            f"makes {mine[0]} {list(mine[1])}; pass a run trained with the same --model/--demo")
 
 
 def quality_report(layout: SpecLayout, real: np.ndarray, real_labels: np.ndarray, real_songs: list[str],
-                   synthetic: np.ndarray, synthetic_labels: np.ndarray, regressor: Any = None,
+                   synthetic: np.ndarray, synthetic_labels: np.ndarray, regressor: Run | None = None,
                    real_test: tuple[np.ndarray, np.ndarray] | None = None, seed: int = 0) -> dict[str, Any]:
     """All metrics of the synthetic windows against real train windows (see the module docstring)."""
     songs = sorted(set(real_songs))
     half_a = set(np.random.default_rng(seed).permutation(songs)[: len(songs) // 2].tolist())
     in_a = np.array([s in half_a for s in real_songs])
     if in_a.sum() < 3 or (~in_a).sum() < 3:
-        raise ValueError("too few real train windows for quality metrics (3 per half at least)")
+        raise DataError("too few real train windows for quality metrics (3 per half at least)")
     a, b, b_labels = real[in_a], real[~in_a], real_labels[~in_a]
     n = min(len(b), len(synthetic))
     fake, fake_labels = synthetic[:n], synthetic_labels[:n]
@@ -87,19 +89,20 @@ def quality_report(layout: SpecLayout, real: np.ndarray, real_labels: np.ndarray
         report["regressor"] = "skipped: no --regressor run given (pass a train.py output folder)"
         report["label_consistency"] = "skipped: no --regressor run given"
         return report
-    (ea, _), (eb, pb), (ef, pf) = (regressor_outputs(regressor, layout.feature_name, x) for x in (a, b[:n], fake))
+    (ea, _), (eb, pb), (ef, pf) = (regressor_outputs(regressor, x) for x in (a, b[:n], fake))
     report["regressor"] = {"real_vs_real": embedding_metrics(ea, eb, seed), "synthetic": embedding_metrics(ea, ef, seed)}
     consistency = {"synthetic": label_consistency(pf, fake_labels), "real_train_half_b": label_consistency(pb, b_labels[:n])}
     if real_test is not None and len(real_test[0]) >= 2:
-        consistency["real_test"] = label_consistency(regressor_outputs(regressor, layout.feature_name, real_test[0])[1],
+        consistency["real_test"] = label_consistency(regressor_outputs(regressor, real_test[0])[1],
                                                      real_test[1])
     consistency["note"] = "window level; real_test is the regressor's own held-out accuracy, the fair yardstick"
     report["label_consistency"] = consistency
     return report
 
 
-def train_and_test(model: Any, train_ds: torch.utils.data.Dataset, test_ds: WindowDataset, feature_name: str,
-                   max_steps: int, seed: int = 0, learning_rate: float = 3e-4, batch_size: int = 16) -> dict[str, float]:
+def train_and_test(model: Any, train_ds: torch.utils.data.Dataset, test_ds: WindowDataset,
+                   extractor: SentioFeatureExtractor, max_steps: int, seed: int = 0, learning_rate: float = 3e-4,
+                   batch_size: int = 16) -> dict[str, float]:
     """A short EmotionTrainer run of `max_steps` on `train_ds`, scored on `test_ds` (song level)."""
     from ..args import EmotionTrainingArguments
     from ..training.trainer import EmotionTrainer
@@ -111,14 +114,15 @@ def train_and_test(model: Any, train_ds: torch.utils.data.Dataset, test_ds: Wind
                                         disable_tqdm=True, logging_steps=max(1, max_steps // 5),
                                         dataloader_pin_memory=torch.cuda.is_available())
         trainer = EmotionTrainer(model=model, args=args, train_dataset=train_ds,
-                                 data_collator=EmotionCollator(feature_name))
+                                 data_collator=EmotionCollator.for_extractor(extractor))
         trainer.train()
         return trainer.evaluate(test_ds, metric_key_prefix="test")
 
 
-def tstr(make_model: Any, synthetic: Dataset, features: Dataset, feature_name: str, epochs: int,
+def tstr(make_model: Any, synthetic: Dataset, features: Dataset, extractor: SentioFeatureExtractor, epochs: int,
          seed: int = 0, batch_size: int = 16) -> dict[str, Any]:
     """Train on synthetic, test on real (test split) -- beside train on real, test on real, same steps."""
+    feature_name = extractor.feature_name
     syn = SongWindowDataset(synthetic, feature_name, "train", every_window=True)
     real = SongWindowDataset(features, feature_name, "train")
     test = WindowDataset(features, feature_name, "test")
@@ -129,6 +133,6 @@ def tstr(make_model: Any, synthetic: Dataset, features: Dataset, feature_name: s
     keep = ("test_ccc_valence", "test_ccc_arousal", "test_ccc_mean", "test_mae_mean", "test_num_songs")
     out: dict[str, Any] = {"steps": steps, "batch_size": batch_size}
     for name, train in (("train_synthetic_test_real", syn), ("train_real_test_real", real)):
-        metrics = train_and_test(make_model(), train, test, feature_name, steps, seed, batch_size=batch_size)
+        metrics = train_and_test(make_model(), train, test, extractor, steps, seed, batch_size=batch_size)
         out[name] = {k: metrics[k] for k in keep if k in metrics}
     return out

@@ -24,6 +24,7 @@ from datasets import Dataset, Features, List, Value, concatenate_datasets, load_
 from ..data.collate import SongWindowDataset
 from ..data.feature_cache import feature_schema
 from ..data.feature_extractor import SentioFeatureExtractor
+from ..errors import ArgumentError, DataError, MissingFileError
 from .data import SpecLayout
 
 logger = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ def sample_labels(song_labels: np.ndarray, n: int, seed: int = 0, jitter: float 
     rng = np.random.default_rng(seed)
     song_labels = np.asarray(song_labels, np.float32).reshape(-1, 2)
     if len(song_labels) == 0:
-        raise ValueError("no train labels to draw synthetic labels from")
+        raise DataError("no train labels to draw synthetic labels from")
     picks = song_labels[rng.integers(0, len(song_labels), n)]
     return np.clip(picks + rng.normal(0.0, jitter, picks.shape), -1.0, 1.0).astype(np.float32)
 
@@ -87,7 +88,7 @@ def write_synthetic(output_dir: str | Path, generator: torch.nn.Module, layout: 
         }, features=schema))
         start += n
     if not parts:
-        raise ValueError("--num_synthetic must be at least 1")
+        raise ArgumentError("--num_synthetic must be at least 1")
     dataset = concatenate_datasets(parts) if len(parts) > 1 else parts[0]
     dataset.save_to_disk(str(out / SUBDIR))
     extractor.save_pretrained(str(out / SUBDIR))
@@ -102,27 +103,27 @@ def load_synthetic(path: str | Path, extractor: SentioFeatureExtractor) -> Datas
     path = Path(path)
     folder = path / SUBDIR if (path / SUBDIR).is_dir() else path
     if not (folder / "dataset_info.json").is_file() or not (folder / "preprocessor_config.json").is_file():
-        raise FileNotFoundError(f"{path}: no synthetic split here; pass the --output_dir of train_gan.py")
+        raise MissingFileError(f"{path}: no synthetic split here; pass the --output_dir of train_gan.py")
     dataset = load_from_disk(str(folder))
     saved = SentioFeatureExtractor.from_pretrained(str(folder))
     name, shape = extractor.feature_name, tuple(extractor.params.feature_shape)
     if saved.feature_kind != extractor.feature_kind or name not in dataset.column_names:
-        raise ValueError(f"{folder}: synthetic {saved.feature_kind} features ({saved.feature_name}) do not fit this "
+        raise DataError(f"{folder}: synthetic {saved.feature_kind} features ({saved.feature_name}) do not fit this "
                          f"{extractor.feature_kind} run ({name}); train the GAN with the same --model")
     theirs = tuple(dataset.features[name].shape)
     if theirs != shape:
-        raise ValueError(f"{folder}: synthetic {name} have shape {list(theirs)}, this run's extractor makes {list(shape)}; "
+        raise DataError(f"{folder}: synthetic {name} have shape {list(theirs)}, this run's extractor makes {list(shape)}; "
                          "train the GAN with the same --model/--demo/--max_length")
     mine, other = extractor.params.to_dict(), saved.params.to_dict()
     differ = sorted(k for k in mine if k not in _WINDOWING_ONLY and mine[k] != other.get(k))
     if differ:
         k = differ[0]
-        raise ValueError(f"{folder}: synthetic features were made with {k}={other.get(k)!r}, this run uses {mine[k]!r}")
+        raise DataError(f"{folder}: synthetic features were made with {k}={other.get(k)!r}, this run uses {mine[k]!r}")
     meta = dataset.select_columns(["split", "source"]).with_format("arrow")[:]
     bad = [i for i, (s, src) in enumerate(zip(meta["split"].to_pylist(), meta["source"].to_pylist()))
            if s != "train" or src != "synthetic"]
     if bad:
-        raise ValueError(f"{folder}: row {bad[0]} is not a synthetic train row; synthetic data may only join training")
+        raise DataError(f"{folder}: row {bad[0]} is not a synthetic train row; synthetic data may only join training")
     return dataset
 
 
@@ -145,10 +146,10 @@ def with_synthetic(train: SongWindowDataset, path: str | Path, ratio: float | No
     dataset = load_synthetic(path, extractor)
     songs = len(set(train.song_ids))
     if ratio is not None and ratio < 0:
-        raise ValueError(f"--synthetic_ratio must be >= 0, got {ratio}")
+        raise ArgumentError(f"--synthetic_ratio must be >= 0, got {ratio}")
     count = len(dataset) if ratio is None else int(round(ratio * songs))
     if count > len(dataset):
-        raise ValueError(f"--synthetic_ratio {ratio} asks for {count} synthetic rows ({songs} real train songs) "
+        raise ArgumentError(f"--synthetic_ratio {ratio} asks for {count} synthetic rows ({songs} real train songs) "
                          f"but {path} has {len(dataset)}; generate more with train_gan.py --num_synthetic")
     rows = sorted(np.random.default_rng(seed).choice(len(dataset), count, replace=False).tolist())
     synthetic = SongWindowDataset(dataset.select(rows), extractor.feature_name, "train", augment=train.augment,

@@ -24,6 +24,7 @@ import torch
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from ..errors import DataError
 from .models import Discriminator, GanConfig, Generator
 
 logger = logging.getLogger(__name__)
@@ -135,7 +136,7 @@ class GanTrainer:
 
         n, bs = len(images), min(self.train_config.batch_size, len(images))
         if n < 2:
-            raise ValueError(f"the GAN needs at least 2 training windows, got {n}")
+            raise DataError(f"the GAN needs at least 2 training windows, got {n}")
         writer = SummaryWriter(os.path.join(output_dir, "tensorboard"))
         label_pool = labels  # G steps draw labels from the train label distribution
         try:
@@ -193,7 +194,7 @@ class GanTrainer:
         mine = {"gan": self.gan.to_dict(), "train": json.loads(json.dumps(asdict(self.train_config)))}
         theirs = {"gan": state["gan"], "train": json.loads(json.dumps(state["train"]))}
         if mine != theirs:
-            raise ValueError(f"{path}: saved with other GAN settings ({theirs}); use another --output_dir or --no_resume")
+            raise DataError(f"{path}: saved with other GAN settings ({theirs}); use another --output_dir or --no_resume")
         for name in ("G", "D", "G_ema", "opt_g", "opt_d"):
             getattr(self, name).load_state_dict(state[name])
         self.rng.set_state(state["rng"])

@@ -1,13 +1,14 @@
-"""Sentio's regression models: AST, Wav2Vec2 and ViT encoders (and the small distillation students)
-with a shared (valence, arousal) head.
+"""Sentio's regression models: one self-describing module per backbone (see backbone.py and
+registry.py), the small distillation students, and the shared (valence, arousal) head.
 
 Importing this package registers the Sentio configs and models with AutoConfig/AutoModel, so a
 saved run loads with `AutoModel.from_pretrained(folder)` (no remote code involved).
 """
 
 from .ast import ASTEmotionConfig, ASTForEmotionRegression
+from .backbone import Backbone
+from ..options import LOSSES, POOLING_MODES
 from .head import (
-    POOLING_MODES,
     TARGETS,
     EmotionHead,
     EmotionHeadConfig,
@@ -15,9 +16,17 @@ from .head import (
     EmotionRegressionOutput,
     pool_tokens,
 )
-from .hub import CheckpointError, build_model, download_checkpoint, register_auto_classes, resolve_checkpoint
-from .loss import LOSSES, ccc_loss, emotion_loss, torch_concordance_cc
-from .registry import BACKBONES, BackboneSpec, backbone_for_model_type, get_backbone
+from .hub import (
+    CheckpointError,
+    ModelSource,
+    build_model,
+    download_checkpoint,
+    register_auto_classes,
+    resolve_checkpoint,
+    resolve_model,
+)
+from .loss import ccc_loss, emotion_loss, torch_concordance_cc
+from .registry import BACKBONES, backbone_for_model_type, get_backbone
 from .student import StudentEmotionConfig, StudentForEmotionRegression
 from .vit import ViTEmotionConfig, ViTForEmotionRegression
 from .wav2vec2 import Wav2Vec2EmotionConfig, Wav2Vec2ForEmotionRegression
@@ -28,13 +37,14 @@ __all__ = [
     "ASTEmotionConfig",
     "ASTForEmotionRegression",
     "BACKBONES",
-    "BackboneSpec",
+    "Backbone",
     "CheckpointError",
     "EmotionHead",
     "EmotionHeadConfig",
     "EmotionRegressionMixin",
     "EmotionRegressionOutput",
     "LOSSES",
+    "ModelSource",
     "POOLING_MODES",
     "StudentEmotionConfig",
     "StudentForEmotionRegression",
@@ -53,4 +63,5 @@ __all__ = [
     "pool_tokens",
     "register_auto_classes",
     "resolve_checkpoint",
+    "resolve_model",
 ]

@@ -1,13 +1,16 @@
-"""Audio Spectrogram Transformer (AST) regressor: log-mel frames [B, T, 128] -> (valence, arousal)."""
+"""Audio Spectrogram Transformer (AST) regressor: Kaldi fbank frames [B, T, 128] -> (valence, arousal)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from huggingface_hub.dataclasses import strict
-from transformers import ASTConfig, ASTModel, ASTPreTrainedModel
+from transformers import ASTConfig, ASTModel, ASTPreTrainedModel, PretrainedConfig
 from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 
+from .backbone import Backbone
 from .head import EmotionHeadConfig, EmotionRegressionMixin, EmotionRegressionOutput
 from .masking import grid_token_mask, window_token_mask
 
@@ -70,3 +73,30 @@ class ASTForEmotionRegression(EmotionRegressionMixin, ASTPreTrainedModel):
     ) -> EmotionRegressionOutput:
         """Predict (valence, arousal); the loss is computed iff `labels` are given."""
         return self._emotion_forward(input_values, attention_mask, labels, output_hidden_states, output_attentions)
+
+
+class _AstBackbone(Backbone):
+    def features_from_config(self, config: PretrainedConfig) -> dict[str, Any]:
+        # Position embeddings fix the frames per window; the mel bins are the patch grid's height.
+        return {"max_length": config.max_length, "num_mel_bins": config.num_mel_bins}
+
+
+BACKBONE = _AstBackbone(
+    name="ast",
+    config_class=ASTEmotionConfig,
+    model_class=ASTForEmotionRegression,
+    feature_kind="fbank",
+    window_unit="frames",
+    default_checkpoint="MIT/ast-finetuned-audioset-10-10-0.4593",
+    default_head={"pooling": "cls_dist"},
+    full_config=dict(
+        hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
+        patch_size=16, frequency_stride=10, time_stride=10, max_length=1024, num_mel_bins=128,
+    ),  # fmt: skip
+    # 2.56 s windows; non-overlapping 16x16 patches give 8 x 16 = 128 tokens instead of 12 x 25.
+    demo_config=dict(
+        hidden_size=192, num_hidden_layers=4, num_attention_heads=4, intermediate_size=768,
+        max_length=256, frequency_stride=16, time_stride=16, head_hidden_size=128,
+    ),  # fmt: skip
+    legacy_feature_kind="ast",
+)

@@ -14,11 +14,11 @@ from torch import nn
 from transformers.activations import ACT2FN
 from transformers.utils import ModelOutput
 
-from .loss import LOSSES, emotion_loss
+from ..options import LOSSES, POOLING_MODES
+from .loss import emotion_loss
 from .masking import prepend_special_tokens
 
 TARGETS = ("valence", "arousal")
-POOLING_MODES = ("mean", "sum", "max", "cls", "cls_dist")
 # Leading special tokens a pooling mode reads (cls: CLS; cls_dist: CLS + distillation).
 _SPECIAL_TOKENS_NEEDED = {"cls": 1, "cls_dist": 2}
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,9 @@ import torch
 from huggingface_hub import constants, get_hf_file_metadata, hf_hub_url, snapshot_download, try_to_load_from_cache
 from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
 
-from .registry import AUTO_ONLY_MODELS, BACKBONES, BackboneSpec, backbone_for_model_type, get_backbone
+from ..errors import CheckpointError
+from .backbone import Backbone
+from .registry import AUTO_ONLY_MODELS, BACKBONES, backbone_for_model_type, get_backbone
 
 logger = logging.getLogger(__name__)
 
@@ -33,16 +36,18 @@ _DROPPED_CONFIG_KEYS = (
 )  # fmt: skip
 
 
-class CheckpointError(OSError):
-    """A checkpoint could not be found or used; the message is one line saying what to do."""
-
-
 def register_auto_classes() -> None:
-    """Register every Sentio config/model with AutoConfig/AutoModel (by model_type, no remote code)."""
-    pairs = [(spec.config_class, spec.model_class) for spec in BACKBONES.values()] + list(AUTO_ONLY_MODELS)
+    """Register every Sentio config/model with AutoConfig/AutoModel (by model_type, no remote code),
+    and the feature extractor with AutoFeatureExtractor, so a run folder loads with the Auto classes."""
+    from transformers import AutoFeatureExtractor
+
+    from ..data.feature_extractor import SentioFeatureExtractor
+
+    pairs = [(b.config_class, b.model_class) for b in BACKBONES.values()] + list(AUTO_ONLY_MODELS)
     for config_class, model_class in pairs:
         AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
         AutoModel.register(config_class, model_class, exist_ok=True)
+        AutoFeatureExtractor.register(config_class, SentioFeatureExtractor, exist_ok=True)
 
 
 def _what_to_do(checkpoint: str) -> str:
@@ -57,9 +62,12 @@ def _first_line(exc: Exception, limit: int = 160) -> str:
     return text.splitlines()[0][:limit] if text else type(exc).__name__
 
 
-def _looks_like_path(checkpoint: str) -> bool:
-    # Hub ids are "name" or "owner/name"; anything else with a separator is meant as a folder.
-    return checkpoint.startswith((".", "/", "~")) or checkpoint.count("/") > 1 or "\\" in checkpoint
+def looks_local(name: str) -> bool:
+    """A name meant as a local path: it has a form no hub id has ("owner/name"), or its parent folder
+    exists here (`runs/ast-demoo` is a mistyped run folder, not the hub repo of a user `runs`)."""
+    if name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name:
+        return True
+    return "/" in name and Path(name).parent.is_dir()
 
 
 def _in_cache(repo_id: str) -> bool:
@@ -69,7 +77,7 @@ def _in_cache(repo_id: str) -> bool:
     return cached("config.json") and any(cached(name) for name in _WEIGHT_FILES)
 
 
-def probe_hub(repo_id: str) -> None:
+def probe_hub(repo_id: str, advice: str | None = None) -> None:
     """One HEAD request for config.json, retried once; raises CheckpointError on failure.
 
     huggingface_hub itself retries a failed download with back-off for ~23 s: probing first keeps
@@ -85,17 +93,18 @@ def probe_hub(repo_id: str) -> None:
             status = getattr(getattr(exc, "response", None), "status_code", None)
             if status in (401, 403, 404):  # a definite answer: retrying will not change it
                 raise CheckpointError(
-                    f"the Hub has no accessible model {repo_id!r} (HTTP {status}): {_what_to_do(repo_id)}"
+                    f"the Hub has no accessible model {repo_id!r} (HTTP {status}): {advice or _what_to_do(repo_id)}"
                 ) from None
             if attempt == 0:
                 time.sleep(1.0)
     raise CheckpointError(
-        f"cannot reach the Hugging Face Hub for {repo_id!r} ({_first_line(error, 120)}): {_what_to_do(repo_id)}"
+        f"cannot reach the Hugging Face Hub for {repo_id!r} ({_first_line(error, 120)}): {advice or _what_to_do(repo_id)}"
     )
 
 
-def resolve_checkpoint(checkpoint: str) -> tuple[str, bool]:
-    """-> (folder or hub id, local_files_only). Order: local folder, HF cache, Hub (one probe + one retry)."""
+def resolve_checkpoint(checkpoint: str, advice: str | None = None) -> tuple[str, bool]:
+    """-> (folder or hub id, local_files_only). Order: local folder, HF cache, Hub (one probe + one retry).
+    `advice` replaces the default what-to-do of the error messages (which names train.py's flags)."""
     folder = Path(checkpoint).expanduser()
     if folder.is_dir():
         if not (folder / "config.json").is_file():
@@ -103,62 +112,63 @@ def resolve_checkpoint(checkpoint: str) -> tuple[str, bool]:
                 f"folder {checkpoint} has no config.json: pass a model folder (e.g. a download_model.py output)"
             )
         return str(folder), True
-    if _looks_like_path(checkpoint):
+    if looks_local(checkpoint):
         raise CheckpointError(
-            f"checkpoint folder {checkpoint} does not exist: pass an existing model folder, a hub id, "
-            "or `--from_scratch`"
+            f"checkpoint folder {checkpoint} does not exist: {advice or 'pass an existing model folder, a hub id, or `--from_scratch`'}"
         )
     if _in_cache(checkpoint):
         return checkpoint, True
     if constants.is_offline_mode():
         raise CheckpointError(
             f"checkpoint {checkpoint!r} is not a local folder nor in the Hugging Face cache, and HF_HUB_OFFLINE "
-            f"is set: {_what_to_do(checkpoint)}"
+            f"is set: {advice or _what_to_do(checkpoint)}"
         )
-    probe_hub(checkpoint)
+    probe_hub(checkpoint, advice)
     return checkpoint, False
 
 
-def _load_config(source: str, local_only: bool, checkpoint: str) -> PretrainedConfig:
+def _load_config(backbone: Backbone, source: str, local_only: bool, checkpoint: str) -> PretrainedConfig:
     try:
-        return AutoConfig.from_pretrained(source, local_files_only=local_only, trust_remote_code=False)
+        return backbone.read_checkpoint_config(source, local_only)
+    except CheckpointError:
+        raise
     except (OSError, ValueError, KeyError) as exc:
         raise CheckpointError(
             f"cannot read the config of {checkpoint!r} ({_first_line(exc)}): {_what_to_do(checkpoint)}"
         ) from None
 
 
-def _is_sentio_run(spec: BackboneSpec, config: PretrainedConfig, checkpoint: str) -> bool:
+def _is_sentio_run(backbone: Backbone, config: PretrainedConfig, checkpoint: str) -> bool:
     """True for a previous Sentio run of this backbone, False for a plain backbone checkpoint; else raise."""
-    run_spec = backbone_for_model_type(config.model_type)
-    if run_spec is not None:
-        if run_spec is not spec:
+    run_backbone = backbone_for_model_type(config.model_type)
+    if run_backbone is not None:
+        if run_backbone is not backbone:
             raise CheckpointError(
-                f"{checkpoint!r} is a Sentio {run_spec.name} model, not {spec.name}: pass --model {run_spec.name}"
+                f"{checkpoint!r} is a Sentio {run_backbone.name} model, not {backbone.name}: "
+                f"pass --model {run_backbone.name}"
             )
         return True
-    # The transformers config ours extends (ASTConfig, ...): the first config class in its MRO.
-    family = next(c for c in spec.config_class.__mro__[1:] if issubclass(c, PretrainedConfig))
+    family = backbone.family_config_class
     if not isinstance(config, family):
         raise CheckpointError(
-            f"{checkpoint!r} is a {config.model_type!r} checkpoint, but --model {spec.name} needs a "
+            f"{checkpoint!r} is a {config.model_type!r} checkpoint, but --model {backbone.name} needs a "
             f"{family.model_type!r} one"
         )
     return False
 
 
-def _sentio_config(spec: BackboneSpec, base: PretrainedConfig, overrides: dict[str, Any]) -> PretrainedConfig:
+def _sentio_config(backbone: Backbone, base: PretrainedConfig, overrides: dict[str, Any]) -> PretrainedConfig:
     """Our config from a checkpoint's config: its architecture (and head, for a run) + overrides."""
     values = {k: v for k, v in base.to_dict().items() if k not in _DROPPED_CONFIG_KEYS and not k.startswith("_")}
-    return spec.config_class(**{**values, **overrides})
+    return backbone.config_class(**{**values, **overrides})
 
 
 def _load_weights(
-    spec: BackboneSpec, source: str, local_only: bool, config: PretrainedConfig, checkpoint: str
+    backbone: Backbone, source: str, local_only: bool, config: PretrainedConfig, checkpoint: str
 ) -> PreTrainedModel:
     """from_pretrained (which renames old-style keys) + a check that every encoder weight was loaded."""
     try:
-        model, info = spec.model_class.from_pretrained(
+        model, info = backbone.model_class.from_pretrained(
             source, config=config, local_files_only=local_only, dtype=torch.float32, output_loading_info=True
         )
     except (OSError, RuntimeError, ValueError) as exc:
@@ -172,13 +182,54 @@ def _load_weights(
     missing = sorted(set(info["missing_keys"]) - head_keys)
     if missing:
         raise CheckpointError(
-            f"{checkpoint!r} lacks {len(missing)} {spec.name} encoder weight(s) (e.g. {', '.join(missing[:3])}): "
-            f"is it a {spec.name} checkpoint of the same architecture?"
+            f"{checkpoint!r} lacks {len(missing)} {backbone.name} encoder weight(s) (e.g. {', '.join(missing[:3])}): "
+            f"is it a {backbone.name} checkpoint of the same architecture?"
         )
     dropped = sorted(info["unexpected_keys"])
     if dropped:
         logger.info("Dropped %d checkpoint weights the encoder does not use (%s ...)", len(dropped), dropped[0])
     return model
+
+
+@dataclass
+class ModelSource:
+    """Where a model comes from: its backbone, its config, and the weights to load (None: random)."""
+
+    backbone: Backbone
+    config: PretrainedConfig
+    weights: str | None = None  # a local folder or hub id
+    local_only: bool = True
+    checkpoint: str = "scratch"  # as the user named it
+
+
+def resolve_model(
+    backbone_name: str,
+    checkpoint: str | None = None,
+    from_scratch: bool = False,
+    config_overrides: dict[str, Any] | None = None,
+    head_kwargs: dict[str, Any] | None = None,
+) -> ModelSource:
+    """The config of the model `build_model` would build, and where its weights are; reads at most
+    a checkpoint's config.json, never its weights.
+
+    - from_scratch without checkpoint: the default checkpoint's architecture (full_config, no
+      download) + config_overrides, random weights, init_checkpoint="scratch".
+    - from_scratch with checkpoint: that checkpoint's config, random weights.
+    - otherwise the checkpoint (default: the backbone's) is a previous Sentio run (loaded whole, to
+      fine-tune further) or a plain backbone checkpoint (encoder weights, a fresh head).
+    config_overrides / head_kwargs set config fields; a run keeps its own head unless told.
+    """
+    backbone = get_backbone(backbone_name)
+    overrides = {**(config_overrides or {}), **(head_kwargs or {})}
+    if from_scratch and checkpoint is None:
+        return ModelSource(backbone, backbone.fresh_config({**overrides, "init_checkpoint": "scratch"}))
+    checkpoint = checkpoint or backbone.default_checkpoint
+    source, local_only = resolve_checkpoint(checkpoint)
+    base = _load_config(backbone, source, local_only, checkpoint)
+    head = {} if _is_sentio_run(backbone, base, checkpoint) else backbone.default_head
+    origin = "scratch" if from_scratch else checkpoint
+    config = _sentio_config(backbone, base, {**head, **overrides, "init_checkpoint": origin})
+    return ModelSource(backbone, config, None if from_scratch else source, local_only, checkpoint)
 
 
 def build_model(
@@ -188,31 +239,11 @@ def build_model(
     config_overrides: dict[str, Any] | None = None,
     head_kwargs: dict[str, Any] | None = None,
 ) -> PreTrainedModel:
-    """A Sentio regression model for `backbone_name` (ast | wav2vec2 | vit).
-
-    - from_scratch without checkpoint: the default checkpoint's architecture (spec.full_config,
-      no download) + config_overrides, random weights, init_checkpoint="scratch".
-    - from_scratch with checkpoint: that checkpoint's config, random weights.
-    - otherwise the checkpoint (default: spec.default_checkpoint) is a previous Sentio run
-      (loaded whole, to fine-tune further) or a plain backbone checkpoint (encoder weights
-      loaded and checked, its classifier dropped, a fresh head).
-    config_overrides / head_kwargs set config fields; a run keeps its own head unless told.
-    """
-    spec = get_backbone(backbone_name)
-    overrides = {**(config_overrides or {}), **(head_kwargs or {})}
-    if from_scratch and checkpoint is None:
-        values = {**spec.full_config, **spec.default_head, **overrides, "init_checkpoint": "scratch"}
-        return spec.model_class(spec.config_class(**values))
-
-    checkpoint = checkpoint or spec.default_checkpoint
-    source, local_only = resolve_checkpoint(checkpoint)
-    base = _load_config(source, local_only, checkpoint)
-    head = {} if _is_sentio_run(spec, base, checkpoint) else spec.default_head
-    origin = "scratch" if from_scratch else checkpoint
-    config = _sentio_config(spec, base, {**head, **overrides, "init_checkpoint": origin})
-    if from_scratch:
-        return spec.model_class(config)
-    return _load_weights(spec, source, local_only, config, checkpoint)
+    """A Sentio regression model of backbone `backbone_name` (see `resolve_model` for the cases)."""
+    src = resolve_model(backbone_name, checkpoint, from_scratch, config_overrides, head_kwargs)
+    if src.weights is None:
+        return src.backbone.model_class(src.config)
+    return _load_weights(src.backbone, src.weights, src.local_only, src.config, src.checkpoint)
 
 
 def download_checkpoint(name_or_id: str, output_dir: str | os.PathLike) -> Path:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-LOSSES = ("mse", "ccc", "mse+ccc")
+from ..options import LOSSES
+
 
 # Keeps CCC finite when a batch has a single row or constant predictions and targets
 # (0/0); small enough not to move hand-computed values.

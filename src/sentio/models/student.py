@@ -24,9 +24,9 @@ from transformers import MobileViTConfig, MobileViTModel, PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutput
 
+from ..options import STUDENT_ARCHITECTURES
 from .head import EmotionHeadConfig, EmotionRegressionMixin, EmotionRegressionOutput
 
-ARCHITECTURES = ("cnn", "mobilevit")
 TIME_STRIDE = 32  # five stride-2 stages in both architectures
 # MobileNetV3-Large blocks as EfficientAT uses them: (kernel, expanded, out, squeeze-excite, hard-swish, stride).
 _MOBILENET_V3 = (
@@ -63,8 +63,8 @@ class StudentEmotionConfig(EmotionHeadConfig, MobileViTConfig):
     hidden_dropout_prob: float | int = 0.05
 
     def validate_architecture(self) -> None:
-        if self.architecture not in ARCHITECTURES:
-            raise ValueError(f"architecture={self.architecture!r}; choose one of {', '.join(ARCHITECTURES)}")
+        if self.architecture not in STUDENT_ARCHITECTURES:
+            raise ValueError(f"architecture={self.architecture!r}; choose one of {', '.join(STUDENT_ARCHITECTURES)}")
         if not 0 < self.width_mult <= 4:
             raise ValueError(f"width_mult must be in (0, 4], got {self.width_mult}")
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from huggingface_hub.dataclasses import strict
-from transformers import ViTConfig, ViTModel, ViTPreTrainedModel
+from transformers import PretrainedConfig, ViTConfig, ViTModel, ViTPreTrainedModel
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 
+from .backbone import Backbone
 from .head import EmotionHeadConfig, EmotionRegressionMixin, EmotionRegressionOutput
 from .masking import grid_token_mask, window_token_mask
 
@@ -72,3 +75,26 @@ class ViTForEmotionRegression(EmotionRegressionMixin, ViTPreTrainedModel):
         return self._emotion_forward(
             self._as_channels(pixel_values), attention_mask, labels, output_hidden_states, output_attentions
         )
+
+
+class _VitBackbone(Backbone):
+    def features_from_config(self, config: PretrainedConfig) -> dict[str, Any]:
+        return {"image_size": _pair(config.image_size)[0]}  # the mel image is square
+
+
+BACKBONE = _VitBackbone(
+    name="vit",
+    config_class=ViTEmotionConfig,
+    model_class=ViTForEmotionRegression,
+    feature_kind="mel_image",
+    default_checkpoint="google/vit-base-patch16-224-in21k",
+    default_head={"pooling": "cls"},
+    full_config=dict(
+        hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
+        image_size=224, patch_size=16, num_channels=3,
+    ),  # fmt: skip
+    demo_config=dict(
+        hidden_size=192, num_hidden_layers=4, num_attention_heads=4, intermediate_size=768, head_hidden_size=128,
+    ),  # fmt: skip
+    legacy_feature_kind="vit",
+)

@@ -7,6 +7,7 @@ from huggingface_hub.dataclasses import strict
 from transformers import Wav2Vec2Config, Wav2Vec2Model, Wav2Vec2PreTrainedModel
 from transformers.modeling_outputs import Wav2Vec2BaseModelOutput
 
+from .backbone import Backbone
 from .head import EmotionHeadConfig, EmotionRegressionMixin, EmotionRegressionOutput
 
 
@@ -68,3 +69,30 @@ class Wav2Vec2ForEmotionRegression(EmotionRegressionMixin, Wav2Vec2PreTrainedMod
     ) -> EmotionRegressionOutput:
         """Predict (valence, arousal); the loss is computed iff `labels` are given."""
         return self._emotion_forward(input_values, attention_mask, labels, output_hidden_states, output_attentions)
+
+
+BACKBONE = Backbone(
+    name="wav2vec2",
+    config_class=Wav2Vec2EmotionConfig,
+    model_class=Wav2Vec2ForEmotionRegression,
+    feature_kind="waveform",
+    default_checkpoint="facebook/wav2vec2-base",
+    default_head={"pooling": "mean"},
+    # transformers' Wav2Vec2Config defaults are wav2vec2-base: 7 conv layers (stride 320), 12 x 768.
+    full_config=dict(
+        hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
+        feat_extract_norm="group", do_stable_layer_norm=False,
+    ),  # fmt: skip
+    feature_defaults={"sampling_rate": 16000, "window_seconds": 10.0},
+    # 5 narrow conv layers keep the 320-sample hop (50 frames/s); the convolutions cost more than
+    # the transformer here. Layer norm lets the encoder see the padding mask.
+    demo_config=dict(
+        conv_dim=(32, 64, 128, 128, 192), conv_stride=(5, 4, 4, 2, 2), conv_kernel=(10, 8, 4, 4, 4),
+        feat_extract_norm="layer", do_stable_layer_norm=True,
+        hidden_size=192, num_hidden_layers=3, num_attention_heads=4, intermediate_size=768,
+        num_conv_pos_embeddings=32, num_conv_pos_embedding_groups=8, layerdrop=0.0,
+        head_hidden_size=128,
+    ),  # fmt: skip
+    demo_features={"window_seconds": 4.0},
+    legacy_feature_kind="wav2vec2",
+)

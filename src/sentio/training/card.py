@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..errors import CheckpointError
 
 _TABLE_METRICS = ("ccc", "pearson", "r2", "rmse", "mae")
 
@@ -86,7 +87,7 @@ def check_hub_ready(timeout: float = 15.0) -> None:
     from huggingface_hub import HfApi
 
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
-        raise OSError("--push_to_hub needs the Hub, but HF_HUB_OFFLINE is set; drop --push_to_hub or go online")
+        raise CheckpointError("--push_to_hub needs the Hub, but HF_HUB_OFFLINE is set; drop --push_to_hub or go online")
     outcome: dict[str, Any] = {}
 
     def ask() -> None:
@@ -101,5 +102,5 @@ def check_hub_ready(timeout: float = 15.0) -> None:
     if "user" in outcome:
         return
     reason = outcome.get("error", f"no answer in {timeout:.0f} s")
-    raise OSError(f"--push_to_hub: cannot reach the Hub or not logged in ({reason}); "
+    raise CheckpointError(f"--push_to_hub: cannot reach the Hub or not logged in ({reason}); "
                   "log in with `hf auth login` or set HF_TOKEN, or drop --push_to_hub")

@@ -1,76 +1,108 @@
-"""Glue between arguments, registry, features and datasets, so train.py reads top to bottom."""
+"""Glue between arguments, backbones, features and datasets, so train.py reads top to bottom."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from typing import Any
 
+import pandas as pd
 from datasets import Dataset
+from transformers import PreTrainedModel
 
-from ..args import DataArguments, ModelArguments
+from ..args import ModelArguments
 from ..data.collate import SongWindowDataset, WindowDataset
+from ..data.feature_cache import compute_fbank_stats
 from ..data.feature_extractor import SentioFeatureExtractor
-from ..models.registry import BackboneSpec
+from ..data.features import FbankParams
+from ..errors import ArgumentError, DataError
+from ..models.backbone import Backbone
+from ..models.hub import ModelSource, build_model, resolve_model
+from ..models.registry import get_backbone
+from ..options import TRAIN_WINDOWS
 from .augment import SpecAugment
 
 logger = logging.getLogger(__name__)
+# Head fields a user may set from the command line; the rest come from the run or the backbone.
+_HEAD_FLAGS = ("loss", "final_dropout", "head_hidden_size", "pooling")
 
 
-def model_init_plan(spec: BackboneSpec, model_args: ModelArguments, data_args: DataArguments) -> dict[str, Any]:
-    """Where the weights come from and which config overrides apply.
+@dataclass
+class ModelPlan:
+    """Which model train.py (and prepare.py, train_gan.py) means: weights and config overrides.
 
-    `--demo` without `--checkpoint` means the compact config from scratch: it trains in minutes on
-    a CPU and needs no download. Anything else uses the pretrained checkpoint unless --from_scratch.
+    `--demo` without `--checkpoint` means the backbone's compact config from scratch: it trains in
+    minutes on a CPU and needs no download. Anything else uses the pretrained checkpoint unless
+    --from_scratch.
     """
-    compact = data_args.demo and model_args.checkpoint is None
-    overrides = dict(spec.demo_config) if compact else {}
+
+    backbone: Backbone
+    checkpoint: str | None
+    from_scratch: bool
+    compact: bool
+    window_seconds: float | None = None
+    config_overrides: dict[str, Any] = field(default_factory=dict)
+    head_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def source(self) -> ModelSource:
+        """The model's config and weight location, reading no weights."""
+        return resolve_model(self.backbone.name, self.checkpoint, self.from_scratch, self.config_overrides,
+                             self.head_kwargs)
+
+    def architecture(self) -> Any:
+        """The model's config without any download: the backbone's own (full or compact) architecture
+        when no checkpoint is named (it mirrors the default checkpoint), else the checkpoint's config."""
+        if self.checkpoint is None:
+            return self.backbone.fresh_config({**self.config_overrides, **self.head_kwargs})
+        return self.source().config
+
+    def build(self) -> PreTrainedModel:
+        return build_model(self.backbone.name, self.checkpoint, self.from_scratch, self.config_overrides,
+                           self.head_kwargs)
+
+    def feature_extractor(self, config: Any) -> SentioFeatureExtractor:
+        """The features that fit the model's config (AST frames, ViT image size, ...)."""
+        return self.backbone.feature_extractor(config, self.compact, self.window_seconds)
+
+
+def model_plan(model_args: ModelArguments, demo: bool) -> ModelPlan:
+    """The plan for the parsed model flags; flag values that cannot work fail here, before any data work."""
+    backbone = get_backbone(model_args.model)
+    backbone.check_window_flags(model_args.max_length, model_args.window_seconds)
+    compact = demo and model_args.checkpoint is None
+    overrides = dict(backbone.demo_config) if compact else {}
     if model_args.max_length is not None:
         overrides["max_length"] = model_args.max_length
-    # Only what the user set: a previous run or the backbone's defaults decide the rest.
-    head = {k: getattr(model_args, k) for k in ("loss", "final_dropout", "head_hidden_size", "pooling")
-            if getattr(model_args, k) is not None}
-    return {
-        "checkpoint": model_args.checkpoint,
-        "from_scratch": model_args.from_scratch or compact,
-        "config_overrides": overrides,
-        "head_kwargs": head,
-        "compact": compact,
-    }
+    head = {k: getattr(model_args, k) for k in _HEAD_FLAGS if getattr(model_args, k) is not None}
+    return ModelPlan(backbone, model_args.checkpoint, model_args.from_scratch or compact, compact,
+                     model_args.window_seconds, overrides, head)
 
 
-def _feature_params_from_config(kind: str, config: Any) -> dict[str, Any]:
-    """Feature settings fixed by the architecture (AST position embeddings, ViT image size)."""
-    if kind == "ast":
-        return {"max_length": config.max_length, "num_mel_bins": config.num_mel_bins}
-    if kind == "vit":
-        size = config.image_size
-        return {"image_size": size if isinstance(size, int) else size[0]}
-    return {}
-
-
-def feature_extractor_for(spec: BackboneSpec, config: Any, model_args: ModelArguments, compact: bool) -> SentioFeatureExtractor:
-    """Feature params that fit the model: AST frames and mel bins, ViT image size, come from its config."""
-    params: dict[str, Any] = dict(spec.demo_feature_overrides) if compact else {}
-    params.update(_feature_params_from_config(spec.feature_kind, config))
-    if model_args.window_seconds is not None:
-        if spec.feature_kind == "ast":
-            raise ValueError("AST windows are set in frames: use --max_length (1024 frames = 10.24 s), not --window_seconds")
-        params["window_seconds"] = model_args.window_seconds
-    return SentioFeatureExtractor(feature_kind=spec.feature_kind, **params)
+def run_feature_extractor(plan: ModelPlan, config: Any, manifest: pd.DataFrame,
+                          dataset_stats: bool = False) -> SentioFeatureExtractor:
+    """The feature extractor a run saves and trains on; with `dataset_stats`, fbank features are
+    normalised with the train split's statistics. train.py and prepare.py both call this, so they
+    cache the same features."""
+    extractor = plan.feature_extractor(config)
+    if dataset_stats:
+        if not isinstance(extractor.params, FbankParams):
+            raise ArgumentError(f"--dataset_stats: {plan.backbone.name} reads {extractor.feature_kind} features; "
+                                "train-split statistics apply to fbank features only")
+        extractor.mean, extractor.std = compute_fbank_stats(manifest[manifest["split"] == "train"], extractor.params)
+    return extractor
 
 
 def training_datasets(features: Dataset, extractor: SentioFeatureExtractor, model_args: ModelArguments):
     """(train, validation, test) torch datasets over the cached windows."""
     name = extractor.feature_name
-    augment = None
-    if model_args.spec_augment and name in ("input_values", "pixel_values") and extractor.feature_kind != "wav2vec2":
-        # AST windows are [time, freq]; the ViT image is [freq, time]
-        augment = SpecAugment(time_axis=0 if extractor.feature_kind == "ast" else 1)
-    if model_args.train_windows not in ("random", "all"):
-        raise ValueError(f"--train_windows must be random or all, got {model_args.train_windows!r}")
+    # SpecAugment masks spectrograms only; a waveform model has its own time masking.
+    augment = SpecAugment(time_axis=extractor.time_axis) if model_args.spec_augment and extractor.params.is_spectrogram \
+        else None
+    if model_args.train_windows not in TRAIN_WINDOWS:
+        raise ArgumentError(f"--train_windows must be random or all, got {model_args.train_windows!r}")
     train = SongWindowDataset(features, name, "train", augment=augment, every_window=model_args.train_windows == "all")
     splits = [train, WindowDataset(features, name, "validation"), WindowDataset(features, name, "test")]
     for split, ds in zip(("train", "validation", "test"), splits):
         if len(ds) == 0:
-            raise ValueError(f"the {split} split is empty: check the split settings (see data_report.json)")
+            raise DataError(f"the {split} split is empty: check the split settings (see data_report.json)")
     return tuple(splits)
