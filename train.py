@@ -14,23 +14,23 @@ import logging
 import os
 import sys
 
-from sentio.args import DataArguments, EmotionTrainingArguments, ModelArguments
+from sentio.args import DataArguments, EmotionTrainingArguments, ModelArguments, SyntheticArguments
 from sentio.cli import parse_dataclasses, parser_for, run_cli
 
 logger = logging.getLogger("train")
 
 
-def parse_args() -> tuple[ModelArguments, DataArguments, EmotionTrainingArguments]:
-    parser = parser_for((ModelArguments, DataArguments, EmotionTrainingArguments), prog="train.py",
+def parse_args() -> tuple[ModelArguments, DataArguments, SyntheticArguments, EmotionTrainingArguments]:
+    parser = parser_for((ModelArguments, DataArguments, SyntheticArguments, EmotionTrainingArguments), prog="train.py",
                         description="Fine-tune a backbone to predict valence and arousal.")
-    model_args, data_args, training_args = parse_dataclasses(parser)
+    model_args, data_args, synthetic_args, training_args = parse_dataclasses(parser)
     if not training_args.output_dir_given:
         training_args.output_dir = os.path.join("runs", f"{model_args.model}-demo" if data_args.demo else model_args.model)
-    return model_args, data_args, training_args
+    return model_args, data_args, synthetic_args, training_args
 
 
 def main() -> int:
-    model_args, data_args, training_args = parse_args()
+    model_args, data_args, synthetic_args, training_args = parse_args()
     # Heavy imports once the arguments are valid: `--help` and flag errors stay fast.
     import transformers
     from transformers import EarlyStoppingCallback, set_seed
@@ -69,10 +69,10 @@ def main() -> int:
             logger.warning("skipped %s: %s", failure["path"], failure["reason"])
         train_ds, val_ds, test_ds = training_datasets(features, extractor, model_args)
         synthetic_info = {}
-        if data_args.synthetic:  # GAN windows join the training set only; validation and test stay real
+        if synthetic_args.synthetic:  # GAN windows join the training set only; validation and test stay real
             from sentio.gan.synthetic import with_synthetic
 
-            train_ds, synthetic_info = with_synthetic(train_ds, data_args.synthetic, data_args.synthetic_ratio,
+            train_ds, synthetic_info = with_synthetic(train_ds, synthetic_args.synthetic, synthetic_args.synthetic_ratio,
                                                       extractor, seed=training_args.seed)
         if model_args.mixup_alpha > 0:  # after --synthetic, so synthetic windows are blended too; never evaluation
             train_ds = Mixup(train_ds, extractor.feature_name, alpha=model_args.mixup_alpha)

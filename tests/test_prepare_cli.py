@@ -29,7 +29,7 @@ def test_prepare_writes_manifest_report_and_features(tmp_path):
 
     strict = run("--data", str(tmp_path / "labels.csv"), "--label_scale", "1-9", "--output_dir", str(out), "--strict")
     assert strict.returncode == 2
-    assert strict.stderr.strip().splitlines()[-1] == "prepare.py: error: labels.csv:7: missing file"
+    assert strict.stderr.strip().splitlines()[-1] == "prepare.py: error: labels.csv:7: missing file; fix or remove the row"
     assert "Traceback" not in strict.stderr
 
 
@@ -37,3 +37,28 @@ def test_prepare_bad_input_is_one_line(tmp_path):
     result = run("--data", str(tmp_path), "--output_dir", str(tmp_path / "o"))
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith(f"prepare.py: error: {tmp_path}: no DEAM static annotation file")
+
+
+def test_prepare_with_spreads_and_dynamic_labels(tmp_path):
+    for i in range(3):
+        write_audio(tmp_path / "a" / f"{i}.wav", seconds=2.0, sr=16000, seed=i)
+    rows = [f"a/{i}.wav,0.{i + 1},-0.{i + 1},0.1,0.2" for i in range(3)]
+    (tmp_path / "labels.csv").write_text("\n".join(["path,valence,arousal,vsd,asd", *rows]) + "\n")
+    (tmp_path / "dyn.csv").write_text("path,time,valence,arousal\na/0.wav,0.5,0.1,0.2\na/0.wav,1.0,0.3,0.4\na/1.wav,9.0,0,0\n")
+    out = tmp_path / "out"
+    flags = ["--data", str(tmp_path / "labels.csv"), "--label_scale=-1-1", "--output_dir", str(out),
+             "--valence_std_column", "vsd", "--arousal_std_column", "asd", "--dynamic_labels", str(tmp_path / "dyn.csv")]
+    result = run(*flags)
+    assert result.returncode == 0, result.stderr[-2000:]
+    manifest = (out / "manifest.csv").read_text().splitlines()
+    assert manifest[0] == ("song_id,path,valence,arousal,split,subset,duration,sample_rate,channels,"
+                           "valence_std,arousal_std,curve,curve_frames")
+    assert manifest[1].startswith(f"a/0,{tmp_path / 'a' / '0.wav'},0.1,-0.1,") and manifest[1].endswith(",0.1,0.2,curves.csv,2")
+    assert (out / "curves.csv").read_text() == "song_id,time,valence,arousal\na/0,0.5,0.1,0.2\na/0,1.0,0.3,0.4\n"
+    report = json.loads((out / "data_report.json").read_text())
+    assert report["dynamic"]["frames_skipped_by_reason"] == {"time outside the audio": 1}
+
+    strict = run(*flags, "--strict")
+    assert strict.returncode == 2 and "Traceback" not in strict.stderr
+    assert strict.stderr.strip().splitlines()[-1] == ("prepare.py: error: dyn.csv:4: time outside the audio "
+                                                      "(9 s; the audio lasts 2 s); fix or remove the value")

@@ -78,7 +78,7 @@ def write_deam_with_dynamic(root: Path, swapped_subset: str = "2013", songs_per_
     for subset, songs in ids.items():
         for sid in songs:
             v, a = rng.uniform(2, 8, 2).round(1)
-            static.append(f"{sid},{v:g},1,{a:g},1")
+            static.append(f"{sid},{v:g},1,{a:g},2")
             dv, da = (a, v) if subset == swapped_subset else (v, a)
             for dim, value in (("valence", dv), ("arousal", da)):
                 trace = (value - 5) / 4 + 0.05 * rng.standard_normal(4)
@@ -107,6 +107,7 @@ def test_dynamic_annotations_reveal_a_swapped_subset(tmp_path):
     assert stats["2013"]["static_valence_vs_dynamic_arousal"] > 0.9 > stats["2013"]["static_valence_vs_dynamic_valence"]
     old, new = static.set_index("song_id"), table.set_index("song_id")
     assert new.loc["1", "valence"] == old.loc["1", "arousal"] and new.loc["1", "arousal"] == old.loc["1", "valence"]
+    assert new.loc["1", "valence_std"] == old.loc["1", "arousal_std"] and new.loc["1", "arousal_std"] == old.loc["1", "valence_std"]
     assert new.loc["1001", ["valence", "arousal"]].tolist() == old.loc["1001", ["valence", "arousal"]].tolist()
 
     same, check = resolve_swapped_subsets(reader, static, "none")
@@ -159,3 +160,17 @@ def test_prepare_writes_the_label_check_into_the_report(tmp_path):
     static = DeamReader(tmp_path / "deam").read_static().set_index("song_id")
     row = manifest.set_index("song_id").loc["1"]
     assert row["valence"] == pytest.approx((static.loc["1", "arousal"] - 5) / 4)
+    assert (row["valence_std"], row["arousal_std"]) == (0.5, 0.25)  # swapped with the means, then std / 4
+    # the clips last 0.5 s, the dynamic labels start at 15 s: every frame is outside the audio
+    assert written["dynamic"]["frames_kept"] == 0 and manifest["curve"].eq("").all()
+    assert set(written["dynamic"]["frames_skipped_by_reason"]) == {"time outside the audio"}
+
+
+def test_static_file_without_a_spread_column_is_one_line(tmp_path):
+    song_level = tmp_path / SONG_LEVEL
+    song_level.mkdir(parents=True)
+    (song_level / "static_annotations_averaged_songs_1_2000.csv").write_text("song_id,valence_mean,arousal_mean\n2,3,4\n")
+    (tmp_path / "DEAM_audio" / "MEMD_audio").mkdir(parents=True)
+    with pytest.raises(DeamLayoutError, match=r"missing column\(s\) \['valence_std', 'arousal_std'\]; a DEAM static file "
+                                              r"starts with the header song_id, valence_mean, valence_std"):
+        DeamReader(tmp_path).read_static()

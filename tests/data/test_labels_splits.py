@@ -44,3 +44,29 @@ def test_quadrants():
     from sentio.data.labels import quadrant
 
     assert quadrant([0.5, -0.5, -0.1, 0.2, 0.0], [0.3, 0.3, -0.4, -0.9, 0.0]).tolist() == ["happy", "tense", "sad", "calm", "happy"]
+
+
+def test_spreads_scale_with_the_width_of_the_scale():
+    from sentio.data.labels import std_to_unit
+
+    assert std_to_unit([0.94, 2.0, 0.0], "1-9").tolist() == [0.235, 0.5, 0.0]  # std / 4
+    assert std_to_unit([0.3], "-1-1").tolist() == [0.3] and std_to_unit([0.25], "0-1").tolist() == [0.5]
+
+
+def test_bad_scale_and_split_settings_are_argument_errors(tmp_path):
+    from sentio.errors import ArgumentError, DataError
+
+    with pytest.raises(ArgumentError, match=r"unknown label scale '1-5'; choose one of 1-9, -1-1, 0-1"):
+        to_unit([1], "1-5")
+    with pytest.raises(ArgumentError, match="set --split_fractions like 0.8,0.1,0.1"):
+        seeded_split(["a"], fractions=(0.5, 0.5))
+    with pytest.raises(ArgumentError, match=r"--split_files: .*nope.txt not found; check the path"):
+        read_split_files(f"train={tmp_path / 'nope.txt'}")
+    (tmp_path / "train.txt").write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(ArgumentError, match=r"train.txt is not a text file; give one id per line"):
+        read_split_files(tmp_path)
+    (tmp_path / "train.txt").write_text("1\n")
+    (tmp_path / "test.txt").write_text("1\n")
+    with pytest.raises(DataError, match=r"(train|test).txt:1: id 1 is also in the (test|train) list; "
+                                        r"keep each song in one list$"):
+        read_split_files(tmp_path)

@@ -1,9 +1,12 @@
+import ast
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from sentio.args import DataArguments
+from sentio.data.csv_table import CsvFormatError
 from sentio.data.manifest import MANIFEST_COLUMNS, ManifestError, read_manifest
 from sentio.data.sources import prepare_manifest
 from tests.conftest import write_audio
@@ -57,7 +60,7 @@ def test_csv_manifest_keeps_good_rows_and_reports_each_bad_one(csv_dataset, tmp_
 
 def test_strict_stops_at_first_bad_row(csv_dataset):
     args = DataArguments(data=str(csv_dataset), label_scale="1-9", strict=True)
-    with pytest.raises(ManifestError, match=r"^labels.csv:12: missing file$"):
+    with pytest.raises(ManifestError, match=r"^labels.csv:12: missing file; fix or remove the row$"):
         prepare_manifest(args, progress=False)
 
 
@@ -86,3 +89,96 @@ def test_a_manifest_is_accepted_as_data(csv_dataset, tmp_path):
     manifest, _ = prepare_manifest(args, tmp_path / "m", progress=False)
     again, report = prepare_manifest(DataArguments(data=str(tmp_path / "m" / "manifest.csv")), progress=False)
     assert again["song_id"].tolist() == manifest["song_id"].tolist()
+
+
+def test_csv_spread_columns_map_onto_the_unit_scale_and_bad_ones_are_skipped(tmp_path):
+    for i in range(5):
+        write_audio(tmp_path / f"{i}.wav", seconds=0.5, seed=i)
+    text = "path,v,a,v_sd,a_sd\n0.wav,3,7,2,1\n1.wav,5,5,0,0.5\n2.wav,5,5,-1,1\n3.wav,5,5,n/a,1\n4.wav,5,5,1,\n"
+    (tmp_path / "l.csv").write_text(text)
+    args = DataArguments(data=str(tmp_path / "l.csv"), label_scale="1-9", valence_column="v", arousal_column="a",
+                         valence_std_column="v_sd", arousal_std_column="a_sd")
+    manifest, report = prepare_manifest(args, progress=False)
+    rows = manifest.set_index("song_id")
+    assert rows.loc["0", ["valence_std", "arousal_std"]].tolist() == [0.5, 0.25]  # std * 2 / 8
+    assert rows.loc["1", ["valence_std", "arousal_std"]].tolist() == [0.0, 0.125]
+    assert {item["row"]: item["reason"] for item in report["skipped"]} == {
+        "l.csv:4": "valence_std -1 is negative", "l.csv:5": "valence_std is missing or not a number",
+        "l.csv:6": "arousal_std is missing or not a number"}
+    without, _ = prepare_manifest(DataArguments(data=str(tmp_path / "l.csv"), label_scale="1-9", valence_column="v",
+                                                arousal_column="a"), progress=False)
+    assert len(without) == 5 and without["valence_std"].isna().all()
+    with pytest.raises(CsvFormatError, match=r"l.csv: missing column\(s\) \['sd'\].*--valence_std_column"):
+        prepare_manifest(DataArguments(data=str(tmp_path / "l.csv"), label_scale="1-9", valence_column="v",
+                                       arousal_column="a", valence_std_column="sd"), progress=False)
+
+
+def test_manifest_paths_are_absolute_and_old_relative_ones_resolve(csv_dataset, tmp_path, monkeypatch):
+    manifest, _ = prepare_manifest(DataArguments(data=str(csv_dataset), label_scale="1-9"), tmp_path / "m", progress=False)
+    assert all(Path(p).is_absolute() and Path(p).is_file() for p in manifest["path"])
+    old = manifest[["song_id", "path", "valence", "arousal", "split", "subset", "duration", "sample_rate", "channels"]].copy()
+    old["path"] = [str(Path(p).relative_to(csv_dataset.parent)) for p in old["path"]]  # e.g. audio/a.mp3
+    old.to_csv(csv_dataset.parent / "old.csv", index=False)
+    monkeypatch.chdir(tmp_path)
+    again = read_manifest(csv_dataset.parent / "old.csv")  # beside the manifest
+    assert again["path"].tolist() == manifest["path"].tolist()
+    assert again["valence_std"].isna().all() and again["curve"].eq("").all() and again["curve_frames"].eq(0).all()
+    old.to_csv(tmp_path / "m" / "older.csv", index=False)
+    monkeypatch.chdir(csv_dataset.parent)  # an older run: paths relative to the working directory
+    assert read_manifest(tmp_path / "m" / "older.csv")["path"].tolist() == manifest["path"].tolist()
+
+
+def test_bad_manifests_are_one_line(csv_dataset, tmp_path):
+    prepare_manifest(DataArguments(data=str(csv_dataset), label_scale="1-9"), tmp_path / "m", progress=False)
+    path = tmp_path / "m" / "manifest.csv"
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    frame.drop(columns=["duration"]).to_csv(tmp_path / "cols.csv", index=False)
+    with pytest.raises(ManifestError, match=r"cols.csv: not a Sentio manifest \(missing \['duration'\]\); pass a manifest.csv"):
+        read_manifest(tmp_path / "cols.csv")
+    frame.loc[1, "valence"] = "1.7"
+    frame.to_csv(tmp_path / "range.csv", index=False)
+    with pytest.raises(ManifestError, match=rf"^{tmp_path / 'range.csv'}:3: valence 1.7 outside \[-1, 1\]; fix the row"):
+        read_manifest(tmp_path / "range.csv")
+    frame.loc[1, "valence"] = "high"
+    frame.to_csv(tmp_path / "text.csv", index=False)
+    with pytest.raises(ManifestError, match=r"text.csv:3: valence 'high' is not a number"):
+        read_manifest(tmp_path / "text.csv")
+    (tmp_path / "binary.csv").write_bytes(b"\xff\xfe\x00bad" * 20)
+    with pytest.raises(CsvFormatError, match=r"binary.csv: not a readable CSV .*; save it as comma-separated UTF-8 text$"):
+        prepare_manifest(DataArguments(data=str(tmp_path / "binary.csv"), label_scale="1-9"), progress=False)
+
+
+def test_error_types_stay_catchable_as_before():
+    from sentio.data.deam import DeamLayoutError
+    from sentio.errors import DataError, MissingFileError, SentioError
+
+    assert issubclass(ManifestError, DataError) and issubclass(ManifestError, ValueError)
+    assert issubclass(CsvFormatError, DataError) and issubclass(CsvFormatError, ValueError)
+    assert issubclass(DeamLayoutError, MissingFileError) and issubclass(DeamLayoutError, FileNotFoundError)
+    assert all(issubclass(e, SentioError) for e in (ManifestError, CsvFormatError, DeamLayoutError))
+
+
+def test_data_layer_imports_no_higher_layer():
+    """data/ sits below args, training, evaluation and models: it must not import them."""
+    banned = ("sentio.args", "sentio.training", "sentio.evaluation", "sentio.models", "..args", "..training",
+              "..evaluation", "..models")
+    for module in (Path(__file__).resolve().parents[2] / "src" / "sentio" / "data").glob("*.py"):
+        for node in ast.walk(ast.parse(module.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                name = "." * node.level + (node.module or "")
+                assert not name.startswith(banned), f"{module.name} imports {name}"
+            elif isinstance(node, ast.Import):
+                assert not any(a.name.startswith(banned) for a in node.names), f"{module.name} imports {node.names}"
+
+
+def test_data_arguments_are_a_data_source_spec():
+    from transformers import HfArgumentParser
+
+    from sentio.data.sources import DataSourceSpec
+
+    assert issubclass(DataArguments, DataSourceSpec)
+    (args,) = HfArgumentParser(DataArguments).parse_args_into_dataclasses(
+        ["--data", "x.csv", "--valence_std_column", "vs", "--dynamic_labels", "d.csv", "--dynamic_label_scale", "1-9",
+         "--cache_dir", "c"])
+    assert (args.valence_std_column, args.arousal_std_column, args.dynamic_labels, args.dynamic_label_scale,
+            args.cache_dir, args.split_column) == ("vs", None, "d.csv", "1-9", "c", "split")

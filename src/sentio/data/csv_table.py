@@ -1,16 +1,50 @@
-"""Generic CSV of `audio path, valence, arousal` (any dataset that is not DEAM)."""
+"""CSV files as users have them, and the generic label CSV of `audio path, valence, arousal`
+(any dataset that is not DEAM or EmoMusic)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
 
-from .deam import clean_columns
+from ..errors import DataError, MissingFileError
 
 
-class CsvFormatError(ValueError):
-    """The CSV lacks a column Sentio was told to read; the message names file and column."""
+class CsvFormatError(DataError):
+    """A CSV cannot be parsed or lacks a column Sentio was told to read; the message names file and column."""
+
+
+def clean_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """Strip the spaces DEAM puts in headers: ' valence_mean' -> 'valence_mean', 'valence_ max_mean' -> 'valence_max_mean'."""
+    frame.columns = [re.sub(r"\s+", "", str(c)) for c in frame.columns]
+    return frame
+
+
+def read_csv_file(path: str | Path, **kwargs) -> pd.DataFrame:
+    """pd.read_csv with spaces after commas skipped and headers cleaned; a missing or unparsable file
+    is one line (MissingFileError, CsvFormatError) instead of a pandas traceback."""
+    path = Path(path)
+    if not path.is_file():
+        raise MissingFileError(f"{path}: file not found; check the path")
+    try:
+        frame = pd.read_csv(path, skipinitialspace=True, **kwargs)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise CsvFormatError(f"{path}: not a readable CSV ({str(exc).splitlines()[0]}); "
+                             "save it as comma-separated UTF-8 text") from None
+    return clean_columns(frame)
+
+
+def song_ids(values: pd.Series) -> list[str]:
+    """Numeric ids as text without the decimal point pandas may add ('2.0' -> '2'); other ids stripped."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    return ["" if pd.isna(raw) else str(int(n)) if pd.notna(n) and float(n).is_integer() else str(raw).strip()
+            for raw, n in zip(values, numbers)]
+
+
+def resolve_audio_paths(raw_paths: pd.Series, base: Path) -> list[str]:
+    """Absolute, resolved audio paths; a relative path is relative to `base` (the CSV's folder). Empty stays empty."""
+    return [str((base / p).resolve()) if p else "" for p in raw_paths]
 
 
 def read_label_csv(
@@ -20,30 +54,26 @@ def read_label_csv(
     arousal_column: str = "arousal",
     id_column: str | None = None,
     split_column: str | None = "split",
+    valence_std_column: str | None = None,
+    arousal_std_column: str | None = None,
 ) -> pd.DataFrame:
-    """Read a label CSV into Sentio's source table (labels still on the file's scale).
+    """Read a label CSV into Sentio's source table (labels and spreads still on the file's scale).
 
     Relative audio paths are resolved against the CSV's own folder, so a dataset folder can be
     moved as a whole. Without an id column, the song id is the audio path relative to that folder
-    minus its extension (unique per file). Column names are matched after stripping spaces.
+    minus its extension (unique per file). Column names are matched after stripping spaces. The
+    spread columns (`valence_std`, `arousal_std`) appear only when their CSV columns are named.
     """
     csv_path = Path(csv_path)
-    if not csv_path.is_file():
-        raise CsvFormatError(f"{csv_path}: file not found")
-    try:
-        frame = clean_columns(pd.read_csv(csv_path, skipinitialspace=True, dtype={path_column: str}))
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-        raise CsvFormatError(f"{csv_path}: not a readable CSV ({str(exc).splitlines()[0]})") from None
-    wanted = [path_column, valence_column, arousal_column] + ([id_column] if id_column else [])
-    missing = [c for c in wanted if c not in frame.columns]
+    frame = read_csv_file(csv_path, dtype={path_column: str})
+    optional = [c for c in (id_column, valence_std_column, arousal_std_column) if c]
+    missing = [c for c in [path_column, valence_column, arousal_column, *optional] if c not in frame.columns]
     if missing:
         raise CsvFormatError(
             f"{csv_path}: missing column(s) {missing}; found {list(frame.columns)} "
-            "(set --path_column/--valence_column/--arousal_column)"
+            "(set --path_column/--valence_column/--arousal_column/--id_column/--valence_std_column/--arousal_std_column)"
         )
-    base = csv_path.resolve().parent
     raw_paths = frame[path_column].fillna("").astype(str).str.strip()
-    paths = [str(p if Path(p).is_absolute() else (base / p)) if p else "" for p in raw_paths]
     if id_column:
         ids = frame[id_column].astype(str).str.strip()
     else:
@@ -51,12 +81,15 @@ def read_label_csv(
     out = pd.DataFrame(
         {
             "song_id": list(ids),
-            "path": paths,
+            "path": resolve_audio_paths(raw_paths, csv_path.resolve().parent),
             "valence": pd.to_numeric(frame[valence_column], errors="coerce"),
             "arousal": pd.to_numeric(frame[arousal_column], errors="coerce"),
             "subset": [""] * len(frame),
         }
     )
+    for name, column in (("valence_std", valence_std_column), ("arousal_std", arousal_std_column)):
+        if column:
+            out[name] = pd.to_numeric(frame[column], errors="coerce")
     if split_column and split_column in frame.columns:
         out["split"] = frame[split_column].fillna("").astype(str).str.strip().str.lower()
     # line numbers as the user sees them in an editor (header is line 1)

@@ -6,30 +6,38 @@ Finds the static annotation files and the audio folder in either layout users me
 - the plain archive layout: `MEMD_audio/<id>.mp3` and `annotations/annotations averaged per song/...`.
 The CSVs have spaced headers (`' valence_mean'`), a stray inner space in the second file
 (`valence_ max_mean`), CRLF endings and whole numbers without decimals; all handled here.
+The dynamic (2 Hz) annotations, `valence.csv` and `arousal.csv` under `dynamic (per second
+annotations)/`, are read when the folder has them (see sentio.data.dynamic).
 """
 
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
+
+from ..errors import ArgumentError, MissingFileError
+from .csv_table import read_csv_file, song_ids
+from .dynamic import Curve, DynamicTable, read_wide_dynamic
 
 STATIC_FILES = (
     "static_annotations_averaged_songs_1_2000.csv",
     "static_annotations_averaged_songs_2000_2058.csv",
 )
-DYNAMIC_FILES = {"valence": "valence.csv", "arousal": "arousal.csv"}
+DYNAMIC_FILES = ("valence.csv", "arousal.csv")
+STATIC_COLUMNS = ("song_id", "valence_mean", "valence_std", "arousal_mean", "arousal_std")
 AUDIO_DIR_NAME = "MEMD_audio"
 DEAM_SCALE = "1-9"
 # Below this many songs with dynamic annotations a subset's correlations say too little to act on.
 _MIN_SONGS_FOR_CHECK = 10
 
 
-class DeamLayoutError(FileNotFoundError):
+class DeamLayoutError(MissingFileError):
     """The folder does not look like DEAM; the message says what is missing."""
 
 
@@ -42,13 +50,7 @@ def deam_subset(song_id: int) -> str:
     return "2015"
 
 
-def clean_columns(frame: pd.DataFrame) -> pd.DataFrame:
-    """Strip the spaces DEAM puts in headers: ' valence_mean' -> 'valence_mean', 'valence_ max_mean' -> 'valence_max_mean'."""
-    frame.columns = [re.sub(r"\s+", "", str(c)) for c in frame.columns]
-    return frame
-
-
-def _find(root: Path, name: str, want_dir: bool) -> Path | None:
+def find_in_tree(root: Path, name: str, want_dir: bool) -> Path | None:
     """First path called `name` under root (shallow paths first), skipping hidden folders."""
     best: Path | None = None
     for dirpath, dirnames, filenames in os.walk(root):
@@ -63,6 +65,20 @@ def _find(root: Path, name: str, want_dir: bool) -> Path | None:
     return best
 
 
+def find_dynamic_pair(root: Path, valence_name: str, arousal_name: str) -> tuple[Path, Path] | None:
+    """The valence and arousal dynamic files, side by side under root; None when there are none.
+    One without the other is a MissingFileError."""
+    valence = find_in_tree(root, valence_name, want_dir=False)
+    arousal = valence.parent / arousal_name if valence else find_in_tree(root, arousal_name, want_dir=False)
+    if valence is None and arousal is None:
+        return None
+    if valence is None or not arousal.is_file():
+        found, lacking = (arousal, valence_name) if valence is None else (valence, arousal_name)
+        raise MissingFileError(f"{found}: no {lacking} beside it; dynamic annotations need both files "
+                               f"in one folder (add {lacking} or remove {found.name})")
+    return valence, arousal
+
+
 @dataclass
 class DeamReader:
     """Read a DEAM folder into one table of songs with labels on DEAM's 1..9 scale."""
@@ -72,37 +88,40 @@ class DeamReader:
     def __post_init__(self) -> None:
         self.root = Path(self.root)
         if not self.root.is_dir():
-            raise DeamLayoutError(f"{self.root}: not a folder")
-        self.static_paths = [p for p in (_find(self.root, n, want_dir=False) for n in STATIC_FILES) if p]
+            raise DeamLayoutError(f"{self.root}: not a folder; pass --data the DEAM (or EmoMusic) folder")
+        self.static_paths = [p for p in (find_in_tree(self.root, n, want_dir=False) for n in STATIC_FILES) if p]
         if not self.static_paths:
             raise DeamLayoutError(
                 f"{self.root}: no DEAM static annotation file ({STATIC_FILES[0]}) found; "
-                "expected DEAM_Annotations/annotations/annotations averaged per song/song_level/"
+                "expected DEAM_Annotations/annotations/annotations averaged per song/song_level/ "
+                "(or an EmoMusic folder with static_annotations.csv)"
             )
-        audio_dir = _find(self.root, AUDIO_DIR_NAME, want_dir=True)
+        audio_dir = find_in_tree(self.root, AUDIO_DIR_NAME, want_dir=True)
         if audio_dir is None:
             raise DeamLayoutError(f"{self.root}: no {AUDIO_DIR_NAME}/ audio folder found (expected DEAM_audio/{AUDIO_DIR_NAME}/)")
-        self.audio_dir = audio_dir
+        self.audio_dir = audio_dir.resolve()
+        self.dynamic_paths = find_dynamic_pair(self.root, *DYNAMIC_FILES)
 
     def read_static(self) -> pd.DataFrame:
-        """Columns: song_id (str), valence, arousal (1..9), valence_std, arousal_std, subset, path."""
+        """Columns: song_id (str), valence, arousal, valence_std, arousal_std (1..9), subset, path, source."""
         frames = []
         for path in self.static_paths:
-            frame = clean_columns(pd.read_csv(path, skipinitialspace=True))
-            missing = {"song_id", "valence_mean", "arousal_mean"} - set(frame.columns)
+            frame = read_csv_file(path)
+            missing = [c for c in STATIC_COLUMNS if c not in frame.columns]
             if missing:
-                raise DeamLayoutError(f"{path}: missing column(s) {sorted(missing)}")
+                raise DeamLayoutError(f"{path}: missing column(s) {missing}; a DEAM static file starts with "
+                                      f"the header {', '.join(STATIC_COLUMNS)}")
             frame["source"] = [f"{path.name}:{i + 2}" for i in range(len(frame))]
             frames.append(frame)
         table = pd.concat(frames, ignore_index=True)
         ids = pd.to_numeric(table["song_id"], errors="coerce")
         out = pd.DataFrame(
             {
-                "song_id": [str(int(i)) if pd.notna(i) else str(raw) for i, raw in zip(ids, table["song_id"])],
+                "song_id": song_ids(table["song_id"]),
                 "valence": pd.to_numeric(table["valence_mean"], errors="coerce"),
                 "arousal": pd.to_numeric(table["arousal_mean"], errors="coerce"),
-                "valence_std": pd.to_numeric(table.get("valence_std"), errors="coerce"),
-                "arousal_std": pd.to_numeric(table.get("arousal_std"), errors="coerce"),
+                "valence_std": pd.to_numeric(table["valence_std"], errors="coerce"),
+                "arousal_std": pd.to_numeric(table["arousal_std"], errors="coerce"),
                 "subset": [deam_subset(int(i)) if pd.notna(i) else "" for i in ids],
                 "source": table["source"],
             }
@@ -110,35 +129,28 @@ class DeamReader:
         out["path"] = [str(self.audio_dir / f"{sid}.mp3") for sid in out["song_id"]]
         return out
 
-    def read_dynamic(self) -> dict[str, pd.DataFrame] | None:
-        """Per-second (2 Hz) annotations, one frame per dimension indexed by song_id, or None if absent."""
-        out = {}
-        for dim, name in DYNAMIC_FILES.items():
-            path = _find(self.root, name, want_dir=False)
-            if path is None:
-                return None
-            frame = clean_columns(pd.read_csv(path, skipinitialspace=True))
-            frame["song_id"] = frame["song_id"].astype(int).astype(str)
-            out[dim] = frame.set_index("song_id")
-        return out
+    @cached_property
+    def dynamic(self) -> DynamicTable | None:
+        """The per-second (2 Hz) annotations (values on [-1, 1]), read once; None when the folder has none."""
+        return read_wide_dynamic(*self.dynamic_paths) if self.dynamic_paths else None
 
 
-def dynamic_agreement(static: pd.DataFrame, dynamic: dict[str, pd.DataFrame]) -> dict[str, dict]:
+def dynamic_agreement(static: pd.DataFrame, curves: Mapping[str, Curve]) -> dict[str, dict]:
     """Per subset: Pearson r of the static valence/arousal with each song's mean dynamic valence/arousal.
 
     DEAM's static values for ids <= 1000 equal EmoMusic's with valence and arousal exchanged. A
     subset whose static valence follows the dynamic arousal better than the dynamic valence, and
     the other way round, has its static columns swapped relative to its own dynamic annotations.
     """
-    means = {dim: frame.apply(pd.to_numeric, errors="coerce").mean(axis=1) for dim, frame in dynamic.items()}
+    means = pd.DataFrame([c.values.mean(axis=0, dtype=np.float64) for c in curves.values()],
+                         index=list(curves), columns=["valence", "arousal"])
     out: dict[str, dict] = {}
     for subset, rows in static.groupby("subset"):
-        rows = rows[rows["song_id"].isin(means["valence"].index) & rows["song_id"].isin(means["arousal"].index)]
-        rows = rows.dropna(subset=["valence", "arousal"])
+        rows = rows[rows["song_id"].isin(means.index)].dropna(subset=["valence", "arousal"])
         if len(rows) < _MIN_SONGS_FOR_CHECK:
             out[str(subset)] = {"songs": len(rows), "checked": False}
             continue
-        r = {f"static_{s}_vs_dynamic_{d}": float(np.corrcoef(rows[s], means[d].loc[rows["song_id"]])[0, 1])
+        r = {f"static_{s}_vs_dynamic_{d}": float(np.corrcoef(rows[s], means.loc[rows["song_id"], d])[0, 1])
              for s in ("valence", "arousal") for d in ("valence", "arousal")}
         swapped = (r["static_valence_vs_dynamic_arousal"] > r["static_valence_vs_dynamic_valence"]
                    and r["static_arousal_vs_dynamic_valence"] > r["static_arousal_vs_dynamic_arousal"])
@@ -162,11 +174,11 @@ def resolve_swapped_subsets(reader: DeamReader, table: pd.DataFrame, mode: str) 
     mode = mode.strip().lower()
     report: dict = {"mode": mode, "swapped_subsets": []}
     if mode == "auto":
-        dynamic = reader.read_dynamic()
-        if dynamic is None:
+        if reader.dynamic is None:
             report["check"] = "no dynamic annotations (valence.csv, arousal.csv) in the folder: not checked"
             return table, report
-        report["by_subset"] = dynamic_agreement(table, dynamic)
+        curves, _ = reader.dynamic.curves()
+        report["by_subset"] = dynamic_agreement(table, curves)
         chosen = [s for s, stats in report["by_subset"].items() if stats.get("swapped")]
     elif mode == "none":
         chosen = []
@@ -174,7 +186,7 @@ def resolve_swapped_subsets(reader: DeamReader, table: pd.DataFrame, mode: str) 
         chosen = [s.strip() for s in mode.split(",") if s.strip()]
         unknown = sorted(set(chosen) - set(table["subset"]))
         if unknown:
-            raise ValueError(f"--deam_swapped_subsets: no subset {', '.join(unknown)} in this DEAM folder "
-                             f"(it has {', '.join(sorted(set(table['subset'])))}); use auto, none or e.g. 2013")
+            raise ArgumentError(f"--deam_swapped_subsets: no subset {', '.join(unknown)} in this DEAM folder "
+                                f"(it has {', '.join(sorted(set(table['subset'])))}); use auto, none or e.g. 2013")
     report["swapped_subsets"] = chosen
     return (swap_valence_arousal(table, chosen) if chosen else table), report

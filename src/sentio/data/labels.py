@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import ArgumentError
+
 # name -> (low, high) of the scale as written in the source file
 SCALES: dict[str, tuple[float, float]] = {"1-9": (1.0, 9.0), "-1-1": (-1.0, 1.0), "0-1": (0.0, 1.0)}
 
 
 def check_scale(scale: str) -> tuple[float, float]:
+    """(low, high) of a scale name; an unknown name is an ArgumentError."""
     if scale not in SCALES:
-        raise ValueError(f"unknown label scale {scale!r}; choose one of {', '.join(SCALES)}")
+        raise ArgumentError(f"unknown label scale {scale!r}; choose one of {', '.join(SCALES)}")
     return SCALES[scale]
 
 
@@ -19,6 +22,12 @@ def to_unit(values, scale: str) -> np.ndarray:
     low, high = check_scale(scale)
     values = np.asarray(values, dtype=np.float64)
     return (2.0 * values - (low + high)) / (high - low)  # exact for 1..9: (x - 5) / 4
+
+
+def std_to_unit(values, scale: str) -> np.ndarray:
+    """Map a spread (standard deviation) written on `scale` onto [-1, 1]'s width: std * 2 / width (1..9: std / 4)."""
+    low, high = check_scale(scale)
+    return np.asarray(values, dtype=np.float64) * 2.0 / (high - low)
 
 
 def from_unit(values, scale: str = "1-9") -> np.ndarray:

@@ -1,8 +1,10 @@
 """The manifest: one validated row per clip, labels on [-1, 1], split fixed and written down.
 
 `build_manifest` checks every row (missing file, unreadable or empty audio, NaN or out-of-range
-label, duplicate id) and either skips it with its reason in the report or, with strict=True,
-stops at the first problem.
+label, bad rater spread, duplicate id) and either skips it with its reason in the report or, with
+strict=True, stops at the first problem. Audio paths are stored absolute and resolved, so a
+manifest works from any working directory. Songs with dynamic (2 Hz) labels name the file that
+holds their curve (`curves.csv`, beside manifest.csv) in the `curve` column.
 """
 
 from __future__ import annotations
@@ -11,21 +13,31 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
 from .. import __version__
+from ..errors import DataError
 from .audio import AudioError, audio_info
-from .labels import check_scale, to_unit
+from .csv_table import read_csv_file
+from .dynamic import CURVES_FILE, Curve, write_curves
+from .labels import check_scale, std_to_unit, to_unit
 from .splits import SPLITS, normalise_split_name, read_split_files, seeded_split
 
-MANIFEST_COLUMNS = ["song_id", "path", "valence", "arousal", "split", "subset", "duration", "sample_rate", "channels"]
+MANIFEST_FILE = "manifest.csv"
+# Every manifest has these; the spread and curve columns came later and read_manifest adds them when absent.
+REQUIRED_COLUMNS = ["song_id", "path", "valence", "arousal", "split", "subset", "duration", "sample_rate", "channels"]
+_ADDED_COLUMNS = {"valence_std": np.nan, "arousal_std": np.nan, "curve": "", "curve_frames": 0}
+MANIFEST_COLUMNS = REQUIRED_COLUMNS + list(_ADDED_COLUMNS)
+SPREAD_COLUMNS = ("valence_std", "arousal_std")
+_TEXT_COLUMNS = ("song_id", "path", "split", "subset", "curve")
 
 
-class ManifestError(ValueError):
-    """A bad row under --strict, or a source that gives no usable rows."""
+class ManifestError(DataError):
+    """A bad row under --strict, a source that gives no usable rows, or a manifest.csv that cannot be used."""
 
 
 @dataclass
@@ -50,7 +62,7 @@ class ManifestReport:
     def skip(self, row: pd.Series, reason: str, strict: bool) -> None:
         where = row.get("source") or row.get("path")
         if strict:
-            raise ManifestError(f"{where}: {reason}")
+            raise ManifestError(f"{where}: {reason}; fix or remove the row")
         self.skipped.append({"row": where, "song_id": str(row.get("song_id")), "path": str(row.get("path")), "reason": reason})
 
     def to_dict(self, rows_kept: int) -> dict:
@@ -83,6 +95,22 @@ def _label_problem(row: pd.Series, low: float, high: float) -> str | None:
     return None
 
 
+def _spread_problem(row: pd.Series) -> str | None:
+    """A spread column the source has must hold a non-negative number in every row."""
+    for column in SPREAD_COLUMNS:
+        if column not in row.index:
+            continue
+        if pd.isna(row[column]):
+            return f"{column} is missing or not a number"
+        if row[column] < 0:
+            return f"{column} {row[column]:g} is negative"
+    return None
+
+
+def _unit_spread(row: pd.Series, column: str, scale: str) -> float:
+    return float(std_to_unit(row[column], scale)) if column in row.index else math.nan
+
+
 def build_manifest(
     table: pd.DataFrame,
     label_scale: str,
@@ -91,14 +119,15 @@ def build_manifest(
     source: str = "",
     progress: bool = True,
 ) -> tuple[pd.DataFrame, dict]:
-    """Validate a source table (song_id, path, valence, arousal[, split, subset, source]) into a manifest."""
+    """Validate a source table (song_id, path, valence, arousal[, valence_std, arousal_std, split, subset, source])
+    into a manifest (MANIFEST_COLUMNS; no curves yet: see with_curves)."""
     low, high = check_scale(label_scale)
     split = split or SplitSpec()
     report = ManifestReport(source=source, label_scale=label_scale, rows_total=len(table))
     kept, seen = [], set()
     for _, row in tqdm(table.iterrows(), total=len(table), desc="checking audio", disable=not progress, unit="clip"):
         song_id = str(row["song_id"])
-        problem = _label_problem(row, low, high)
+        problem = _label_problem(row, low, high) or _spread_problem(row)
         if problem is None and song_id in seen:
             problem = f"duplicate id {song_id}"
         if problem is None and not row["path"]:
@@ -114,10 +143,11 @@ def build_manifest(
             continue
         seen.add(song_id)
         kept.append({
-            "song_id": song_id, "path": str(row["path"]),
+            "song_id": song_id, "path": str(Path(row["path"]).resolve()),
             "valence": float(to_unit(row["valence"], label_scale)), "arousal": float(to_unit(row["arousal"], label_scale)),
             "split": row.get("split", ""), "subset": str(row.get("subset", "") or ""),
             "duration": round(info.duration, 3), "sample_rate": info.sample_rate, "channels": info.channels,
+            **{c: _unit_spread(row, c, label_scale) for c in SPREAD_COLUMNS}, "curve": "", "curve_frames": 0,
             "source": row.get("source", ""),
         })
     if not kept:
@@ -148,20 +178,81 @@ def _assign_splits(manifest: pd.DataFrame, spec: SplitSpec, report: ManifestRepo
     return manifest[~unassigned]
 
 
-def write_manifest(manifest: pd.DataFrame, report: dict, output_dir: str | Path) -> Path:
-    """Write manifest.csv and data_report.json; returns the manifest path."""
+def with_curves(manifest: pd.DataFrame, curves: Mapping[str, Curve]) -> pd.DataFrame:
+    """The manifest with `curve` (CURVES_FILE for songs that have a curve, else '') and `curve_frames` set."""
+    manifest = manifest.copy()
+    frames = [len(curves[s]) if s in curves else 0 for s in manifest["song_id"]]
+    manifest["curve"] = [CURVES_FILE if n else "" for n in frames]
+    manifest["curve_frames"] = frames
+    return manifest
+
+
+def write_manifest(manifest: pd.DataFrame, report: dict, output_dir: str | Path,
+                   curves: Mapping[str, Curve] | None = None) -> Path:
+    """Write manifest.csv, data_report.json and, for the songs whose `curve` column names it, curves.csv
+    from `curves`; returns the manifest path."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    path = output_dir / "manifest.csv"
+    path = output_dir / MANIFEST_FILE
     manifest.to_csv(path, index=False)
     (output_dir / "data_report.json").write_text(json.dumps(report, indent=2) + "\n")
+    named = manifest.get("curve", pd.Series("", index=manifest.index)) == CURVES_FILE
+    if named.any():
+        write_curves(curves or {}, output_dir / CURVES_FILE, manifest.loc[named, "song_id"])
+    else:
+        (output_dir / CURVES_FILE).unlink(missing_ok=True)  # an older run's curves would contradict this manifest
     return path
 
 
 def read_manifest(path: str | Path) -> pd.DataFrame:
-    """Load a manifest.csv written by write_manifest (song ids stay strings)."""
-    frame = pd.read_csv(path, dtype={"song_id": str, "split": str, "subset": str}, keep_default_na=False)
-    missing = set(MANIFEST_COLUMNS) - set(frame.columns)
+    """Load a manifest.csv written by write_manifest (song ids stay strings), checking its columns and labels.
+
+    Columns that older manifests lack are added (no spread, no curve). A relative audio path (older
+    runs) is resolved against the manifest's folder first and the working directory second.
+    """
+    path = Path(path)
+    frame = read_csv_file(path, dtype=str, keep_default_na=False)
+    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
-        raise ManifestError(f"{path}: not a Sentio manifest (missing {sorted(missing)})")
+        raise ManifestError(f"{path}: not a Sentio manifest (missing {missing}); "
+                            "pass a manifest.csv written by prepare.py, or the dataset itself")
+    for column in [c for c in MANIFEST_COLUMNS if c in frame.columns and c not in _TEXT_COLUMNS]:
+        frame[column] = _numbers(frame[column], column, path)
+    for column, default in _ADDED_COLUMNS.items():
+        if column not in frame.columns:
+            frame[column] = default
+    _check_ranges(frame, path)
+    frame["path"] = [_resolve(p, path.parent) for p in frame["path"]]
     return frame
+
+
+def _numbers(text: pd.Series, column: str, path: Path) -> pd.Series:
+    """A numeric column; only a spread may be empty (the source had none)."""
+    text = text.str.strip()
+    values = pd.to_numeric(text, errors="coerce")
+    bad = values.isna() & ((text != "") | (column not in SPREAD_COLUMNS))
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise ManifestError(f"{path}:{row + 2}: {column} {text.iloc[row]!r} is not a number; "
+                            "fix the row or prepare the data again")
+    return values
+
+
+def _check_ranges(frame: pd.DataFrame, path: Path) -> None:
+    """Labels on [-1, 1] and spreads non-negative, or one line naming the first bad row."""
+    checks = [(c, ~frame[c].between(-1.0, 1.0), "outside [-1, 1]") for c in ("valence", "arousal")]
+    checks += [(c, frame[c] < 0, "is negative") for c in SPREAD_COLUMNS]
+    for column, bad, what in checks:
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise ManifestError(f"{path}:{row + 2}: {column} {frame[column].iloc[row]:g} {what}; "
+                                "fix the row or prepare the data again")
+
+
+def _resolve(audio: str, folder: Path) -> str:
+    """An absolute path as is; a relative one beside the manifest if it exists there, else from the working directory."""
+    relative = Path(audio)
+    if not audio or relative.is_absolute():
+        return audio
+    beside = folder / relative
+    return str((beside if beside.exists() or not relative.exists() else relative).resolve())

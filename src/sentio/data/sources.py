@@ -1,67 +1,163 @@
-"""From what the user points at (DEAM folder, label CSV, manifest, --demo) to a validated manifest."""
+"""From what the user points at (DEAM or EmoMusic folder, label CSV, manifest, --demo) to a validated manifest."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from ..args import DataArguments
-from .csv_table import read_label_csv
+from ..errors import ArgumentError
+from .csv_table import read_csv_file, read_label_csv
 from .deam import DEAM_SCALE, DeamReader, resolve_swapped_subsets
-from .manifest import MANIFEST_COLUMNS, ManifestError, SplitSpec, build_manifest, read_manifest, write_manifest
+from .dynamic import DynamicTable, read_curves, read_long_dynamic
+from .emomusic import EMOMUSIC_SCALE, EmoMusicReader, is_emomusic
+from .manifest import (REQUIRED_COLUMNS, ManifestError, SplitSpec, build_manifest, read_manifest, with_curves,
+                       write_manifest)
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass
+class DataSourceSpec:
+    """Where the clips and labels come from and how they are split (the data flags of every script)."""
+
+    data: str | None = field(
+        default=None,
+        metadata={"help": "A DEAM or EmoMusic folder, a label CSV (path, valence, arousal), or a manifest.csv from prepare.py."},
+    )
+    demo: bool = field(default=False, metadata={"help": "Use the built-in demo corpus (generated once under data/demo)."})
+    demo_dir: str = field(default="data/demo", metadata={"help": "Where the demo corpus is generated."})
+    demo_num_clips: int = field(default=300, metadata={"help": "Size of the demo corpus."})
+    demo_seed: int = field(default=0, metadata={"help": "Seed of the demo corpus."})
+    label_scale: str | None = field(
+        default=None, metadata={"help": "Scale of the CSV's labels: 1-9, -1-1 or 0-1 (DEAM and the demo are 1-9)."}
+    )
+    path_column: str = field(default="path", metadata={"help": "CSV column with the audio path (relative to the CSV)."})
+    valence_column: str = field(default="valence", metadata={"help": "CSV column with valence."})
+    arousal_column: str = field(default="arousal", metadata={"help": "CSV column with arousal."})
+    valence_std_column: str | None = field(
+        default=None,
+        metadata={"help": "CSV column with the raters' standard deviation of valence, on the labels' scale (default: none)."},
+    )
+    arousal_std_column: str | None = field(
+        default=None,
+        metadata={"help": "CSV column with the raters' standard deviation of arousal, on the labels' scale (default: none)."},
+    )
+    id_column: str | None = field(default=None, metadata={"help": "CSV column with a song id (default: the path)."})
+    split_column: str = field(default="split", metadata={"help": "CSV column with train/validation/test, if present."})
+    split_files: str | None = field(
+        default=None,
+        metadata={"help": "Id lists: a folder with *train*.txt, *val*.txt, *test*.txt, or train=A,validation=B,test=C."},
+    )
+    dynamic_labels: str | None = field(
+        default=None,
+        metadata={"help": "CSV of dynamic (2 Hz) labels with columns song_id or path (relative to the CSV), time (s), "
+                  "valence, arousal; replaces a DEAM/EmoMusic folder's own dynamic annotations."},
+    )
+    dynamic_label_scale: str = field(default="-1-1", metadata={"help": "Scale of --dynamic_labels' values: -1-1, 1-9 or 0-1."})
+    deam_swapped_subsets: str = field(
+        default="auto",
+        metadata={"help": "DEAM subsets whose static valence/arousal columns are exchanged: auto (those the "
+                  "folder's dynamic annotations contradict; nothing without them), none, or e.g. 2013."},
+    )
+    split_seed: int = field(default=42, metadata={"help": "Seed of the song-level split."})
+    split_fractions: str = field(default="0.8,0.1,0.1", metadata={"help": "Train,validation,test fractions."})
+    strict: bool = field(default=False, metadata={"help": "Fail on the first bad row instead of skipping and reporting it."})
+
+    def fractions(self) -> tuple[float, float, float]:
+        """The train, validation, test fractions of --split_fractions."""
+        try:
+            parts = tuple(float(x) for x in self.split_fractions.split(","))
+        except ValueError:
+            parts = ()
+        if len(parts) != 3:
+            raise ArgumentError(f"--split_fractions must be three numbers like 0.8,0.1,0.1, got {self.split_fractions!r}")
+        return parts  # type: ignore[return-value]
+
+
+@dataclass
+class Source:
+    """A source as read: its rows, their label scale, a description, checks for the report, and its 2 Hz annotations."""
+
+    table: pd.DataFrame
+    label_scale: str
+    description: str
+    checks: dict = field(default_factory=dict)
+    dynamic: DynamicTable | None = None
 
 
 def _is_manifest(path: Path) -> bool:
     if path.suffix.lower() != ".csv":
         return False
-    header = pd.read_csv(path, nrows=0).columns
-    return set(MANIFEST_COLUMNS) <= {c.strip() for c in header}
+    return set(REQUIRED_COLUMNS) <= set(read_csv_file(path, nrows=0).columns)
 
 
-def load_source(args: DataArguments) -> tuple[pd.DataFrame, str, str, dict]:
-    """The raw source table, its label scale, a description and source checks for the report.
-    Raises ManifestError with one line."""
-    if args.demo:
+def _deam_source(path: Path, spec: DataSourceSpec) -> Source:
+    reader = DeamReader(path)
+    table, check = resolve_swapped_subsets(reader, reader.read_static(), spec.deam_swapped_subsets)
+    if check["swapped_subsets"]:
+        logger.warning("DEAM subset(s) %s: static valence and arousal exchanged (--deam_swapped_subsets %s; "
+                       "details in data_report.json)", ", ".join(check["swapped_subsets"]), check["mode"])
+    return Source(table, DEAM_SCALE, f"DEAM folder {path}", {"deam_label_check": check}, reader.dynamic)
+
+
+def load_source(spec: DataSourceSpec) -> Source:
+    """The raw source: its table, label scale, description, checks and dynamic annotations.
+    Raises one line (a SentioError) for a source that cannot be read."""
+    if spec.demo:
         from .demo import ensure_demo
 
-        root = ensure_demo(args.demo_dir, num_clips=args.demo_num_clips, seed=args.demo_seed)
-        return DeamReader(root).read_static(), DEAM_SCALE, f"demo corpus at {root}", {}
-    if not args.data:
-        raise ManifestError("no data given: pass --data DEAM_DIR|CSV or --demo")
-    path = Path(args.data)
+        root = ensure_demo(spec.demo_dir, num_clips=spec.demo_num_clips, seed=spec.demo_seed)
+        reader = DeamReader(root)
+        return Source(reader.read_static(), DEAM_SCALE, f"demo corpus at {root}", dynamic=reader.dynamic)
+    if not spec.data:
+        raise ManifestError("no data given: pass --data DEAM_DIR|EMOMUSIC_DIR|CSV or --demo")
+    path = Path(spec.data)
     if path.is_dir():
-        reader = DeamReader(path)
-        table, check = resolve_swapped_subsets(reader, reader.read_static(), args.deam_swapped_subsets)
-        if check["swapped_subsets"]:
-            logger.warning("DEAM subset(s) %s: static valence and arousal exchanged (--deam_swapped_subsets %s; "
-                           "details in data_report.json)", ", ".join(check["swapped_subsets"]), check["mode"])
-        return table, DEAM_SCALE, f"DEAM folder {path}", {"deam_label_check": check}
+        if is_emomusic(path):
+            reader = EmoMusicReader(path)
+            return Source(reader.read_static(), EMOMUSIC_SCALE, f"EmoMusic folder {path}", dynamic=reader.dynamic)
+        return _deam_source(path, spec)
     if not path.is_file():
-        raise ManifestError(f"{path}: no such file or folder")
-    if not args.label_scale:
+        raise ManifestError(f"{path}: no such file or folder; pass --data DEAM_DIR|EMOMUSIC_DIR|CSV|manifest.csv")
+    if not spec.label_scale:
         raise ManifestError(f"{path}: say the scale of the CSV's labels with --label_scale 1-9|-1-1|0-1")
-    table = read_label_csv(path, args.path_column, args.valence_column, args.arousal_column, args.id_column, args.split_column)
-    return table, args.label_scale, f"CSV {path}", {}
+    table = read_label_csv(path, spec.path_column, spec.valence_column, spec.arousal_column, spec.id_column,
+                           spec.split_column, spec.valence_std_column, spec.arousal_std_column)
+    return Source(table, spec.label_scale, f"CSV {path}")
 
 
-def prepare_manifest(args: DataArguments, output_dir: str | Path | None = None, progress: bool = True) -> tuple[pd.DataFrame, dict]:
-    """Build (or reuse, for a manifest.csv) the manifest; write it and its report into output_dir."""
-    if args.data and not args.demo and Path(args.data).is_file() and _is_manifest(Path(args.data)):
-        manifest = read_manifest(args.data)
-        report = {"source": f"manifest {args.data}", "rows_kept": len(manifest), "rows_skipped": 0, "skipped": [],
+def prepare_manifest(spec: DataSourceSpec, output_dir: str | Path | None = None,
+                     progress: bool = True) -> tuple[pd.DataFrame, dict]:
+    """Build (or reuse, for a manifest.csv) the manifest and attach each song's dynamic curve where
+    the source has one; write manifest.csv, data_report.json and curves.csv into output_dir."""
+    given = Path(spec.data) if spec.data and not spec.demo else None
+    dynamic, curves = None, {}
+    if given is not None and given.is_file() and _is_manifest(given):
+        manifest, curves = read_manifest(given), read_curves(given)
+        report = {"source": f"manifest {given}", "rows_kept": len(manifest), "rows_skipped": 0, "skipped": [],
                   "splits": manifest["split"].value_counts().to_dict()}
     else:
-        table, scale, description, checks = load_source(args)
-        spec = SplitSpec(seed=args.split_seed, fractions=args.fractions(), files=args.split_files)
-        manifest, report = build_manifest(table, scale, spec, strict=args.strict, source=description, progress=progress)
-        report.update(checks)
+        source = load_source(spec)
+        split = SplitSpec(seed=spec.split_seed, fractions=spec.fractions(), files=spec.split_files)
+        manifest, report = build_manifest(source.table, source.label_scale, split, strict=spec.strict,
+                                          source=source.description, progress=progress)
+        report.update(source.checks)
+        dynamic = source.dynamic
+    if spec.dynamic_labels:
+        dynamic = read_long_dynamic(spec.dynamic_labels, spec.dynamic_label_scale)
+    if dynamic is not None:
+        curves, dynamic_report = dynamic.curves(manifest, strict=spec.strict)
+        report["dynamic"] = dynamic_report.to_dict()
+    manifest = with_curves(manifest, curves)
     if report["rows_skipped"]:
         logger.warning("skipped %d of %d rows (reasons in data_report.json): %s", report["rows_skipped"],
                        report.get("rows_total", len(manifest)), report.get("skipped_by_reason"))
+    if report.get("dynamic", {}).get("frames_skipped"):
+        logger.warning("skipped %d dynamic label frames (reasons in data_report.json): %s",
+                       report["dynamic"]["frames_skipped"], report["dynamic"]["frames_skipped_by_reason"])
     if output_dir is not None:
-        write_manifest(manifest, report, output_dir)
+        write_manifest(manifest, report, output_dir, curves)
     return manifest, report

@@ -7,6 +7,8 @@ from typing import Sequence
 
 import numpy as np
 
+from ..errors import ArgumentError, DataError
+
 SPLITS = ("train", "validation", "test")
 _ALIASES = {"train": "train", "training": "train", "val": "validation", "valid": "validation",
             "validation": "validation", "dev": "validation", "eval": "validation", "test": "test"}
@@ -24,7 +26,8 @@ def seeded_split(song_ids: Sequence[str], seed: int = 42, fractions: Sequence[fl
     every split gets at least one.
     """
     if len(fractions) != 3 or any(f < 0 for f in fractions) or abs(sum(fractions) - 1.0) > 1e-6:
-        raise ValueError(f"split fractions must be three non-negative numbers summing to 1, got {list(fractions)}")
+        raise ArgumentError(f"split fractions must be three non-negative numbers summing to 1, got {list(fractions)}; "
+                            "set --split_fractions like 0.8,0.1,0.1")
     unique = sorted(set(song_ids))
     order = np.random.default_rng(seed).permutation(len(unique))
     n = len(unique)
@@ -48,28 +51,38 @@ def read_split_files(spec: str | Path) -> dict[str, str]:
             name, _, file = part.partition("=")
             split = normalise_split_name(name)
             if split is None:
-                raise ValueError(f"--split_files: unknown split name {name!r} (use train, validation, test)")
+                raise ArgumentError(f"--split_files: unknown split name {name!r}; use train, validation, test")
             files[split] = Path(file)
     else:
         folder = Path(spec)
         if not folder.is_dir():
-            raise ValueError(f"--split_files: {folder} is neither a folder nor train=...,validation=...,test=...")
+            raise ArgumentError(f"--split_files: {folder} is neither a folder nor train=A,validation=B,test=C; "
+                                "pass one of the two")
         for txt in sorted(folder.glob("*.txt")):
             stem = txt.stem.lower()
             for key in ("train", "val", "test"):
                 if key in stem:
                     files[normalise_split_name(key)] = txt
         if "train" not in files:
-            raise ValueError(f"--split_files: no *train*.txt in {folder}")
+            raise ArgumentError(f"--split_files: no *train*.txt in {folder}; add the train id list (one id per line)")
     mapping: dict[str, str] = {}
     for split, file in files.items():
-        if not file.is_file():
-            raise ValueError(f"--split_files: {file} not found")
-        for line_no, line in enumerate(file.read_text().splitlines(), start=1):
+        for line_no, line in enumerate(_read_lines(file), start=1):
             song = line.strip()
             if not song:
                 continue
             if song in mapping and mapping[song] != split:
-                raise ValueError(f"{file}:{line_no}: id {song} is also in the {mapping[song]} list")
+                raise DataError(f"{file}:{line_no}: id {song} is also in the {mapping[song]} list; "
+                                "keep each song in one list")
             mapping[song] = split
     return mapping
+
+
+def _read_lines(file: Path) -> list[str]:
+    """The lines of an id list; a missing or non-text file is one ArgumentError line."""
+    if not file.is_file():
+        raise ArgumentError(f"--split_files: {file} not found; check the path")
+    try:
+        return file.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise ArgumentError(f"--split_files: {file} is not a text file; give one id per line") from None
