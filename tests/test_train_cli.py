@@ -110,9 +110,10 @@ def test_push_to_hub_offline_fails_before_training(tiny_corpus, tmp_path):
 def test_bad_data_is_one_line(tmp_path):
     result = run(["train.py", "--model", "ast", "--data", str(tmp_path / "nowhere"), "--output_dir", str(tmp_path / "r")])
     assert result.returncode == 2
-    assert result.stderr.strip() .splitlines()[-1] == f"train.py: error: {tmp_path / 'nowhere'}: no such file or folder"
-    result = run(["train.py", "--model", "mert", "--demo", "--output_dir", str(tmp_path / "r")])
-    assert result.returncode == 2 and "unknown model 'mert'" in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (f"train.py: error: {tmp_path / 'nowhere'}: no such file or folder; "
+                                                      "pass --data DEAM_DIR|EMOMUSIC_DIR|CSV|manifest.csv")
+    result = run(["train.py", "--model", "bert", "--demo", "--output_dir", str(tmp_path / "r")])
+    assert result.returncode == 2 and "unknown model 'bert'" in result.stderr
 
 
 def test_torchrun_two_cpu_processes_train_one_model(tiny_corpus, tmp_path):
