@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 import numpy as np
 import pandas as pd
@@ -60,6 +61,32 @@ def test_train_gan_then_train_with_synthetic(tmp_path):
     assert quality["tstr"]["train_synthetic_test_real"]["test_num_songs"] == 2
     assert "mean_spectrum_correlation" in quality["spectral"]["synthetic"]
 
+    # The conditioning aids and the filter, on 4 of the 8 train songs; the regressor steers here too.
+    songs = pd.read_csv(tmp_path / "regressor" / "manifest.csv").query("split == 'train'")["song_id"].astype(str)
+    (tmp_path / "songs.txt").write_text("\n".join(songs[:4]) + "\n")
+    steered = tmp_path / "steered"
+    result = run(["train_gan.py", *common, "--checkpoint", str(tiny), "--epochs", "1", "--num_synthetic", "24",
+                  "--output_dir", str(steered), "--gan_height", "16", "--gan_width", "16", "--gan_channels", "8",
+                  "--z_dim", "16", "--batch_size", "4", "--num_threads", "1", "--num_audio", "1", "--num_grid", "1",
+                  "--train_songs", str(tmp_path / "songs.txt"), "--guide_regressor", str(tmp_path / "regressor"),
+                  "--aux_weight", "0.5", "--consistency_weight", "1", "--filter_consistency", "0.6",
+                  "--track_every", "1", "--track_samples", "8", "--progress", "false"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((steered / "gan_report.json").read_text())
+    assert report["train_songs"] == 4 and {"d_aux", "g_aux", "g_consistency"} <= set(report["history"][0])
+    counts = report["filter_consistency"]
+    assert counts["labels_requested"] == 24 and counts["windows_kept"] == report["num_synthetic"] > 0
+    assert counts["windows_kept"] + counts["labels_dropped"] == 24
+    assert json.loads((steered / "gan_quality.json").read_text())["filter_consistency"] == counts
+    from datasets import load_from_disk
+
+    from sentio.gan.report import regressor_outputs
+    from sentio.inference.run import load_run
+
+    written = load_from_disk(str(steered / "synthetic")).with_format("numpy")
+    predicted = regressor_outputs(load_run(tmp_path / "regressor"), written["input_values"])[1]
+    assert (np.abs(predicted - written["labels"]) <= 0.6 + 1e-5).all()
+
     out = tmp_path / "mixed"
     result = run([*train, "--output_dir", str(out), "--synthetic", str(gan), "--synthetic_ratio", "1"])
     assert result.returncode == 0, result.stderr[-3000:]
@@ -83,3 +110,48 @@ def test_wav2vec2_is_refused_in_one_line(tmp_path):
     assert result.stderr.strip().splitlines()[-1] == (
         "train_gan.py: error: --model wav2vec2 reads waveform features, not spectrograms: the GAN imitates spectrogram "
         "features (use --model ast or vit)")
+
+
+def test_kill_9_mid_training_then_the_rerun_resumes(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import torch
+
+    from tests.conftest import REPO
+
+    csv = _corpus(tmp_path)
+    tiny = tiny_checkpoint("ast", tmp_path / "tiny")
+    gan = tmp_path / "gan"
+    argv = ["train_gan.py", "--data", str(csv), "--label_scale=-1-1", "--cache_dir", str(tmp_path / "cache"),
+            "--checkpoint", str(tiny), "--epochs", "30", "--num_synthetic", "4", "--output_dir", str(gan),
+            "--gan_height", "16", "--gan_width", "16", "--gan_channels", "4", "--z_dim", "8", "--batch_size", "8",
+            "--num_threads", "1", "--num_audio", "1", "--num_grid", "1", "--quality_samples", "16",
+            "--track_every", "5", "--track_samples", "8", "--progress", "false"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    first = subprocess.Popen([sys.executable, *argv], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not (gan / "gan_checkpoint.pt").is_file() and first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        first.send_signal(signal.SIGKILL)
+    finally:
+        first.wait()
+    assert first.returncode == -signal.SIGKILL  # killed, not finished
+    saved = torch.load(gan / "gan_checkpoint.pt", weights_only=False)  # whole, whatever the moment of the kill
+    assert 1 <= saved["epoch"] < 30
+
+    result = run(argv)
+    assert result.returncode == 0, result.stderr[-3000:]
+    resumed_at = int(result.stderr.split("resumed from")[1].split("at epoch")[1].split()[0])
+    assert resumed_at >= saved["epoch"]
+    report = json.loads((gan / "gan_report.json").read_text())
+    assert report["epochs_done"] == 30 and len(report["history"]) == 30
+    final = torch.load(gan / "gan_checkpoint.pt", weights_only=False)
+    assert final["epoch"] == 30 and final["best"]["fd"] == min(h["quality_fd"] for h in report["history"]
+                                                                 if "quality_fd" in h)
+    assert torch.load(gan / "gan_best.pt", weights_only=False)["epoch"] == final["best"]["epoch"]
+    assert not list(gan.glob("*.tmp")) and (gan / "synthetic" / "dataset_info.json").is_file()

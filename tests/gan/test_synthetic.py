@@ -16,7 +16,14 @@ from sentio.data.feature_extractor import SentioFeatureExtractor
 from sentio.gan.data import SpecLayout, real_features, train_images
 from sentio.gan.models import Generator
 from sentio.gan.render import label_distributions, spectrogram_grid, write_audio_samples
-from sentio.gan.synthetic import MANIFEST, load_synthetic, sample_labels, with_synthetic, write_synthetic
+from sentio.gan.synthetic import (
+    MANIFEST,
+    generated_blocks,
+    load_synthetic,
+    sample_labels,
+    with_synthetic,
+    write_synthetic,
+)
 from tests.conftest import write_audio
 from tests.gan.helpers import TINY_GAN
 
@@ -45,7 +52,7 @@ def written(real, tmp_path_factory):
     torch.manual_seed(0)
     out = tmp_path_factory.mktemp("gan")
     syn_labels = sample_labels(labels, 10, seed=0)
-    dataset = write_synthetic(out, Generator(TINY_GAN), layout, extractor, syn_labels, seed=0)
+    dataset = write_synthetic(out, generated_blocks(Generator(TINY_GAN), layout, syn_labels, seed=0), layout, extractor)
     return out, dataset, layout, syn_labels
 
 
@@ -150,3 +157,30 @@ def test_griffin_lim_wavs_and_png_grids(real, written, tmp_path):
     for png in (grid, dist):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert matplotlib.image.imread(grid).shape[0] > 200  # two rows of spectrograms
+
+
+def test_consistency_filter_keeps_exactly_the_windows_within_the_threshold():
+    from sentio.gan.guide import consistent_windows, within
+
+    labels = np.random.default_rng(0).uniform(-1, 1, (150, 2)).astype(np.float32)
+    drawn = []  # every (label, reading) the filter was shown
+
+    def generate(y, call):  # a "window" is the label plus a reading error that new noise redraws
+        error = np.random.default_rng(call).uniform(-0.4, 0.4, y.shape).astype(np.float32)
+        drawn.append((y.copy(), y + error))
+        return y + error
+
+    blocks, report = consistent_windows(generate, lambda x: x, labels, threshold=0.15, tries=3, chunk=64)
+    kept = [b for b in blocks]
+    windows = np.concatenate([w for w, _ in kept])
+    kept_labels = np.concatenate([y for _, y in kept])
+    assert (np.abs(windows - kept_labels) <= 0.15).all()
+    shown_labels = np.concatenate([y for y, _ in drawn])
+    shown = np.concatenate([w for _, w in drawn])
+    passing = within(shown, shown_labels, 0.15)
+    assert np.array_equal(np.sort(windows, axis=0), np.sort(shown[passing], axis=0))  # every passing one, no other
+    assert report.windows_generated == len(shown) and report.windows_kept == len(windows) == passing.sum()
+    assert report.windows_kept + report.labels_dropped == report.labels_requested == 150
+    assert 0 < report.labels_dropped < 150 and report.to_dict()["pass_rate"] == pytest.approx(passing.mean())
+    # a label is retried only until it passes: each label appears at most once among the kept windows
+    assert len(np.unique(kept_labels, axis=0)) == len(kept_labels)

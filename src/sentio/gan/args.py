@@ -16,6 +16,10 @@ class GanArguments:
     max_length: int | None = field(default=None, metadata={"help": "AST: frames per window (as train.py)."})
     window_seconds: float | None = field(default=None, metadata={"help": "ViT: seconds per window (as train.py)."})
     epochs: int = field(default=50, metadata={"help": "GAN training epochs (over the full train windows)."})
+    max_steps: int = field(default=0, metadata={
+        "help": "GAN steps instead of --epochs (rounded up to whole epochs; 0 = use --epochs)."})
+    train_songs: str | None = field(default=None, metadata={
+        "help": "A text file of song ids (one a line): the GAN learns from these train songs only (default: all)."})
     num_synthetic: int = field(default=3200, metadata={"help": "Synthetic windows to write."})
     batch_size: int = field(default=32, metadata={"help": "GAN batch size."})
     lr_g: float = field(default=2e-4, metadata={"help": "Generator learning rate (Adam)."})
@@ -34,8 +38,29 @@ class GanArguments:
     resume: bool = field(default=True, metadata={"help": "Continue from the checkpoint in --output_dir if present."})
     num_audio: int = field(default=4, metadata={"help": "Synthetic (and real) windows rendered to WAV by Griffin-Lim."})
     num_grid: int = field(default=6, metadata={"help": "Rows of the real-vs-synthetic PNG grid."})
+    aux_weight: float = field(default=0.0, metadata={
+        "help": "Auxiliary regression head on D (AC-GAN style): D learns (valence, arousal) of real windows, G is "
+                "asked for them on fakes; weight of both losses (0 = no head)."})
+    consistency_weight: float = field(default=0.0, metadata={
+        "help": "Weight of G's consistency loss: MSE between --guide_regressor's reading of a fake window and its "
+                "label (0 = off)."})
+    guide_regressor: str | None = field(default=None, metadata={
+        "help": "A train.py output folder whose frozen predictions steer the GAN (--consistency_weight, "
+                "--filter_consistency). Trained on the GAN's train songs only; use another run as --regressor."})
+    filter_consistency: float | None = field(default=None, metadata={
+        "help": "Keep only synthetic windows whose --guide_regressor prediction is within this distance of their "
+                "label in both dimensions (labels on [-1, 1]; default: keep all)."})
+    filter_tries: int = field(default=8, metadata={"help": "Windows tried per label before --filter_consistency drops it."})
     regressor: str | None = field(
-        default=None, metadata={"help": "A train.py output folder: embeddings and label consistency for the quality report."})
+        default=None, metadata={"help": "A train.py output folder: embeddings and label consistency for the quality "
+                                "report and the FD tracked during training."})
+    track_every: int = field(default=2, metadata={
+        "help": "Measure FD/KID of the EMA generator every N epochs (and after the last); keep the lowest-FD "
+                "checkpoint as gan_best.pt (0 = off)."})
+    track_samples: int = field(default=256, metadata={"help": "Synthetic and real windows per quality measurement."})
+    sample_from: str = field(default="best", metadata={
+        "help": "Write the synthetic split from the best-FD checkpoint (best) or the last epoch (last).",
+        "choices": ["best", "last"]})
     tstr_epochs: int = field(default=0, metadata={"help": "Train-on-synthetic-test-on-real epochs (0 = skip)."})
     quality_samples: int = field(default=500, metadata={"help": "At most this many windows per set in quality metrics."})
     num_threads: int = field(default=0, metadata={

@@ -64,19 +64,35 @@ class SpecLayout:
         x = F.adaptive_avg_pool2d(x[:, None], (self.height, self.width))
         return (x - self.mean) / self.std
 
-    def from_gan(self, images: torch.Tensor) -> np.ndarray:
-        """Standardised [N, 1, height, width] -> [N, *feature_shape] float32 in the backbone's scale."""
+    def to_features(self, images: torch.Tensor) -> torch.Tensor:
+        """Standardised [N, 1, height, width] -> [N, *feature_shape] in the backbone's scale, on the
+        images' device and differentiable (the consistency loss runs a regressor on it)."""
         freq, time = self.feature_shape[self.freq_axis], self.full_time
-        x = F.interpolate(images.detach().float().cpu() * self.std + self.mean, size=(freq, time), mode="bilinear",
+        x = F.interpolate(images.float() * self.std + self.mean, size=(freq, time), mode="bilinear",
                           align_corners=False)[:, 0]
-        if self.freq_axis == 1:
-            x = x.transpose(1, 2)
-        return np.ascontiguousarray(x.numpy(), dtype=np.float32)
+        return x.transpose(1, 2) if self.freq_axis == 1 else x
+
+    def from_gan(self, images: torch.Tensor) -> np.ndarray:
+        """Standardised [N, 1, height, width] -> [N, *feature_shape] float32 numpy arrays."""
+        return np.ascontiguousarray(self.to_features(images.detach().cpu()).numpy(), dtype=np.float32)
 
     def fit(self, images: torch.Tensor) -> torch.Tensor:
         """Set mean/std from un-standardised images and return them standardised."""
         self.mean, self.std = float(images.mean()), float(images.std()) or 1.0
         return (images - self.mean) / self.std
+
+
+def keep_train_songs(features: Dataset, songs: list[str]) -> Dataset:
+    """`features` without the train windows of songs outside `songs` (validation and test rows stay:
+    the GAN never trains on them). Every listed song must be a train song of the data."""
+    meta = features.select_columns(["split", "song_id"]).with_format("arrow")[:]
+    split, ids = meta["split"].to_pylist(), [str(s) for s in meta["song_id"].to_pylist()]
+    wanted = {str(s) for s in songs}
+    missing = sorted(wanted - {s for s, sp in zip(ids, split) if sp == "train"})
+    if missing:
+        raise DataError(f"--train_songs: {missing[0]!r} is not a train song of this data ({len(missing)} listed "
+                        "song(s) are not); list song ids of the train split")
+    return features.select([i for i, (s, sp) in enumerate(zip(ids, split)) if sp != "train" or s in wanted])
 
 
 def train_images(features: Dataset, layout: SpecLayout) -> tuple[torch.Tensor, np.ndarray, list[str]]:

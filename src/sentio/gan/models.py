@@ -9,6 +9,9 @@ resolution. Choices, for small data and continuous labels:
   global sum pooling, and a projection head (Miyato & Koyama 2018): the label enters as the inner
   product of a learned label embedding with the pooled features. For continuous labels the
   embedding is a small MLP rather than a lookup table.
+- Optional auxiliary regression head on the discriminator (AC-GAN style, Odena et al. 2017, for
+  continuous labels): a linear map of the same pooled features to (valence, arousal), trained on
+  real windows only; the generator is asked to make windows it reads as their conditioning label.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ class GanConfig:
     z_dim: int = 128
     channels: int = 32  # width of the last generator / first discriminator block (doubles per level)
     embed_dim: int = 64  # label embedding width
+    aux_head: bool = False  # the discriminator also regresses (valence, arousal) (AC-GAN style)
 
     def __post_init__(self) -> None:
         if min(self.height, self.width) < 8:
@@ -137,7 +141,8 @@ class DBlock(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """Projection discriminator: D(x, y) = w . phi(x) + <embed(y), phi(x)>, spectral norm throughout."""
+    """Projection discriminator: D(x, y) = w . phi(x) + <embed(y), phi(x)>, spectral norm throughout;
+    with `aux_head`, also a regression of (valence, arousal) from phi(x)."""
 
     def __init__(self, config: GanConfig):
         super().__init__()
@@ -146,11 +151,22 @@ class Discriminator(nn.Module):
         self.blocks = nn.Sequential(*(DBlock(widths[i], widths[i + 1], first=i == 0) for i in range(n + 1)))
         self.linear = spectral_norm(nn.Linear(widths[-1], 1))
         self.embed = _label_mlp(config.embed_dim, widths[-1], sn=True)
+        # No spectral norm: the head is a regressor, not part of the critic whose slope SN bounds.
+        self.aux = nn.Linear(widths[-1], LABEL_DIM) if config.aux_head else None
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled features phi(x) [B, C] (global sum pooling, as in the projection discriminator)."""
         return F.relu(self.blocks(x)).sum(dim=(2, 3))
 
-    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        phi = self.features(x)
+    def score(self, phi: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The critic's output [B] for pooled features `phi` and their labels."""
         return self.linear(phi).squeeze(1) + (self.embed(labels) * phi).sum(dim=1)
+
+    def regress(self, phi: torch.Tensor) -> torch.Tensor:
+        """The auxiliary head's (valence, arousal) [B, 2] for pooled features `phi`."""
+        if self.aux is None:
+            raise ValueError("this discriminator has no auxiliary head (GanConfig.aux_head is False)")
+        return self.aux(phi)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return self.score(self.features(x), labels)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,9 +21,10 @@ from ..data.collate import EmotionCollator, SongWindowDataset, WindowDataset
 from ..data.feature_extractor import SentioFeatureExtractor
 from ..errors import ArgumentError, DataError
 from ..inference.run import Run
-from ..inference.runner import batches_of, run_batches
+from ..inference.runner import TorchRunner, batches_of, dataset_items, run_batches
+from ..metrics import average_by_song, regression_metrics
 from .data import SpecLayout
-from .quality import embedding_metrics, label_consistency, spectral_statistics
+from .quality import embedding_metrics, frechet_distance, kid, label_consistency, spectral_statistics
 
 logger = logging.getLogger(__name__)
 _BATCH = 32
@@ -34,9 +36,10 @@ def random_cnn_embeddings(images: torch.Tensor, seed: int = 0) -> np.ndarray:
     Random conv features are a download-free stand-in for an Inception network: they respond to
     local spectro-temporal texture without any training (see Naeem et al. 2020 on random embeddings).
     """
-    torch.manual_seed(seed)
-    net = nn.Sequential(nn.Conv2d(1, 32, 3, 2, 1), nn.ReLU(), nn.Conv2d(32, 64, 3, 2, 1), nn.ReLU(),
-                        nn.Conv2d(64, 128, 3, 2, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten()).eval()
+    with torch.random.fork_rng(devices=[]):  # a fixed network, without moving the caller's random state
+        torch.manual_seed(seed)
+        net = nn.Sequential(nn.Conv2d(1, 32, 3, 2, 1), nn.ReLU(), nn.Conv2d(32, 64, 3, 2, 1), nn.ReLU(),
+                            nn.Conv2d(64, 128, 3, 2, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten()).eval()
     with torch.no_grad():
         return torch.cat([net(x) for x in images.split(_BATCH)]).numpy().astype(np.float64)
 
@@ -48,6 +51,47 @@ def regressor_outputs(regressor: Run, arrays: np.ndarray) -> tuple[np.ndarray, n
     items = ({extractor.feature_name: x, "length": full} for x in np.asarray(arrays, np.float32))
     out = run_batches(regressor.runner, batches_of(items, EmotionCollator.for_extractor(extractor), _BATCH))
     return out["embedding"].astype(np.float64), out["predictions"].astype(np.float64)
+
+
+@dataclass
+class QualityTracker:
+    """FD and KID of EMA-generator samples during training (GanTrainer.fit's tracker).
+
+    The samples are always the same: fixed labels (drawn from the real train windows) and fixed
+    noise, so the curve over epochs moves only with the generator. The embedding is the trained
+    regressor's when one is given (with its label consistency per dimension), else the random CNN's.
+    """
+
+    layout: SpecLayout
+    reference: np.ndarray  # embeddings of real train windows
+    labels: torch.Tensor  # [N, 2] conditioning labels of the tracked samples
+    regressor: Run | None = None
+    seed: int = 0
+
+    @classmethod
+    def build(cls, layout: SpecLayout, real: np.ndarray, real_labels: np.ndarray, regressor: Run | None,
+              samples: int, seed: int = 0) -> "QualityTracker":
+        """A tracker comparing `samples` fakes against up to `samples` of the given real windows."""
+        rng = np.random.default_rng(seed)
+        rows = np.sort(rng.choice(len(real), min(samples, len(real)), replace=False))
+        labels = torch.from_numpy(np.asarray(real_labels, np.float32)[rng.choice(len(real), samples)])
+        tracker = cls(layout, np.zeros((0, 0)), labels, regressor, seed)
+        tracker.reference = tracker.embed(real[rows])[0]
+        return tracker
+
+    def embed(self, arrays: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(embeddings, predictions or None) of full-size feature arrays."""
+        if self.regressor is None:
+            return random_cnn_embeddings(self.layout.to_gan(arrays), self.seed), None
+        return regressor_outputs(self.regressor, arrays)
+
+    def __call__(self, trainer: Any) -> dict[str, float]:
+        embedding, predictions = self.embed(self.layout.from_gan(trainer.sample(self.labels, seed=self.seed)))
+        quality = {"fd": frechet_distance(self.reference, embedding), "kid": kid(self.reference, embedding, seed=self.seed)[0]}
+        if predictions is not None:
+            consistency = label_consistency(predictions, self.labels.numpy())
+            quality.update(ccc_valence=consistency["ccc_valence"], ccc_arousal=consistency["ccc_arousal"])
+        return quality
 
 
 def check_regressor(extractor: SentioFeatureExtractor, regressor: Run, where: str) -> None:
@@ -100,10 +144,10 @@ def quality_report(layout: SpecLayout, real: np.ndarray, real_labels: np.ndarray
     return report
 
 
-def train_and_test(model: Any, train_ds: torch.utils.data.Dataset, test_ds: WindowDataset,
-                   extractor: SentioFeatureExtractor, max_steps: int, seed: int = 0, learning_rate: float = 3e-4,
-                   batch_size: int = 16) -> dict[str, float]:
-    """A short EmotionTrainer run of `max_steps` on `train_ds`, scored on `test_ds` (song level)."""
+def train_steps(model: Any, train_ds: torch.utils.data.Dataset, extractor: SentioFeatureExtractor, max_steps: int,
+                seed: int = 0, learning_rate: float = 3e-4, batch_size: int = 16) -> Any:
+    """Exactly `max_steps` EmotionTrainer steps on `train_ds` (no evaluation, no checkpoint); the model
+    after the last step (no best-checkpoint selection: that would consult validation songs)."""
     from ..args import EmotionTrainingArguments
     from ..training.trainer import EmotionTrainer
 
@@ -116,7 +160,26 @@ def train_and_test(model: Any, train_ds: torch.utils.data.Dataset, test_ds: Wind
         trainer = EmotionTrainer(model=model, args=args, train_dataset=train_ds,
                                  data_collator=EmotionCollator.for_extractor(extractor))
         trainer.train()
-        return trainer.evaluate(test_ds, metric_key_prefix="test")
+    return trainer.model
+
+
+def song_predictions(model: Any, dataset: WindowDataset,
+                     extractor: SentioFeatureExtractor) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(predictions, labels, song ids): the model's window predictions averaged per song."""
+    out = run_batches(TorchRunner(model), batches_of(dataset_items(dataset), EmotionCollator.for_extractor(extractor),
+                                                     _BATCH))
+    pred, songs = average_by_song(out["predictions"], dataset.song_ids)
+    true, _ = average_by_song(dataset.labels(), dataset.song_ids)
+    return pred, true, songs
+
+
+def train_and_test(model: Any, train_ds: torch.utils.data.Dataset, test_ds: WindowDataset,
+                   extractor: SentioFeatureExtractor, max_steps: int, seed: int = 0, learning_rate: float = 3e-4,
+                   batch_size: int = 16) -> dict[str, float]:
+    """`train_steps`, then song-level test_* metrics on `test_ds`."""
+    model = train_steps(model, train_ds, extractor, max_steps, seed, learning_rate, batch_size)
+    pred, true, songs = song_predictions(model, test_ds, extractor)
+    return {**{f"test_{k}": v for k, v in regression_metrics(pred, true).items()}, "test_num_songs": float(len(songs))}
 
 
 def tstr(make_model: Any, synthetic: Dataset, features: Dataset, extractor: SentioFeatureExtractor, epochs: int,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,7 @@ from ..data.feature_cache import feature_schema
 from ..data.feature_extractor import SentioFeatureExtractor
 from ..errors import ArgumentError, DataError, MissingFileError
 from .data import SpecLayout
+from .guide import FilterReport, consistent_windows
 
 logger = logging.getLogger(__name__)
 SUBDIR = "synthetic"
@@ -71,27 +72,50 @@ def generate_features(generator: torch.nn.Module, layout: SpecLayout, labels: np
             yield layout.from_gan(generator(z.to(device), y.to(device)))
 
 
-def write_synthetic(output_dir: str | Path, generator: torch.nn.Module, layout: SpecLayout,
-                    extractor: SentioFeatureExtractor, labels: np.ndarray, seed: int = 0) -> Dataset:
-    """Generate one window per label, save the split and its manifest; returns the saved dataset."""
+def generated_blocks(generator: torch.nn.Module, layout: SpecLayout, labels: np.ndarray,
+                     seed: int = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(features, labels) blocks: one window per label, unfiltered."""
+    start = 0
+    for block in generate_features(generator, layout, labels, seed):
+        yield block, np.asarray(labels[start : start + len(block)], np.float32)
+        start += len(block)
+
+
+def filtered_blocks(generator: torch.nn.Module, layout: SpecLayout, labels: np.ndarray,
+                    predict: Callable[[np.ndarray], np.ndarray], threshold: float, tries: int,
+                    seed: int = 0) -> tuple[Iterator[tuple[np.ndarray, np.ndarray]], FilterReport]:
+    """(features, labels) blocks of windows whose `predict`ed labels are within `threshold` of
+    their conditioning labels in both dimensions (see guide.consistent_windows), and its report."""
+    def generate(y: np.ndarray, call: int) -> np.ndarray:
+        # Every call its own noise, reproducible from `seed`; distinct from the unfiltered draws.
+        return np.concatenate(list(generate_features(generator, layout, y, seed=seed * 1_000_003 + call + 1)))
+
+    return consistent_windows(generate, predict, labels, threshold, tries)
+
+
+def write_synthetic(output_dir: str | Path, blocks: Iterable[tuple[np.ndarray, np.ndarray]], layout: SpecLayout,
+                    extractor: SentioFeatureExtractor) -> Dataset:
+    """Save (features, labels) blocks as the split and its manifest; returns the saved dataset."""
     out = Path(output_dir)
     schema = synthetic_schema(extractor)
     parts, start = [], 0
-    for block in generate_features(generator, layout, labels, seed):
+    for block, labels in blocks:
         n = len(block)
         ids = [f"syn-{start + i + 1:06d}" for i in range(n)]
         parts.append(Dataset.from_dict({
             "song_id": ids, "clip": list(range(start, start + n)), "window": [0] * n, "start": [0.0] * n,
             "length": [layout.full_time] * n,  # every synthetic window is a full one
-            layout.feature_name: block, "labels": labels[start : start + n].tolist(),
+            layout.feature_name: block, "labels": np.asarray(labels, np.float32).tolist(),
             "split": ["train"] * n, "source": ["synthetic"] * n,
         }, features=schema))
         start += n
     if not parts:
-        raise ArgumentError("--num_synthetic must be at least 1")
+        raise DataError("no synthetic window to write: none was generated, or none passed --filter_consistency "
+                        "(raise its threshold or --filter_tries)")
     dataset = concatenate_datasets(parts) if len(parts) > 1 else parts[0]
     dataset.save_to_disk(str(out / SUBDIR))
     extractor.save_pretrained(str(out / SUBDIR))
+    labels = np.asarray(dataset.with_format("numpy", columns=["labels"])["labels"], np.float32)
     pd.DataFrame({"song_id": dataset["song_id"], "valence": labels[:, 0], "arousal": labels[:, 1],
                   "split": "train", "source": "synthetic"}).to_csv(out / MANIFEST, index=False)
     return load_from_disk(str(out / SUBDIR))
