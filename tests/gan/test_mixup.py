@@ -1,4 +1,4 @@
-"""Mixup of training windows (the classic-augmentation arm of the ablation)."""
+"""Mixup of training windows (the classic-augmentation arm of the augmentation study)."""
 
 from __future__ import annotations
 
