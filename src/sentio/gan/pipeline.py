@@ -14,9 +14,11 @@ from typing import Any
 
 import numpy as np
 import torch
+from datasets import Dataset
 
 from ..args import DataArguments, ModelArguments
 from ..data.feature_cache import build_feature_dataset
+from ..data.feature_extractor import SentioFeatureExtractor
 from ..data.sources import prepare_manifest
 from ..errors import ArgumentError, DataError, MissingFileError
 from ..inference.run import Run, load_run
@@ -83,7 +85,7 @@ def spectrogram_plan(args: GanArguments, demo: bool) -> ModelPlan:
     return plan
 
 
-def _load_checked(path: str | None, flag: str, extractor: Any) -> Run | None:
+def _load_checked(path: str | None, flag: str, extractor: SentioFeatureExtractor) -> Run | None:
     if not path:
         return None
     run = load_run(path)
@@ -92,28 +94,36 @@ def _load_checked(path: str | None, flag: str, extractor: Any) -> Run | None:
 
 
 def train_gan(data_args: DataArguments, args: GanArguments) -> dict[str, Any]:
-    """Train (or resume) the GAN, write the synthetic split and the reports; returns gan_report.json's dict."""
+    """train_gan.py: the manifest and cached features of `data_args`, then `train_gan_on`."""
     check_args(args)
     torch.manual_seed(args.seed)
     if args.num_threads > 0:
         torch.set_num_threads(args.num_threads)
-
     # The exact features the regressor of this backbone (compact with --demo) is trained on.
     plan = spectrogram_plan(args, data_args.demo)
-    config = plan.architecture()  # no weights are read
-    extractor = plan.feature_extractor(config)
+    extractor = plan.feature_extractor(plan.architecture())  # no weights are read
+    out = ensure_writable_dir(args.output_dir)
+    train_songs = read_song_list(args.train_songs) if args.train_songs else None
+    # Runs are checked before any data work, not after hours of training.
+    for path, flag in ((args.regressor, "--regressor"), (args.guide_regressor, "--guide_regressor")):
+        _load_checked(path, flag, extractor)
+    manifest, _ = prepare_manifest(data_args, out, progress=args.progress)
+    features, feature_report = build_feature_dataset(manifest, extractor, data_args.cache_dir,
+                                                     num_proc=data_args.preprocessing_num_workers)
+    return train_gan_on(features, plan, extractor, args, train_songs, feature_report["failed"])
+
+
+def train_gan_on(features: Dataset, plan: ModelPlan, extractor: SentioFeatureExtractor, args: GanArguments,
+                 train_songs: list[str] | None = None, failed_clips: list | tuple = ()) -> dict[str, Any]:
+    """Train (or resume) the GAN on the train windows of `features` (only `train_songs`' when given),
+    write the synthetic split and the reports into args.output_dir; returns gan_report.json's dict."""
+    check_args(args)
     layout = SpecLayout.for_extractor(extractor, args.gan_height, args.gan_width)
     out = ensure_writable_dir(args.output_dir)
     gan_config = GanConfig(height=args.gan_height, width=args.gan_width, z_dim=args.z_dim, channels=args.gan_channels,
                            aux_head=args.aux_weight > 0)
-    train_songs = read_song_list(args.train_songs) if args.train_songs else None
-    # Runs are checked before hours of training, not after.
     regressor = _load_checked(args.regressor, "--regressor", extractor)
     guide = _load_checked(args.guide_regressor, "--guide_regressor", extractor)
-
-    manifest, _ = prepare_manifest(data_args, out, progress=args.progress)
-    features, feature_report = build_feature_dataset(manifest, extractor, data_args.cache_dir,
-                                                     num_proc=data_args.preprocessing_num_workers)
     if train_songs is not None:  # e.g. one fraction of a learning curve: other train songs are never seen
         features = keep_train_songs(features, train_songs)
     images, labels, song_ids = train_images(features, layout)  # split == "train" only
@@ -165,6 +175,7 @@ def train_gan(data_args: DataArguments, args: GanArguments) -> dict[str, Any]:
     if filter_report is not None:
         quality["filter_consistency"] = filter_report.to_dict()
     if args.tstr_epochs > 0:
+        config = plan.architecture()
         quality["tstr"] = tstr(lambda: plan.backbone.model_class(config), synthetic, features, extractor,
                                args.tstr_epochs, seed=args.seed)
     else:
@@ -178,7 +189,7 @@ def train_gan(data_args: DataArguments, args: GanArguments) -> dict[str, Any]:
               "seconds_per_epoch": float(np.mean(seconds)) if seconds else None, "history": trainer.history,
               "best": trainer.best, "sampled_from": sampled, "num_synthetic": len(synthetic),
               "filter_consistency": filter_report.to_dict() if filter_report is not None else None,
-              "failed_clips": feature_report["failed"]}
+              "failed_clips": list(failed_clips)}
     (out / "gan_report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
     return report
 
