@@ -116,8 +116,8 @@ class CurveArguments:
     """The study's own flags (the data flags are train.py's)."""
 
     output_dir: str = field(default="runs/augmentation-curve", metadata={"help": "Where results, table and figure go."})
-    smoke: bool = field(default=False, metadata={"help": "Tiny settings that run in seconds (a code check, not a study)."})
-    quick: bool = field(default=False, metadata={"help": "CPU settings, about an hour on the demo corpus (the default)."})
+    smoke: bool = field(default=False, metadata={"help": "Tiny settings that run in seconds: a code check only."})
+    quick: bool = field(default=False, metadata={"help": "CPU settings: about an hour on the demo corpus (default)."})
     full: bool = field(default=False, metadata={"help": "GPU settings: full-resolution GAN, longer training, 5 seeds."})
     model: str = field(default="ast", metadata={"help": "Backbone: ast or vit (spectrogram features)."})
     checkpoint: str | None = field(default=None, metadata={"help": "Local model folder (default: as train.py)."})

@@ -50,7 +50,8 @@ class GanArguments:
     filter_consistency: float | None = field(default=None, metadata={
         "help": "Keep only synthetic windows whose --guide_regressor prediction is within this distance of their "
                 "label in both dimensions (labels on [-1, 1]; default: keep all)."})
-    filter_tries: int = field(default=8, metadata={"help": "Windows tried per label before --filter_consistency drops it."})
+    filter_tries: int = field(default=8, metadata={
+        "help": "Windows tried per label before --filter_consistency drops it."})
     regressor: str | None = field(
         default=None, metadata={"help": "A train.py output folder: embeddings and label consistency for the quality "
                                 "report and the FD tracked during training."})

@@ -80,8 +80,8 @@ def spectrogram_plan(args: GanArguments, demo: bool) -> ModelPlan:
         from ..models.registry import BACKBONES
 
         usable = " or ".join(b.name for b in BACKBONES.values() if b.is_spectrogram)
-        raise ArgumentError(f"--model {plan.backbone.name} reads {plan.backbone.feature_kind} features, not spectrograms: "
-                            f"the GAN imitates spectrogram features (use --model {usable})")
+        raise ArgumentError(f"--model {plan.backbone.name} reads {plan.backbone.feature_kind} features, not "
+                            f"spectrograms: the GAN imitates spectrogram features (use --model {usable})")
     return plan
 
 

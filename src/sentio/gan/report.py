@@ -87,7 +87,8 @@ class QualityTracker:
 
     def __call__(self, trainer: Any) -> dict[str, float]:
         embedding, predictions = self.embed(self.layout.from_gan(trainer.sample(self.labels, seed=self.seed)))
-        quality = {"fd": frechet_distance(self.reference, embedding), "kid": kid(self.reference, embedding, seed=self.seed)[0]}
+        quality = {"fd": frechet_distance(self.reference, embedding),
+                   "kid": kid(self.reference, embedding, seed=self.seed)[0]}
         if predictions is not None:
             consistency = label_consistency(predictions, self.labels.numpy())
             quality.update(ccc_valence=consistency["ccc_valence"], ccc_arousal=consistency["ccc_arousal"])
