@@ -178,8 +178,8 @@ def _load_weights(
                 "report above): leave architecture fields such as max_length/hidden_size to the checkpoint"
             ) from None
         raise CheckpointError(f"cannot load the weights of {checkpoint!r} ({_first_line(exc, 200)})") from None
-    head_keys = {f"head.{name}" for name in model.head.state_dict()}
-    missing = sorted(set(info["missing_keys"]) - head_keys)
+    # What a plain backbone checkpoint cannot have: our head and the learned layer weights.
+    missing = sorted(k for k in info["missing_keys"] if not k.startswith(("head.", "layer_weights")))
     if missing:
         raise CheckpointError(
             f"{checkpoint!r} lacks {len(missing)} {backbone.name} encoder weight(s) (e.g. {', '.join(missing[:3])}): "
