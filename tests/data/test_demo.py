@@ -228,10 +228,10 @@ def test_dynamic_csv_layout(corpus: Path) -> None:
 def test_deam_reader_reads_dynamic(corpus: Path) -> None:
     from sentio.data.deam import DeamReader
 
-    dynamic = DeamReader(corpus).read_dynamic()
-    assert dynamic is not None and set(dynamic) == {"valence", "arousal"}
-    assert sorted(dynamic["arousal"].index, key=int) == [str(i) for i in sorted(truth(corpus))]
-    assert dynamic["valence"].columns[0] == "sample_1000ms"
+    curves, report = DeamReader(corpus).dynamic.curves()
+    assert sorted(curves, key=int) == [str(i) for i in sorted(truth(corpus))]
+    assert sum(report.frames_skipped_by_reason.values()) == 0
+    assert all(c.times[0] == 1.0 and np.allclose(np.diff(c.times), 0.5) for c in curves.values())
 
 
 def test_dynamic_labels_follow_truth(corpus: Path) -> None:
