@@ -15,12 +15,13 @@ import json
 import logging
 import os
 import sys
-from pathlib import Path
 
-from sentio.args import DataArguments
-from sentio.cli import parse_dataclasses, parser_for, run_cli
-from sentio.errors import ArgumentError
-from sentio.gan.args import GanArguments
+os.environ.setdefault("SENTIO_DEFER_REGISTRATION", "1")  # --help stays fast: see sentio/__init__.py
+
+from sentio.args import DataArguments  # noqa: E402
+from sentio.cli import parse_dataclasses, parser_for, run_cli  # noqa: E402
+from sentio.errors import ArgumentError  # noqa: E402
+from sentio.gan.args import GanArguments  # noqa: E402
 
 logger = logging.getLogger("train_gan")
 

@@ -81,10 +81,9 @@ def test_train_save_reload_in_new_process(name, tiny_corpus, tmp_path):
 
     # and in this process, through the same public loading path
     import torch
-
-    import sentio.models  # noqa: F401
     from transformers import AutoModel
 
+    import sentio.models  # noqa: F401
     from sentio.data.feature_extractor import SentioFeatureExtractor
 
     model = AutoModel.from_pretrained(out).eval()
@@ -134,3 +133,36 @@ def test_torchrun_two_cpu_processes_train_one_model(tiny_corpus, tmp_path):
     assert state["global_step"] == 2 * (train_songs // 4)
     assert result.stdout.count("test CCC:") == 1
     assert np.isfinite(json.loads((out / "all_results.json").read_text())["test_ccc_mean"])
+
+
+def test_probe_run_trains_the_head_on_cached_embeddings_and_scores_like_raw_audio(tiny_corpus, tmp_path):
+    """--probe: MARBLE's defaults apply, the encoder pass is cached and reused by a second head, and
+    evaluate.py on raw audio (the whole saved model) reproduces the test metrics training computed
+    from the cached embeddings."""
+    tiny = tiny_checkpoint("mert", tmp_path / "tiny")
+    common = ["--model", "mert", "--probe", "--demo", "--demo_dir", str(tiny_corpus), "--demo_num_clips", "16",
+              "--demo_seed", "5", "--checkpoint", str(tiny), "--window_seconds", "0.5", "--epochs", "2",
+              "--cache_dir", str(tmp_path / "cache"), "--report_to", "none", "--disable_tqdm", "true"]
+    first = run(["train.py", *common, "--output_dir", str(tmp_path / "a")])
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "probe embeddings" in first.stderr and "computed" in first.stderr
+    config = json.loads((tmp_path / "a" / "config.json").read_text())
+    assert config["probe"] and config["layer"] == "weighted" and config["head_hidden_size"] == 512
+    args = json.loads((tmp_path / "a" / "trainer_state.json").read_text())
+    assert args["train_batch_size"] == 64  # MARBLE's batch; learning rate 1e-3 below
+    assert "learning rate 0.001" in (tmp_path / "a" / "README.md").read_text()
+    assert "probe mode" in (tmp_path / "a" / "README.md").read_text()
+
+    second = run(["train.py", *common, "--layer", "1", "--learning_rate", "5e-3", "--output_dir", str(tmp_path / "b")])
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "reused" in [line for line in second.stderr.splitlines() if "probe embeddings" in line][0]
+    assert json.loads((tmp_path / "b" / "config.json").read_text())["layer"] == 1
+    assert "learning rate 0.005" in (tmp_path / "b" / "README.md").read_text()  # a given flag wins
+
+    evaluated = run(["evaluate.py", "--model_dir", str(tmp_path / "a"), "--bootstrap", "0",
+                     "--cache_dir", str(tmp_path / "cache")])
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    report = json.loads((tmp_path / "a" / "eval-test" / "eval_report.json").read_text())
+    results = json.loads((tmp_path / "a" / "all_results.json").read_text())
+    for dim in ("valence", "arousal"):
+        assert report["metrics"][dim]["ccc"]["value"] == pytest.approx(results[f"test_ccc_{dim}"], abs=1e-4)

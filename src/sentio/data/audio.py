@@ -15,7 +15,6 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-
 # Formats libsndfile decodes without ffmpeg (see module docstring).
 _SNDFILE_EXTENSIONS = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif"}
 

@@ -3,7 +3,8 @@
 One row per window. The key covers the feature params, FEATURE_VERSION and every clip's
 (song_id, path, size, mtime_ns) in manifest order; labels and splits are attached after loading,
 so relabelling or re-splitting reuses the features while a touched file or a param change
-recomputes. Layout: `<cache_dir>/<kind>-<key[:16]>/features*.arrow` + `done.json` (written last).
+recomputes. Layout: `<cache_dir>/<kind>-<key[:16]>/features*.arrow` + `done.json` (written last),
+built in a temporary folder and renamed into place (cache_store.build_once).
 Features stream to disk in small batches and are read back memory-mapped, so memory stays flat as
 the corpus grows.
 """
@@ -13,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import time
 from contextlib import contextmanager
 from typing import Any, Iterator
@@ -25,6 +25,7 @@ import pyarrow as pa
 from datasets import Array2D, Dataset, Features, List, Value
 
 from sentio.data.audio import AudioError, load_audio
+from sentio.data.cache_store import build_once
 from sentio.data.feature_extractor import SentioFeatureExtractor
 from sentio.data.features import FEATURE_VERSION, FbankParams, kaldi_fbank
 
@@ -145,10 +146,7 @@ def _shard_files(directory: str) -> list[str]:
 
 def _compute(manifest: pd.DataFrame, extractor: SentioFeatureExtractor, directory: str, key: str, num_proc: int,
              batch_size: int) -> None:
-    """Run the map into `directory` (emptied first: a crashed run leaves no done.json) and mark it done."""
-    if os.path.isdir(directory):
-        shutil.rmtree(directory)
-    os.makedirs(directory)
+    """Run the map into the empty folder `directory` and mark it done (see cache_store.build_once)."""
     source = Dataset.from_dict(  # from_dict, not from_pandas: pandas 3 large_string columns
         {
             "song_id": manifest["song_id"].astype(str).tolist(),
@@ -189,6 +187,16 @@ def _load(directory: str) -> Dataset:
     return parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
 
 
+def cache_directory(cache_dir: str | os.PathLike, extractor: SentioFeatureExtractor, key: str) -> str:
+    """The folder of the cache with this key."""
+    return os.path.join(os.fspath(cache_dir), f"{extractor.feature_kind}-{key[:16]}")
+
+
+def is_cached(manifest: pd.DataFrame, extractor: SentioFeatureExtractor, cache_dir: str | os.PathLike) -> bool:
+    """Whether the features of `manifest` are already cached complete (nothing to compute)."""
+    return is_complete(cache_directory(cache_dir, extractor, cache_key(manifest.reset_index(drop=True), extractor)))
+
+
 def build_feature_dataset(
     manifest: pd.DataFrame,
     extractor: SentioFeatureExtractor,
@@ -208,11 +216,9 @@ def build_feature_dataset(
     if len(manifest) == 0:
         raise ValueError("the manifest has no clips")
     key = cache_key(manifest, extractor)
-    directory = os.path.join(os.fspath(cache_dir), f"{extractor.feature_kind}-{key[:16]}")
-    marker = os.path.join(directory, _MARKER)
-    reused = os.path.isfile(marker) and all(os.path.isfile(os.path.join(directory, f)) for f in _read_files(marker))
-    if not reused:
-        _compute(manifest, extractor, directory, key, num_proc, batch_size)
+    directory = cache_directory(cache_dir, extractor, key)
+    reused = build_once(directory, is_complete,
+                        lambda tmp: _compute(manifest, extractor, str(tmp), key, num_proc, batch_size))
     ds = _load(directory)
 
     # Only cheap columns are read here; the feature column stays on disk.
@@ -246,12 +252,14 @@ def build_feature_dataset(
     return ds, report
 
 
-def _read_files(marker: str) -> list[str]:
+def is_complete(directory: str | os.PathLike) -> bool:
+    """A finished cache folder: its marker (written last) names files that all exist."""
     try:
-        with open(marker) as fh:
-            return list(json.load(fh)["files"])
+        with open(os.path.join(directory, _MARKER)) as fh:
+            files = list(json.load(fh)["files"])
     except (OSError, ValueError, KeyError):
-        return ["\0missing"]  # unreadable marker: recompute
+        return False  # no or unreadable marker: not complete
+    return bool(files) and all(os.path.isfile(os.path.join(directory, f)) for f in files)
 
 
 def split_dataset(ds: Dataset, split: str, columns: list[str] | None = None, format: str = "torch") -> Dataset:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.utils import ModelOutput
 
@@ -169,6 +170,13 @@ class EmotionRegressionMixin:
             for name, param in self.named_parameters():
                 if not name.startswith(("head.", "layer_weights")):
                     param.requires_grad_(False)
+
+    def _init_weights(self, module: nn.Module) -> None:
+        # The backbone's scheme covers the encoder and the head's linear layers; the layer weights
+        # are ours, and from_pretrained leaves a missing parameter uninitialised unless told.
+        super()._init_weights(module)
+        if module is self and getattr(self, "layer_weights", None) is not None:
+            init.zeros_(self.layer_weights)
 
     def _token_mask(self, inputs: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """[B, N_seq] bool mask over the encoder's sequence tokens (special tokens excluded)."""

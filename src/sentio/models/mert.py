@@ -76,13 +76,11 @@ class _MertBackbone(Backbone):
         return {"do_normalize": not config.do_stable_layer_norm or config.init_checkpoint == "scratch"}
 
     def read_checkpoint_config(self, source: str, local_only: bool) -> PretrainedConfig:
-        """A Sentio MERT run's config as is; MERT's own config.json as a checked HubertConfig."""
+        """MERT's own config.json as a checked HubertConfig; any other config (a Sentio run, a
+        plain HuBERT) as transformers reads it."""
         values, _ = HubertConfig.get_config_dict(source, local_files_only=local_only)
-        if values.get("model_type") == MertEmotionConfig.model_type:
-            return MertEmotionConfig.from_dict(values)
-        if values.get("model_type") not in (MERT_MODEL_TYPE, HubertConfig.model_type):
-            raise CheckpointError(f"{source} is a {values.get('model_type')!r} checkpoint, not MERT: --model mert "
-                                  f"needs a MERT-v1 checkpoint such as {self.default_checkpoint}")
+        if values.get("model_type") != MERT_MODEL_TYPE:
+            return super().read_checkpoint_config(source, local_only)
         used = [key for key in UNSUPPORTED if values.get(key)]
         if used:
             raise CheckpointError(f"{source}: MERT with {' and '.join(used)} is not supported (HuBERT has no such "

@@ -24,7 +24,11 @@ from .augment import SpecAugment
 
 logger = logging.getLogger(__name__)
 # Head fields a user may set from the command line; the rest come from the run or the backbone.
-_HEAD_FLAGS = ("loss", "final_dropout", "head_hidden_size", "pooling")
+_HEAD_FLAGS = ("loss", "final_dropout", "head_hidden_size", "pooling", "layer")
+# MARBLE's probe: the pooled layers feed one hidden layer of 512 with dropout 0.2, trained with
+# Adam at 1e-3 on batches of 64 windows. Each applies unless the user set it.
+PROBE_HEAD = {"pooling": "mean", "head_hidden_size": 512, "final_dropout": 0.2}
+PROBE_TRAINING = {"learning_rate": 1e-3, "per_device_train_batch_size": 64}
 
 
 @dataclass
@@ -43,6 +47,10 @@ class ModelPlan:
     window_seconds: float | None = None
     config_overrides: dict[str, Any] = field(default_factory=dict)
     head_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def probe(self) -> bool:
+        return bool(self.head_kwargs.get("probe"))
 
     def source(self) -> ModelSource:
         """The model's config and weight location, reading no weights."""
@@ -73,7 +81,9 @@ def model_plan(model_args: ModelArguments, demo: bool) -> ModelPlan:
     overrides = dict(backbone.demo_config) if compact else {}
     if model_args.max_length is not None:
         overrides["max_length"] = model_args.max_length
-    head = {k: getattr(model_args, k) for k in _HEAD_FLAGS if getattr(model_args, k) is not None}
+    head = {k: getattr(model_args, k) for k in _HEAD_FLAGS if getattr(model_args, k, None) is not None}
+    if model_args.probe:
+        head = {**PROBE_HEAD, **head, "probe": True}
     return ModelPlan(backbone, model_args.checkpoint, model_args.from_scratch or compact, compact,
                      model_args.window_seconds, overrides, head)
 
@@ -92,12 +102,25 @@ def run_feature_extractor(plan: ModelPlan, config: Any, manifest: pd.DataFrame,
     return extractor
 
 
-def training_datasets(features: Dataset, extractor: SentioFeatureExtractor, model_args: ModelArguments):
-    """(train, validation, test) torch datasets over the cached windows."""
-    name = extractor.feature_name
+def apply_probe_defaults(model_args: ModelArguments, training_args: Any, given: set[str]) -> None:
+    """MARBLE's training settings for --probe, where the command line did not choose: learning
+    rate 1e-3, batch 64, every window of every song each epoch."""
+    for name, value in PROBE_TRAINING.items():
+        if name not in given:
+            setattr(training_args, name, value)
+    if "train_windows" not in given:
+        model_args.train_windows = "all"
+
+
+def training_datasets(features: Dataset, extractor: SentioFeatureExtractor, model_args: ModelArguments,
+                      input_name: str | None = None):
+    """(train, validation, test) torch datasets over the cached windows; `input_name` picks another
+    model input than the extractor's (probe mode: the cached layer embeddings, not augmented)."""
+    name = input_name or extractor.feature_name
     # SpecAugment masks spectrograms only; a waveform model has its own time masking.
-    augment = SpecAugment(time_axis=extractor.time_axis) if model_args.spec_augment and extractor.params.is_spectrogram \
-        else None
+    augment = None
+    if model_args.spec_augment and extractor.params.is_spectrogram and name == extractor.feature_name:
+        augment = SpecAugment(time_axis=extractor.time_axis)
     if model_args.train_windows not in TRAIN_WINDOWS:
         raise ArgumentError(f"--train_windows must be random or all, got {model_args.train_windows!r}")
     train = SongWindowDataset(features, name, "train", augment=augment, every_window=model_args.train_windows == "all")
