@@ -119,7 +119,7 @@ def evaluate_run(model_dir: str, data_args: DataArguments, split: str, output_di
     table = score_table(predictions, manifest, per_window)
     logger.info("scoring %d %s (bootstrap %d draws)", len(table), "windows" if per_window else "songs", draws)
     report = build_report(table, level="window" if per_window else "song", split=split, model_dir=model_dir,
-                          windows=len(predictions["pred"]), draws=draws, seed=seed, progress=progress)
+                          windows=len(predictions["pred"]), draws=draws, seed=seed)
     report["data"] = source
     write_outputs(table, report, model_dir, output_dir)
     return report
