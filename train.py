@@ -16,7 +16,12 @@ import sys
 
 os.environ.setdefault("SENTIO_DEFER_REGISTRATION", "1")  # --help stays fast: see sentio/__init__.py
 
-from sentio.args import DataArguments, EmotionTrainingArguments, ModelArguments, SyntheticArguments  # noqa: E402
+from sentio.args import (  # noqa: E402
+    DataArguments,
+    EmotionTrainingArguments,
+    ModelArguments,
+    SyntheticArguments,
+)
 from sentio.cli import given_flags, parse_dataclasses, parser_for, run_cli  # noqa: E402
 
 logger = logging.getLogger("train")
@@ -44,23 +49,32 @@ def main() -> int:
 
     from sentio.data.collate import EmotionCollator
     from sentio.data.demo import split_ceiling
-    from sentio.data.feature_cache import build_feature_dataset
+    from sentio.data.feature_cache import build_feature_dataset, record_feature_cache
     from sentio.data.sources import prepare_manifest
     from sentio.errors import ArgumentError
     from sentio.outputs import ensure_writable_dir, note_failed_run
     from sentio.training.augment import Mixup
     from sentio.training.card import ModelCardInfo, check_hub_ready, write_model_card
     from sentio.training.probe import INPUT_NAME, EmbeddingCollator, probe_embeddings
-    from sentio.training.setup import model_plan, run_feature_extractor, training_datasets
+    from sentio.training.setup import (
+        model_plan,
+        resume_checkpoint,
+        run_feature_extractor,
+        training_datasets,
+    )
     from sentio.training.trainer import EmotionTrainer
 
     transformers.utils.logging.set_verbosity_warning()
     plan = model_plan(model_args, data_args.demo)
+    if synthetic_args.synthetic and not plan.backbone.is_spectrogram:
+        raise ArgumentError(f"--synthetic: --model {plan.backbone.name} reads {plan.backbone.feature_kind} features, "
+                            "and GAN windows exist only for spectrogram backbones; drop --synthetic")
     if plan.probe and synthetic_args.synthetic:
         raise ArgumentError("--synthetic cannot be combined with --probe: GAN windows are features, and a probe "
                             "trains on cached encoder embeddings")
     if training_args.push_to_hub:
         check_hub_ready()  # fail now, not after hours of training
+    resume = resume_checkpoint(training_args.resume_from_checkpoint, training_args.output_dir)
     ensure_writable_dir(training_args.output_dir, "--output_dir")
     set_seed(training_args.seed)
 
@@ -79,6 +93,7 @@ def main() -> int:
             )
         for failure in feature_report["failed"]:
             logger.warning("skipped %s: %s", failure["path"], failure["reason"])
+        record_feature_cache(training_args.output_dir, feature_report)
         input_name, collator = extractor.feature_name, EmotionCollator.for_extractor(extractor)
         if plan.probe:  # the frozen encoder runs once over every window; the head trains on its cached output
             with training_args.main_process_first(desc="probe embeddings"):
@@ -107,13 +122,15 @@ def main() -> int:
             processing_class=extractor,
             callbacks=callbacks,
         )
-        train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+        train_result = trainer.train(resume_from_checkpoint=resume)
         trainer.save_model()  # model + preprocessor_config.json, loadable with from_pretrained
         trainer.log_metrics("train", train_result.metrics)
         trainer.save_metrics("train", train_result.metrics)
         trainer.save_state()
 
-    # Final numbers: validation, then the test songs (window predictions averaged per song).
+    # Final numbers: validation, then the test songs (window predictions averaged per song). Early
+    # stopping has done its work: it would only warn that the test metrics lack its eval_ key.
+    trainer.remove_callback(EarlyStoppingCallback)
     results = {}
     for name, dataset in (("eval", val_ds), ("test", test_ds)):
         metrics = trainer.evaluate(dataset, metric_key_prefix=name)

@@ -12,7 +12,7 @@ import pytest
 from sentio.data.feature_extractor import SentioFeatureExtractor
 from sentio.inference import EmotionPredictor
 from sentio.models import build_model
-from tests.conftest import REPO, write_audio
+from tests.conftest import write_audio
 from tests.tiny import TINY
 
 CHECK = """

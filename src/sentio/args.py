@@ -19,7 +19,8 @@ class DataArguments(DataSourceSpec):
     """Where the clips and labels come from, how they are split, and where features are cached."""
 
     cache_dir: str = field(
-        default="data/cache", metadata={"help": "Where computed features are cached (relative to the working directory)."})
+        default="data/cache", metadata={"help": "Where computed features are cached (relative to the working directory; "
+                                         "evaluate.py defaults to the cache its run recorded)."})
     preprocessing_num_workers: int = field(default=1, metadata={"help": "Processes for the one-time feature pass."})
 
     def __post_init__(self) -> None:

@@ -17,7 +17,12 @@ from typing import Any
 
 import torch
 from huggingface_hub.dataclasses import strict
-from transformers import HubertConfig, HubertModel, HubertPreTrainedModel, PretrainedConfig
+from transformers import (
+    HubertConfig,
+    HubertModel,
+    HubertPreTrainedModel,
+    PretrainedConfig,
+)
 from transformers.modeling_outputs import BaseModelOutput
 
 from ..errors import CheckpointError

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,6 +101,25 @@ def run_feature_extractor(plan: ModelPlan, config: Any, manifest: pd.DataFrame,
                                 "train-split statistics apply to fbank features only")
         extractor.mean, extractor.std = compute_fbank_stats(manifest[manifest["split"] == "train"], extractor.params)
     return extractor
+
+
+def resume_checkpoint(value: str | None, output_dir: str) -> str | None:
+    """--resume_from_checkpoint: a checkpoint folder, or `last` (also `true`) for the newest
+    checkpoint-N in the run's folder; one line when there is none to resume from."""
+    if value is None:
+        return None
+    if value.strip().lower() in ("last", "true"):
+        from transformers.trainer_utils import get_last_checkpoint
+
+        last = get_last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
+        if last is None:
+            raise ArgumentError(f"--resume_from_checkpoint {value}: {output_dir} has no checkpoint-N folder to resume "
+                                "from; drop the flag to start over")
+        return last
+    if not os.path.isdir(value):
+        raise ArgumentError(f"--resume_from_checkpoint {value}: no such checkpoint folder (pass a checkpoint-N folder "
+                            "of the run, or `last`)")
+    return value
 
 
 def apply_probe_defaults(model_args: ModelArguments, training_args: Any, given: set[str]) -> None:
