@@ -24,6 +24,7 @@ from huggingface_hub import (
     snapshot_download,
     try_to_load_from_cache,
 )
+from safetensors import SafetensorError
 from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
 
 from ..errors import CheckpointError
@@ -206,7 +207,7 @@ def _load_weights(
                 source, config=config, local_files_only=local_only, dtype=torch.float32, output_loading_info=True,
                 ignore_mismatched_sizes=True,
             )
-    except (OSError, RuntimeError, ValueError) as exc:
+    except (OSError, RuntimeError, ValueError, SafetensorError) as exc:
         raise CheckpointError(f"cannot load the weights of {checkpoint!r} ({_first_line(exc, 200)})") from None
     mismatched = [key for key, *_ in info.get("mismatched_keys", [])]
     encoder_mismatch = [k for k in mismatched if not k.startswith(_HEAD_PARAMETERS)]

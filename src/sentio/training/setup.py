@@ -78,6 +78,9 @@ def model_plan(model_args: ModelArguments, demo: bool) -> ModelPlan:
     """The plan for the parsed model flags; flag values that cannot work fail here, before any data work."""
     backbone = get_backbone(model_args.model)
     backbone.check_window_flags(model_args.max_length, model_args.window_seconds)
+    if model_args.dataset_stats and not isinstance(backbone.default_params, FbankParams):
+        raise ArgumentError(f"--dataset_stats: {backbone.name} reads {backbone.feature_kind} features; train-split "
+                            "statistics apply to fbank features only")
     compact = demo and model_args.checkpoint is None
     overrides = dict(backbone.demo_config) if compact else {}
     if model_args.max_length is not None:
@@ -95,10 +98,7 @@ def run_feature_extractor(plan: ModelPlan, config: Any, manifest: pd.DataFrame,
     normalised with the train split's statistics. train.py and prepare.py both call this, so they
     cache the same features."""
     extractor = plan.feature_extractor(config)
-    if dataset_stats:
-        if not isinstance(extractor.params, FbankParams):
-            raise ArgumentError(f"--dataset_stats: {plan.backbone.name} reads {extractor.feature_kind} features; "
-                                "train-split statistics apply to fbank features only")
+    if dataset_stats:  # model_plan refused it for other features
         extractor.mean, extractor.std = compute_fbank_stats(manifest[manifest["split"] == "train"], extractor.params)
     return extractor
 
