@@ -140,6 +140,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 def _cli_inprocess(monkeypatch, *args: str) -> int:
     """predict.py's __main__ in this process (no torch start-up cost): its exit status."""
     monkeypatch.setattr(sys, "argv", ["predict.py", *args])
+    monkeypatch.setenv("SENTIO_DEFER_REGISTRATION", "1")  # what the script sets, undone after the test
     with pytest.raises(SystemExit) as exit_info:
         runpy.run_path(str(REPO / "predict.py"), run_name="__main__")
     return exit_info.value.code

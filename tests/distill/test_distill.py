@@ -47,6 +47,7 @@ def teacher_run(tmp_path_factory):
 def run_script(monkeypatch, script: str, *args: str) -> int:
     """A top-level script's __main__ in this process (no interpreter/torch start-up): its exit status."""
     monkeypatch.setattr(sys, "argv", [script, *args])
+    monkeypatch.setenv("SENTIO_DEFER_REGISTRATION", "1")  # what the script sets, undone after the test
     with pytest.raises(SystemExit) as exit_info:
         runpy.run_path(str(REPO / script), run_name="__main__")
     return exit_info.value.code
