@@ -51,7 +51,7 @@ def main() -> int:
     from sentio.data.demo import split_ceiling
     from sentio.data.feature_cache import build_feature_dataset, record_feature_cache
     from sentio.data.sources import prepare_manifest
-    from sentio.errors import ArgumentError
+    from sentio.errors import ArgumentError, DataError
     from sentio.outputs import ensure_writable_dir, note_failed_run
     from sentio.training.augment import Mixup
     from sentio.training.card import ModelCardInfo, check_hub_ready, write_model_card
@@ -109,6 +109,10 @@ def main() -> int:
                                                       extractor, seed=training_args.seed)
         if model_args.mixup_alpha > 0:  # after --synthetic, so synthetic windows are blended too; never evaluation
             train_ds = Mixup(train_ds, input_name, alpha=model_args.mixup_alpha)
+        batch = training_args.per_device_train_batch_size * max(1, training_args.world_size)
+        if len(train_ds) < batch:  # training drops a partial batch (CCC is a batch statistic): nothing would train
+            raise DataError(f"the train split gives {len(train_ds)} training items, fewer than one batch of {batch}: "
+                            "lower --per_device_train_batch_size (or use --train_windows all)")
         logger.info("songs: train %d, validation %d, test %d; windows %d", len(set(train_ds.song_ids)),
                     len(set(val_ds.song_ids)), len(set(test_ds.song_ids)), feature_report["windows"])
 

@@ -166,3 +166,45 @@ def test_probe_run_trains_the_head_on_cached_embeddings_and_scores_like_raw_audi
     results = json.loads((tmp_path / "a" / "all_results.json").read_text())
     for dim in ("valence", "arousal"):
         assert report["metrics"][dim]["ccc"]["value"] == pytest.approx(results[f"test_ccc_{dim}"], abs=1e-4)
+
+
+def test_defaults_resolve_after_parsing_whatever_the_flag_spelling(monkeypatch):
+    import runpy
+    import sys as system
+
+    monkeypatch.setenv("SENTIO_DEFER_REGISTRATION", "1")
+    train = runpy.run_path(str(REPO / "train.py"), run_name="train_script")
+    for argv, expected in ((["--model=vit", "--demo"], os.path.join("runs", "vit-demo")),
+                           (["--mod", "mert"], os.path.join("runs", "mert")),  # an abbreviation is a spelling too
+                           (["--demo", "--model=wav2vec2", "--output_dir=elsewhere"], "elsewhere")):
+        monkeypatch.setattr(system, "argv", ["train.py", *argv])
+        assert train["parse_args"]()[-1].output_dir == expected, argv
+    distill = runpy.run_path(str(REPO / "distill.py"), run_name="distill_script")
+    monkeypatch.setattr(system, "argv", ["distill.py", "--teacher", "t", "--student=mobilevit"])
+    assert distill["parse_args"]()[-1].output_dir == os.path.join("runs", "student-mobilevit")
+
+
+def test_prepare_caches_exactly_what_train_then_reuses(tiny_corpus, tmp_path):
+    tiny = tiny_checkpoint("ast", tmp_path / "tiny")
+    data = ["--demo", "--demo_dir", str(tiny_corpus), "--demo_num_clips", "16", "--demo_seed", "5",
+            "--checkpoint", str(tiny), "--cache_dir", str(tmp_path / "cache")]
+    prepared = run(["prepare.py", *data, "--features", "ast", "--output_dir", str(tmp_path / "prep")])
+    assert prepared.returncode == 0, prepared.stderr[-3000:]
+    assert "fbank features computed" in prepared.stderr
+    trained = run(["train.py", "--model", "ast", *data, "--epochs", "1", "--output_dir", str(tmp_path / "run"),
+                   "--per_device_train_batch_size", "4", "--report_to", "none", "--disable_tqdm", "true"])
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    assert "fbank features reused" in trained.stderr and "fbank features computed" not in trained.stderr
+    recorded = json.loads((tmp_path / "run" / "data_report.json").read_text())["feature_cache"]
+    assert recorded == str((tmp_path / "cache").resolve())
+
+
+def test_a_run_that_fails_before_training_says_what_its_folder_holds(tiny_corpus, tmp_path):
+    result = run(["train.py", "--model", "ast", "--demo", "--demo_dir", str(tiny_corpus), "--demo_num_clips", "16",
+                  "--demo_seed", "5", "--checkpoint", str(tiny_checkpoint("ast", tmp_path / "tiny")),
+                  "--synthetic", str(tmp_path / "no-gan-here"), "--output_dir", str(tmp_path / "run"),
+                  "--cache_dir", str(tmp_path / "cache")])
+    assert result.returncode == 2
+    assert "no synthetic split here" in result.stderr.strip().splitlines()[-1]
+    assert "the run stopped before training" in result.stderr and "(no model was saved)" in result.stderr
+    assert (tmp_path / "run" / "data_report.json").is_file()  # kept: it explains the data
