@@ -17,9 +17,11 @@ import os
 import sys
 from pathlib import Path
 
-from sentio.args import DataArguments
-from sentio.cli import parse_dataclasses, parser_for, run_cli
-from sentio.distill.args import DistillArguments, DistillTrainingArguments
+os.environ.setdefault("SENTIO_DEFER_REGISTRATION", "1")  # --help stays fast: see sentio/__init__.py
+
+from sentio.args import DataArguments  # noqa: E402
+from sentio.cli import parse_dataclasses, parser_for, run_cli  # noqa: E402
+from sentio.distill.args import DistillArguments, DistillTrainingArguments  # noqa: E402
 
 logger = logging.getLogger("distill")
 
@@ -43,7 +45,7 @@ def main() -> int:
     # heavy imports once the arguments are valid
     from sentio.distill.distill import run_distillation
     from sentio.distill.report import card_section, export_and_measure, write_report
-    from sentio.training.card import write_model_card
+    from sentio.training.card import ModelCardInfo, write_model_card
 
     run = run_distillation(dargs, data_args, targs)
     model, trainer, results, out = run["model"], run["trainer"], run["results"], targs.output_dir
@@ -69,13 +71,13 @@ def main() -> int:
     trainer.save_metrics("distill", {k: v for k, v in results.items() if k.startswith(("teacher_", "test_int8"))})
 
     data_report = json.loads((Path(out) / "data_report.json").read_text()) if (Path(out) / "data_report.json").is_file() else {}
-    card = {"backbone": f"student-{dargs.student}", "model_class": type(model).__name__,
-            "num_parameters": model.num_parameters(), "init": "scratch", "pooling": model.config.pooling,
-            "loss": f"distillation ({info['loss']})", "features": info["student"]["features"],
-            "data_source": run["source"], "split_method": data_report.get("split_method", ""),
-            "splits": data_report.get("splits", {}), "epochs": targs.num_train_epochs,
-            "batch_size": targs.per_device_train_batch_size, "learning_rate": targs.learning_rate, "seed": targs.seed,
-            "metric_for_best_model": targs.metric_for_best_model}
+    card = ModelCardInfo(
+        backbone=f"student-{dargs.student}", model_class=type(model).__name__, num_parameters=model.num_parameters(),
+        init="scratch", pooling=model.config.pooling, loss=f"distillation ({info['loss']})",
+        features=run["extractor"].to_dict(), data_source=run["source"], split_method=data_report.get("split_method", ""),
+        splits=data_report.get("splits", {}), epochs=targs.num_train_epochs, batch_size=targs.per_device_train_batch_size,
+        learning_rate=targs.learning_rate, seed=targs.seed, metric_for_best_model=targs.metric_for_best_model,
+    )
     path = write_model_card(out, card, results)
     path.write_text(path.read_text() + "\n" + card_section(report))
 

@@ -14,9 +14,11 @@ import os
 import sys
 from dataclasses import dataclass, field
 
-from sentio.args import DataArguments
-from sentio.cli import parse_dataclasses, parser_for, run_cli
-from sentio.errors import ArgumentError
+os.environ.setdefault("SENTIO_DEFER_REGISTRATION", "1")  # --help stays fast: see sentio/__init__.py
+
+from sentio.args import DataArguments  # noqa: E402
+from sentio.cli import given_flags, parse_dataclasses, parser_for, run_cli  # noqa: E402
+from sentio.errors import ArgumentError  # noqa: E402
 
 
 @dataclass
@@ -44,9 +46,14 @@ def main() -> int:
         raise ArgumentError(f"--batch_size must be >= 1, got {eval_args.batch_size}")
     import transformers
 
+    from sentio.data.feature_cache import recorded_feature_cache
     from sentio.evaluation.pipeline import evaluate_run  # heavy imports after argument checks
 
     transformers.utils.logging.set_verbosity_warning()
+    # The run's own feature cache (recorded as an absolute path) unless --cache_dir says otherwise: a
+    # run evaluates from any working directory without computing its features again.
+    if "cache_dir" not in given_flags(parser):
+        data_args.cache_dir = recorded_feature_cache(eval_args.model_dir) or data_args.cache_dir
     # A window-level report gets its own folder: it must not replace the song-level one.
     default = f"eval-{eval_args.split}" + ("-windows" if eval_args.per_window else "")
     output_dir = eval_args.output_dir or os.path.join(eval_args.model_dir, default)

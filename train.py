@@ -14,8 +14,15 @@ import logging
 import os
 import sys
 
-from sentio.args import DataArguments, EmotionTrainingArguments, ModelArguments, SyntheticArguments
-from sentio.cli import parse_dataclasses, parser_for, run_cli
+os.environ.setdefault("SENTIO_DEFER_REGISTRATION", "1")  # --help stays fast: see sentio/__init__.py
+
+from sentio.args import (  # noqa: E402
+    DataArguments,
+    EmotionTrainingArguments,
+    ModelArguments,
+    SyntheticArguments,
+)
+from sentio.cli import given_flags, parse_dataclasses, parser_for, run_cli  # noqa: E402
 
 logger = logging.getLogger("train")
 
@@ -24,8 +31,13 @@ def parse_args() -> tuple[ModelArguments, DataArguments, SyntheticArguments, Emo
     parser = parser_for((ModelArguments, DataArguments, SyntheticArguments, EmotionTrainingArguments), prog="train.py",
                         description="Fine-tune a backbone to predict valence and arousal.")
     model_args, data_args, synthetic_args, training_args = parse_dataclasses(parser)
+    # Defaults that depend on other flags, resolved now that every flag is parsed.
     if not training_args.output_dir_given:
         training_args.output_dir = os.path.join("runs", f"{model_args.model}-demo" if data_args.demo else model_args.model)
+    if model_args.probe:
+        from sentio.training.setup import apply_probe_defaults
+
+        apply_probe_defaults(model_args, training_args, given_flags(parser))
     return model_args, data_args, synthetic_args, training_args
 
 
@@ -37,18 +49,32 @@ def main() -> int:
 
     from sentio.data.collate import EmotionCollator
     from sentio.data.demo import split_ceiling
-    from sentio.data.feature_cache import build_feature_dataset
+    from sentio.data.feature_cache import build_feature_dataset, record_feature_cache
     from sentio.data.sources import prepare_manifest
+    from sentio.errors import ArgumentError, DataError
     from sentio.outputs import ensure_writable_dir, note_failed_run
     from sentio.training.augment import Mixup
-    from sentio.training.card import check_hub_ready, write_model_card
-    from sentio.training.setup import model_plan, run_feature_extractor, training_datasets
+    from sentio.training.card import ModelCardInfo, check_hub_ready, write_model_card
+    from sentio.training.probe import INPUT_NAME, EmbeddingCollator, probe_embeddings
+    from sentio.training.setup import (
+        model_plan,
+        resume_checkpoint,
+        run_feature_extractor,
+        training_datasets,
+    )
     from sentio.training.trainer import EmotionTrainer
 
     transformers.utils.logging.set_verbosity_warning()
     plan = model_plan(model_args, data_args.demo)
+    if synthetic_args.synthetic and not plan.backbone.is_spectrogram:
+        raise ArgumentError(f"--synthetic: --model {plan.backbone.name} reads {plan.backbone.feature_kind} features, "
+                            "and GAN windows exist only for spectrogram backbones; drop --synthetic")
+    if plan.probe and synthetic_args.synthetic:
+        raise ArgumentError("--synthetic cannot be combined with --probe: GAN windows are features, and a probe "
+                            "trains on cached encoder embeddings")
     if training_args.push_to_hub:
         check_hub_ready()  # fail now, not after hours of training
+    resume = resume_checkpoint(training_args.resume_from_checkpoint, training_args.output_dir)
     ensure_writable_dir(training_args.output_dir, "--output_dir")
     set_seed(training_args.seed)
 
@@ -67,7 +93,14 @@ def main() -> int:
             )
         for failure in feature_report["failed"]:
             logger.warning("skipped %s: %s", failure["path"], failure["reason"])
-        train_ds, val_ds, test_ds = training_datasets(features, extractor, model_args)
+        record_feature_cache(training_args.output_dir, feature_report)
+        input_name, collator = extractor.feature_name, EmotionCollator.for_extractor(extractor)
+        if plan.probe:  # the frozen encoder runs once over every window; the head trains on its cached output
+            with training_args.main_process_first(desc="probe embeddings"):
+                features, _ = probe_embeddings(features, feature_report, model, extractor, data_args.cache_dir,
+                                               training_args.per_device_eval_batch_size)
+            input_name, collator = INPUT_NAME, EmbeddingCollator()
+        train_ds, val_ds, test_ds = training_datasets(features, extractor, model_args, input_name)
         synthetic_info = {}
         if synthetic_args.synthetic:  # GAN windows join the training set only; validation and test stay real
             from sentio.gan.synthetic import with_synthetic
@@ -75,7 +108,11 @@ def main() -> int:
             train_ds, synthetic_info = with_synthetic(train_ds, synthetic_args.synthetic, synthetic_args.synthetic_ratio,
                                                       extractor, seed=training_args.seed)
         if model_args.mixup_alpha > 0:  # after --synthetic, so synthetic windows are blended too; never evaluation
-            train_ds = Mixup(train_ds, extractor.feature_name, alpha=model_args.mixup_alpha)
+            train_ds = Mixup(train_ds, input_name, alpha=model_args.mixup_alpha)
+        batch = training_args.per_device_train_batch_size * max(1, training_args.world_size)
+        if len(train_ds) < batch:  # training drops a partial batch (CCC is a batch statistic): nothing would train
+            raise DataError(f"the train split gives {len(train_ds)} training items, fewer than one batch of {batch}: "
+                            "lower --per_device_train_batch_size (or use --train_windows all)")
         logger.info("songs: train %d, validation %d, test %d; windows %d", len(set(train_ds.song_ids)),
                     len(set(val_ds.song_ids)), len(set(test_ds.song_ids)), feature_report["windows"])
 
@@ -85,17 +122,19 @@ def main() -> int:
             args=training_args,
             train_dataset=train_ds,
             eval_dataset=val_ds,
-            data_collator=EmotionCollator.for_extractor(extractor),
+            data_collator=collator,
             processing_class=extractor,
             callbacks=callbacks,
         )
-        train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+        train_result = trainer.train(resume_from_checkpoint=resume)
         trainer.save_model()  # model + preprocessor_config.json, loadable with from_pretrained
         trainer.log_metrics("train", train_result.metrics)
         trainer.save_metrics("train", train_result.metrics)
         trainer.save_state()
 
-    # Final numbers: validation, then the test songs (window predictions averaged per song).
+    # Final numbers: validation, then the test songs (window predictions averaged per song). Early
+    # stopping has done its work: it would only warn that the test metrics lack its eval_ key.
+    trainer.remove_callback(EarlyStoppingCallback)
     results = {}
     for name, dataset in (("eval", val_ds), ("test", test_ds)):
         metrics = trainer.evaluate(dataset, metric_key_prefix=name)
@@ -112,18 +151,19 @@ def main() -> int:
         results.update(synthetic_info)
 
     if trainer.is_world_process_zero():
-        info = {
-            "backbone": plan.backbone.name, "model_class": type(model).__name__, "num_parameters": model.num_parameters(),
-            "init": model.config.init_checkpoint, "pooling": model.config.pooling, "loss": model.config.loss,
-            "features": f"{extractor.feature_kind} {extractor.params.to_dict()}",
-            "data_source": data_report.get("source", ""), "split_method": data_report.get("split_method", ""),
-            "splits": data_report.get("splits", {}), "epochs": training_args.num_train_epochs,
-            "batch_size": training_args.per_device_train_batch_size, "learning_rate": training_args.learning_rate,
-            "seed": training_args.seed, "metric_for_best_model": training_args.metric_for_best_model,
-        }
-        if synthetic_info:  # the card prints data_source
-            info["data_source"] += (f"; plus {synthetic_info['synthetic_rows']} synthetic GAN windows from "
-                                    f"{synthetic_info['synthetic_dir']} (training only)")
+        data_source = data_report.get("source", "")
+        if synthetic_info:
+            data_source += (f"; plus {synthetic_info['synthetic_rows']} synthetic GAN windows from "
+                            f"{synthetic_info['synthetic_dir']} (training only)")
+        info = ModelCardInfo(
+            backbone=plan.backbone.name, model_class=type(model).__name__, num_parameters=model.num_parameters(),
+            init=model.config.init_checkpoint, pooling=model.config.pooling, loss=model.config.loss,
+            features=extractor.to_dict(), data_source=data_source, split_method=data_report.get("split_method", ""),
+            splits=data_report.get("splits", {}), epochs=training_args.num_train_epochs,
+            batch_size=training_args.per_device_train_batch_size, learning_rate=training_args.learning_rate,
+            seed=training_args.seed, metric_for_best_model=training_args.metric_for_best_model,
+            layer=model.config.layer, probe=model.config.probe,
+        )
         write_model_card(training_args.output_dir, info, results)
         ceiling = f", {results['test_ccc_mean_of_ceiling']:.2f} of the ceiling" if data_args.demo else ""
         print(f"test CCC: valence {results['test_ccc_valence']:.4f}  arousal {results['test_ccc_arousal']:.4f}  "

@@ -81,10 +81,9 @@ def test_train_save_reload_in_new_process(name, tiny_corpus, tmp_path):
 
     # and in this process, through the same public loading path
     import torch
-
-    import sentio.models  # noqa: F401
     from transformers import AutoModel
 
+    import sentio.models  # noqa: F401
     from sentio.data.feature_extractor import SentioFeatureExtractor
 
     model = AutoModel.from_pretrained(out).eval()
@@ -134,3 +133,78 @@ def test_torchrun_two_cpu_processes_train_one_model(tiny_corpus, tmp_path):
     assert state["global_step"] == 2 * (train_songs // 4)
     assert result.stdout.count("test CCC:") == 1
     assert np.isfinite(json.loads((out / "all_results.json").read_text())["test_ccc_mean"])
+
+
+def test_probe_run_trains_the_head_on_cached_embeddings_and_scores_like_raw_audio(tiny_corpus, tmp_path):
+    """--probe: MARBLE's defaults apply, the encoder pass is cached and reused by a second head, and
+    evaluate.py on raw audio (the whole saved model) reproduces the test metrics training computed
+    from the cached embeddings."""
+    tiny = tiny_checkpoint("mert", tmp_path / "tiny")
+    common = ["--model", "mert", "--probe", "--demo", "--demo_dir", str(tiny_corpus), "--demo_num_clips", "16",
+              "--demo_seed", "5", "--checkpoint", str(tiny), "--window_seconds", "0.5", "--epochs", "2",
+              "--cache_dir", str(tmp_path / "cache"), "--report_to", "none", "--disable_tqdm", "true"]
+    first = run(["train.py", *common, "--output_dir", str(tmp_path / "a")])
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "probe embeddings" in first.stderr and "computed" in first.stderr
+    config = json.loads((tmp_path / "a" / "config.json").read_text())
+    assert config["probe"] and config["layer"] == "weighted" and config["head_hidden_size"] == 512
+    args = json.loads((tmp_path / "a" / "trainer_state.json").read_text())
+    assert args["train_batch_size"] == 64  # MARBLE's batch; learning rate 1e-3 below
+    assert "learning rate 0.001" in (tmp_path / "a" / "README.md").read_text()
+    assert "probe mode" in (tmp_path / "a" / "README.md").read_text()
+
+    second = run(["train.py", *common, "--layer", "1", "--learning_rate", "5e-3", "--output_dir", str(tmp_path / "b")])
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "reused" in [line for line in second.stderr.splitlines() if "probe embeddings" in line][0]
+    assert json.loads((tmp_path / "b" / "config.json").read_text())["layer"] == 1
+    assert "learning rate 0.005" in (tmp_path / "b" / "README.md").read_text()  # a given flag wins
+
+    evaluated = run(["evaluate.py", "--model_dir", str(tmp_path / "a"), "--bootstrap", "0",
+                     "--cache_dir", str(tmp_path / "cache")])
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    report = json.loads((tmp_path / "a" / "eval-test" / "eval_report.json").read_text())
+    results = json.loads((tmp_path / "a" / "all_results.json").read_text())
+    for dim in ("valence", "arousal"):
+        assert report["metrics"][dim]["ccc"]["value"] == pytest.approx(results[f"test_ccc_{dim}"], abs=1e-4)
+
+
+def test_defaults_resolve_after_parsing_whatever_the_flag_spelling(monkeypatch):
+    import runpy
+    import sys as system
+
+    monkeypatch.setenv("SENTIO_DEFER_REGISTRATION", "1")
+    train = runpy.run_path(str(REPO / "train.py"), run_name="train_script")
+    for argv, expected in ((["--model=vit", "--demo"], os.path.join("runs", "vit-demo")),
+                           (["--mod", "mert"], os.path.join("runs", "mert")),  # an abbreviation is a spelling too
+                           (["--demo", "--model=wav2vec2", "--output_dir=elsewhere"], "elsewhere")):
+        monkeypatch.setattr(system, "argv", ["train.py", *argv])
+        assert train["parse_args"]()[-1].output_dir == expected, argv
+    distill = runpy.run_path(str(REPO / "distill.py"), run_name="distill_script")
+    monkeypatch.setattr(system, "argv", ["distill.py", "--teacher", "t", "--student=mobilevit"])
+    assert distill["parse_args"]()[-1].output_dir == os.path.join("runs", "student-mobilevit")
+
+
+def test_prepare_caches_exactly_what_train_then_reuses(tiny_corpus, tmp_path):
+    tiny = tiny_checkpoint("ast", tmp_path / "tiny")
+    data = ["--demo", "--demo_dir", str(tiny_corpus), "--demo_num_clips", "16", "--demo_seed", "5",
+            "--checkpoint", str(tiny), "--cache_dir", str(tmp_path / "cache")]
+    prepared = run(["prepare.py", *data, "--features", "ast", "--output_dir", str(tmp_path / "prep")])
+    assert prepared.returncode == 0, prepared.stderr[-3000:]
+    assert "fbank features computed" in prepared.stderr
+    trained = run(["train.py", "--model", "ast", *data, "--epochs", "1", "--output_dir", str(tmp_path / "run"),
+                   "--per_device_train_batch_size", "4", "--report_to", "none", "--disable_tqdm", "true"])
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    assert "fbank features reused" in trained.stderr and "fbank features computed" not in trained.stderr
+    recorded = json.loads((tmp_path / "run" / "data_report.json").read_text())["feature_cache"]
+    assert recorded == str((tmp_path / "cache").resolve())
+
+
+def test_a_run_that_fails_before_training_says_what_its_folder_holds(tiny_corpus, tmp_path):
+    result = run(["train.py", "--model", "ast", "--demo", "--demo_dir", str(tiny_corpus), "--demo_num_clips", "16",
+                  "--demo_seed", "5", "--checkpoint", str(tiny_checkpoint("ast", tmp_path / "tiny")),
+                  "--synthetic", str(tmp_path / "no-gan-here"), "--output_dir", str(tmp_path / "run"),
+                  "--cache_dir", str(tmp_path / "cache")])
+    assert result.returncode == 2
+    assert "no synthetic split here" in result.stderr.strip().splitlines()[-1]
+    assert "the run stopped before training" in result.stderr and "(no model was saved)" in result.stderr
+    assert (tmp_path / "run" / "data_report.json").is_file()  # kept: it explains the data

@@ -11,4 +11,10 @@ TINY = {
     ),  # fmt: skip
     # 32 x 32 image, patch 8 -> 4 x 4 patches (+ CLS).
     "vit": dict(_COMMON, image_size=32, patch_size=8),
+    # a HuBERT like MERT-95M (group norm, post-norm encoder), hop 20 samples
+    "mert": dict(
+        _COMMON, conv_dim=(16, 16), conv_stride=(5, 4), conv_kernel=(10, 4), num_conv_pos_embeddings=8,
+        num_conv_pos_embedding_groups=4, feat_extract_norm="group", do_stable_layer_norm=False, layerdrop=0.0,
+        conv_bias=False, feat_proj_layer_norm=True,
+    ),  # fmt: skip
 }

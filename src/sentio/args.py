@@ -9,7 +9,7 @@ from transformers import TrainingArguments
 
 from .data.sources import DataSourceSpec
 from .errors import ArgumentError
-from .options import LOSSES, POOLING_MODES, TRAIN_WINDOWS
+from .options import LAYER_LAST, LAYER_WEIGHTED, LOSSES, POOLING_MODES, TRAIN_WINDOWS
 
 logger = logging.getLogger(__name__)
 
@@ -19,10 +19,12 @@ class DataArguments(DataSourceSpec):
     """Where the clips and labels come from, how they are split, and where features are cached."""
 
     cache_dir: str = field(
-        default="data/cache", metadata={"help": "Where computed features are cached (relative to the working directory)."})
+        default="data/cache", metadata={"help": "Where computed features are cached (relative to the working directory; "
+                                         "evaluate.py defaults to the cache its run recorded)."})
     preprocessing_num_workers: int = field(default=1, metadata={"help": "Processes for the one-time feature pass."})
 
     def __post_init__(self) -> None:
+        self.fractions()  # a malformed --split_fractions fails at parse time, before any data work
         if self.preprocessing_num_workers < 1:
             raise ArgumentError(f"--preprocessing_num_workers must be >= 1, got {self.preprocessing_num_workers}")
 
@@ -61,6 +63,11 @@ class FeatureArguments:
         default=None, metadata={"help": "Seconds per window for the other backbones (default: the backbone's)."})
     dataset_stats: bool = field(
         default=False, metadata={"help": "Normalise fbank features (AST) with the train split's mean/std, not AudioSet's."})
+    probe: bool = field(
+        default=False,
+        metadata={"help": "Frozen encoder: its pooled layers are computed once per window and cached, and only the "
+                  "head trains (MARBLE's recipe: defaults mean pooling, a 512-unit hidden layer, dropout 0.2, "
+                  "learning rate 1e-3, batch 64, every window)."})
 
 
 @dataclass
@@ -71,21 +78,29 @@ class ModelArguments(FeatureArguments):
     pooling: str | None = field(
         default=None, metadata={"help": "How the head pools the encoder's tokens (default: per backbone).",
                                 "choices": list(POOLING_MODES)})
+    layer: str | None = field(
+        default=None, metadata={"help": "Encoder layer the head reads: last, weighted (a learned softmax-weighted sum of "
+                                "all hidden states) or an index into the hidden states (0 = embeddings; default: "
+                                "weighted for MERT, last for the others)."})
     loss: str | None = field(default=None, metadata={"help": "Training loss (default: mse+ccc).", "choices": list(LOSSES)})
     final_dropout: float | None = field(default=None, metadata={"help": "Dropout before the regression head (default: 0.1)."})
     head_hidden_size: int | None = field(default=None, metadata={"help": "Hidden units of the regression head (default: 256)."})
     train_windows: str = field(
-        default="random", metadata={"help": "random: one random window per song per epoch; all: every window.",
-                                    "choices": list(TRAIN_WINDOWS)})
+        default="random", metadata={"help": "random: one random window per song per epoch; all: every window "
+                                    "(the default with --probe).", "choices": list(TRAIN_WINDOWS)})
     spec_augment: bool = field(default=True, metadata={"help": "SpecAugment-style masks on spectrogram training inputs (AST, ViT)."})
     mixup_alpha: float = field(default=0.0, metadata={"help": "mixup of training windows and labels, lam ~ Beta(a, a) (0 = off; 0.2 is usual)."})
     early_stopping_patience: int | None = field(default=None, metadata={"help": "Stop after N evaluations without improvement (default: never)."})
 
     def __post_init__(self) -> None:
-        for name in ("final_dropout",):
-            value = getattr(self, name)
-            if value is not None and not 0 <= value < 1:
-                raise ArgumentError(f"--{name} must be in [0, 1), got {value}")
+        if self.layer is not None:
+            if self.layer.isdigit():
+                self.layer = int(self.layer)
+            elif self.layer not in (LAYER_LAST, LAYER_WEIGHTED):
+                raise ArgumentError(f"--layer must be {LAYER_LAST}, {LAYER_WEIGHTED} or a hidden-state index, "
+                                    f"got {self.layer!r}")
+        if self.final_dropout is not None and not 0 <= self.final_dropout < 1:
+            raise ArgumentError(f"--final_dropout must be in [0, 1), got {self.final_dropout}")
         if self.head_hidden_size is not None and self.head_hidden_size < 0:
             raise ArgumentError(f"--head_hidden_size must be >= 0, got {self.head_hidden_size}")
         if not self.mixup_alpha >= 0:  # also refuses NaN

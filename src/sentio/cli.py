@@ -46,15 +46,36 @@ def parser_for(dataclass_types: Sequence[type], prog: str | None = None, descrip
 def parse_dataclasses(parser: Any, argv: Sequence[str] | None = None) -> tuple:
     """Parse into the parser's dataclasses. A value the dataclasses' own checks reject (ours, or
     TrainingArguments' ValueErrors) is bad input: one line, exit 2."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    if any(action.dest == "num_train_epochs" for action in parser._actions):  # a script with TrainingArguments
-        args = expand_short_flags(args)
+    args = _expanded(parser, argv)
     try:
         return parser.parse_args_into_dataclasses(args)
     except SentioError:
         raise
     except ValueError as exc:
         raise ArgumentError(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__) from None
+
+
+def given_flags(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> set[str]:
+    """The destinations the command line set explicitly (whatever the spelling: `--x v`, `--x=v`, an
+    abbreviation), so defaults that depend on other flags apply only where the user chose nothing.
+    argparse cannot tell a default from an equal given value, so this re-parses with every default
+    suppressed; call it after a successful parse."""
+    saved = [(action, action.default) for action in parser._actions]
+    try:
+        for action, _ in saved:
+            action.default = argparse.SUPPRESS
+        namespace, _ = parser.parse_known_args(_expanded(parser, argv))
+    finally:
+        for action, default in saved:
+            action.default = default
+    return set(vars(namespace))
+
+
+def _expanded(parser: Any, argv: Sequence[str] | None) -> list[str]:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if any(action.dest == "num_train_epochs" for action in parser._actions):  # a script with TrainingArguments
+        args = expand_short_flags(args)
+    return args
 
 
 def setup_logging(level: int = logging.INFO) -> None:

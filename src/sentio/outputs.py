@@ -44,5 +44,5 @@ def note_failed_run(output_dir: str | os.PathLike) -> Iterator[None]:
             names = {p.name for p in folder.iterdir() if not p.name.startswith(".")}
             if names and names <= _DATA_ONLY:
                 logger.warning("the run stopped before training: %s holds only %s (no model was saved)", folder,
-                               " and ".join(sorted(names)))
+                               ", ".join(sorted(names)))
         raise

@@ -13,9 +13,9 @@ from sentio.data.features import (
     WaveformParams,
     fbank_features,
     features_for,
-    params_for,
-    mel_image_features,
     mel_db,
+    mel_image_features,
+    params_for,
     waveform_features,
 )
 from tests.conftest import write_audio

@@ -43,7 +43,7 @@ def test_csv_manifest_keeps_good_rows_and_reports_each_bad_one(csv_dataset, tmp_
     reasons = {item["row"]: item["reason"] for item in report["skipped"]}
     assert reasons["labels.csv:12"] == "missing file"
     assert reasons["labels.csv:13"] == "empty file"
-    assert reasons["labels.csv:14"].startswith("cannot decode audio")
+    assert reasons["labels.csv:14"] == "corrupt or not an audio file (cannot decode it)"
     assert reasons["labels.csv:15"] == "duplicate id audio/a"
     assert reasons["labels.csv:16"] == "valence label is missing or not a number"
     assert reasons["labels.csv:17"] == "arousal label 10 outside the 1..9 scale"

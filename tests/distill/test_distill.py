@@ -47,6 +47,7 @@ def teacher_run(tmp_path_factory):
 def run_script(monkeypatch, script: str, *args: str) -> int:
     """A top-level script's __main__ in this process (no interpreter/torch start-up): its exit status."""
     monkeypatch.setattr(sys, "argv", [script, *args])
+    monkeypatch.setenv("SENTIO_DEFER_REGISTRATION", "1")  # what the script sets, undone after the test
     with pytest.raises(SystemExit) as exit_info:
         runpy.run_path(str(REPO / script), run_name="__main__")
     return exit_info.value.code
@@ -74,6 +75,7 @@ def test_distill_writes_a_sentio_model_onnx_files_and_report(student_run):
         assert (out / name).is_file(), name
     report = json.loads((out / "distill_report.json").read_text())
     assert report["onnx"]["dynamic_batch"] and report["onnx"]["dynamic_frames"]
+    assert report["onnx"]["input_shape"] == ["batch", "frames", 32]  # named axes, not the exporter's s43
     assert report["parity"]["fp32_max_abs_diff"] < FP32_ATOL, report["parity"]
     assert report["parity"]["int8_max_abs_diff"] < INT8_ATOL, report["parity"]
     assert report["targets"]["per_window"] > 0 and report["targets"]["song_mean"] == 0 and not report["targets"]["reused"]
@@ -84,6 +86,7 @@ def test_distill_writes_a_sentio_model_onnx_files_and_report(student_run):
         assert np.isfinite(results[key]), key
     assert "## Distillation" in (out / "README.md").read_text()
     assert "parity on" in result.stdout and "test CCC mean: teacher" in result.stdout
+    assert "torchvision" not in result.stderr  # no noise about a package the students do not use
 
 
 def test_teacher_outputs_are_cached_and_reused(student_run, teacher_run):

@@ -172,15 +172,31 @@ def test_wav2vec2_feature_encoder_frozen_only_for_pretrained_weights(tiny):
 
 
 def test_registry():
-    assert list(BACKBONES) == ["ast", "wav2vec2", "vit"]
-    with pytest.raises(ValueError, match="ast, wav2vec2, vit") as err:
-        get_backbone("mert")
+    assert list(BACKBONES) == ["ast", "wav2vec2", "vit", "mert"]
+    with pytest.raises(ValueError, match="ast, wav2vec2, vit, mert") as err:
+        get_backbone("bert")
     assert "\n" not in str(err.value)
-    for spec in BACKBONES.values():
-        full = spec.config_class(**{**spec.full_config, **spec.default_head})
+    for backbone in BACKBONES.values():
+        full = backbone.fresh_config()
         assert full.hidden_size == 768 and full.num_hidden_layers == 12
-        assert spec.input_name in spec.model_class.forward.__code__.co_varnames
-        assert spec.config_class.model_type == f"sentio-{spec.name}"
+        assert backbone.input_name in backbone.model_class.forward.__code__.co_varnames
+        assert backbone.config_class.model_type == f"sentio-{backbone.name}"
+
+
+def test_no_backbone_name_is_compared_outside_the_model_package():
+    """A backbone answers for itself: outside src/sentio/models/ no code names one in quotes, except
+    as a command-line default."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "src" / "sentio"
+    names = "|".join(BACKBONES)
+    quoted = re.compile(rf"[\"']({names})[\"']")
+    offending = [f"{path.relative_to(root)}:{number}: {line.strip()}"
+                 for path in sorted(root.rglob("*.py")) if "models" not in path.relative_to(root).parts[:1]
+                 for number, line in enumerate(path.read_text().splitlines(), 1)
+                 if quoted.search(line) and "default=" not in line]
+    assert offending == []
 
 
 @pytest.mark.parametrize("name", ["ast", "wav2vec2", "vit"])

@@ -15,6 +15,8 @@ from transformers import (
     ASTConfig,
     ASTForAudioClassification,
     AutoModel,
+    HubertConfig,
+    HubertModel,
     ViTConfig,
     ViTModel,
     Wav2Vec2Config,
@@ -38,6 +40,8 @@ def _plain_checkpoint(tiny: dict, name: str, folder: Path) -> tuple[Path, dict[s
         encoder = model.audio_spectrogram_transformer
     elif name == "vit":
         model = encoder = ViTModel(ViTConfig(**_plain(tiny, name)))  # with a pooler our model drops
+    elif name == "mert":  # a plain HuBERT checkpoint (MERT's own format: tests/models/test_mert.py)
+        model = encoder = HubertModel(HubertConfig(**_plain(tiny, name)))
     else:
         model = Wav2Vec2ForPreTraining(Wav2Vec2Config(**_plain(tiny, name)))
         encoder = model.wav2vec2
@@ -76,7 +80,7 @@ def test_plain_backbone_checkpoint_gives_its_encoder_and_a_fresh_head(backbone, 
     assert all(torch.equal(encoder[k], v) for k, v in weights.items())
     assert model.config.init_checkpoint == str(folder)
     assert model.config.hidden_size == 32 and model.config.id2label == {0: "valence", 1: "arousal"}
-    assert model.config.pooling == {"ast": "cls_dist", "vit": "cls", "wav2vec2": "mean"}[backbone]
+    assert model.config.pooling == {"ast": "cls_dist", "vit": "cls", "wav2vec2": "mean", "mert": "mean"}[backbone]
     assert model.head.out_proj.weight.shape == (2, model.config.head_hidden_size)
 
 

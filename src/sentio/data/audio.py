@@ -15,12 +15,14 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from ..errors import DataError
 
-# Formats libsndfile decodes without ffmpeg (see module docstring).
+# Formats libsndfile decodes without ffmpeg (see module docstring), and the ones that need it.
 _SNDFILE_EXTENSIONS = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif"}
+FFMPEG_EXTENSIONS = {".m4a", ".aac", ".mp4", ".m4b", ".wma", ".webm", ".mka", ".ac3", ".amr", ".3gp"}
 
 
-class AudioError(ValueError):
+class AudioError(DataError):
     """A file that cannot be used as audio. The message names the file and the reason."""
 
     def __init__(self, path: str, reason: str):
@@ -38,10 +40,17 @@ class AudioInfo:
     channels: int
 
 
-def _fallback_hint(path: str) -> str:
-    if shutil.which("ffmpeg") is None:
-        return " (this format needs ffmpeg: install it, e.g. `apt-get install ffmpeg`, or convert the file to WAV/FLAC/MP3)"
-    return ""
+def _undecodable(path: str) -> AudioError:
+    """Why neither libsndfile nor the ffmpeg fallback could read `path`, in words that lead somewhere."""
+    ext = os.path.splitext(path)[1].lower()
+    if ext in _SNDFILE_EXTENSIONS:
+        # libsndfile reads this format itself (its own message is often misleading here): the file
+        # is damaged or not audio, and an "install ffmpeg" hint would send users astray.
+        return AudioError(path, "corrupt or not an audio file (cannot decode it)")
+    if ext in FFMPEG_EXTENSIONS and shutil.which("ffmpeg") is None:
+        return AudioError(path, f"cannot decode {ext} audio: this format needs ffmpeg (install it, e.g. "
+                                "`apt-get install ffmpeg`, or convert the file to WAV/FLAC/MP3)")
+    return AudioError(path, "not an audio file (no decoder here reads it)")
 
 
 def audio_info(path: str | os.PathLike) -> AudioInfo:
@@ -71,9 +80,8 @@ def _decode_fallback(path: str) -> tuple[np.ndarray, int]:
         with warnings.catch_warnings():  # librosa warns that it falls back; we say so ourselves on failure
             warnings.simplefilter("ignore")
             wave, sr = librosa.load(path, sr=None, mono=False)
-    except Exception as exc:  # audioread raises several unrelated types
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise AudioError(path, f"cannot decode audio: {reason}{_fallback_hint(path)}") from None
+    except Exception:  # audioread raises several unrelated types, none of them more telling
+        raise _undecodable(path) from None
     wave = np.atleast_2d(wave).T  # librosa gives (channels, frames)
     return np.ascontiguousarray(wave, dtype=np.float32), int(sr)
 
@@ -109,14 +117,7 @@ def load_audio_with_rate(path: str | os.PathLike, sample_rate: int | None = None
     try:
         wave, sr = sf.read(path, dtype="float32", always_2d=True)
     except Exception:
-        try:
-            wave, sr = _decode_fallback(path)
-        except AudioError:
-            if os.path.splitext(path)[1].lower() not in _SNDFILE_EXTENSIONS:
-                raise
-            # libsndfile reads this format itself (its own message is often misleading here): the
-            # file is damaged or not audio, and the "install ffmpeg" hint would send users astray.
-            raise AudioError(path, "corrupt or not an audio file (cannot decode it)") from None
+        wave, sr = _decode_fallback(path)
     if wave.shape[0] == 0:
         raise AudioError(path, "no audio samples")
     mono = _downmix(wave)

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from datasets import Dataset
 
+
 def _rows_of_split(ds: Dataset, split: str | None) -> list[int]:
     if split is None:
         return list(range(len(ds)))

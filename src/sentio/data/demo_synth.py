@@ -1,4 +1,4 @@
-"""Synthesis of one demo clip: a short piece of music whose cues follow a known (valence, arousal).
+"""Synthesis of one demo clip: a short piece of music whose cues follow a known emotion path.
 
 Each clip has a chord progression (additive wavetable voices), an FM melody, a bass line and drums
 (kick, snare, hi-hat). The emotion is carried by well-studied musical cues, each a monotone
@@ -9,6 +9,12 @@ function of the true value so that a model can learn it from a mel spectrogram:
 - valence: register (the whole piece moves up with valence), mode (from Locrian to Lydian) and
   consonance (detuned, beating voices and added minor-second / tritone cluster tones when low).
 
+The true (valence, arousal) moves along a path over the clip, and every cue is read from the path
+at the time of its event: notes, chord strikes and drum hits sit on a beat grid integrated from
+the tempo, mode and register change at bar lines, and a gain envelope sets the loudness of each
+short stretch. An abrasive texture (bit-crushed noise bursts on the off-beats) grows with the
+song's divisiveness, drawn from its own random stream so that it carries no valence or arousal.
+
 Nuisances that carry no label: key, progression, melody, timbre, panning and a little jitter of
 tempo and loudness. Everything is vectorised numpy at an internal rate, then resampled.
 """
@@ -16,15 +22,21 @@ tempo and loudness. Everything is vectorised numpy at an internal rate, then res
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import soundfile as sf
 import soxr
 
 SYNTH_SR = 22050  # internal rate: content below 11 kHz, like the low-bitrate MP3s of DEAM
+PATH_RATE = 20  # the emotion path has one value per 50 ms cell; cell k covers [k, k + 1) / PATH_RATE
 TABLE_SIZE = 4096
 MASK = TABLE_SIZE - 1
 SINE = np.sin(2 * np.pi * np.arange(TABLE_SIZE) / TABLE_SIZE).astype(np.float32)
+TILT_STEPS = 16  # wavetables per clip along the brightness range, one chosen at each chord strike
+LOUDNESS_BLOCK, LOUDNESS_BLOCKS = 0.1, 5  # the gain envelope: RMS over 5 blocks of 0.1 s
+# The divisive texture: band-passed noise, sample-held and quantised (grit), in off-beat bursts.
+GRIT_BAND, GRIT_HOLD, GRIT_STEP, GRIT_GAIN = (1500.0, 6000.0), 3, 0.6, 0.7
 
 # Diatonic modes ordered from darkest to brightest (a classic valence ladder).
 MODES: tuple[tuple[str, tuple[int, ...]], ...] = (
@@ -36,7 +48,8 @@ MODES: tuple[tuple[str, tuple[int, ...]], ...] = (
     ("ionian", (0, 2, 4, 5, 7, 9, 11)),
     ("lydian", (0, 2, 4, 6, 7, 9, 11)),
 )
-PROGRESSIONS = ((0, 5, 3, 4), (0, 3, 4, 0), (0, 4, 5, 3), (0, 3, 0, 4), (0, 5, 1, 4), (0, 2, 3, 4))
+SCALES = np.array([scale for _, scale in MODES])
+PROGRESSIONS = np.array(((0, 5, 3, 4), (0, 3, 4, 0), (0, 4, 5, 3), (0, 3, 0, 4), (0, 5, 1, 4), (0, 2, 3, 4)))
 
 
 @dataclass(frozen=True)
@@ -45,33 +58,70 @@ class ClipSpec:
 
     song_id: int
     seed: int
-    valence: float  # true latent value, 1..9
-    arousal: float
+    emotion: np.ndarray  # (cells, 2): true valence, arousal on 1..9, one row per 1 / PATH_RATE s
+    divisiveness: float  # 0..1: how much listeners disagree, heard as the abrasive texture
     sample_rate: int
     channels: int
     duration: float  # seconds
     path: str
 
 
-def clip_cues(valence: float, arousal: float, rng: np.random.Generator) -> dict:
-    """The musical parameters of a clip: monotone in the true values, plus label-free nuisances."""
-    uv = float(np.clip((valence - 1.5) / 7.0, 0.0, 1.0))
-    ua = float(np.clip((arousal - 1.5) / 7.0, 0.0, 1.0))
+def unit(values: np.ndarray) -> np.ndarray:
+    """A true value on 1..9 as the 0..1 position that drives the cues (saturating outside 1.5..8.5)."""
+    return np.clip((np.asarray(values, np.float64) - 1.5) / 7.0, 0.0, 1.0)
+
+
+def arousal_cues(ua: np.ndarray) -> dict[str, np.ndarray]:
+    """The arousal cues at positions `ua` (0..1) of the path, before the clip's nuisances."""
     return {
-        "tempo_bpm": (62.0 + 104.0 * ua) * rng.uniform(0.97, 1.03),
+        "tempo_bpm": 62.0 + 104.0 * ua,
         "note_density": 0.12 + 0.72 * ua,  # probability of a melody onset per 16th note
-        "restrikes": int(2 ** round(3 * ua)),  # chord attacks per bar: 1, 2, 4 or 8
+        "restrike_level": np.round(3 * ua).astype(np.int64),  # 2**level chord attacks per bar
         "tilt": 2.4 - 1.7 * ua,  # harmonic k has amplitude k**-tilt: low tilt = bright
         "fm_index": 0.4 + 3.6 * ua,
         "drum_level": 0.2 + 0.8 * ua,
-        "loudness_dbfs": -26.0 + 16.0 * ua + rng.uniform(-1.0, 1.0),
-        "mode_index": int(round(6 * uv)),
+        "loudness_dbfs": -26.0 + 16.0 * ua,
+    }
+
+
+def valence_cues(uv: np.ndarray) -> dict[str, np.ndarray]:
+    """The valence cues at positions `uv` (0..1) of the path."""
+    return {
+        "mode_index": np.round(6 * uv).astype(np.int64),
         "register": -9.0 + 22.0 * uv,  # semitones, the whole piece
         "dissonance": (1.0 - uv) ** 1.5,  # 0 = consonant, 1 = rough and clustered
-        "key": rng.uniform(-2.5, 2.5),  # nuisance transposition, small next to the register range
+    }
+
+
+def clip_nuisances(rng: np.random.Generator) -> dict:
+    """The label-free parameters of a clip."""
+    return {
+        "tempo_factor": rng.uniform(0.97, 1.03),
+        "loudness_offset": rng.uniform(-1.0, 1.0),
+        "key": rng.uniform(-2.5, 2.5),  # transposition, small next to the register range
         "progression": int(rng.integers(len(PROGRESSIONS))),
         "fm_ratio": int(rng.choice([1, 2])),
         "odd_harmonics": bool(rng.random() < 0.5),
+        "start_beat": rng.uniform(0.0, 4.0),  # the clip starts anywhere in a bar
+        "pan": rng.uniform(-0.4, 0.4),  # of the melody
+    }
+
+
+def clip_cues(emotion: np.ndarray, nuisances: dict) -> dict:
+    """The cues of a whole clip for truth.csv: time-averages over its path (mode: that of the
+    time-averaged valence)."""
+    uv, ua = unit(emotion[:, 0]), unit(emotion[:, 1])
+    a, v = arousal_cues(ua), valence_cues(uv)
+    mode_index = int(valence_cues(uv.mean())["mode_index"])
+    return {
+        "tempo_bpm": float(a["tempo_bpm"].mean() * nuisances["tempo_factor"]),
+        "mode": MODES[mode_index][0],
+        "mode_index": mode_index,
+        "register": float(v["register"].mean()),
+        "dissonance": float(v["dissonance"].mean()),
+        "note_density": float(a["note_density"].mean()),
+        "tilt": float(a["tilt"].mean()),
+        "loudness_dbfs": float(a["loudness_dbfs"].mean() + nuisances["loudness_offset"]),
     }
 
 
@@ -84,18 +134,20 @@ def _table(tilt: float, odd: bool, harmonics: int = 10) -> np.ndarray:
     return (wave / np.abs(wave).max()).astype(np.float32)
 
 
-def _osc(table: np.ndarray, freq: np.ndarray, phase0: float = 0.0) -> np.ndarray:
-    """Wavetable oscillator for a per-sample frequency (continuous phase, so no clicks)."""
+def _osc(table: np.ndarray, freq: np.ndarray, phase0: float = 0.0, offset: np.ndarray | int = 0) -> np.ndarray:
+    """Wavetable oscillator for a per-sample frequency (continuous phase, so no clicks); `offset`
+    picks a table per sample out of several stacked in `table`."""
     phase = np.cumsum(freq, dtype=np.float64)
     phase *= TABLE_SIZE / SYNTH_SR
     phase += phase0 * TABLE_SIZE
-    return table[phase.astype(np.int64) & MASK]  # TABLE_SIZE is a power of two
+    return table[(phase.astype(np.int64) & MASK) + offset]  # TABLE_SIZE is a power of two
 
 
-def _since(t: np.ndarray, onsets: np.ndarray) -> np.ndarray:
-    """Time since the latest onset at each sample (inf before the first one)."""
+def _latest(t: np.ndarray, onsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the latest onset at each sample (-1 before the first) and the time since it (inf)."""
     i = np.searchsorted(onsets, t, side="right") - 1
-    return np.where(i >= 0, t - onsets[np.maximum(i, 0)], np.inf).astype(np.float32)
+    since = np.where(i >= 0, t - onsets[np.maximum(i, 0)], np.inf).astype(np.float32)
+    return i, since
 
 
 def _add_hits(out: np.ndarray, sample: np.ndarray, starts: np.ndarray, gains: np.ndarray) -> None:
@@ -114,104 +166,182 @@ def _drum_samples(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.
     return kick.astype(np.float32), snare.astype(np.float32), hat.astype(np.float32)
 
 
-def render(duration: float, valence: float, arousal: float, rng: np.random.Generator, channels: int):
-    """Render a clip at SYNTH_SR: returns (audio (frames, channels) float32, cues dict)."""
-    c = clip_cues(valence, arousal, rng)
-    ua = float(np.clip((arousal - 1.5) / 7.0, 0.0, 1.0))
+@dataclass
+class _Clock:
+    """The beat grid of a clip: beat phase per sample, the integral of tempo(t) / 60."""
+
+    t: np.ndarray  # sample times, seconds
+    beats: np.ndarray  # beat phase at each sample
+
+    def times(self, at: np.ndarray) -> np.ndarray:
+        """Times of beat positions `at`; those before the clip extend the first tempo backwards."""
+        rate0 = (self.beats[1] - self.beats[0]) * SYNTH_SR
+        return np.interp(at, self.beats, self.t) + np.minimum(at - self.beats[0], 0.0) / rate0
+
+    def grid(self, per_beat: int, first_bar: int | None = None) -> np.ndarray:
+        """Grid positions (in 1 / per_beat beats) up to the end, from the start or from `first_bar`."""
+        first = int(np.ceil(self.beats[0] * per_beat)) if first_bar is None else 4 * first_bar * per_beat
+        return np.arange(first, int(self.beats[-1] * per_beat) + 1)
+
+
+def _grit(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Band-passed noise, sample-held and coarsely quantised: a harsh, bit-crushed hiss (unit RMS)."""
+    freq = np.fft.rfftfreq(n, 1 / SYNTH_SR)
+    band = np.fft.rfft(rng.standard_normal(n)) * ((freq > GRIT_BAND[0]) & (freq < GRIT_BAND[1]))
+    x = np.fft.irfft(band, n)[::GRIT_HOLD].repeat(GRIT_HOLD)[:n]
+    x = GRIT_STEP * np.round(x / (GRIT_STEP * x.std()))
+    return (x / max(float(x.std()), 1e-9)).astype(np.float32)
+
+
+def _texture(clock: _Clock, divisiveness: float, rng: np.random.Generator) -> np.ndarray:
+    """The divisive texture: grit bursts on the off-beat 8ths, level growing with divisiveness."""
+    offbeats = clock.grid(2)
+    offbeats = offbeats[offbeats % 2 == 1]
+    on = clock.times(offbeats / 2)[rng.random(len(offbeats)) < 0.7]
+    _, since = _latest(clock.t, on)
+    return GRIT_GAIN * divisiveness * _grit(len(clock.t), rng) * np.exp(-since / 0.08)
+
+
+def _loudness_gain(audio: np.ndarray, target_dbfs: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """Per-sample gain that brings the RMS of each short stretch to its target level in dBFS at
+    that time; smooth, so it follows the path without flattening the beat's own dynamics."""
+    block = int(LOUDNESS_BLOCK * SYNTH_SR)
+    count = int(np.ceil(len(audio) / block))
+    power = np.zeros(count * block)
+    power[: len(audio)] = (audio.astype(np.float64) ** 2).mean(1)
+    power = power.reshape(count, block).sum(1)
+    samples = np.full(count, block)
+    samples[-1] = len(audio) - (count - 1) * block  # the last block is partly empty
+    window = np.ones(LOUDNESS_BLOCKS)
+    rms = np.sqrt(np.convolve(power, window, "same") / np.convolve(samples, window, "same"))
+    centres = (np.arange(count) + 0.5) * LOUDNESS_BLOCK
+    gain = 10 ** (target_dbfs(centres) / 20) / np.maximum(rms, 1e-4)
+    return np.interp(np.arange(len(audio)) / SYNTH_SR, centres, gain).astype(np.float32)
+
+
+def render(duration: float, emotion: np.ndarray, divisiveness: float, rng: np.random.Generator, channels: int):
+    """Render a clip at SYNTH_SR along its emotion path (cells, 2) on 1..9 (see ClipSpec):
+    returns (audio (frames, channels) float32, cues dict as clip_cues)."""
+    texture_rng = rng.spawn(1)[0]  # its own stream: the texture is independent of the music
+    c = clip_nuisances(rng)
     n = int(round(duration * SYNTH_SR))
-    beat = 60.0 / c["tempo_bpm"]
-    bar = 4 * beat
-    t = (np.arange(n) / SYNTH_SR + rng.uniform(0, bar)).astype(np.float32)  # random start in bar
-    t0, t1 = float(t[0]), float(t[-1])
-    scale = MODES[c["mode_index"]][1]
+    t = np.arange(n) / SYNTH_SR
+    cell_t = (np.arange(len(emotion)) + 0.5) / PATH_RATE
+    uv_cells, ua_cells = unit(emotion[:, 0]), unit(emotion[:, 1])
 
-    def semis(step: np.ndarray) -> np.ndarray:  # scale step -> semitones above the tonic
-        step = np.asarray(step)
-        return 12 * (step // 7) + np.asarray(scale)[step % 7]
+    def ua_at(times: np.ndarray) -> np.ndarray:
+        return np.interp(times, cell_t, ua_cells)
 
-    tonic = 220.0 * 2 ** ((c["register"] + c["key"]) / 12)  # A3 moved by register and key
-    bar_idx = (t // bar).astype(np.int64)
-    b0 = int(bar_idx[0])
-    bar_idx -= b0
-    degree = np.asarray(PROGRESSIONS[c["progression"]])[np.arange(b0, b0 + bar_idx[-1] + 1) % 4]
+    def uv_at(times: np.ndarray) -> np.ndarray:
+        return np.interp(times, cell_t, uv_cells)
+
+    # Tempo is linear in arousal, so interpolating it from the cells is exact; its integral is
+    # the beat phase, so the grid speeds up and slows down smoothly with the path.
+    bpm = np.interp(t, cell_t, arousal_cues(ua_cells)["tempo_bpm"] * c["tempo_factor"])
+    clock = _Clock(t, c["start_beat"] + (np.cumsum(bpm) - bpm[0]) / (60.0 * SYNTH_SR))
+    # Events from the bar before the start on, so that notes struck before it already sound.
+    # Bars: mode, register, dissonance and the progression's degree are read at each bar line.
+    bars = np.arange(int(clock.beats[0] // 4) - 1, int(clock.beats[-1] // 4) + 1)
+    bar_v = valence_cues(uv_at(clock.times(4.0 * bars)))
+    tonic = 220.0 * 2 ** ((bar_v["register"] + c["key"]) / 12)  # A3 moved by register and key
+    degree = PROGRESSIONS[c["progression"]][bars % 4]
+
+    def pitch(step: np.ndarray, bar: np.ndarray) -> np.ndarray:  # scale step in a bar -> Hz
+        return tonic[bar] * 2 ** ((12 * (step // 7) + SCALES[bar_v["mode_index"][bar], step % 7]) / 12)
+
+    bar_of = (clock.beats // 4).astype(np.int64) - bars[0]  # per sample
+    ib = np.arange(len(bars))
+    root = pitch(degree, ib)[bar_of]
 
     # Chords: triads in the mode, each tone doubled by a detuned copy (beating grows with
-    # dissonance), plus minor-second and tritone cluster tones for low valence.
-    period = bar / c["restrikes"]
-    tso = t % period
-    sustain = 0.65 - 0.45 * ua
-    env_c = np.minimum(tso / (0.06 - 0.05 * ua), 1.0) * (sustain + (1 - sustain) * np.exp(-tso / 0.25))
-    table = _table(c["tilt"], c["odd_harmonics"])
-    cents = 3.0 + 35.0 * c["dissonance"]
+    # dissonance), plus minor-second and tritone cluster tones for low valence. Strikes fall on
+    # the 8th-note grid, 1, 2, 4 or 8 per bar as arousal rises; each strike takes its envelope,
+    # brightness and cluster level from the path at its time.
+    eighths = clock.grid(2, bars[0])
+    strike_t = clock.times(eighths / 2)
+    strikes = eighths % 8 % (2 ** (3 - arousal_cues(ua_at(strike_t))["restrike_level"])) == 0
+    strike_t = strike_t[strikes]
+    s_ua, s_dis = ua_at(strike_t), valence_cues(uv_at(strike_t))["dissonance"]
+    si, since = _latest(t, strike_t)
+    attack, sustain = (0.06 - 0.05 * s_ua)[si], (0.65 - 0.45 * s_ua)[si]
+    env_c = (np.minimum(since / attack, 1.0) * (sustain + (1 - sustain) * np.exp(-since / 0.25))).astype(np.float32)
+    shade = np.round((2.4 - arousal_cues(s_ua)["tilt"]) / 1.7 * (TILT_STEPS - 1)).astype(np.int64)
+    used, shade_of = np.unique(shade, return_inverse=True)
+    tables = np.concatenate([_table(2.4 - 1.7 * k / (TILT_STEPS - 1), c["odd_harmonics"]) for k in used])
+    offset = shade_of[si] * TABLE_SIZE  # switches at strikes, where the attack hides it
+    cents = (3.0 + 35.0 * bar_v["dissonance"])[bar_of]
     left, right = np.zeros(n, np.float32), np.zeros(n, np.float32)
-    root = (tonic * 2 ** (semis(degree) / 12))[bar_idx]  # per bar, then per sample
     for j, step in enumerate((0, 2, 4)):
-        f = (tonic * 2 ** (semis(degree + step) / 12))[bar_idx]
+        f = pitch(degree + step, ib)[bar_of]
         for sgn in (-1, 1):
-            v = _osc(table, f * 2 ** (sgn * cents / 2400), rng.random()) * env_c
+            v = _osc(tables, f * 2 ** (sgn * cents / 2400), rng.random(), offset) * env_c
             (left if (j + (sgn > 0)) % 2 else right)[:] += 0.16 * v
     for interval, pan in ((1, 0), (6, 1)):  # cluster tones an octave above the root
-        v = 0.22 * c["dissonance"] * _osc(table, root * 2 ** ((12 + interval) / 12), rng.random()) * env_c
+        v = 0.22 * s_dis[si] * _osc(tables, root * 2 ** ((12 + interval) / 12), rng.random(), offset) * env_c
         (left if pan else right)[:] += v
     # Bass: the chord root two octaves down, struck on each beat (a fixed octave keeps the
     # register cue monotone; its harmonics keep the lowest ones audible).
-    bass = 0.3 * _osc(_table(2.0, False, 6), root / 4, 0.0) * np.exp(-(t % beat) / 0.35)
+    beat_s = (clock.beats % 1) * 60.0 / bpm
+    bass = 0.3 * _osc(_table(2.0, False, 6), root / 4, 0.0) * np.exp(-beat_s / 0.35)
 
     # Melody: a random walk on the scale; onset density and FM brightness follow arousal.
-    sixteenth = beat / 4
-    slots = np.arange(int(t0 // sixteenth), int(t1 // sixteenth) + 1)
-    on = rng.random(len(slots)) < c["note_density"] + 0.2 * (slots % 4 == 0)
+    slots = clock.grid(4, bars[0])
+    slot_t = clock.times(slots / 4)
+    on = rng.random(len(slots)) < arousal_cues(ua_at(slot_t))["note_density"] + 0.2 * (slots % 4 == 0)
     walk = np.cumsum(rng.choice([-2, -1, -1, 0, 1, 1, 2], len(slots))) % 22
     steps = 7 + np.where(walk > 11, 22 - walk, walk)  # reflected into 7..18 scale steps
-    on_t = slots[on] * sixteenth
-    note = np.searchsorted(on_t, t, side="right") - 1
-    mel_f = (tonic * 2 ** (semis(steps[on]) / 12)).astype(np.float32)[np.maximum(note, 0)]
-    env_m = np.exp(-_since(t, on_t) / (0.09 + 0.35 * (1 - ua))) * (note >= 0)
+    on_t, note_bar = slot_t[on], slots[on] // 16 - bars[0]
+    m = arousal_cues(ua_at(on_t))
+    note, since = _latest(t, on_t)
+    note = np.maximum(note, 0)
+    mel_f = pitch(steps[on], note_bar).astype(np.float32)[note]
+    env_m = np.exp(-since / (0.09 + 0.35 * (1 - ua_at(on_t)))[note])
     # FM through a sine table: phase (in table units) = carrier + index * sin(ratio * carrier).
     pc = np.cumsum(mel_f, dtype=np.float64) * (TABLE_SIZE / SYNTH_SR)
-    mod = SINE[(pc * c["fm_ratio"]).astype(np.int64) & MASK] * (c["fm_index"] * TABLE_SIZE / (2 * np.pi) * env_m)
-    mel = 0.28 * env_m * SINE[(pc + mod).astype(np.int64) & MASK]
+    mod = SINE[(pc * c["fm_ratio"]).astype(np.int64) & MASK] * (m["fm_index"][note] * TABLE_SIZE / (2 * np.pi) * env_m)
+    mel = (0.28 * env_m * SINE[(pc + mod).astype(np.int64) & MASK]).astype(np.float32)
 
-    # Drums on an 8th-note grid: kick on 1 and 3 (+ syncopations), snare on 2 and 4, hi-hats.
+    # Drums on the 8th-note grid: kick on 1 and 3 (+ syncopations), snare on 2 and 4, hi-hats.
     kick, snare, hat = _drum_samples(rng)
-    eighth = beat / 2
-    grid = np.arange(int(np.ceil(t0 / eighth)), int(t1 // eighth) + 1)
+    grid = clock.grid(2)
+    hit_t = clock.times(grid / 2)
     pos = grid % 8
-    start = np.round((grid * eighth - t0) * SYNTH_SR).astype(np.int64)
+    start = np.round(hit_t * SYNTH_SR).astype(np.int64)
+    h_ua = ua_at(hit_t)
+    lvl = arousal_cues(h_ua)["drum_level"]
     drums = np.zeros(n, np.float32)
-    lvl = c["drum_level"]
-    kick_on = (pos % 4 == 0) | ((pos == 3) | (pos == 6)) & (rng.random(len(grid)) < 0.8 * ua)
-    _add_hits(drums, kick, start[kick_on], np.full(kick_on.sum(), 0.55 * lvl))
+    kick_on = (pos % 4 == 0) | ((pos == 3) | (pos == 6)) & (rng.random(len(grid)) < 0.8 * h_ua)
+    _add_hits(drums, kick, start[kick_on], 0.55 * lvl[kick_on])
     snare_on = pos % 4 == 2
-    _add_hits(drums, snare, start[snare_on], np.full(snare_on.sum(), 0.35 * lvl * ua))
-    hat_on = rng.random(len(grid)) < 0.15 + 0.85 * ua
-    _add_hits(drums, hat, start[hat_on], 0.25 * lvl * rng.uniform(0.6, 1.0, hat_on.sum()))
-    if ua > 0.5:  # 16th hi-hats in between for the most energetic clips
-        mid = start + int(eighth / 2 * SYNTH_SR)
-        extra = rng.random(len(grid)) < 2 * (ua - 0.5)
-        _add_hits(drums, hat, mid[extra], np.full(extra.sum(), 0.15 * lvl))
+    _add_hits(drums, snare, start[snare_on], (0.35 * lvl * h_ua)[snare_on])
+    hat_on = rng.random(len(grid)) < 0.15 + 0.85 * h_ua
+    _add_hits(drums, hat, start[hat_on], 0.25 * lvl[hat_on] * rng.uniform(0.6, 1.0, hat_on.sum()))
+    # 16th hi-hats in between for the most energetic stretches
+    extra = rng.random(len(grid)) < 2 * (h_ua - 0.5)
+    mid = np.round(clock.times(grid[extra] / 2 + 0.25) * SYNTH_SR).astype(np.int64)
+    _add_hits(drums, hat, mid, 0.15 * lvl[extra])
 
-    p = rng.uniform(-0.4, 0.4)  # melody pan: nuisance
-    left = left + bass + drums + (1 - p) * mel
-    right = right + bass + drums + (1 + p) * mel
+    grit = _texture(clock, divisiveness, texture_rng)
+    p = c["pan"]
+    left = left + bass + drums + grit + (1 - p) * mel
+    right = right + bass + drums + grit + (1 + p) * mel
     audio = np.stack([left, right], 1) if channels == 2 else ((left + right) / 2)[:, None]
 
-    # Loudness is a cue, so set the RMS level rather than normalising it away; a soft knee
-    # above 0.7 keeps peaks below 0.9 without touching the bulk of the signal.
-    audio *= 10 ** (c["loudness_dbfs"] / 20) / max(float(np.sqrt(np.mean(audio**2))), 1e-9)
+    # Loudness is a cue, so follow its path rather than normalising it away; a soft knee above
+    # 0.7 keeps peaks below 0.9 without touching the bulk of the signal.
+    audio *= _loudness_gain(audio, lambda at: arousal_cues(ua_at(at))["loudness_dbfs"] + c["loudness_offset"])[:, None]
     hot = np.abs(audio) > 0.7
     audio[hot] = np.sign(audio[hot]) * (0.7 + 0.2 * np.tanh((np.abs(audio[hot]) - 0.7) / 0.2))
     ramp = np.linspace(0.0, 1.0, int(0.02 * SYNTH_SR), dtype=np.float32)[:, None]  # no clicks
     audio[: len(ramp)] *= ramp
     audio[len(audio) - len(ramp) :] *= ramp[::-1]
-    c["mode"] = MODES[c["mode_index"]][0]
-    return audio, c
+    return audio, clip_cues(emotion, c)
 
 
 def write_clip(spec: ClipSpec) -> dict:
     """Render one clip, write it as MP3 at its own rate and channel count, and return its cues."""
     rng = np.random.default_rng([spec.seed, spec.song_id])  # per clip: workers agree on it
-    audio, cues = render(spec.duration, spec.valence, spec.arousal, rng, spec.channels)
+    audio, cues = render(spec.duration, spec.emotion, spec.divisiveness, rng, spec.channels)
     if spec.sample_rate != SYNTH_SR:
         audio = soxr.resample(audio, SYNTH_SR, spec.sample_rate, quality="HQ").astype(np.float32)
         audio = np.clip(audio, -0.95, 0.95)  # resampling may overshoot the soft-knee limit a bit

@@ -314,7 +314,10 @@ def write_curves(curves: Mapping[str, Curve], path: str | Path, song_order: Iter
 def read_curves(manifest: str | Path) -> dict[str, Curve]:
     """The curves of a manifest (its manifest.csv or folder): each song whose `curve` column names a
     file, read from that file beside the manifest; {} for a manifest without curves."""
-    from .manifest import MANIFEST_FILE, read_manifest  # here, not at the top: manifest.py imports this module
+    from .manifest import (  # here, not at the top: manifest.py imports this module
+        MANIFEST_FILE,
+        read_manifest,
+    )
 
     path = Path(manifest)
     path = path / MANIFEST_FILE if path.is_dir() else path

@@ -3,7 +3,8 @@
 One row per window. The key covers the feature params, FEATURE_VERSION and every clip's
 (song_id, path, size, mtime_ns) in manifest order; labels and splits are attached after loading,
 so relabelling or re-splitting reuses the features while a touched file or a param change
-recomputes. Layout: `<cache_dir>/<kind>-<key[:16]>/features*.arrow` + `done.json` (written last).
+recomputes. Layout: `<cache_dir>/<kind>-<key[:16]>/features*.arrow` + `done.json` (written last),
+built in a temporary folder and renamed into place (cache_store.build_once).
 Features stream to disk in small batches and are read back memory-mapped, so memory stays flat as
 the corpus grows.
 """
@@ -12,8 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
-import shutil
 import time
 from contextlib import contextmanager
 from typing import Any, Iterator
@@ -25,25 +26,42 @@ import pyarrow as pa
 from datasets import Array2D, Dataset, Features, List, Value
 
 from sentio.data.audio import AudioError, load_audio
+from sentio.data.cache_store import build_once
 from sentio.data.feature_extractor import SentioFeatureExtractor
 from sentio.data.features import FEATURE_VERSION, FbankParams, kaldi_fbank
+from sentio.errors import DataError
 
+logger = logging.getLogger(__name__)
 _MARKER = "done.json"
 _WRITER_BYTES = 8 << 20  # rows buffered per Arrow write: small, so memory does not grow with clips
 
 
-def cache_key(manifest: pd.DataFrame, extractor: SentioFeatureExtractor) -> str:
-    """sha256 of feature code version + params + each clip's (song_id, path, size, mtime_ns)."""
+def _clip_stats(manifest: pd.DataFrame) -> list[list]:
+    """Each clip's (song_id, path, size, mtime_ns); -1s for a missing file (reported as a failed clip)."""
     clips = []
     for song_id, path in zip(manifest["song_id"].astype(str), manifest["path"].astype(str)):
         try:
             st = os.stat(path)
             clips.append([song_id, path, st.st_size, st.st_mtime_ns])
         except OSError:
-            clips.append([song_id, path, -1, -1])  # missing: reported as a failed clip
+            clips.append([song_id, path, -1, -1])
+    return clips
+
+
+def cache_key(manifest: pd.DataFrame, extractor: SentioFeatureExtractor, clips: list[list] | None = None) -> str:
+    """sha256 of feature code version + params + each clip's (song_id, path, size, mtime_ns)."""
     blob = {"version": FEATURE_VERSION, "kind": extractor.feature_kind, "params": extractor.params.to_dict(),
-            "clips": clips}
+            "clips": _clip_stats(manifest) if clips is None else clips}
     return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()
+
+
+def _check_unchanged(manifest: pd.DataFrame, before: list[list]) -> None:
+    """A file rewritten while its features were computed would be cached under its old key with
+    values of neither version: refuse (the temporary folder is then discarded)."""
+    for old, new in zip(before, _clip_stats(manifest)):
+        if old != new:
+            raise DataError(f"{new[1]}: the file changed while its features were computed; rerun once it no "
+                            "longer changes")
 
 
 def feature_schema(extractor: SentioFeatureExtractor) -> Features:
@@ -143,12 +161,10 @@ def _shard_files(directory: str) -> list[str]:
     return sorted(f for f in os.listdir(directory) if f.startswith("features") and f.endswith(".arrow"))
 
 
-def _compute(manifest: pd.DataFrame, extractor: SentioFeatureExtractor, directory: str, key: str, num_proc: int,
-             batch_size: int) -> None:
-    """Run the map into `directory` (emptied first: a crashed run leaves no done.json) and mark it done."""
-    if os.path.isdir(directory):
-        shutil.rmtree(directory)
-    os.makedirs(directory)
+def _compute(manifest: pd.DataFrame, extractor: SentioFeatureExtractor, directory: str, key: str,
+             clips: list[list], num_proc: int, batch_size: int) -> None:
+    """Run the map into the empty folder `directory` and mark it done (see cache_store.build_once);
+    `clips` are the file stats the key was made from."""
     source = Dataset.from_dict(  # from_dict, not from_pandas: pandas 3 large_string columns
         {
             "song_id": manifest["song_id"].astype(str).tolist(),
@@ -174,6 +190,7 @@ def _compute(manifest: pd.DataFrame, extractor: SentioFeatureExtractor, director
     )
     files = _shard_files(directory)
     del mapped
+    _check_unchanged(manifest, clips)
     marker = {"key": key, "kind": extractor.feature_kind, "params": extractor.params.to_dict(), "files": files,
               "clips": len(manifest)}
     tmp = os.path.join(directory, _MARKER + ".tmp")
@@ -187,6 +204,16 @@ def _load(directory: str) -> Dataset:
         files = json.load(fh)["files"]
     parts = [Dataset.from_file(os.path.join(directory, f), in_memory=False) for f in files]
     return parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
+
+
+def cache_directory(cache_dir: str | os.PathLike, extractor: SentioFeatureExtractor, key: str) -> str:
+    """The folder of the cache with this key."""
+    return os.path.join(os.fspath(cache_dir), f"{extractor.feature_kind}-{key[:16]}")
+
+
+def is_cached(manifest: pd.DataFrame, extractor: SentioFeatureExtractor, cache_dir: str | os.PathLike) -> bool:
+    """Whether the features of `manifest` are already cached complete (nothing to compute)."""
+    return is_complete(cache_directory(cache_dir, extractor, cache_key(manifest.reset_index(drop=True), extractor)))
 
 
 def build_feature_dataset(
@@ -206,13 +233,14 @@ def build_feature_dataset(
     t0 = time.perf_counter()
     manifest = manifest.reset_index(drop=True)
     if len(manifest) == 0:
-        raise ValueError("the manifest has no clips")
-    key = cache_key(manifest, extractor)
-    directory = os.path.join(os.fspath(cache_dir), f"{extractor.feature_kind}-{key[:16]}")
-    marker = os.path.join(directory, _MARKER)
-    reused = os.path.isfile(marker) and all(os.path.isfile(os.path.join(directory, f)) for f in _read_files(marker))
-    if not reused:
-        _compute(manifest, extractor, directory, key, num_proc, batch_size)
+        raise DataError("the manifest has no clips")
+    clips = _clip_stats(manifest)
+    key = cache_key(manifest, extractor, clips)
+    directory = cache_directory(cache_dir, extractor, key)
+    reused = build_once(directory, is_complete,
+                        lambda tmp: _compute(manifest, extractor, str(tmp), key, clips, num_proc, batch_size))
+    logger.info("%s features %s in %s", extractor.feature_kind, "reused" if reused else "computed",
+                os.path.abspath(directory))
     ds = _load(directory)
 
     # Only cheap columns are read here; the feature column stays on disk.
@@ -229,7 +257,7 @@ def build_feature_dataset(
     failed = [{"song_id": str(manifest.at[clip[i], "song_id"]), "path": str(manifest.at[clip[i], "path"]), "reason": e}
               for i, e in enumerate(errors) if e]
     if not keep:
-        raise ValueError(f"no clip could be used; first failure: {failed[0]['reason']}")
+        raise DataError(f"no clip could be used; first failure: {failed[0]['reason']}")
     ds = ds.remove_columns("error")
     if len(keep) < len(ds):
         ds = ds.select(keep)
@@ -246,12 +274,37 @@ def build_feature_dataset(
     return ds, report
 
 
-def _read_files(marker: str) -> list[str]:
+def is_complete(directory: str | os.PathLike) -> bool:
+    """A finished cache folder: its marker (written last) names files that all exist."""
     try:
-        with open(marker) as fh:
-            return list(json.load(fh)["files"])
+        with open(os.path.join(directory, _MARKER)) as fh:
+            files = list(json.load(fh)["files"])
     except (OSError, ValueError, KeyError):
-        return ["\0missing"]  # unreadable marker: recompute
+        return False  # no or unreadable marker: not complete
+    return bool(files) and all(os.path.isfile(os.path.join(directory, f)) for f in files)
+
+
+def record_feature_cache(run_dir: str | os.PathLike, report: dict[str, Any]) -> None:
+    """Note in the run's data_report.json where its features are cached (absolute), so a later
+    evaluation of the run, from any working directory, finds and reuses them."""
+    path = os.path.join(os.fspath(run_dir), "data_report.json")
+    data = json.loads(open(path).read()) if os.path.isfile(path) else {}
+    data["feature_cache"] = os.path.abspath(os.path.dirname(report["cache_dir"]))
+    tmp = path + ".tmp"
+    with open(tmp, "w") as fh:
+        json.dump(data, fh, indent=2)
+        fh.write("\n")
+    os.replace(tmp, path)
+
+
+def recorded_feature_cache(run_dir: str | os.PathLike) -> str | None:
+    """The feature cache folder a run recorded (see record_feature_cache), when it still exists."""
+    try:
+        with open(os.path.join(os.fspath(run_dir), "data_report.json")) as fh:
+            folder = json.load(fh).get("feature_cache")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return folder if folder and os.path.isdir(folder) else None
 
 
 def split_dataset(ds: Dataset, split: str, columns: list[str] | None = None, format: str = "torch") -> Dataset:
@@ -287,6 +340,6 @@ def compute_fbank_stats(manifest: pd.DataFrame, params: FbankParams | None = Non
             total_sq += np.square(real).sum()
             count += real.size
     if count == 0:
-        raise ValueError("no decodable clip to compute fbank statistics from")
+        raise DataError("no decodable clip to compute fbank statistics from")
     mean = total / count
     return float(mean), float(np.sqrt(max(total_sq / count - mean * mean, 0.0)))

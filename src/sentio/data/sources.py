@@ -13,8 +13,15 @@ from .csv_table import read_csv_file, read_label_csv
 from .deam import DEAM_SCALE, DeamReader, resolve_swapped_subsets
 from .dynamic import DynamicTable, read_curves, read_long_dynamic
 from .emomusic import EMOMUSIC_SCALE, EmoMusicReader, is_emomusic
-from .manifest import (REQUIRED_COLUMNS, ManifestError, SplitSpec, build_manifest, read_manifest, with_curves,
-                       write_manifest)
+from .manifest import (
+    REQUIRED_COLUMNS,
+    ManifestError,
+    SplitSpec,
+    build_manifest,
+    read_manifest,
+    with_curves,
+    write_manifest,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -23,9 +23,9 @@ from ..data.features import FbankParams
 from ..errors import CheckpointError, DataError
 from ..evaluation.pipeline import load_manifest
 from ..inference.run import Run, load_run
+from ..metrics import average_by_song, regression_metrics
 from ..models.student import StudentEmotionConfig, StudentForEmotionRegression
 from ..training.augment import SpecAugment
-from ..metrics import average_by_song, regression_metrics
 from .args import DistillArguments, DistillTrainingArguments
 from .teacher import TeacherOutputs, align, cached_teacher_outputs
 from .trainer import DistillationTrainer, DistillCollator, TeacherTargetDataset

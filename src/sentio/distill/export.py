@@ -21,7 +21,8 @@ from typing import Iterable, Iterator
 import numpy as np
 import torch
 
-from ..inference.runner import OnnxRunner, TorchRunner, onnx_session, run_batches
+from ..data.collate import EmotionCollator
+from ..inference.runner import OnnxRunner, TorchRunner, batches_of, onnx_session, run_batches
 
 logger = logging.getLogger(__name__)
 INPUT_NAMES = ("input_values", "attention_mask")
@@ -45,8 +46,11 @@ def export_onnx(model: torch.nn.Module, path: str | os.PathLike, frames: int, nu
     path.parent.mkdir(parents=True, exist_ok=True)
     model = model.eval()
     example = (torch.randn(2, frames, num_mel_bins), torch.ones(2, frames, dtype=torch.int64))
-    for noisy in ("onnxscript", "onnx_ir"):  # one INFO line per rewrite pass otherwise
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # one INFO line per rewrite pass otherwise, and four warnings about torchvision ops (nms, roi_align,
+    # ...) the exporter cannot register without torchvision, which no Sentio model uses
+    for noisy, level in (("onnxscript", logging.WARNING), ("onnx_ir", logging.WARNING),
+                         ("torch.onnx._internal.exporter._registration", logging.ERROR)):
+        logging.getLogger(noisy).setLevel(level)
     auto = torch.export.Dim.AUTO
     # Frames dynamic first; MobileViT's graph then claims dynamic axes but breaks on other shapes
     # (its unfolding bakes sizes in), so every export is probed and, failing that, redone with
@@ -58,9 +62,28 @@ def export_onnx(model: torch.nn.Module, path: str | os.PathLike, frames: int, nu
                                         output_names=["predictions"], verbose=False,
                                         dynamic_shapes={"input_values": axes, "attention_mask": axes})
         program.save(str(path))  # weights inside the one file: what a phone app ships
+        _name_dynamic_axes(path)
         if _matches_torch(path, model, frames if len(axes) == 1 else 2 * frames, num_mel_bins):
             return path
     raise RuntimeError(f"{path}: the exported graph does not reproduce the model on a batch of 1 and of 3")
+
+
+def _name_dynamic_axes(path: Path) -> None:
+    """Give the exporter's symbolic axes (`s43`, ...) the names a reader of the graph expects:
+    `batch`, and `frames` where the time axis stays dynamic; everywhere in the graph, consistently."""
+    import onnx
+
+    model = onnx.load(str(path))
+    names: dict[str, str] = {}
+    for value in model.graph.input:
+        for axis, dim in enumerate(value.type.tensor_type.shape.dim[:2]):
+            if dim.dim_param:
+                names.setdefault(dim.dim_param, ("batch", "frames")[axis])
+    for value in (*model.graph.input, *model.graph.output, *model.graph.value_info):
+        for dim in value.type.tensor_type.shape.dim:
+            if dim.dim_param in names:
+                dim.dim_param = names[dim.dim_param]
+    onnx.save(model, str(path))
 
 
 def _matches_torch(path: Path, model: torch.nn.Module, frames: int, num_mel_bins: int, atol: float = 1e-3) -> bool:
@@ -104,7 +127,12 @@ def quantize_int8(fp32_path: str | os.PathLike, int8_path: str | os.PathLike,
     Static rather than dynamic quantization: the convolutions (nearly all the compute) are
     quantized only with calibrated activation ranges. Ops without an int8 kernel stay float.
     """
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import (
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -142,8 +170,8 @@ def median_latency_ms(path: str | os.PathLike, inputs: dict[str, np.ndarray], ru
 
 
 def as_batches(features: np.ndarray, lengths: np.ndarray, batch_size: int = 32) -> list[dict[str, np.ndarray]]:
-    """Windows [N, T, F] + real lengths -> onnxruntime input dicts (mask as the collator builds it)."""
-    frames = features.shape[1]
-    mask = (np.arange(frames)[None, :] < np.asarray(lengths)[:, None]).astype(np.int64)
-    return [{"input_values": np.ascontiguousarray(features[i : i + batch_size], dtype=np.float32),
-             "attention_mask": mask[i : i + batch_size]} for i in range(0, len(features), batch_size)]
+    """Fbank windows [N, T, F] + real lengths -> onnxruntime input dicts, collated exactly as for
+    the PyTorch model (the same collator builds the mask)."""
+    items = ({"input_values": f, "length": n} for f, n in zip(features, lengths))
+    return [{k: v.numpy() for k, v in batch.items()}
+            for batch in batches_of(items, EmotionCollator("input_values", time_axis=0), batch_size)]

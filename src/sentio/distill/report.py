@@ -17,7 +17,15 @@ from datasets import Dataset
 from ..data.collate import WindowDataset
 from ..data.feature_extractor import SentioFeatureExtractor
 from ..metrics import average_by_song, regression_metrics
-from .export import as_batches, export_onnx, input_shape, median_latency_ms, quantize_int8, run_onnx, run_torch
+from .export import (
+    as_batches,
+    export_onnx,
+    input_shape,
+    median_latency_ms,
+    quantize_int8,
+    run_onnx,
+    run_torch,
+)
 
 logger = logging.getLogger(__name__)
 FP32_FILE, INT8_FILE = "student.onnx", "student.int8.onnx"

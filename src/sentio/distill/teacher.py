@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from datasets import Dataset
 
+from ..data.cache_store import lock_for
 from ..data.collate import EmotionCollator, WindowDataset
 from ..data.feature_extractor import SentioFeatureExtractor
 from ..errors import DataError
@@ -80,12 +81,12 @@ def cached_teacher_outputs(runner: WindowRunner, teacher_dir: str, features: Dat
                            batch_size: int = 32) -> tuple[TeacherOutputs, Path, bool]:
     """(outputs, cache file, reused): read the cache when present, else compute and save it."""
     path = teacher_cache_path(teacher_dir, feature_cache_dir, cache_dir)
-    if path.is_file():
-        logger.info("teacher outputs reused from %s", path)
-        return TeacherOutputs.load(path), path, True
-    outputs = compute_teacher_outputs(runner, features, extractor, batch_size)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    outputs.save(path)
+    with lock_for(path):  # two distillations of one teacher at once: the second waits, then reuses
+        if path.is_file():
+            logger.info("teacher outputs reused from %s", path)
+            return TeacherOutputs.load(path), path, True
+        outputs = compute_teacher_outputs(runner, features, extractor, batch_size)
+        outputs.save(path)
     return outputs, path, False
 
 

@@ -13,7 +13,7 @@ import pandas as pd
 
 from ..args import DataArguments
 from ..data.collate import EmotionCollator, WindowDataset
-from ..data.feature_cache import build_feature_dataset, cache_key
+from ..data.feature_cache import build_feature_dataset, is_cached
 from ..data.feature_extractor import SentioFeatureExtractor
 from ..data.manifest import read_manifest
 from ..data.sources import prepare_manifest
@@ -42,8 +42,7 @@ def _feature_manifest(manifest: pd.DataFrame, extractor: SentioFeatureExtractor,
                       split: str) -> pd.DataFrame:
     """The whole manifest when training already cached its features (free), else only the split's
     clips, so a fresh cache computes a tenth of the corpus instead of all of it."""
-    key = cache_key(manifest, extractor)
-    if (Path(cache_dir) / f"{extractor.feature_kind}-{key[:16]}" / "done.json").is_file():
+    if is_cached(manifest, extractor, cache_dir):
         return manifest
     return manifest[manifest["split"] == split]
 
@@ -120,7 +119,7 @@ def evaluate_run(model_dir: str, data_args: DataArguments, split: str, output_di
     table = score_table(predictions, manifest, per_window)
     logger.info("scoring %d %s (bootstrap %d draws)", len(table), "windows" if per_window else "songs", draws)
     report = build_report(table, level="window" if per_window else "song", split=split, model_dir=model_dir,
-                          windows=len(predictions["pred"]), draws=draws, seed=seed, progress=progress)
+                          windows=len(predictions["pred"]), draws=draws, seed=seed)
     report["data"] = source
     write_outputs(table, report, model_dir, output_dir)
     return report

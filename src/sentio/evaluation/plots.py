@@ -11,8 +11,8 @@ import matplotlib
 matplotlib.use("Agg")  # headless servers and CI have no display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from ..metrics import DIMENSIONS  # noqa: E402
 

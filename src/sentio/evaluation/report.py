@@ -6,11 +6,13 @@ reports with, on the [-1, 1] label scale (RMSE/MAE also on DEAM's 1..9 scale).
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+import warnings
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
+from scipy import stats
 
 from ..data.labels import QUADRANTS, from_unit, quadrant
 from ..metrics import DIMENSIONS, METRICS, mae, regression_metrics, rmse
@@ -45,50 +47,72 @@ def arrays(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return pred, true
 
 
-def bootstrap_metrics(pred: np.ndarray, true: np.ndarray, song_ids: Sequence[str], draws: int, seed: int,
-                      progress: bool = False) -> dict[str, np.ndarray]:
-    """regression_metrics over `draws` resamples of the songs (with replacement), one array per key.
+@dataclass
+class Interval:
+    """A bootstrap 95% confidence interval, and how it was made."""
+
+    low: float
+    high: float
+    method: str  # "BCa" or "percentile"
+
+
+def song_bootstrap(statistic: Callable[[np.ndarray], np.ndarray], song_ids: Sequence[str], draws: int, seed: int,
+                   confidence: float = 0.95) -> list[Interval] | None:
+    """CIs of a vector `statistic(rows)` by resampling songs with scipy.stats.bootstrap.
 
     Songs, not rows, are resampled: at window level a song's windows are not independent, so a
-    drawn song brings all its windows.
+    drawn song brings all its windows. BCa (bias-corrected and accelerated) where it applies; where
+    its jackknife degenerates (e.g. a constant statistic) that entry falls back to the percentile
+    interval. None when there are fewer than 2 songs or no draws.
     """
     codes, uniques = pd.factorize(pd.Series([str(s) for s in song_ids]))
+    if draws < 1 or len(uniques) < 2:
+        return None
     rows_of = [np.flatnonzero(codes == k) for k in range(len(uniques))]
-    rng = np.random.default_rng(seed)
-    samples: dict[str, list[float]] = {}
-    for _ in tqdm(range(draws), desc="bootstrap", disable=not progress, leave=False):
-        picked = rng.integers(0, len(rows_of), len(rows_of))
-        rows = np.concatenate([rows_of[k] for k in picked])
-        for key, value in regression_metrics(pred[rows], true[rows]).items():
-            samples.setdefault(key, []).append(value)
-    return {k: np.asarray(v) for k, v in samples.items()}
+
+    def of_songs(songs: np.ndarray) -> np.ndarray:
+        return statistic(np.concatenate([rows_of[int(k)] for k in songs]))
+
+    data = (np.arange(len(uniques)),)
+    options = dict(n_resamples=draws, vectorized=False, confidence_level=confidence, paired=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a degenerate entry warns; it is replaced just below
+        bca = stats.bootstrap(data, of_songs, method="BCa", rng=np.random.default_rng(seed), **options)
+        percentile = stats.bootstrap(data, of_songs, method="percentile", rng=np.random.default_rng(seed),
+                                     **options)
+    out = []
+    for lo, hi, plo, phi in zip(*(np.atleast_1d(x) for x in (*bca.confidence_interval, *percentile.confidence_interval))):
+        if np.isfinite(lo) and np.isfinite(hi):
+            out.append(Interval(float(lo), float(hi), "BCa"))
+        else:
+            out.append(Interval(float(plo), float(phi), "percentile"))
+    return out
 
 
-def _entry(value: float, samples: np.ndarray | None, scale: float = 1.0) -> dict[str, float | None]:
-    if samples is None or len(samples) == 0:
+def _entry(value: float, interval: Interval | None, scale: float = 1.0) -> dict[str, Any]:
+    if interval is None:
         return {"value": value, "ci_low": None, "ci_high": None}
-    low, high = np.percentile(samples * scale, [2.5, 97.5])
-    # A skewed statistic (R2 of near-constant predictions, CCC near 0) can put the point estimate
-    # outside its percentile interval; widen the interval to include it rather than print a CI
-    # that excludes the number it qualifies (conservative: never narrower).
-    return {"value": value, "ci_low": float(min(low, value)), "ci_high": float(max(high, value))}
+    return {"value": value, "ci_low": interval.low * scale, "ci_high": interval.high * scale, "ci_method": interval.method}
 
 
-def metrics_with_ci(pred: np.ndarray, true: np.ndarray, song_ids: Sequence[str], draws: int, seed: int,
-                    progress: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
+def metrics_with_ci(pred: np.ndarray, true: np.ndarray, song_ids: Sequence[str], draws: int,
+                    seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
     """({dim: {metric: entry}} on [-1, 1], {dim: {rmse|mae: entry}} on 1..9); dims include `mean`."""
     point = regression_metrics(pred, true)
-    boot = bootstrap_metrics(pred, true, song_ids, draws, seed, progress) if draws > 0 else {}
-    unit = {dim: {m: _entry(point[f"{m}_{dim}"], boot.get(f"{m}_{dim}")) for m in METRICS}
+    keys = list(point)
+    intervals = song_bootstrap(lambda rows: np.array([regression_metrics(pred[rows], true[rows])[k] for k in keys]),
+                               song_ids, draws, seed)
+    ci = dict(zip(keys, intervals)) if intervals else {}
+    unit = {dim: {m: _entry(point[f"{m}_{dim}"], ci.get(f"{m}_{dim}")) for m in METRICS}
             for dim in (*DIMENSIONS, "mean")}
     # Errors on 1..9 come from relabelled values; the CI scales exactly (the map is linear).
     p9, t9 = from_unit(pred), from_unit(true)
     nine: dict[str, Any] = {}
     for d, dim in enumerate(DIMENSIONS):
-        nine[dim] = {name: _entry(func(p9[:, d], t9[:, d]), boot.get(f"{name}_{dim}"), SCALE_1_9)
+        nine[dim] = {name: _entry(func(p9[:, d], t9[:, d]), ci.get(f"{name}_{dim}"), SCALE_1_9)
                      for name, func in (("rmse", rmse), ("mae", mae))}
     nine["mean"] = {name: _entry(float(np.mean([nine[d][name]["value"] for d in DIMENSIONS])),
-                                 boot.get(f"{name}_mean"), SCALE_1_9) for name in ("rmse", "mae")}
+                                 ci.get(f"{name}_mean"), SCALE_1_9) for name in ("rmse", "mae")}
     return unit, nine
 
 
@@ -105,20 +129,20 @@ def subset_metrics(table: pd.DataFrame) -> dict[str, Any]:
 
 def quadrant_report(table: pd.DataFrame) -> dict[str, Any]:
     """Confusion matrix over QUADRANTS (rows true, columns predicted) and accuracy."""
-    index = {q: i for i, q in enumerate(QUADRANTS)}
-    matrix = np.zeros((len(QUADRANTS), len(QUADRANTS)), dtype=int)
-    for t, p in zip(table["quadrant_true"], table["quadrant_pred"]):
-        matrix[index[t], index[p]] += 1
+    from sklearn.metrics import confusion_matrix
+
+    matrix = confusion_matrix(table["quadrant_true"].astype(str), table["quadrant_pred"].astype(str),
+                              labels=list(QUADRANTS))
     total = int(matrix.sum())
     return {"labels": list(QUADRANTS), "confusion": matrix.tolist(),
             "accuracy": float(np.trace(matrix) / total) if total else 0.0, "rows": total}
 
 
 def build_report(table: pd.DataFrame, *, level: str, split: str, model_dir: str, windows: int, draws: int,
-                 seed: int, progress: bool = False) -> dict[str, Any]:
+                 seed: int) -> dict[str, Any]:
     """The whole eval_report.json (plots and notes are added by the caller)."""
     pred, true = arrays(table)
-    unit, nine = metrics_with_ci(pred, true, table["song_id"].tolist(), draws, seed, progress)
+    unit, nine = metrics_with_ci(pred, true, table["song_id"].tolist(), draws, seed)
     return {
         "model_dir": model_dir,
         "split": split,
@@ -126,7 +150,8 @@ def build_report(table: pd.DataFrame, *, level: str, split: str, model_dir: str,
         "label_scale": "[-1, 1] (1..9 = 5 + 4 x value)",
         "counts": {"songs": int(table["song_id"].nunique()), "windows": int(windows), "scored": len(table)},
         "bootstrap": {"draws": draws, "seed": seed, "confidence": 0.95,
-                      "method": "percentile (widened to include the point estimate); songs resampled with replacement"},
+                      "method": "scipy.stats.bootstrap over songs (resampled with replacement): BCa, percentile "
+                                "where BCa degenerates (each entry's ci_method says which)"},
         "metrics": unit,
         "metrics_1_9": nine,
         "flat": regression_metrics(pred, true),

@@ -19,7 +19,14 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 import pandas as pd
 import torch
-from datasets import Dataset, Features, List, Value, concatenate_datasets, load_from_disk
+from datasets import (
+    Dataset,
+    Features,
+    List,
+    Value,
+    concatenate_datasets,
+    load_from_disk,
+)
 
 from ..data.collate import SongWindowDataset
 from ..data.feature_cache import feature_schema

@@ -3,7 +3,15 @@ predict whole clips (`EmotionPredictor`)."""
 
 from .predictor import EmotionPredictor
 from .run import Run, load_extractor, load_run
-from .runner import OnnxRunner, TorchRunner, WindowRunner, batches_of, dataset_items, onnx_session, run_batches
+from .runner import (
+    OnnxRunner,
+    TorchRunner,
+    WindowRunner,
+    batches_of,
+    dataset_items,
+    onnx_session,
+    run_batches,
+)
 
 __all__ = [
     "EmotionPredictor",

@@ -50,6 +50,26 @@ def _quiet_c_stderr() -> Iterator[None]:
         os.close(saved)
 
 
+def song_result(predictions: np.ndarray, starts: np.ndarray, timeline: bool = False) -> Result:
+    """One clip's result from its window predictions [K, 2] (on [-1, 1]) and starts [K] (s): the mean
+    over windows, as training scores songs, on both scales, its quadrant and, with `timeline`, the
+    windows themselves."""
+    valence, arousal = (float(x) for x in np.asarray(predictions, np.float64).mean(axis=0))
+    result: Result = {
+        "valence": valence,
+        "arousal": arousal,
+        "valence_1_9": float(from_unit(valence, "1-9")),
+        "arousal_1_9": float(from_unit(arousal, "1-9")),
+        "quadrant": str(quadrant(valence, arousal)),
+        "num_windows": int(len(predictions)),
+    }
+    if timeline:
+        # starts are sample offsets / rate: round away float noise (2.575000047683716 -> 2.575)
+        result["timeline"] = [{"start": round(float(s), 6), "valence": float(v), "arousal": float(a)}
+                              for s, (v, a) in zip(starts, predictions)]
+    return result
+
+
 class EmotionPredictor:
     """Predicts (valence, arousal) of whole clips from a model and the feature extractor it was trained with.
 
@@ -96,21 +116,7 @@ class EmotionPredictor:
         """
         if isinstance(audio, (list, tuple)):
             return [self.predict(a, sampling_rate, timeline) for a in audio]
-        preds, starts = self.window_predictions(audio, sampling_rate)
-        valence, arousal = (float(x) for x in preds.astype(np.float64).mean(axis=0))
-        result: Result = {
-            "valence": valence,
-            "arousal": arousal,
-            "valence_1_9": float(from_unit(valence, "1-9")),
-            "arousal_1_9": float(from_unit(arousal, "1-9")),
-            "quadrant": str(quadrant(valence, arousal)),
-            "num_windows": int(len(preds)),
-        }
-        if timeline:
-            # starts are sample offsets / rate: round away float noise (2.575000047683716 -> 2.575)
-            result["timeline"] = [{"start": round(float(s), 6), "valence": float(v), "arousal": float(a)}
-                                  for s, (v, a) in zip(starts, preds)]
-        return result
+        return song_result(*self.window_predictions(audio, sampling_rate), timeline=timeline)
 
     def predict_files(self, paths: Iterable[str | os.PathLike], progress: bool = True,
                       timeline: bool = False) -> Iterator[tuple[str, Result | AudioError]]:

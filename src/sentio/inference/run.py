@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 
 from ..data.feature_extractor import SentioFeatureExtractor
 from ..errors import CheckpointError
@@ -111,7 +112,7 @@ def _load_torch_model(source: str, local_only: bool) -> torch.nn.Module:
     register_auto_classes()
     try:
         return transformers.AutoModel.from_pretrained(source, local_files_only=local_only).eval()
-    except (OSError, ValueError, RuntimeError) as exc:  # a truncated or foreign weights file
+    except (OSError, ValueError, RuntimeError, SafetensorError) as exc:  # a truncated or foreign weights file
         reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"{source}: cannot load the model weights ({reason}); the run is damaged or "
                               "incomplete: copy it again or retrain") from None

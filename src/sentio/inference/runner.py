@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from ..errors import ArgumentError, CheckpointError
 
 # Output fields of a Sentio model that are per-window arrays (hidden states and attentions are not).
-WINDOW_OUTPUTS = ("predictions", "embedding", "spread", "frame_predictions", "frame_spread", "layer_embeddings")
+WINDOW_OUTPUTS = ("predictions", "embedding", "spread", "frame_predictions", "frame_spread")
 
 
 class WindowRunner(Protocol):
@@ -47,17 +47,20 @@ def check_device(device: str | torch.device | None) -> torch.device:
 
 
 class TorchRunner:
-    """Runs batches through a Sentio transformers model in eval mode, without autograd."""
+    """Runs batches through a Sentio transformers model in eval mode, without autograd.
+    `outputs` names the output fields to return; `forward_kwargs` go to every forward call."""
 
     def __init__(self, model: torch.nn.Module, device: str | torch.device | None = None,
-                 outputs: Sequence[str] = WINDOW_OUTPUTS) -> None:
+                 outputs: Sequence[str] = WINDOW_OUTPUTS, forward_kwargs: dict[str, Any] | None = None) -> None:
         self.device = check_device(device)
         self.model = model.to(self.device).eval()  # eval: no dropout, so predictions are deterministic
         self.outputs = tuple(outputs)
+        self.forward_kwargs = dict(forward_kwargs or {})
 
     def __call__(self, batch: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+        inputs = {k: torch.as_tensor(v).to(self.device) for k, v in batch.items() if k != "labels"}
         with torch.inference_mode():
-            out = self.model(**{k: torch.as_tensor(v).to(self.device) for k, v in batch.items() if k != "labels"})
+            out = self.model(**inputs, **self.forward_kwargs)
         return {k: getattr(out, k).float().cpu().numpy() for k in self.outputs if getattr(out, k, None) is not None}
 
 

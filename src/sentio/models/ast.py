@@ -11,7 +11,7 @@ from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 
 from .backbone import Backbone
-from .head import EmotionHeadConfig, EmotionRegressionMixin, EmotionRegressionOutput
+from .head import EmotionHeadConfig, EmotionRegressionMixin
 from .masking import grid_token_mask, window_token_mask
 
 
@@ -63,16 +63,6 @@ class ASTForEmotionRegression(EmotionRegressionMixin, ASTPreTrainedModel):
             inputs, attention_mask=self._encoder_attention_mask(token_mask), **kwargs
         )
 
-    def forward(
-        self,
-        input_values: torch.Tensor,
-        attention_mask: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
-        output_hidden_states: bool | None = None,
-        output_attentions: bool | None = None,
-    ) -> EmotionRegressionOutput:
-        """Predict (valence, arousal); the loss is computed iff `labels` are given."""
-        return self._emotion_forward(input_values, attention_mask, labels, output_hidden_states, output_attentions)
 
 
 class _AstBackbone(Backbone):

@@ -8,15 +8,23 @@ trust_remote_code is never on.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
-from huggingface_hub import constants, get_hf_file_metadata, hf_hub_url, snapshot_download, try_to_load_from_cache
+from huggingface_hub import (
+    constants,
+    get_hf_file_metadata,
+    hf_hub_url,
+    snapshot_download,
+    try_to_load_from_cache,
+)
+from safetensors import SafetensorError
 from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
 
 from ..errors import CheckpointError
@@ -38,16 +46,19 @@ _DROPPED_CONFIG_KEYS = (
 
 def register_auto_classes() -> None:
     """Register every Sentio config/model with AutoConfig/AutoModel (by model_type, no remote code),
-    and the feature extractor with AutoFeatureExtractor, so a run folder loads with the Auto classes."""
+    the feature extractor with AutoFeatureExtractor and the `music-emotion` pipeline task, so a run
+    folder loads with transformers' own API."""
     from transformers import AutoFeatureExtractor
 
     from ..data.feature_extractor import SentioFeatureExtractor
+    from ..pipeline import register_pipeline
 
     pairs = [(b.config_class, b.model_class) for b in BACKBONES.values()] + list(AUTO_ONLY_MODELS)
     for config_class, model_class in pairs:
         AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
         AutoModel.register(config_class, model_class, exist_ok=True)
         AutoFeatureExtractor.register(config_class, SentioFeatureExtractor, exist_ok=True)
+    register_pipeline()
 
 
 def _what_to_do(checkpoint: str) -> str:
@@ -163,23 +174,52 @@ def _sentio_config(backbone: Backbone, base: PretrainedConfig, overrides: dict[s
     return backbone.config_class(**{**values, **overrides})
 
 
+@contextlib.contextmanager
+def _quiet_load_report() -> Iterator[None]:
+    """transformers prints a table of missing/mismatched keys on every load; a backbone checkpoint
+    always lacks our head, so the table would alarm without reason. The checks below say what
+    matters in one line instead."""
+    report = logging.getLogger("transformers.modeling_utils")
+    level = report.level
+    report.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        report.setLevel(level)
+
+
+# Parameters of the Sentio head (the rest is the encoder a checkpoint must provide).
+_HEAD_PARAMETERS = ("head.", "layer_weights")
+
+
 def _load_weights(
     backbone: Backbone, source: str, local_only: bool, config: PretrainedConfig, checkpoint: str
 ) -> PreTrainedModel:
-    """from_pretrained (which renames old-style keys) + a check that every encoder weight was loaded."""
+    """from_pretrained (which renames old-style keys) + a check that every encoder weight was loaded.
+
+    A previous run's head is kept when its shapes fit the requested head settings and re-initialised
+    otherwise (another hidden size, another number of layers to weigh); an encoder weight of another
+    shape is an error.
+    """
     try:
-        model, info = backbone.model_class.from_pretrained(
-            source, config=config, local_files_only=local_only, dtype=torch.float32, output_loading_info=True
-        )
-    except (OSError, RuntimeError, ValueError) as exc:
-        if "ignore_mismatched_sizes" in str(exc):  # transformers' wording for shape mismatches
-            raise CheckpointError(
-                f"the weights of {checkpoint!r} have other shapes than the requested config (see the load "
-                "report above): leave architecture fields such as max_length/hidden_size to the checkpoint"
-            ) from None
+        with _quiet_load_report():
+            model, info = backbone.model_class.from_pretrained(
+                source, config=config, local_files_only=local_only, dtype=torch.float32, output_loading_info=True,
+                ignore_mismatched_sizes=True,
+            )
+    except (OSError, RuntimeError, ValueError, SafetensorError) as exc:
         raise CheckpointError(f"cannot load the weights of {checkpoint!r} ({_first_line(exc, 200)})") from None
-    head_keys = {f"head.{name}" for name in model.head.state_dict()}
-    missing = sorted(set(info["missing_keys"]) - head_keys)
+    mismatched = [key for key, *_ in info.get("mismatched_keys", [])]
+    encoder_mismatch = [k for k in mismatched if not k.startswith(_HEAD_PARAMETERS)]
+    if encoder_mismatch:
+        raise CheckpointError(
+            f"the weights of {checkpoint!r} have other shapes than the requested config (e.g. {encoder_mismatch[0]}): "
+            "leave architecture fields such as max_length/hidden_size to the checkpoint"
+        )
+    if mismatched:
+        logger.info("%s: the head is new (other head settings than the checkpoint's)", checkpoint)
+    # What a plain backbone checkpoint cannot have: our head and the learned layer weights.
+    missing = sorted(k for k in info["missing_keys"] if not k.startswith(_HEAD_PARAMETERS))
     if missing:
         raise CheckpointError(
             f"{checkpoint!r} lacks {len(missing)} {backbone.name} encoder weight(s) (e.g. {', '.join(missing[:3])}): "
@@ -188,6 +228,8 @@ def _load_weights(
     dropped = sorted(info["unexpected_keys"])
     if dropped:
         logger.info("Dropped %d checkpoint weights the encoder does not use (%s ...)", len(dropped), dropped[0])
+    logger.info("loaded the %s encoder from %s (%s)", backbone.name, checkpoint,
+                "a previous run's head" if not info["missing_keys"] and not mismatched else "a new head")
     return model
 
 

@@ -11,7 +11,6 @@ import torch.nn.functional as F
 
 from ..options import LOSSES
 
-
 # Keeps CCC finite when a batch has a single row or constant predictions and targets
 # (0/0); small enough not to move hand-computed values.
 _EPS = 1e-8

@@ -5,7 +5,7 @@ from __future__ import annotations
 from transformers import PretrainedConfig, PreTrainedModel
 
 from ..errors import ArgumentError
-from . import ast, vit, wav2vec2
+from . import ast, mert, vit, wav2vec2
 from .backbone import Backbone
 from .student import StudentEmotionConfig, StudentForEmotionRegression
 
@@ -15,6 +15,7 @@ BACKBONES: dict[str, Backbone] = {
         ast.BACKBONE,
         wav2vec2.BACKBONE,
         vit.BACKBONE,
+        mert.BACKBONE,
     )
 }
 

@@ -25,7 +25,7 @@ from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutput
 
 from ..options import STUDENT_ARCHITECTURES
-from .head import EmotionHeadConfig, EmotionRegressionMixin, EmotionRegressionOutput
+from .head import EmotionHeadConfig, EmotionRegressionMixin
 
 TIME_STRIDE = 32  # five stride-2 stages in both architectures
 # MobileNetV3-Large blocks as EfficientAT uses them: (kernel, expanded, out, squeeze-excite, hard-swish, stride).
@@ -205,13 +205,3 @@ class StudentForEmotionRegression(EmotionRegressionMixin, PreTrainedModel):
         # [B, C, F', T'] -> mean over frequency -> [B, T', C]: one token per time step
         return BaseModelOutput(last_hidden_state=maps.mean(dim=2).transpose(1, 2), hidden_states=hidden)
 
-    def forward(
-        self,
-        input_values: torch.Tensor,
-        attention_mask: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
-        output_hidden_states: bool | None = None,
-        output_attentions: bool | None = None,
-    ) -> EmotionRegressionOutput:
-        """Predict (valence, arousal); the loss is computed iff `labels` are given."""
-        return self._emotion_forward(input_values, attention_mask, labels, output_hidden_states, None)

@@ -63,18 +63,11 @@ class ViTForEmotionRegression(EmotionRegressionMixin, ViTPreTrainedModel):
     def _encode(self, inputs, attention_mask, token_mask, **kwargs) -> BaseModelOutputWithPooling:
         return self.vit(inputs, attention_mask=self._encoder_attention_mask(token_mask), **kwargs)
 
-    def forward(
-        self,
-        pixel_values: torch.Tensor,
-        attention_mask: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
-        output_hidden_states: bool | None = None,
-        output_attentions: bool | None = None,
-    ) -> EmotionRegressionOutput:
-        """Predict (valence, arousal); the loss is computed iff `labels` are given."""
-        return self._emotion_forward(
-            self._as_channels(pixel_values), attention_mask, labels, output_hidden_states, output_attentions
-        )
+    def forward(self, pixel_values: torch.Tensor | None = None, **kwargs: Any) -> EmotionRegressionOutput:
+        """The shared forward (EmotionRegressionMixin.forward) on the mel image, repeated to the
+        encoder's channels; every other argument is the shared one's."""
+        inputs = None if pixel_values is None else self._as_channels(pixel_values)
+        return super().forward(inputs, **kwargs)
 
 
 class _VitBackbone(Backbone):

@@ -8,7 +8,7 @@ from transformers import Wav2Vec2Config, Wav2Vec2Model, Wav2Vec2PreTrainedModel
 from transformers.modeling_outputs import Wav2Vec2BaseModelOutput
 
 from .backbone import Backbone
-from .head import EmotionHeadConfig, EmotionRegressionMixin, EmotionRegressionOutput
+from .head import EmotionHeadConfig, EmotionRegressionMixin
 
 
 @strict
@@ -59,16 +59,6 @@ class Wav2Vec2ForEmotionRegression(EmotionRegressionMixin, Wav2Vec2PreTrainedMod
         pass_mask = self.config.mask_attention and self.config.feat_extract_norm == "layer"
         return self.wav2vec2(inputs, attention_mask=attention_mask if pass_mask else None, **kwargs)
 
-    def forward(
-        self,
-        input_values: torch.Tensor,
-        attention_mask: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
-        output_hidden_states: bool | None = None,
-        output_attentions: bool | None = None,
-    ) -> EmotionRegressionOutput:
-        """Predict (valence, arousal); the loss is computed iff `labels` are given."""
-        return self._emotion_forward(input_values, attention_mask, labels, output_hidden_states, output_attentions)
 
 
 BACKBONE = Backbone(

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .. import __version__
 from ..errors import CheckpointError
+
+PIPELINE_TASK = "music-emotion"
 
 _TABLE_METRICS = ("ccc", "pearson", "r2", "rmse", "mae")
 
@@ -22,32 +25,69 @@ def _metric_rows(results: dict[str, float], prefix: str) -> list[str]:
     return rows
 
 
-def write_model_card(output_dir: str | Path, info: dict[str, Any], results: dict[str, float]) -> Path:
+@dataclass
+class ModelCardInfo:
+    """What the card says about a run (train.py and distill.py fill it)."""
+
+    backbone: str
+    model_class: str
+    num_parameters: int
+    init: str  # the checkpoint the encoder came from, or "scratch"
+    pooling: str
+    loss: str
+    features: dict[str, Any]  # the feature extractor's params, with its kind
+    data_source: str
+    split_method: str
+    splits: dict[str, int]
+    epochs: float
+    batch_size: int
+    learning_rate: float
+    seed: int
+    metric_for_best_model: str | None
+    layer: str | int = "last"
+    probe: bool = False
+
+
+def _input_line(features: dict[str, Any]) -> str:
+    """The input as a reader wants it: kind, rate and window, then the other parameters."""
+    kind = features.get("feature_kind", "?")
+    rest = ", ".join(f"{k}={v}" for k, v in features.items()
+                     if k not in ("feature_kind", "sampling_rate", "feature_extractor_type"))
+    return f"`{kind}` features at {features.get('sampling_rate', '?')} Hz ({rest})"
+
+
+def write_model_card(output_dir: str | Path, info: ModelCardInfo, results: dict[str, float]) -> Path:
     """README.md with Hub metadata: backbone, initialisation, data, splits, label scale, metrics."""
-    init = info["init"]
-    tags = ["sentio", "music-emotion-recognition", "valence-arousal", "audio-regression", info["backbone"]]
-    front = ["---", "library_name: transformers", "pipeline_tag: audio-classification", "tags:"]
+    tags = ["sentio", "music-emotion-recognition", "valence-arousal", "audio-regression", info.backbone]
+    # pipeline_tag names the task that loads the folder: sentio registers `music-emotion` with
+    # transformers.pipeline (see sentio.pipeline).
+    front = ["---", "library_name: transformers", f"pipeline_tag: {PIPELINE_TASK}", "tags:"]
     front += [f"- {t}" for t in tags]
-    if init != "scratch":
-        front.append(f"base_model: {init}")
+    if info.init != "scratch":
+        front.append(f"base_model: {info.init}")
     front.append("---")
     rows = _metric_rows(results, "eval") + _metric_rows(results, "test")
+    layers = {"last": "the last layer", "weighted": "a learned softmax-weighted sum of all layers"}
+    head = (f"{info.pooling} pooling of {layers.get(str(info.layer), f'hidden state {info.layer}')} -> hidden layer "
+            f"-> 2 outputs through tanh; loss `{info.loss}`")
+    training = "the head only (frozen encoder, embeddings cached once: probe mode)" if info.probe else "the whole model"
     lines = front + [
         "",
-        f"# {Path(output_dir).name}: music emotion regression ({info['backbone']})",
+        f"# {Path(output_dir).name}: music emotion regression ({info.backbone})",
         "",
         "Predicts the **valence** and **arousal** of music from audio (Russell's circumplex), trained with",
         f"Sentio {__version__}.",
         "",
         "## Model",
-        f"- Backbone: `{info['backbone']}` (`{info['model_class']}`), {info['num_parameters'] / 1e6:.2f}M parameters",
-        f"- Initialisation: {'random weights (trained from scratch)' if init == 'scratch' else f'pretrained `{init}`'}",
-        f"- Head: {info['pooling']} pooling -> hidden layer -> 2 outputs through tanh; loss `{info['loss']}`",
-        f"- Input: {info['features']}",
+        f"- Backbone: `{info.backbone}` (`{info.model_class}`), {info.num_parameters / 1e6:.2f}M parameters",
+        f"- Initialisation: {'random weights (trained from scratch)' if info.init == 'scratch' else f'pretrained `{info.init}`'}",
+        f"- Head: {head}",
+        f"- Trained: {training}",
+        f"- Input: {_input_line(info.features)}",
         "",
         "## Data",
-        f"- Source: {info['data_source']}",
-        f"- Split: {info['split_method']}; songs per split: {info['splits']}",
+        f"- Source: {info.data_source}",
+        f"- Split: {info.split_method}; songs per split: {info.splits}",
         "- Labels: on [-1, 1]; DEAM's 1..9 scale maps by (x - 5) / 4. All metrics below are on [-1, 1].",
         "- Test metrics are song-level: window predictions averaged per song.",
         "",
@@ -57,8 +97,8 @@ def write_model_card(output_dir: str | Path, info: dict[str, Any], results: dict
         *(rows or ["| - | - | - | - | - |"]),
         "",
         "## Training",
-        f"- Epochs {info['epochs']}, batch size {info['batch_size']}, learning rate {info['learning_rate']}, seed {info['seed']}",
-        f"- Best checkpoint chosen by validation `{info['metric_for_best_model']}`",
+        f"- Epochs {info.epochs}, batch size {info.batch_size}, learning rate {info.learning_rate}, seed {info.seed}",
+        f"- Best checkpoint chosen by validation `{info.metric_for_best_model}`",
         "",
         "## Use",
         "```bash",
@@ -70,10 +110,11 @@ def write_model_card(output_dir: str | Path, info: dict[str, Any], results: dict
         'predictor = EmotionPredictor.from_pretrained("PATH_OR_HUB_ID")',
         'predictor.predict("song.mp3")  # valence, arousal on [-1, 1] and 1..9, quadrant',
         "",
-        "# or the model itself (import sentio.models first: it registers the Sentio classes)",
-        "import sentio.models",
-        "from transformers import AutoModel",
+        "# or with transformers alone, once sentio is imported (it registers the classes and the task)",
+        "import sentio",
+        "from transformers import AutoModel, pipeline",
         'model = AutoModel.from_pretrained("PATH_OR_HUB_ID").eval()',
+        f'pipeline("{PIPELINE_TASK}", model="PATH_OR_HUB_ID")("song.mp3")',
         "```",
         "",
     ]

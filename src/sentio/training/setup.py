@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +25,11 @@ from .augment import SpecAugment
 
 logger = logging.getLogger(__name__)
 # Head fields a user may set from the command line; the rest come from the run or the backbone.
-_HEAD_FLAGS = ("loss", "final_dropout", "head_hidden_size", "pooling")
+_HEAD_FLAGS = ("loss", "final_dropout", "head_hidden_size", "pooling", "layer")
+# MARBLE's probe: the pooled layers feed one hidden layer of 512 with dropout 0.2, trained with
+# Adam at 1e-3 on batches of 64 windows. Each applies unless the user set it.
+PROBE_HEAD = {"pooling": "mean", "head_hidden_size": 512, "final_dropout": 0.2}
+PROBE_TRAINING = {"learning_rate": 1e-3, "per_device_train_batch_size": 64}
 
 
 @dataclass
@@ -43,6 +48,10 @@ class ModelPlan:
     window_seconds: float | None = None
     config_overrides: dict[str, Any] = field(default_factory=dict)
     head_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def probe(self) -> bool:
+        return bool(self.head_kwargs.get("probe"))
 
     def source(self) -> ModelSource:
         """The model's config and weight location, reading no weights."""
@@ -69,11 +78,16 @@ def model_plan(model_args: ModelArguments, demo: bool) -> ModelPlan:
     """The plan for the parsed model flags; flag values that cannot work fail here, before any data work."""
     backbone = get_backbone(model_args.model)
     backbone.check_window_flags(model_args.max_length, model_args.window_seconds)
+    if model_args.dataset_stats and not isinstance(backbone.default_params, FbankParams):
+        raise ArgumentError(f"--dataset_stats: {backbone.name} reads {backbone.feature_kind} features; train-split "
+                            "statistics apply to fbank features only")
     compact = demo and model_args.checkpoint is None
     overrides = dict(backbone.demo_config) if compact else {}
     if model_args.max_length is not None:
         overrides["max_length"] = model_args.max_length
-    head = {k: getattr(model_args, k) for k in _HEAD_FLAGS if getattr(model_args, k) is not None}
+    head = {k: getattr(model_args, k) for k in _HEAD_FLAGS if getattr(model_args, k, None) is not None}
+    if model_args.probe:
+        head = {**PROBE_HEAD, **head, "probe": True}
     return ModelPlan(backbone, model_args.checkpoint, model_args.from_scratch or compact, compact,
                      model_args.window_seconds, overrides, head)
 
@@ -84,20 +98,49 @@ def run_feature_extractor(plan: ModelPlan, config: Any, manifest: pd.DataFrame,
     normalised with the train split's statistics. train.py and prepare.py both call this, so they
     cache the same features."""
     extractor = plan.feature_extractor(config)
-    if dataset_stats:
-        if not isinstance(extractor.params, FbankParams):
-            raise ArgumentError(f"--dataset_stats: {plan.backbone.name} reads {extractor.feature_kind} features; "
-                                "train-split statistics apply to fbank features only")
+    if dataset_stats:  # model_plan refused it for other features
         extractor.mean, extractor.std = compute_fbank_stats(manifest[manifest["split"] == "train"], extractor.params)
     return extractor
 
 
-def training_datasets(features: Dataset, extractor: SentioFeatureExtractor, model_args: ModelArguments):
-    """(train, validation, test) torch datasets over the cached windows."""
-    name = extractor.feature_name
+def resume_checkpoint(value: str | None, output_dir: str) -> str | None:
+    """--resume_from_checkpoint: a checkpoint folder, or `last` (also `true`) for the newest
+    checkpoint-N in the run's folder; one line when there is none to resume from."""
+    if value is None:
+        return None
+    if value.strip().lower() in ("last", "true"):
+        from transformers.trainer_utils import get_last_checkpoint
+
+        last = get_last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
+        if last is None:
+            raise ArgumentError(f"--resume_from_checkpoint {value}: {output_dir} has no checkpoint-N folder to resume "
+                                "from; drop the flag to start over")
+        return last
+    if not os.path.isdir(value):
+        raise ArgumentError(f"--resume_from_checkpoint {value}: no such checkpoint folder (pass a checkpoint-N folder "
+                            "of the run, or `last`)")
+    return value
+
+
+def apply_probe_defaults(model_args: ModelArguments, training_args: Any, given: set[str]) -> None:
+    """MARBLE's training settings for --probe, where the command line did not choose: learning
+    rate 1e-3, batch 64, every window of every song each epoch."""
+    for name, value in PROBE_TRAINING.items():
+        if name not in given:
+            setattr(training_args, name, value)
+    if "train_windows" not in given:
+        model_args.train_windows = "all"
+
+
+def training_datasets(features: Dataset, extractor: SentioFeatureExtractor, model_args: ModelArguments,
+                      input_name: str | None = None):
+    """(train, validation, test) torch datasets over the cached windows; `input_name` picks another
+    model input than the extractor's (probe mode: the cached layer embeddings, not augmented)."""
+    name = input_name or extractor.feature_name
     # SpecAugment masks spectrograms only; a waveform model has its own time masking.
-    augment = SpecAugment(time_axis=extractor.time_axis) if model_args.spec_augment and extractor.params.is_spectrogram \
-        else None
+    augment = None
+    if model_args.spec_augment and extractor.params.is_spectrogram and name == extractor.feature_name:
+        augment = SpecAugment(time_axis=extractor.time_axis)
     if model_args.train_windows not in TRAIN_WINDOWS:
         raise ArgumentError(f"--train_windows must be random or all, got {model_args.train_windows!r}")
     train = SongWindowDataset(features, name, "train", augment=augment, every_window=model_args.train_windows == "all")

@@ -10,8 +10,8 @@ import numpy as np
 import torch
 from transformers import Trainer
 
-from ..models.loss import emotion_loss
 from ..metrics import average_by_song, regression_metrics
+from ..models.loss import emotion_loss
 
 logger = logging.getLogger(__name__)
 

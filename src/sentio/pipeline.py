@@ -1,0 +1,57 @@
+"""`transformers.pipeline("music-emotion", model=RUN)`: a Sentio run through transformers' own
+pipeline API (registered by `import sentio`). It gives what EmotionPredictor.predict gives:
+
+    import sentio
+    from transformers import pipeline
+    pipeline("music-emotion", model="runs/ast-demo")("song.mp3")
+    # {"valence": 0.14, "arousal": 0.40, "valence_1_9": 5.56, ..., "quadrant": "happy", "num_windows": 4}
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+from transformers import AutoModel, Pipeline
+
+TASK = "music-emotion"
+
+
+class MusicEmotionPipeline(Pipeline):
+    """Audio (a file path or a waveform, with `sampling_rate`) -> valence/arousal of the whole clip;
+    `timeline=True` adds the windows."""
+
+    _load_feature_extractor = True
+    _load_tokenizer = False
+    _load_processor = False
+    _load_image_processor = False
+
+    def _sanitize_parameters(self, sampling_rate: int | None = None, timeline: bool | None = None, **kwargs: Any):
+        preprocess = {"sampling_rate": sampling_rate} if sampling_rate is not None else {}
+        postprocess = {"timeline": timeline} if timeline is not None else {}
+        return preprocess, {}, postprocess
+
+    def preprocess(self, audio: str | os.PathLike | np.ndarray, sampling_rate: int | None = None) -> dict[str, Any]:
+        return {"audio": audio, "sampling_rate": sampling_rate}
+
+    def _forward(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        # inference imports the model package, which registers this pipeline: imported when used
+        from .inference.predictor import EmotionPredictor
+
+        predictor = EmotionPredictor(self.model, self.feature_extractor, device=self.model.device)
+        predictions, starts = predictor.window_predictions(inputs["audio"], inputs["sampling_rate"])
+        return {"predictions": predictions, "starts": starts}
+
+    def postprocess(self, outputs: dict[str, Any], timeline: bool = False) -> dict[str, Any]:
+        from .inference.predictor import song_result
+
+        return song_result(outputs["predictions"], outputs["starts"], timeline)
+
+
+def register_pipeline() -> None:
+    """Make `transformers.pipeline("music-emotion", ...)` build a MusicEmotionPipeline."""
+    from transformers.pipelines import PIPELINE_REGISTRY
+
+    if TASK not in PIPELINE_REGISTRY.get_supported_tasks():
+        PIPELINE_REGISTRY.register_pipeline(TASK, pipeline_class=MusicEmotionPipeline, pt_model=AutoModel)

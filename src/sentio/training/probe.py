@@ -1,0 +1,123 @@
+"""Probe mode: a frozen encoder runs once over every window; only the head trains (MARBLE's recipe).
+
+Per window, every hidden state of the encoder is pooled over the real tokens and stored as
+`layer_embeddings` [layers, hidden], with `Dataset.map()`, cached on disk beside the features.
+The key covers the features (their cache key), the pooling and a fingerprint of the encoder's
+weights (so a checkpoint, a fine-tuned run or a seed-fixed random encoder each get their own
+cache), not the head: a second probe run with other head settings (--layer, hidden size, ...) does
+no encoder pass. Labels and splits are attached after loading, as for the features.
+
+The saved run is a whole model (frozen encoder + head): on raw audio it computes the same pooled
+layers itself, so predict.py, evaluate.py and distill.py take it like any other run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from datasets import Array2D, Dataset, Features, Value
+
+from ..data.cache_store import build_once
+from ..data.collate import EmotionCollator
+from ..data.feature_cache import is_complete
+from ..data.feature_extractor import SentioFeatureExtractor
+from ..inference.runner import TorchRunner
+
+logger = logging.getLogger(__name__)
+EMBEDDING_VERSION = "1"  # bump when the pooled values change for the same encoder and features
+INPUT_NAME = "layer_embeddings"
+_MARKER = "done.json"
+_CHEAP = ["song_id", "clip", "window", "start", "length"]
+
+
+def encoder_fingerprint(model: torch.nn.Module) -> str:
+    """sha256 of the encoder's weights (everything but the head and the layer weights)."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        if name.startswith(("head.", "layer_weights")):
+            continue
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def embedding_schema(num_states: int, hidden: int) -> Features:
+    return Features({"song_id": Value("string"), "clip": Value("int32"), "window": Value("int32"),
+                     "start": Value("float32"), "length": Value("int32"),
+                     INPUT_NAME: Array2D((num_states, hidden), "float32")})
+
+
+def _embed_batch(batch: dict[str, list], runner: TorchRunner, collate: EmotionCollator) -> dict[str, Any]:
+    name = collate.feature_name
+    items = [{name: f, "length": n} for f, n in zip(batch[name], batch["length"])]
+    out = runner(collate(items))[INPUT_NAME]
+    return {**{k: batch[k] for k in _CHEAP}, INPUT_NAME: out}
+
+
+def _compute(features: Dataset, model: torch.nn.Module, extractor: SentioFeatureExtractor, directory: str,
+             key: str, batch_size: int) -> None:
+    name = extractor.feature_name
+    runner = TorchRunner(model, outputs=(INPUT_NAME,), forward_kwargs={"output_layer_embeddings": True})
+    states = model.config.num_hidden_layers + 1
+    source = features.select_columns([*_CHEAP, name]).with_format("numpy")
+    source.map(
+        _embed_batch,
+        batched=True,
+        batch_size=batch_size,
+        fn_kwargs={"runner": runner, "collate": EmotionCollator.for_extractor(extractor)},
+        remove_columns=source.column_names,
+        features=embedding_schema(states, model.config.hidden_size),
+        cache_file_name=os.path.join(directory, "embeddings.arrow"),
+        load_from_cache_file=False,
+        new_fingerprint=key[:32],
+        desc="probe: encoder pass",
+    )
+    marker = {"key": key, "files": ["embeddings.arrow"], "windows": len(features), "layers": states}
+    with open(os.path.join(directory, _MARKER), "w") as fh:
+        json.dump(marker, fh, indent=2)
+
+
+def probe_embeddings(features: Dataset, feature_report: dict[str, Any], model: torch.nn.Module,
+                     extractor: SentioFeatureExtractor, cache_dir: str | os.PathLike,
+                     batch_size: int = 32) -> tuple[Dataset, dict[str, Any]]:
+    """`features` with the feature column replaced by cached `layer_embeddings` (labels and split
+    kept), and a report: cache folder, whether it was reused, seconds."""
+    t0 = time.perf_counter()
+    blob = {"version": EMBEDDING_VERSION, "features": os.path.basename(os.path.normpath(feature_report["cache_dir"])),
+            "pooling": model.config.pooling, "encoder": encoder_fingerprint(model)}
+    key = hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()
+    directory = os.path.join(os.fspath(cache_dir), f"embeddings-{key[:16]}")
+    reused = build_once(directory, is_complete, lambda tmp: _compute(features, model, extractor, str(tmp), key,
+                                                                     batch_size))
+    embedded = Dataset.from_file(os.path.join(directory, "embeddings.arrow"), in_memory=False)
+    if len(embedded) != len(features):
+        raise RuntimeError(f"{directory}: {len(embedded)} embeddings for {len(features)} windows")
+    for column in ("labels", "split"):  # attached fresh, as for the features: relabelling reuses the cache
+        if column in features.column_names:
+            table = features.select_columns([column]).with_format("arrow")[:]
+            embedded = embedded.add_column(column, table[column].to_pylist(), feature=features.features[column])
+    report = {"cache_dir": directory, "reused": reused, "windows": len(embedded),
+              "layers": int(embedded.features[INPUT_NAME].shape[0]), "seconds": round(time.perf_counter() - t0, 3)}
+    logger.info("probe embeddings: %d windows x %d layers %s (%s)", report["windows"], report["layers"],
+                "reused" if reused else "computed", directory)
+    return embedded, report
+
+
+class EmbeddingCollator:
+    """Stacks cached `layer_embeddings` (and labels) into a batch: nothing to mask, each window's
+    layers were pooled over its real tokens when they were computed."""
+
+    feature_name = INPUT_NAME
+
+    def __call__(self, items: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        batch = {INPUT_NAME: torch.from_numpy(np.stack([np.asarray(it[INPUT_NAME], np.float32) for it in items]))}
+        if "labels" in items[0]:
+            batch["labels"] = torch.from_numpy(np.stack([np.asarray(it["labels"], np.float32) for it in items]))
+        return batch
