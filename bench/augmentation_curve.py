@@ -96,17 +96,17 @@ PRESETS = {
     # Seconds, on any corpus: the code path end to end, numbers meaningless.
     "smoke": Settings(fractions=(0.5, 1.0), seeds=2, max_steps=2, batch_size=4, learning_rate=1e-3, mixup_alpha=0.2,
                       gan_steps=4, gan_batch_size=4, gan_height=16, gan_width=16, gan_channels=4, aux_weight=1.0,
-                      consistency_weight=0.0, filter_consistency=None, track_times=2, track_samples=4,
+                      consistency_weight=1.0, filter_consistency=0.9, track_times=2, track_samples=4,
                       quality_samples=16, compact=True),
     # About an hour on 2 CPU cores with the demo corpus (compact AST, one torch thread).
-    "quick": Settings(fractions=(0.1, 0.25, 0.5, 1.0), seeds=3, max_steps=120, batch_size=8, learning_rate=3e-4,
-                      mixup_alpha=0.2, gan_steps=240, gan_batch_size=32, gan_height=64, gan_width=64, gan_channels=16,
-                      aux_weight=1.0, consistency_weight=0.0, filter_consistency=None, track_times=4,
+    "quick": Settings(fractions=(0.1, 0.25, 0.5, 1.0), seeds=3, max_steps=150, batch_size=8, learning_rate=3e-4,
+                      mixup_alpha=0.2, gan_steps=300, gan_batch_size=32, gan_height=64, gan_width=64, gan_channels=16,
+                      aux_weight=0.0, consistency_weight=1.0, filter_consistency=None, track_times=4,
                       track_samples=128, quality_samples=256, compact=False),
     # For a GPU: the GAN at the full feature resolution, trained far longer; more seeds and steps.
     "full": Settings(fractions=(0.1, 0.25, 0.5, 1.0), seeds=5, max_steps=1500, batch_size=16, learning_rate=1e-4,
                      mixup_alpha=0.2, gan_steps=20_000, gan_batch_size=32, gan_height=128, gan_width=256,
-                     gan_channels=32, aux_weight=1.0, consistency_weight=0.0, filter_consistency=None,
+                     gan_channels=32, aux_weight=0.0, consistency_weight=1.0, filter_consistency=None,
                      track_times=20, track_samples=512, quality_samples=500, compact=False),
 }
 
