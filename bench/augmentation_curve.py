@@ -511,6 +511,15 @@ def gan_numbers(out: Path, settings: Settings) -> list[dict]:
     return numbers
 
 
+def corpus_note(data_args: DataArguments) -> str:
+    """Which data the numbers are from (the demo corpus's generator version, which changes its music)."""
+    if not data_args.demo:
+        return f"Data: {data_args.data}."
+    marker = Path(data_args.demo_dir) / "demo.json"
+    version = json.loads(marker.read_text()).get("version") if marker.is_file() else "unknown"
+    return f"Data: the demo corpus, version {version} ({data_args.demo_num_clips} clips, seed {data_args.demo_seed})."
+
+
 def main() -> int:
     parser = parser_for((DataArguments, CurveArguments), prog="augmentation_curve.py",
                         description="Test CCC against the share of train songs: real, classic and GAN augmentation.")
@@ -530,10 +539,14 @@ def main() -> int:
     cells = summarise(rows, settings, args.bootstrap)
     test_songs = len(rows[0]["test_songs"])
     gan = gan_numbers(out, settings)
-    markdown = "# When does GAN-made data help?\n\n" + table(cells, settings, test_songs)
+    markdown = f"# When does GAN-made data help?\n\n{corpus_note(data_args)}\n\n" + table(cells, settings, test_songs)
     if gan:
-        markdown += ("\nThe GAN of each fraction (regressor-embedding FD beside real vs real; label consistency = "
-                     "CCC of the fraction's regressor on synthetic windows against their labels):\n\n"
+        steered = settings.consistency_weight > 0 or settings.filter_consistency is not None
+        markdown += ("\nThe GAN of each fraction, read by that fraction's regressor" +
+                     (" (the one that also steered it, so these numbers are optimistic)" if steered else "") +
+                     ": FD on its embedding beside real vs real (two song halves of the fraction's windows; "
+                     "each fraction has its own embedding, so FDs compare within a row only), precision, recall, "
+                     "and label consistency (CCC on synthetic windows against their labels):\n\n"
                      "| train songs | FD (real vs real) | precision | recall | consistency valence | arousal |\n"
                      "|---|---|---|---|---|---|\n")
         for g in gan:
