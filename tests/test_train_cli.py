@@ -208,3 +208,25 @@ def test_a_run_that_fails_before_training_says_what_its_folder_holds(tiny_corpus
     assert "no synthetic split here" in result.stderr.strip().splitlines()[-1]
     assert "the run stopped before training" in result.stderr and "(no model was saved)" in result.stderr
     assert (tmp_path / "run" / "data_report.json").is_file()  # kept: it explains the data
+
+
+@pytest.mark.parametrize("name, extra", [("ast", ["--target", "both"]),
+                                         ("mert", ["--target", "dynamic", "--probe", "--window_seconds", "1.0"])],
+                         ids=["ast-both", "mert-probe-dynamic"])
+def test_dynamic_target_trains_on_the_2hz_labels_and_scores_curves(tiny_corpus, tmp_path, name, extra):
+    out = tmp_path / "run"
+    result = run(["train.py", "--model", name, "--demo", "--demo_dir", str(tiny_corpus), "--demo_num_clips", "16",
+                  "--demo_seed", "5", "--checkpoint", str(tiny_checkpoint(name, tmp_path / "tiny")), *extra,
+                  "--epochs", "2", "--per_device_train_batch_size", "4", "--learning_rate", "1e-3",
+                  "--output_dir", str(out), "--cache_dir", str(tmp_path / "cache"), "--report_to", "none",
+                  "--disable_tqdm", "true"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = json.loads((out / "all_results.json").read_text())
+    for key in ("test_ccc_valence", "test_ccc_arousal", "test_song_pearson_mean", "test_song_rmse_mean",
+                "test_static_ccc_mean", "eval_ccc_mean", "test_num_frames"):
+        assert np.isfinite(results[key]), key
+    assert results["test_num_frames"] > results["test_num_curves"] > 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["target"] == extra[1] and config["input_step_seconds"] > 0
+    preprocessor = json.loads((out / "preprocessor_config.json").read_text())
+    assert preprocessor["start_grid_seconds"] == 0.5  # prediction cuts the same grid-aligned windows

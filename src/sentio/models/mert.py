@@ -29,6 +29,7 @@ from ..errors import CheckpointError
 from ..options import LAYER_WEIGHTED
 from .backbone import Backbone
 from .head import EmotionHeadConfig, EmotionRegressionMixin
+from .masking import conv_frame_centers
 
 MERT_MODEL_TYPE = "mert_model"  # what MERT's Hub config.json says
 # MERT features that HubertModel does not implement: a checkpoint that uses them is refused.
@@ -67,6 +68,10 @@ class MertForEmotionRegression(EmotionRegressionMixin, HubertPreTrainedModel):
             raise ValueError(f"attention_mask {tuple(attention_mask.shape)} must match input_values {tuple(inputs.shape)}")
         num_frames = int(self.hubert._get_feat_extract_output_lengths(inputs.shape[-1]))
         return self.hubert._get_feature_vector_attention_mask(num_frames, attention_mask)
+
+    def _time_tokens(self, hidden, token_mask):
+        centers = conv_frame_centers(hidden.shape[1], self.config.conv_kernel, self.config.conv_stride, hidden.device)
+        return hidden, token_mask, centers
 
     def _encode(self, inputs, attention_mask, token_mask, **kwargs) -> BaseModelOutput:
         pass_mask = self.config.mask_attention and self.config.feat_extract_norm == "layer"
