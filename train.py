@@ -54,6 +54,7 @@ def main() -> int:
     from sentio.errors import ArgumentError, DataError
     from sentio.outputs import ensure_writable_dir, note_failed_run
     from sentio.training.augment import Mixup
+    from sentio.training.calibrate import calibrate_run
     from sentio.training.card import ModelCardInfo, check_hub_ready, write_model_card
     from sentio.training.probe import INPUT_NAME, EmbeddingCollator, probe_embeddings
     from sentio.training.setup import (
@@ -142,6 +143,7 @@ def main() -> int:
     # Final numbers: validation, then the test songs (window predictions averaged per song). Early
     # stopping has done its work: it would only warn that the test metrics lack its eval_ key.
     trainer.remove_callback(EarlyStoppingCallback)
+    calibrate_run(trainer, val_ds, training_args.output_dir)  # intervals for every run (split-conformal)
     results = {}
     for name, dataset in (("eval", val_ds), ("test", test_ds)):
         metrics = trainer.evaluate(dataset, metric_key_prefix=name)

@@ -94,16 +94,21 @@ def curve_metrics(pred: Mapping[str, np.ndarray], true: Mapping[str, np.ndarray]
     the rest (`ccc_*`, `pearson_*`, `r2_*`, `rmse_*`, `mae_*`): over all frames of all songs.
     """
     songs = [s for s in pred if len(pred[s])]
-    if not songs:
+    return curve_list_metrics([pred[s] for s in songs], [true[s] for s in songs])
+
+
+def curve_list_metrics(pred: Sequence[np.ndarray], true: Sequence[np.ndarray]) -> dict[str, float]:
+    """curve_metrics over aligned lists of curves (a song may appear twice, as in a bootstrap draw)."""
+    if not pred:
         raise ValueError("no labelled frame to score")
-    out = regression_metrics(np.concatenate([pred[s] for s in songs]), np.concatenate([true[s] for s in songs]))
+    out = regression_metrics(np.concatenate(pred), np.concatenate(true))
     for d, dim in enumerate(DIMENSIONS):
-        rs = [pearson_r(pred[s][:, d], true[s][:, d]) for s in songs
-              if len(pred[s]) > 1 and np.ptp(pred[s][:, d]) > 0 and np.ptp(true[s][:, d]) > 0]
+        rs = [pearson_r(p[:, d], t[:, d]) for p, t in zip(pred, true)
+              if len(p) > 1 and np.ptp(p[:, d]) > 0 and np.ptp(t[:, d]) > 0]
         out[f"song_pearson_{dim}"] = float(np.mean(rs)) if rs else 0.0
-        out[f"song_rmse_{dim}"] = float(np.mean([rmse(pred[s][:, d], true[s][:, d]) for s in songs]))
+        out[f"song_rmse_{dim}"] = float(np.mean([rmse(p[:, d], t[:, d]) for p, t in zip(pred, true)]))
     for name in ("song_pearson", "song_rmse"):
         out[f"{name}_mean"] = float(np.mean([out[f"{name}_{dim}"] for dim in DIMENSIONS]))
-    out["num_curves"] = float(len(songs))
-    out["num_frames"] = float(sum(len(pred[s]) for s in songs))
+    out["num_curves"] = float(len(pred))
+    out["num_frames"] = float(sum(len(p) for p in pred))
     return out
