@@ -83,6 +83,13 @@ class EmotionTrainer(Trainer):
         finally:
             self._eval_windows = None
 
+    def predict(self, test_dataset, ignore_keys=None, metric_key_prefix: str = "test"):
+        self._eval_windows = test_dataset
+        try:
+            return super().predict(test_dataset, ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix)
+        finally:
+            self._eval_windows = None
+
     def _metrics(self, eval_pred) -> dict[str, float]:
         outputs, targets = eval_pred.predictions, eval_pred.label_ids
         pred, true = np.asarray(outputs["predictions"]), np.asarray(targets["labels"])
