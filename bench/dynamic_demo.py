@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -91,18 +89,19 @@ def long_file(path: Path, demo_dir: str, minutes: float) -> Path:
 
 
 def predict_cost(run: Path, audio: Path, out: Path) -> dict:
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    done = subprocess.run([sys.executable, "predict.py", "--model_dir", str(run), str(audio), "--timeline",
-                           "--output", str(out / "long.json")], cwd=ROOT, capture_output=True, text=True)
-    wall = time.perf_counter() - start
+    """predict.py --timeline on one long file, under GNU time: wall seconds and peak RSS of that process."""
+    import soundfile as sf
+
+    done = subprocess.run(["/usr/bin/time", "-f", "%M %e", sys.executable, "predict.py", "--model_dir", str(run),
+                           str(audio), "--timeline", "--output", str(out / "long.json")],
+                          cwd=ROOT, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"predict.py failed:\n{done.stderr[-3000:]}")
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    peak_kb, wall = done.stderr.strip().splitlines()[-1].split()
     result = json.loads((out / "long.json").read_text())
     frames = len(result[0].get("curve", {}).get("times", [])) if result else 0
-    return {"audio_s": round(__import__("soundfile").info(str(audio)).duration, 1), "wall_s": round(wall, 1),
-            "peak_rss_mb": round(after.ru_maxrss / 1024), "frames": frames}
+    return {"audio_s": round(sf.info(str(audio)).duration, 1), "wall_s": float(wall),
+            "peak_rss_mb": round(int(peak_kb) / 1024), "frames": frames}
 
 
 def main() -> int:
