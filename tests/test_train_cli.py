@@ -44,10 +44,10 @@ def tiny_corpus(tmp_path_factory) -> Path:
     return ensure_demo(tmp_path_factory.mktemp("corpus") / "demo", num_clips=16, seed=5)
 
 
-def tiny_checkpoint(name: str, folder: Path) -> Path:
+def tiny_checkpoint(name: str, folder: Path, **overrides) -> Path:
     from sentio.models import build_model
 
-    build_model(name, from_scratch=True, config_overrides=TINY[name]).save_pretrained(folder)
+    build_model(name, from_scratch=True, config_overrides={**TINY[name], **overrides}).save_pretrained(folder)
     return folder
 
 
