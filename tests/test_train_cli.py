@@ -231,6 +231,20 @@ def test_dynamic_target_trains_on_the_2hz_labels_and_scores_curves(tiny_corpus, 
     assert config["target"] == extra[1] and config["input_step_seconds"] > 0
     preprocessor = json.loads((out / "preprocessor_config.json").read_text())
     assert preprocessor["start_grid_seconds"] == 0.5  # prediction cuts the same grid-aligned windows
+    if name != "ast":
+        return
+    evaluated = run(["evaluate.py", "--model_dir", str(out), "--bootstrap", "50", "--cache_dir", str(tmp_path / "cache")])
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    folder = out / "eval-test"
+    dynamic = json.loads((folder / "eval_report.json").read_text())["dynamic"]
+    assert dynamic["songs"] == 2 and set(dynamic["picks"]) == {"best", "median", "worst"}
+    # the same numbers training reported on these songs' curves
+    assert dynamic["metrics"]["mean"]["ccc"]["value"] == pytest.approx(results["test_ccc_mean"], abs=1e-4)
+    assert dynamic["metrics"]["mean"]["song_rmse"]["value"] == pytest.approx(results["test_song_rmse_mean"], abs=1e-4)
+    curves = pd.read_csv(folder / "predicted_curves.csv", dtype={"song_id": str})
+    assert len(curves) == dynamic["frames"] and np.allclose(np.diff(sorted(set(curves["time"]))) % 0.5, 0)
+    for figure in ("curves.png", "trajectories.png"):
+        assert (folder / figure).is_file(), figure
 
 
 def test_uncertainty_run_is_calibrated_and_evaluated_for_coverage(tiny_corpus, tmp_path):
