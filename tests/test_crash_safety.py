@@ -22,7 +22,7 @@ import pytest
 from safetensors.numpy import load_file
 
 from tests.conftest import REPO, write_audio
-from tests.test_train_cli import run, tiny_checkpoint
+from tests.test_train_cli import run, tiny_checkpoint, tiny_corpus  # noqa: F401  (a shared fixture)
 
 # Builds the features of N slow clips: each decode sleeps, so a kill lands mid-pass.
 BUILD = """
@@ -143,13 +143,11 @@ def test_killed_teacher_pass_leaves_no_cache_and_the_rerun_computes_it_whole(tmp
     assert again.stdout.split()[0] == "True"
 
 
-def test_training_killed_mid_epoch_resumes_to_the_uninterrupted_result(tmp_path):
+def test_training_killed_mid_epoch_resumes_to_the_uninterrupted_result(tiny_corpus, tmp_path):
     """kill -9 during the second epoch, rerun with --resume_from_checkpoint last (the first epoch's
     checkpoint): the final weights and test metrics equal those of an uninterrupted run with the same
     seed, bit for bit."""
-    from sentio.data.demo import ensure_demo
-
-    corpus = ensure_demo(tmp_path / "demo", num_clips=16, seed=5)
+    corpus = tiny_corpus
     tiny = tiny_checkpoint("ast", tmp_path / "tiny")
     common = ["train.py", "--model", "ast", "--demo", "--demo_dir", str(corpus), "--demo_num_clips", "16",
               "--demo_seed", "5", "--checkpoint", str(tiny), "--epochs", "2", "--train_windows", "all",

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from ..errors import ArgumentError, CheckpointError
 
 # Output fields of a Sentio model that are per-window arrays (hidden states and attentions are not).
-WINDOW_OUTPUTS = ("predictions", "embedding", "spread", "frame_predictions", "frame_spread")
+WINDOW_OUTPUTS = ("predictions", "embedding", "spread", "frame_predictions", "frame_spread", "frame_mask")
 
 
 class WindowRunner(Protocol):

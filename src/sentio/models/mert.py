@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 from huggingface_hub.dataclasses import strict
 from transformers import (
     HubertConfig,
@@ -23,12 +22,13 @@ from transformers import (
     HubertPreTrainedModel,
     PretrainedConfig,
 )
-from transformers.modeling_outputs import BaseModelOutput
 
 from ..errors import CheckpointError
 from ..options import LAYER_WEIGHTED
 from .backbone import Backbone
 from .head import EmotionHeadConfig, EmotionRegressionMixin
+from .wav2vec2 import BACKBONE as WAV2VEC2
+from .wav2vec2 import WaveformEncoderMixin
 
 MERT_MODEL_TYPE = "mert_model"  # what MERT's Hub config.json says
 # MERT features that HubertModel does not implement: a checkpoint that uses them is refused.
@@ -44,13 +44,12 @@ class MertEmotionConfig(EmotionHeadConfig, HubertConfig):
     layer: str | int = LAYER_WEIGHTED
 
 
-class MertForEmotionRegression(EmotionRegressionMixin, HubertPreTrainedModel):
+class MertForEmotionRegression(WaveformEncoderMixin, EmotionRegressionMixin, HubertPreTrainedModel):
     """HubertModel encoder (under `hubert`, so MERT's unprefixed weights load into it) with the
     Sentio regression head.
 
     Inputs: `input_values` [B, S] zero-padded 24 kHz waveform; `attention_mask` [B, S] (1 = real);
-    `labels` [B, 2]. As for Wav2Vec2, pooling always uses the mask and the encoder sees it only
-    with a layer-norm feature encoder (the group-norm 95M model was pre-trained without one).
+    `labels` [B, 2].
     """
 
     config_class = MertEmotionConfig
@@ -61,16 +60,6 @@ class MertForEmotionRegression(EmotionRegressionMixin, HubertPreTrainedModel):
         self.hubert = HubertModel(config)
         self._init_emotion_head()
         self.post_init()
-
-    def _token_mask(self, inputs: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        if attention_mask.shape != inputs.shape:
-            raise ValueError(f"attention_mask {tuple(attention_mask.shape)} must match input_values {tuple(inputs.shape)}")
-        num_frames = int(self.hubert._get_feat_extract_output_lengths(inputs.shape[-1]))
-        return self.hubert._get_feature_vector_attention_mask(num_frames, attention_mask)
-
-    def _encode(self, inputs, attention_mask, token_mask, **kwargs) -> BaseModelOutput:
-        pass_mask = self.config.mask_attention and self.config.feat_extract_norm == "layer"
-        return self.hubert(inputs, attention_mask=attention_mask if pass_mask else None, **kwargs)
 
 
 class _MertBackbone(Backbone):
@@ -108,13 +97,8 @@ BACKBONE = _MertBackbone(
         conv_bias=False, num_conv_pos_embeddings=128, num_conv_pos_embedding_groups=16,
     ),  # fmt: skip
     feature_defaults={"sampling_rate": 24000, "window_seconds": 5.0},
-    # As compact as the demo Wav2Vec2: 5 narrow conv layers keep the 320-sample hop.
-    demo_config=dict(
-        conv_dim=(32, 64, 128, 128, 192), conv_stride=(5, 4, 4, 2, 2), conv_kernel=(10, 8, 4, 4, 4),
-        feat_extract_norm="layer", do_stable_layer_norm=True,
-        hidden_size=192, num_hidden_layers=3, num_attention_heads=4, intermediate_size=768,
-        num_conv_pos_embeddings=32, num_conv_pos_embedding_groups=8, layerdrop=0.0,
-        head_hidden_size=128,
-    ),  # fmt: skip
+    # The compact demo Wav2Vec2's encoder (the same conv + transformer family): 5 narrow conv layers
+    # keep the 320-sample hop.
+    demo_config=dict(WAV2VEC2.demo_config),
     demo_features={"window_seconds": 4.0},
 )

@@ -5,10 +5,11 @@ from __future__ import annotations
 import torch
 from huggingface_hub.dataclasses import strict
 from transformers import Wav2Vec2Config, Wav2Vec2Model, Wav2Vec2PreTrainedModel
-from transformers.modeling_outputs import Wav2Vec2BaseModelOutput
+from transformers.modeling_outputs import BaseModelOutput
 
 from .backbone import Backbone
 from .head import EmotionHeadConfig, EmotionRegressionMixin
+from .masking import conv_frame_centers
 
 
 @strict
@@ -26,13 +27,36 @@ class Wav2Vec2EmotionConfig(EmotionHeadConfig, Wav2Vec2Config):
     freeze_feature_encoder: bool = True
 
 
-class Wav2Vec2ForEmotionRegression(EmotionRegressionMixin, Wav2Vec2PreTrainedModel):
+class WaveformEncoderMixin:
+    """Token mask, time tokens and encoder call of a transformer over a convolutional feature encoder
+    on raw audio (Wav2Vec2, and HuBERT: MERT), kept under `base_model_prefix`. Pooling always uses
+    the padding mask; the encoder sees it only with a layer-norm feature encoder (group-norm models
+    such as wav2vec2-base or MERT-95M were pre-trained on zero-padded input without one)."""
+
+    def _token_mask(self, inputs: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        if attention_mask.shape != inputs.shape:
+            raise ValueError(
+                f"attention_mask {tuple(attention_mask.shape)} must match input_values {tuple(inputs.shape)}"
+            )
+        encoder = getattr(self, self.base_model_prefix)
+        num_frames = int(encoder._get_feat_extract_output_lengths(inputs.shape[-1]))
+        return encoder._get_feature_vector_attention_mask(num_frames, attention_mask)
+
+    def _time_tokens(self, hidden, token_mask):
+        centers = conv_frame_centers(hidden.shape[1], self.config.conv_kernel, self.config.conv_stride, hidden.device)
+        return hidden, token_mask, centers
+
+    def _encode(self, inputs, attention_mask, token_mask, **kwargs) -> BaseModelOutput:
+        pass_mask = self.config.mask_attention and self.config.feat_extract_norm == "layer"
+        encoder = getattr(self, self.base_model_prefix)
+        return encoder(inputs, attention_mask=attention_mask if pass_mask else None, **kwargs)
+
+
+class Wav2Vec2ForEmotionRegression(WaveformEncoderMixin, EmotionRegressionMixin, Wav2Vec2PreTrainedModel):
     """Wav2Vec2Model encoder (under `wav2vec2`) with the Sentio regression head.
 
     Inputs: `input_values` [B, S] zero-padded waveform; `attention_mask` [B, S] (1 = real);
-    `labels` [B, 2]. Pooling always uses the mask; the encoder sees it only for layer-norm
-    feature encoders (group-norm models such as wav2vec2-base were trained on zero-padded
-    input without one).
+    `labels` [B, 2].
     """
 
     config_class = Wav2Vec2EmotionConfig
@@ -46,19 +70,6 @@ class Wav2Vec2ForEmotionRegression(EmotionRegressionMixin, Wav2Vec2PreTrainedMod
         self.post_init()
         if config.freeze_feature_encoder and config.init_checkpoint != "scratch":
             self.wav2vec2.freeze_feature_encoder()
-
-    def _token_mask(self, inputs: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        if attention_mask.shape != inputs.shape:
-            raise ValueError(
-                f"attention_mask {tuple(attention_mask.shape)} must match input_values {tuple(inputs.shape)}"
-            )
-        num_frames = int(self._get_feat_extract_output_lengths(inputs.shape[-1]))
-        return self.wav2vec2._get_feature_vector_attention_mask(num_frames, attention_mask)
-
-    def _encode(self, inputs, attention_mask, token_mask, **kwargs) -> Wav2Vec2BaseModelOutput:
-        pass_mask = self.config.mask_attention and self.config.feat_extract_norm == "layer"
-        return self.wav2vec2(inputs, attention_mask=attention_mask if pass_mask else None, **kwargs)
-
 
 
 BACKBONE = Backbone(
