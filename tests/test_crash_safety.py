@@ -22,7 +22,7 @@ import pytest
 from safetensors.numpy import load_file
 
 from tests.conftest import REPO, write_audio
-from tests.test_train_cli import run, tiny_checkpoint, tiny_corpus  # noqa: F401  (a shared fixture)
+from tests.test_train_cli import run, tiny_checkpoint
 
 # Builds the features of N slow clips: each decode sleeps, so a kill lands mid-pass.
 BUILD = """

@@ -37,13 +37,6 @@ def run(args: list[str], env: dict | None = None, timeout: int = 300) -> subproc
     return subprocess.run([sys.executable, *args], cwd=REPO, env=full_env, capture_output=True, text=True, timeout=timeout)
 
 
-@pytest.fixture(scope="session")
-def tiny_corpus(tmp_path_factory) -> Path:
-    from sentio.data.demo import ensure_demo
-
-    return ensure_demo(tmp_path_factory.mktemp("corpus") / "demo", num_clips=16, seed=5)
-
-
 def tiny_checkpoint(name: str, folder: Path, **overrides) -> Path:
     from sentio.models import build_model
 
