@@ -12,8 +12,12 @@ import soundfile as sf
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
-# Keep tests quiet and independent of the machine's thread count.
+# Keep tests quiet and independent of the machine's thread count. The suite runs in as many
+# workers as there are cores (pytest -n): one torch/BLAS thread per worker, and per script it starts
+# (the variables are inherited), instead of every process spreading over every core.
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+for _threads in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_threads, "1")
 
 
 def write_audio(path: str | Path, seconds: float = 2.0, sr: int = 22050, channels: int = 1, seed: int = 0,
