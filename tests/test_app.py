@@ -22,6 +22,7 @@ from sentio.data.feature_extractor import SentioFeatureExtractor
 from sentio.inference import EmotionPredictor
 from sentio.models import build_model
 from tests.conftest import REPO, write_audio
+from tests.test_library import CALIBRATED
 from tests.tiny import TINY
 
 sys.path.insert(0, str(REPO))
@@ -29,14 +30,6 @@ import app  # noqa: E402  (the script at the repository root)
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 CHROMEDRIVER = shutil.which("chromedriver")
-CALIBRATED = {  # the optional fields a calibrated, dynamic run adds to a result
-    "scale": "[-1, 1]",
-    "curve": {"times": [0.5, 1.0, 1.5, 2.0], "valence": [0.1, 0.2, 0.3, 0.25], "arousal": [-0.2, -0.1, 0.0, 0.1]},
-    "intervals": {level: {"valence": [0.2 - w, 0.2 + w], "arousal": [-0.05 - w, -0.05 + w]}
-                  for level, w in (("80", 0.1), ("90", 0.15), ("95", 0.2))},
-    "quadrant_probabilities": {"happy": 0.3, "tense": 0.1, "sad": 0.2, "calm": 0.4},
-    "spread": {"valence": 0.21, "arousal": 0.17},
-}
 
 
 @pytest.fixture(scope="module")

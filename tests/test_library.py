@@ -31,6 +31,17 @@ from tests.conftest import REPO, write_audio
 from tests.tiny import TINY
 
 
+# The optional fields a calibrated, dynamic run adds to a result (EmotionPredictor's song_result).
+CALIBRATED = {
+    "scale": "[-1, 1]",
+    "curve": {"times": [0.5, 1.0, 1.5, 2.0], "valence": [0.1, 0.2, 0.3, 0.25], "arousal": [-0.2, -0.1, 0.0, 0.1]},
+    "intervals": {level: {"valence": [0.2 - w, 0.2 + w], "arousal": [-0.05 - w, -0.05 + w]}
+                  for level, w in (("80", 0.1), ("90", 0.15), ("95", 0.2))},
+    "quadrant_probabilities": {"happy": 0.3, "tense": 0.1, "sad": 0.2, "calm": 0.4},
+    "spread": {"valence": 0.21, "arousal": 0.17},
+}
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
     """A tiny AST run with 0.64 s windows."""
@@ -209,6 +220,34 @@ def test_outputs_of_another_kind_are_refused_in_one_line(run, folder, tmp_path, 
         assert code == 2 and "Traceback" not in err, err
         assert lines[-1].startswith("predict.py: error: ") and message in lines[-1], lines[-1]
     assert foreign.read_text() == "file,valence\nx.wav,0.1\n"  # nothing lost
+
+
+def test_optional_fields_are_written_and_resumed(run, folder, tmp_path, predict_py, monkeypatch):
+    import sentio.inference.library as library
+
+    plain = library.song_result
+    monkeypatch.setattr(library, "song_result", lambda *args, **kwargs: {**plain(*args, **kwargs), **CALIBRATED})
+    songs = sorted(str(p) for p in folder.iterdir())[:3]
+    out_csv, out_jsonl = tmp_path / "calibrated.csv", tmp_path / "calibrated.jsonl"
+    for out in (out_csv, out_jsonl):
+        code, err = predict_py("--model_dir", str(run), *songs, "--timeline", "--output", str(out))
+        assert code == 0, err
+    rows = list(csv.DictReader(out_csv.open(newline="")))
+    levels = [f"{dim}_{end}_{level}" for level in ("80", "90", "95") for dim in ("valence", "arousal") for end in ("low", "high")]
+    assert list(rows[0]) == ["file", "start", "time", "valence", "arousal", "valence_1_9", "arousal_1_9", "quadrant",
+                             "num_windows", "scale", "valence_spread", "arousal_spread", *levels,
+                             "p_happy", "p_tense", "p_sad", "p_calm", "size_bytes", "mtime_ns"]
+    files = [r for r in rows if not r["start"] and not r["time"]]
+    assert sorted(r["file"] for r in files) == songs
+    assert {(r["scale"], r["p_calm"], r["valence_low_90"], r["arousal_spread"]) for r in files} == {
+        ("[-1, 1]", "0.400000", "0.050000", "0.170000")}
+    curve = [r for r in rows if r["time"]]
+    assert [float(r["time"]) for r in curve] == [0.5, 1.0, 1.5, 2.0] * 3  # one row per 0.5 s of each file's curve
+    assert curve[0]["valence_1_9"] == "5.400000" and curve[0]["quadrant"] == "calm"
+    records = _records(out_jsonl)
+    assert all({k: r[k] for k in CALIBRATED} == CALIBRATED for r in records)
+    for out in (out_csv, out_jsonl):  # a rerun finds them all done
+        assert "(0 failed, 3 already done)" in predict_py("--model_dir", str(run), *songs, "--timeline", "--output", str(out))[1]
 
 
 def _samples(path: Path) -> np.ndarray:
