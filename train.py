@@ -54,12 +54,15 @@ def main() -> int:
     from sentio.errors import ArgumentError, DataError
     from sentio.outputs import ensure_writable_dir, note_failed_run
     from sentio.training.augment import Mixup
+    from sentio.training.calibrate import calibrate_run
     from sentio.training.card import ModelCardInfo, check_hub_ready, write_model_card
     from sentio.training.probe import INPUT_NAME, EmbeddingCollator, probe_embeddings
     from sentio.training.setup import (
         model_plan,
         resume_checkpoint,
         run_feature_extractor,
+        run_targets,
+        time_resolved_curves,
         training_datasets,
     )
     from sentio.training.trainer import EmotionTrainer
@@ -69,6 +72,8 @@ def main() -> int:
     if synthetic_args.synthetic and not plan.backbone.is_spectrogram:
         raise ArgumentError(f"--synthetic: --model {plan.backbone.name} reads {plan.backbone.feature_kind} features, "
                             "and GAN windows exist only for spectrogram backbones; drop --synthetic")
+    if plan.time_resolved and synthetic_args.synthetic:
+        raise ArgumentError("--synthetic cannot be combined with --target dynamic/both: GAN windows have no 2 Hz labels")
     if plan.probe and synthetic_args.synthetic:
         raise ArgumentError("--synthetic cannot be combined with --probe: GAN windows are features, and a probe "
                             "trains on cached encoder embeddings")
@@ -87,9 +92,11 @@ def main() -> int:
         # Model: pretrained checkpoint, or the same architecture from scratch (--demo: compact config).
         model = plan.build()
         extractor = run_feature_extractor(plan, model.config, manifest, model_args.dataset_stats)
+        model.config.input_step_seconds = extractor.params.step_seconds  # places a dynamic model's tokens in time
+        curves = time_resolved_curves(training_args.output_dir) if plan.time_resolved else None
         with training_args.main_process_first(desc="features"):
             features, feature_report = build_feature_dataset(
-                manifest, extractor, data_args.cache_dir, num_proc=data_args.preprocessing_num_workers
+                manifest, extractor, data_args.cache_dir, num_proc=data_args.preprocessing_num_workers, curves=curves
             )
         for failure in feature_report["failed"]:
             logger.warning("skipped %s: %s", failure["path"], failure["reason"])
@@ -100,7 +107,8 @@ def main() -> int:
                 features, _ = probe_embeddings(features, feature_report, model, extractor, data_args.cache_dir,
                                                training_args.per_device_eval_batch_size)
             input_name, collator = INPUT_NAME, EmbeddingCollator()
-        train_ds, val_ds, test_ds = training_datasets(features, extractor, model_args, input_name)
+        train_ds, val_ds, test_ds = training_datasets(features, extractor, model_args, input_name,
+                                                      run_targets(model.config))
         synthetic_info = {}
         if synthetic_args.synthetic:  # GAN windows join the training set only; validation and test stay real
             from sentio.gan.synthetic import with_synthetic
@@ -135,6 +143,7 @@ def main() -> int:
     # Final numbers: validation, then the test songs (window predictions averaged per song). Early
     # stopping has done its work: it would only warn that the test metrics lack its eval_ key.
     trainer.remove_callback(EarlyStoppingCallback)
+    calibrate_run(trainer, val_ds, training_args.output_dir)  # intervals for every run (split-conformal)
     results = {}
     for name, dataset in (("eval", val_ds), ("test", test_ds)):
         metrics = trainer.evaluate(dataset, metric_key_prefix=name)

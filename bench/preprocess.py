@@ -1,6 +1,6 @@
 """Preprocessing benchmark: decode floor, cached feature pass, per-item extraction, memory growth.
 
-    python bench/preprocess.py [--num_clips 300] [--kind ast] [--epochs 30] [--corpus DIR]
+    python bench/preprocess.py [--num_clips 300] [--kind fbank] [--epochs 30] [--corpus DIR]
 
 Generates the demo corpus in a temporary folder (or uses --corpus, a folder with
 DEAM_audio/MEMD_audio/*.mp3) and runs every measurement in a fresh subprocess, so each peak RSS
@@ -62,7 +62,7 @@ class _Clock:
 def _extractor(kind: str, max_length: int | None):
     from sentio.data.feature_extractor import SentioFeatureExtractor
 
-    return SentioFeatureExtractor(kind, **({"max_length": max_length} if kind == "ast" and max_length else {}))
+    return SentioFeatureExtractor(kind, **({"max_length": max_length} if kind == "fbank" and max_length else {}))
 
 
 # ----------------------------------------------------------------------------- child tasks
@@ -93,12 +93,12 @@ def task_per_item_epoch(manifest, args) -> dict:
     from sentio.data.audio import load_audio
 
     ex = _extractor(args.kind, args.max_length)
-    if args.kind == "ast":
+    if args.kind == "fbank":
         from transformers import ASTFeatureExtractor
 
         ref = ASTFeatureExtractor(max_length=ex.max_length)
         extract = lambda w: ref(w, sampling_rate=16000, return_tensors="np")["input_values"]  # noqa: E731
-    elif args.kind == "wav2vec2":
+    elif args.kind == "waveform":
         from transformers import Wav2Vec2FeatureExtractor
 
         ref = Wav2Vec2FeatureExtractor(do_normalize=True)
@@ -176,7 +176,7 @@ def write_manifest(clips: list[Path], path: Path, copies: int = 1) -> Path:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--num_clips", type=int, default=300)
-    p.add_argument("--kind", choices=["ast", "wav2vec2", "vit"], default="ast")
+    p.add_argument("--kind", choices=["fbank", "waveform", "mel_image"], default="fbank")
     p.add_argument("--max_length", type=int, default=None, help="AST frames per window (default 1024)")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--corpus", default=None, help="existing folder with DEAM_audio/MEMD_audio/*.mp3")

@@ -9,7 +9,7 @@ from transformers import TrainingArguments
 
 from .data.sources import DataSourceSpec
 from .errors import ArgumentError
-from .options import LAYER_LAST, LAYER_WEIGHTED, LOSSES, POOLING_MODES, TRAIN_WINDOWS
+from .options import LAYER_LAST, LAYER_WEIGHTED, LOSSES, POOLING_MODES, TRAIN_WINDOWS, TRAINING_TARGETS
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +63,10 @@ class FeatureArguments:
         default=None, metadata={"help": "Seconds per window for the other backbones (default: the backbone's)."})
     dataset_stats: bool = field(
         default=False, metadata={"help": "Normalise fbank features (AST) with the train split's mean/std, not AudioSet's."})
+    target: str = field(
+        default="static", metadata={"help": "What the model learns: static (a value per song, as the static labels), "
+                                    "dynamic (a value per half-second, from 2 Hz annotations) or both.",
+                                    "choices": list(TRAINING_TARGETS)})
     probe: bool = field(
         default=False,
         metadata={"help": "Frozen encoder: its pooled layers are computed once per window and cached, and only the "
@@ -83,6 +87,12 @@ class ModelArguments(FeatureArguments):
                                 "all hidden states) or an index into the hidden states (0 = embeddings; default: "
                                 "weighted for MERT, last for the others)."})
     loss: str | None = field(default=None, metadata={"help": "Training loss (default: mse+ccc).", "choices": list(LOSSES)})
+    uncertainty: bool = field(
+        default=False, metadata={"help": "The head also predicts a spread per dimension, trained by the Gaussian "
+                                 "negative log-likelihood (with --loss mse+ccc: likelihood + CCC)."})
+    disagreement_weight: float = field(
+        default=0.0, metadata={"help": "With --uncertainty: weight of a term pulling the predicted spread toward the "
+                               "raters' spread where the data has it (DEAM, EmoMusic, the demo; 0 = off)."})
     final_dropout: float | None = field(default=None, metadata={"help": "Dropout before the regression head (default: 0.1)."})
     head_hidden_size: int | None = field(default=None, metadata={"help": "Hidden units of the regression head (default: 256)."})
     train_windows: str = field(
@@ -103,6 +113,10 @@ class ModelArguments(FeatureArguments):
             raise ArgumentError(f"--final_dropout must be in [0, 1), got {self.final_dropout}")
         if self.head_hidden_size is not None and self.head_hidden_size < 0:
             raise ArgumentError(f"--head_hidden_size must be >= 0, got {self.head_hidden_size}")
+        if not self.disagreement_weight >= 0:
+            raise ArgumentError(f"--disagreement_weight must be >= 0, got {self.disagreement_weight}")
+        if self.disagreement_weight > 0 and not self.uncertainty:
+            raise ArgumentError("--disagreement_weight needs --uncertainty (it supervises the predicted spread)")
         if not self.mixup_alpha >= 0:  # also refuses NaN
             raise ArgumentError(f"--mixup_alpha must be >= 0, got {self.mixup_alpha}")
         if self.early_stopping_patience is not None and self.early_stopping_patience < 1:

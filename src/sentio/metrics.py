@@ -9,7 +9,7 @@ literature. The torch CCC used as a training loss is `sentio.models.loss.torch_c
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -83,3 +83,32 @@ def average_by_song(values: np.ndarray, song_ids: Sequence[str]) -> tuple[np.nda
     np.add.at(sums, index, values)
     counts = np.bincount(index, minlength=len(order)).reshape(-1, *([1] * (values.ndim - 1)))
     return sums / counts, list(order)
+
+
+def curve_metrics(pred: Mapping[str, np.ndarray], true: Mapping[str, np.ndarray]) -> dict[str, float]:
+    """Time-resolved scores, MediaEval's "Emotion in Music" protocol, from per-song curves [K, 2]
+    of predictions and labels at the same label times.
+
+    `song_pearson_*` and `song_rmse_*`: Pearson r and RMSE within each song, averaged over songs
+    (r is left out for a song whose curve is constant on either side: it is undefined there);
+    the rest (`ccc_*`, `pearson_*`, `r2_*`, `rmse_*`, `mae_*`): over all frames of all songs.
+    """
+    songs = [s for s in pred if len(pred[s])]
+    return curve_list_metrics([pred[s] for s in songs], [true[s] for s in songs])
+
+
+def curve_list_metrics(pred: Sequence[np.ndarray], true: Sequence[np.ndarray]) -> dict[str, float]:
+    """curve_metrics over aligned lists of curves (a song may appear twice, as in a bootstrap draw)."""
+    if not pred:
+        raise ValueError("no labelled frame to score")
+    out = regression_metrics(np.concatenate(pred), np.concatenate(true))
+    for d, dim in enumerate(DIMENSIONS):
+        rs = [pearson_r(p[:, d], t[:, d]) for p, t in zip(pred, true)
+              if len(p) > 1 and np.ptp(p[:, d]) > 0 and np.ptp(t[:, d]) > 0]
+        out[f"song_pearson_{dim}"] = float(np.mean(rs)) if rs else 0.0
+        out[f"song_rmse_{dim}"] = float(np.mean([rmse(p[:, d], t[:, d]) for p, t in zip(pred, true)]))
+    for name in ("song_pearson", "song_rmse"):
+        out[f"{name}_mean"] = float(np.mean([out[f"{name}_{dim}"] for dim in DIMENSIONS]))
+    out["num_curves"] = float(len(pred))
+    out["num_frames"] = float(sum(len(p) for p in pred))
+    return out

@@ -72,3 +72,22 @@ def test_degenerate_batches_stay_finite_and_differentiable():
 def test_half_precision_inputs_are_computed_in_float32():
     loss = ccc_loss(t(PRED).bfloat16(), t(TARGET).bfloat16())
     assert loss.dtype == torch.float32
+
+
+def test_uncertainty_head_trains_by_gaussian_likelihood_and_follows_the_raters():
+    from sentio.models import build_model
+    from tests.tiny import TINY
+
+    torch.manual_seed(0)
+    model = build_model("ast", from_scratch=True, config_overrides=TINY["ast"],
+                        head_kwargs={"uncertainty": True, "loss": "mse", "disagreement_weight": 0.5}).train()
+    x, labels = torch.randn(4, 64, 32), torch.rand(4, 2) * 2 - 1
+    raters = torch.tensor([[0.3, float("nan")], [0.2, 0.1], [float("nan"), float("nan")], [0.4, 0.5]])
+    out = model(x, labels=labels, label_spread=raters)
+    assert out.spread.shape == (4, 2) and bool((out.spread > 0).all())
+    nll = (torch.log(out.spread) + 0.5 * ((labels - out.predictions) / out.spread) ** 2).mean()
+    known = torch.isfinite(raters)
+    expected = nll + 0.5 * ((out.spread - raters)[known] ** 2).mean()
+    torch.testing.assert_close(out.loss, expected)
+    out.loss.backward()
+    assert model.head.out_proj.weight.grad.shape == (4, model.config.head_hidden_size)  # mean and spread outputs

@@ -105,7 +105,7 @@ def test_loss_and_song_level_metrics(features, tmp_path):
     assert len(odd.get_train_dataloader()) == 2  # 8 songs: 2 full batches, the partial one dropped
     assert len(odd.get_eval_dataloader(val)) == 2  # 4 windows: 3 + 1, all kept
     output = trainer.predict(val)
-    assert output.predictions.shape == (4, 2)
+    assert output.predictions["predictions"].shape == (4, 2) and set(output.predictions) == {"predictions"}
     batch = EmotionCollator("input_values")([val[i] for i in range(len(val))])
     labels = batch.pop("labels")
     with torch.no_grad():

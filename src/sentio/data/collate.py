@@ -22,15 +22,27 @@ def _rows_of_split(ds: Dataset, split: str | None) -> list[int]:
     return [i for i, s in enumerate(splits) if s == split]
 
 
-class WindowDataset(torch.utils.data.Dataset):
-    """Every window of one split (or all rows): evaluation and prediction."""
+# What a window can carry besides its features: the song's labels, the raters' spread of them, and
+# the 2 Hz labels of the window's half-seconds. The model takes each under the same name.
+TARGET_COLUMNS = ("labels", "label_spread", "frame_labels")
 
-    def __init__(self, ds: Dataset, feature_name: str, split: str | None = None):
+
+class WindowDataset(torch.utils.data.Dataset):
+    """Every window of one split (or all rows): evaluation and prediction.
+
+    Items hold the model input, `length` and the `targets` columns the dataset has (default: the
+    labels only). `song_ids` and `starts` (seconds) say where each window comes from.
+    """
+
+    def __init__(self, ds: Dataset, feature_name: str, split: str | None = None,
+                 targets: Sequence[str] = ("labels",)):
         rows = _rows_of_split(ds, split)
         self.feature_name = feature_name
         self.ds = ds.select(rows) if split is not None else ds
         self.song_ids: list[str] = [str(s) for s in self.ds["song_id"]]
-        columns = [feature_name, "length"] + (["labels"] if "labels" in ds.column_names else [])
+        self.starts = np.asarray(self.ds.data.column("start").to_numpy(), np.float64) \
+            if "start" in ds.column_names else np.zeros(len(self.song_ids))
+        columns = [feature_name, "length"] + [c for c in targets if c in ds.column_names]
         self.view = self.ds.with_format("numpy", columns=columns)
 
     def __len__(self) -> int:
@@ -52,8 +64,9 @@ class SongWindowDataset(WindowDataset):
     """
 
     def __init__(self, ds: Dataset, feature_name: str, split: str | None = "train",
-                 augment: Callable[[np.ndarray, int], np.ndarray] | None = None, every_window: bool = False):
-        super().__init__(ds, feature_name, split)
+                 augment: Callable[[np.ndarray, int], np.ndarray] | None = None, every_window: bool = False,
+                 targets: Sequence[str] = ("labels",)):
+        super().__init__(ds, feature_name, split, targets)
         if every_window:
             self.windows = [[i] for i in range(len(self.song_ids))]
         else:
@@ -95,6 +108,19 @@ class EmotionCollator:
             self.feature_name: features,
             "attention_mask": (torch.arange(time_steps)[None, :] < lengths[:, None]).long(),
         }
-        if "labels" in items[0]:
-            batch["labels"] = torch.from_numpy(np.stack([np.asarray(it["labels"], dtype=np.float32) for it in items]))
+        batch.update(stack_targets(items))
         return batch
+
+
+def stack_targets(items: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
+    """The target columns the items carry, stacked. An item without one (e.g. a GAN window: no
+    raters, no curve) gets NaN there, which the loss skips."""
+    out = {}
+    for name in TARGET_COLUMNS:
+        present = [np.asarray(it[name], np.float32) for it in items if name in it]
+        if not present:
+            continue
+        blank = np.full_like(present[0], np.nan)
+        out[name] = torch.from_numpy(np.stack([np.asarray(it[name], np.float32) if name in it else blank
+                                               for it in items]))
+    return out

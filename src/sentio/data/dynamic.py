@@ -20,7 +20,7 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -82,6 +82,38 @@ def frame_labels(curve: Curve | None, window_start: float, num_frames: int) -> n
     index = np.minimum(np.searchsorted(starts, wanted - TIME_TOLERANCE), len(starts) - 1)
     hit = np.abs(starts[index] - wanted) <= TIME_TOLERANCE
     out[hit] = curve.values[index[hit]]
+    return out
+
+
+def window_frame_times(window_start: float, num_frames: int) -> np.ndarray:
+    """The label times of a window's frames: frame j is labelled at window_start + 0.5 (j + 1)."""
+    return window_start + FRAME_SECONDS * (np.arange(num_frames) + 1)
+
+
+def stitch_frames(song_ids: Sequence[str], starts: Sequence[float], values: np.ndarray,
+                  mask: np.ndarray | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per song, (label times [K], values [K, D]) from per-window frame values [N, F, D] (windows
+    overlap when the hop is shorter than the window): each label time gets the mean of every window
+    frame at that time; frames where `mask` [N, F] is False (padding) are left out. Songs in
+    first-seen order."""
+    values = np.asarray(values, np.float64)
+    frames = values.shape[1]
+    mask = np.ones(values.shape[:2], bool) if mask is None else np.asarray(mask, bool)
+    sums: dict[str, dict[int, np.ndarray]] = {}
+    counts: dict[str, dict[int, int]] = {}
+    for song, start, window, keep in zip(song_ids, starts, values, mask):
+        # integer half-second steps: exact dictionary keys, no float comparison
+        steps = np.round(window_frame_times(float(start), frames) / FRAME_SECONDS).astype(np.int64)
+        song_sums, song_counts = sums.setdefault(str(song), {}), counts.setdefault(str(song), {})
+        for step, value, ok in zip(steps, window, keep):
+            if ok:
+                song_sums[int(step)] = song_sums.get(int(step), 0.0) + value
+                song_counts[int(step)] = song_counts.get(int(step), 0) + 1
+    out = {}
+    for song, song_sums in sums.items():
+        steps = sorted(song_sums)
+        stitched = np.asarray([song_sums[k] / counts[song][k] for k in steps]).reshape(len(steps), values.shape[2])
+        out[song] = (np.asarray(steps, np.float64) * FRAME_SECONDS, stitched)
     return out
 
 

@@ -17,7 +17,7 @@ import logging
 import os
 import time
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 import datasets
 import numpy as np
@@ -27,6 +27,7 @@ from datasets import Array2D, Dataset, Features, List, Value
 
 from sentio.data.audio import AudioError, load_audio
 from sentio.data.cache_store import build_once
+from sentio.data.dynamic import Curve, frame_labels, frames_in_window
 from sentio.data.feature_extractor import SentioFeatureExtractor
 from sentio.data.features import FEATURE_VERSION, FbankParams, kaldi_fbank
 from sentio.errors import DataError
@@ -222,13 +223,17 @@ def build_feature_dataset(
     cache_dir: str,
     num_proc: int = 1,
     batch_size: int = 4,
+    curves: Mapping[str, Curve] | None = None,
 ) -> tuple[Dataset, dict[str, Any]]:
     """Window rows for every decodable clip of `manifest`, computed once and cached under `cache_dir`.
 
-    Columns: song_id, clip, window, start, length, <feature_name>, then `labels` ([valence, arousal]
-    float32, when the manifest has them) and `split`, attached fresh from `manifest`. The report
-    gives clip/window counts, the cache directory, whether it was reused, and each failed clip
-    with its reason.
+    Columns: song_id, clip, window, start, length, <feature_name>, then, attached fresh from
+    `manifest`: `labels` ([valence, arousal] float32, when the manifest has them), `label_spread`
+    (the raters' standard deviations, NaN where unknown, when it has those columns), `split`, and,
+    with `curves`, `frame_labels` [frames per window, 2]: the 2 Hz labels of each window's
+    half-seconds, NaN where unlabelled (windows must start on the 0.5 s grid). The report gives
+    clip/window counts, the cache directory, whether it was reused, and each failed clip with its
+    reason.
     """
     t0 = time.perf_counter()
     manifest = manifest.reset_index(drop=True)
@@ -249,9 +254,18 @@ def build_feature_dataset(
     if "valence" in manifest and "arousal" in manifest:
         labels = manifest[["valence", "arousal"]].to_numpy(dtype=np.float32)[clip]
         ds = ds.add_column("labels", labels.tolist(), feature=List(Value("float32"), length=2))
+    if "valence_std" in manifest and "arousal_std" in manifest:
+        spread = manifest[["valence_std", "arousal_std"]].apply(pd.to_numeric, errors="coerce").to_numpy(np.float32)
+        ds = ds.add_column("label_spread", spread[clip].tolist(), feature=List(Value("float32"), length=2))
     if "split" in manifest:
         splits = manifest["split"].fillna("").astype(str).to_numpy()[clip]
         ds = ds.add_column("split", splits.tolist(), feature=Value("string"))
+    if curves is not None:
+        frames = frames_in_window(extractor.params.window_duration)
+        songs, starts = ds.data.column("song_id").to_pylist(), ds.data.column("start").to_numpy()
+        values = [frame_labels(curves.get(str(song)), float(start), frames).tolist()
+                  for song, start in zip(songs, starts)]
+        ds = ds.add_column("frame_labels", values, feature=Array2D((frames, 2), "float32"))
     # Columns are added before select: add_column on a selection would rewrite every feature.
     keep = [i for i, e in enumerate(errors) if not e]
     failed = [{"song_id": str(manifest.at[clip[i], "song_id"]), "path": str(manifest.at[clip[i], "path"]), "reason": e}

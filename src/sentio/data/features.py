@@ -53,6 +53,10 @@ class FeatureParams:
     sampling_rate: int = 16000
     hop_seconds: float | None = None  # None: hop = window length (no overlap)
     min_last: float = 0.5  # an end-aligned last window when the tail exceeds this part of a window
+    # Windows start on this grid (seconds) when set: time-resolved labels (2 Hz) then fall on the
+    # same frames of every window. The hop is rounded down to the grid, the end-aligned last
+    # window moves back onto it.
+    start_grid_seconds: float | None = None
 
     @property
     def window_samples(self) -> int:
@@ -67,10 +71,26 @@ class FeatureParams:
         return self.freq_axis is not None
 
     @property
+    def step_seconds(self) -> float:
+        """Seconds between two steps of the time axis (what `length` counts)."""
+        raise NotImplementedError
+
+    @property
+    def grid_samples(self) -> int | None:
+        """The start grid in samples (None: no grid); it must be a whole number of samples."""
+        if self.start_grid_seconds is None:
+            return None
+        grid = self.start_grid_seconds * self.sampling_rate
+        if grid < 1 or abs(grid - round(grid)) > 1e-6:
+            raise ValueError(f"a start grid of {self.start_grid_seconds} s is not a whole number of samples "
+                             f"at {self.sampling_rate} Hz")
+        return int(round(grid))
+
+    @property
     def hop_samples(self) -> int:
-        if self.hop_seconds is None:
-            return self.window_samples
-        return max(1, int(round(self.hop_seconds * self.sampling_rate)))
+        hop = self.window_samples if self.hop_seconds is None else max(1, int(round(self.hop_seconds * self.sampling_rate)))
+        grid = self.grid_samples
+        return hop if grid is None else max(grid, hop // grid * grid)
 
     @property
     def window_duration(self) -> float:
@@ -82,7 +102,9 @@ class FeatureParams:
 
     def starts(self, num_samples: int) -> list[int]:
         """Window start offsets (samples) for a clip of `num_samples`."""
-        return window_starts(num_samples, self.window_samples, self.hop_samples, self.min_last)
+        starts = window_starts(num_samples, self.window_samples, self.hop_samples, self.min_last)
+        grid = self.grid_samples
+        return starts if grid is None else sorted({s // grid * grid for s in starts})
 
     def compute(self, wave: np.ndarray) -> dict[str, np.ndarray]:
         """All windows of a mono waveform at `sampling_rate`: {feature_name, length, start}."""
@@ -113,6 +135,10 @@ class FbankParams(FeatureParams):
     def feature_shape(self) -> tuple[int, ...]:
         return (self.max_length, self.num_mel_bins)
 
+    @property
+    def step_seconds(self) -> float:
+        return self.frame_shift / self.sampling_rate
+
     def compute(self, wave: np.ndarray) -> dict[str, np.ndarray]:
         return fbank_features(wave, self)
 
@@ -132,6 +158,10 @@ class WaveformParams(FeatureParams):
     @property
     def feature_shape(self) -> tuple[int, ...]:
         return (self.window_samples,)
+
+    @property
+    def step_seconds(self) -> float:
+        return 1.0 / self.sampling_rate
 
     def compute(self, wave: np.ndarray) -> dict[str, np.ndarray]:
         return waveform_features(wave, self)
@@ -170,6 +200,10 @@ class MelImageParams(FeatureParams):
     @property
     def feature_shape(self) -> tuple[int, ...]:
         return (self.image_size, self.image_size)
+
+    @property
+    def step_seconds(self) -> float:
+        return self.window_duration / self.image_size  # the image is the window resized
 
     def compute(self, wave: np.ndarray) -> dict[str, np.ndarray]:
         return mel_image_features(wave, self)

@@ -62,7 +62,7 @@ def student_extractor_for(teacher: SentioFeatureExtractor) -> SentioFeatureExtra
 def _copy_manifest(teacher_dir: str, data_args: DataArguments, output_dir: str) -> None:
     """Without --data/--demo the student uses the teacher's manifest (same splits): keep a copy."""
     if not (data_args.data or data_args.demo):
-        for name in ("manifest.csv", "data_report.json"):
+        for name in ("manifest.csv", "data_report.json", "curves.csv"):
             if (Path(teacher_dir) / name).is_file():
                 shutil.copy(Path(teacher_dir) / name, Path(output_dir) / name)
 
@@ -103,7 +103,7 @@ def run_distillation(dargs: DistillArguments, data_args: DataArguments,
     teacher_model, teacher_extractor = teacher_run.model, teacher_run.extractor
     output_dir = targs.output_dir
     Path(output_dir).mkdir(parents=True, exist_ok=True)
-    manifest, source = load_manifest(dargs.teacher, data_args, output_dir)
+    manifest, source, _ = load_manifest(dargs.teacher, data_args, output_dir)
     _copy_manifest(dargs.teacher, data_args, output_dir)
 
     teacher_features, teacher_report = build_feature_dataset(manifest, teacher_extractor, data_args.cache_dir,

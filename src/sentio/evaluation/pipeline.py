@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,9 @@ import numpy as np
 import pandas as pd
 
 from ..args import DataArguments
-from ..data.collate import EmotionCollator, WindowDataset
+from ..calibration import CALIBRATION_FILE, Calibration
+from ..data.collate import TARGET_COLUMNS, EmotionCollator, WindowDataset
+from ..data.dynamic import read_curves, stitch_frames
 from ..data.feature_cache import build_feature_dataset, is_cached
 from ..data.feature_extractor import SentioFeatureExtractor
 from ..data.manifest import read_manifest
@@ -21,21 +24,23 @@ from ..errors import DataError, MissingFileError
 from ..inference.run import load_run
 from ..inference.runner import WindowRunner, batches_of, dataset_items, run_batches
 from ..metrics import average_by_song
+from ..options import TARGET_STATIC
 from . import plots
-from .report import build_report, markdown, prediction_table
+from .report import arrays, build_report, coverage_report, curve_report, markdown, prediction_table
 
 logger = logging.getLogger(__name__)
 
 
-def load_manifest(model_dir: str, data_args: DataArguments, output_dir: str) -> tuple[pd.DataFrame, str]:
-    """The run's own manifest.csv (same splits as training) unless --data/--demo names another source."""
+def load_manifest(model_dir: str, data_args: DataArguments, output_dir: str) -> tuple[pd.DataFrame, str, Path]:
+    """The run's own manifest.csv (same splits as training) unless --data/--demo names another source;
+    also a description and the folder holding the manifest (and its curves.csv)."""
     if data_args.data or data_args.demo:
         manifest, report = prepare_manifest(data_args, output_dir)
-        return manifest, report.get("source", data_args.data or "demo")
+        return manifest, report.get("source", data_args.data or "demo"), Path(output_dir)
     path = Path(model_dir) / "manifest.csv"
     if not path.is_file():
         raise MissingFileError(f"{model_dir}: no manifest.csv in the run; pass --data DEAM_DIR|CSV or --demo")
-    return read_manifest(path), f"manifest {path}"
+    return read_manifest(path), f"manifest {path}", Path(model_dir)
 
 
 def _feature_manifest(manifest: pd.DataFrame, extractor: SentioFeatureExtractor, cache_dir: str,
@@ -47,40 +52,88 @@ def _feature_manifest(manifest: pd.DataFrame, extractor: SentioFeatureExtractor,
     return manifest[manifest["split"] == split]
 
 
+@dataclass
+class SplitPredictions:
+    """A model's outputs on every window of one split, with the windows' targets."""
+
+    song_ids: list[str]
+    window: list[int]
+    starts: np.ndarray
+    pred: np.ndarray  # [N, 2]
+    true: np.ndarray  # [N, 2]
+    spread: np.ndarray | None = None  # [N, 2] predicted spread
+    label_spread: np.ndarray | None = None  # [N, 2] the raters' spread (NaN where unknown)
+    frame_pred: np.ndarray | None = None  # [N, F, 2] of a dynamic model
+    frame_mask: np.ndarray | None = None  # [N, F]
+    frame_labels: np.ndarray | None = None  # [N, F, 2], NaN where unlabelled
+
+
 def predict_split(runner: WindowRunner, extractor: SentioFeatureExtractor, manifest: pd.DataFrame, split: str,
-                  cache_dir: str, batch_size: int = 32, num_proc: int = 1, progress: bool = True) -> dict[str, Any]:
-    """Window predictions of one split: pred/true [N, 2], song_ids and window indices."""
+                  cache_dir: str, batch_size: int = 32, num_proc: int = 1, progress: bool = True,
+                  curves: dict | None = None) -> SplitPredictions:
+    """Every output of the model on every window of one split (with `curves`, the windows' 2 Hz labels too)."""
     counts = manifest["split"].value_counts().to_dict()
     if not counts.get(split):
         raise DataError(f"the {split!r} split has no songs (splits: {counts or 'none'})")
     features, feature_report = build_feature_dataset(_feature_manifest(manifest, extractor, cache_dir, split),
-                                                     extractor, cache_dir, num_proc=num_proc)
+                                                     extractor, cache_dir, num_proc=num_proc, curves=curves)
     for failure in feature_report["failed"]:
         logger.warning("skipped %s: %s", failure["path"], failure["reason"])
-    windows = WindowDataset(features, extractor.feature_name, split)
+    windows = WindowDataset(features, extractor.feature_name, split, targets=TARGET_COLUMNS)
     if len(windows) == 0:
         raise DataError(f"no usable clip in the {split!r} split (all failed to decode)")
     batches = batches_of(dataset_items(windows), EmotionCollator.for_extractor(extractor), batch_size)
     outputs = run_batches(runner, batches, progress=progress, desc=f"predict {split}",
                           total=-(-len(windows) // batch_size))
-    return {"pred": np.asarray(outputs["predictions"], np.float64), "true": windows.labels().astype(np.float64),
-            "song_ids": windows.song_ids, "window": [int(w) for w in windows.ds["window"]]}
+
+    def column(name: str) -> np.ndarray | None:
+        if name not in windows.ds.column_names:
+            return None
+        return np.asarray(windows.ds.with_format("numpy", columns=[name])[name], np.float64)
+
+    return SplitPredictions(
+        song_ids=windows.song_ids, window=[int(w) for w in windows.ds["window"]], starts=windows.starts,
+        pred=np.asarray(outputs["predictions"], np.float64), true=windows.labels().astype(np.float64),
+        spread=outputs.get("spread"), label_spread=column("label_spread"), frame_pred=outputs.get("frame_predictions"),
+        frame_mask=outputs.get("frame_mask"), frame_labels=column("frame_labels"))
 
 
-def score_table(predictions: dict[str, Any], manifest: pd.DataFrame, per_window: bool) -> pd.DataFrame:
-    """predictions.csv rows: songs (window predictions averaged, as in training) or windows."""
+@dataclass
+class Scored:
+    """What is scored: one row per song (window predictions averaged, as in training) or window."""
+
+    table: pd.DataFrame
+    spread: np.ndarray | None
+    label_spread: np.ndarray | None
+
+
+def score_table(predictions: SplitPredictions, manifest: pd.DataFrame, per_window: bool) -> Scored:
+    """predictions.csv rows (and the matching spreads): songs or windows."""
     subsets = dict(zip(manifest["song_id"].astype(str), manifest["subset"].fillna("").astype(str))) \
         if "subset" in manifest else {}
+    p = predictions
     if per_window:
-        return prediction_table(predictions["pred"], predictions["true"], predictions["song_ids"], subsets,
-                                windows=predictions["window"])
-    pred, songs = average_by_song(predictions["pred"], predictions["song_ids"])
-    true, _ = average_by_song(predictions["true"], predictions["song_ids"])
-    return prediction_table(pred, true, songs, subsets)
+        return Scored(prediction_table(p.pred, p.true, p.song_ids, subsets, windows=p.window), p.spread, p.label_spread)
+    pred, songs = average_by_song(p.pred, p.song_ids)
+    true, _ = average_by_song(p.true, p.song_ids)
+    spread = None if p.spread is None else average_by_song(p.spread, p.song_ids)[0]
+    label_spread = None if p.label_spread is None else average_by_song(p.label_spread, p.song_ids)[0]
+    return Scored(prediction_table(pred, true, songs, subsets), spread, label_spread)
 
 
-def write_outputs(table: pd.DataFrame, report: dict[str, Any], model_dir: str, output_dir: str) -> dict[str, str]:
-    """predictions.csv, the PNGs, eval_report.json and report.md; returns {title: file} of the figures."""
+def curve_outputs(predictions: SplitPredictions) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per song, (label times, predicted curve, label curve) over the labelled frames, the windows'
+    frames stitched at each label time."""
+    p = predictions
+    labelled = np.asarray(p.frame_mask, bool) & np.isfinite(p.frame_labels).all(axis=-1)
+    stitched = stitch_frames(p.song_ids, p.starts, np.concatenate([p.frame_pred, p.frame_labels], axis=-1), labelled)
+    return {song: (times, values[:, :2], values[:, 2:]) for song, (times, values) in stitched.items() if len(times)}
+
+
+def write_outputs(table: pd.DataFrame, report: dict[str, Any], model_dir: str, output_dir: str,
+                  curves: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None) -> dict[str, str]:
+    """predictions.csv (and predicted_curves.csv), the PNGs, eval_report.json and report.md;
+    returns {title: file} of the figures."""
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "predictions.csv", index=False)  # full precision: metrics recompute exactly
@@ -92,11 +145,22 @@ def write_outputs(table: pd.DataFrame, report: dict[str, Any], model_dir: str, o
         "Valence-arousal plane": plots.va_plane(table, out / "va_plane.png", level),
         "Quadrant confusion matrix": plots.confusion(report["quadrants"], out / "quadrants.png"),
     }
+    if curves:
+        picks = report["dynamic"]["picks"]
+        figures["2 Hz curves (best, median and worst song by RMSE)"] = plots.song_curves(curves, picks,
+                                                                                       out / "curves.png")
+        figures["Trajectories on the valence-arousal plane"] = plots.trajectories(curves, picks, out / "trajectories.png")
+        rows = [{"song_id": song, "time": t, "valence_pred": p[0], "arousal_pred": p[1], "valence_true": y[0],
+                 "arousal_true": y[1]} for song, (times, pred, true) in curves.items()
+                for t, p, y in zip(times, pred, true)]
+        pd.DataFrame(rows).to_csv(out / "predicted_curves.csv", index=False)
+    if "coverage" in report:
+        figures["Coverage of the calibrated intervals"] = plots.coverage(report["coverage"], out / "coverage.png")
     notes = []
     history = plots.read_log_history(model_dir)
-    curves = plots.training_curves(history, out / "training_curves.png") if history else None
-    if curves:
-        figures["Training curves"] = curves
+    training = plots.training_curves(history, out / "training_curves.png") if history else None
+    if training:
+        figures["Training curves"] = training
     else:
         notes.append("training curves skipped: no trainer_state.json log_history in the model folder")
         if os.path.exists(out / "training_curves.png"):  # a stale picture from an earlier run would mislead
@@ -112,14 +176,34 @@ def evaluate_run(model_dir: str, data_args: DataArguments, split: str, output_di
                  draws: int, seed: int, batch_size: int = 32, progress: bool = True) -> dict[str, Any]:
     """The whole evaluation: load, predict, score, write. Returns the report."""
     run = load_run(model_dir)
-    manifest, source = load_manifest(model_dir, data_args, output_dir)
+    manifest, source, manifest_dir = load_manifest(model_dir, data_args, output_dir)
     logger.info("data: %s; scoring the %s split", source, split)
+    dynamic = run.config is not None and getattr(run.config, "target", TARGET_STATIC) != TARGET_STATIC
+    curves = read_curves(manifest_dir) if dynamic else None
+    if dynamic and not curves:
+        logger.warning("a dynamic model, but the data has no 2 Hz annotations: only the static scores follow")
     predictions = predict_split(run.runner, run.extractor, manifest, split, data_args.cache_dir, batch_size,
-                                data_args.preprocessing_num_workers, progress)
-    table = score_table(predictions, manifest, per_window)
+                                data_args.preprocessing_num_workers, progress, curves or None)
+    scored = score_table(predictions, manifest, per_window)
+    table = scored.table
     logger.info("scoring %d %s (bootstrap %d draws)", len(table), "windows" if per_window else "songs", draws)
     report = build_report(table, level="window" if per_window else "song", split=split, model_dir=model_dir,
-                          windows=len(predictions["pred"]), draws=draws, seed=seed)
+                          windows=len(predictions.pred), draws=draws, seed=seed)
     report["data"] = source
-    write_outputs(table, report, model_dir, output_dir)
+    song_curves = None
+    if predictions.frame_pred is not None and predictions.frame_labels is not None:
+        song_curves = curve_outputs(predictions)
+        static = dict(zip(manifest["song_id"].astype(str), manifest[["valence", "arousal"]].to_numpy(np.float64)))
+        report["dynamic"] = curve_report(song_curves, static, draws, seed)
+    calibration_file = run.file(CALIBRATION_FILE)
+    if calibration_file is not None:
+        pred, true = arrays(table)
+        coverage, columns = coverage_report(Calibration.load(calibration_file), pred, scored.spread, true,
+                                            table["song_id"].tolist(), scored.label_spread, draws, seed)
+        report["coverage"] = coverage
+        for name, values in columns.items():
+            table[name] = values
+        if scored.spread is not None:
+            table["valence_spread"], table["arousal_spread"] = scored.spread[:, 0], scored.spread[:, 1]
+    write_outputs(table, report, model_dir, output_dir, song_curves)
     return report

@@ -158,3 +158,54 @@ def training_curves(history: list[dict[str, Any]], path: Path) -> str | None:
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
         ax.grid(alpha=0.3)
     return _save(fig, path)
+
+
+def song_curves(curves: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], picks: dict[str, str], path: Path) -> str:
+    """Predicted vs true 2 Hz curves of a few songs (e.g. best, median, worst), one row each."""
+    fig, axes = plt.subplots(len(picks), 2, figsize=(11, 2.6 * len(picks)), squeeze=False)
+    for row, (why, song) in enumerate(picks.items()):
+        times, pred, true = curves[song]
+        for d, dim in enumerate(DIMENSIONS):
+            ax = axes[row, d]
+            ax.plot(times, true[:, d], color="0.2", linewidth=1.5, label="labels")
+            ax.plot(times, pred[:, d], color=COLORS[dim], linewidth=1.5, label="predicted")
+            ax.set(ylim=(-1.05, 1.05), xlabel="time (s)", ylabel=dim, title=f"{why}: song {song}")
+            ax.grid(alpha=0.3)
+            ax.legend(loc="lower right", fontsize=7)
+    return _save(fig, path)
+
+
+def trajectories(curves: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], picks: dict[str, str],
+                 path: Path) -> str:
+    """The same songs as paths on the valence-arousal plane: labels and predictions, start marked."""
+    fig, ax = plt.subplots(figsize=(6, 6))
+    for (why, song), color in zip(picks.items(), SUBSET_COLORS):
+        _, pred, true = curves[song]
+        ax.plot(true[:, 0], true[:, 1], color=color, linestyle="--", linewidth=1, alpha=0.8)
+        ax.plot(pred[:, 0], pred[:, 1], color=color, linewidth=1.8, label=f"{why} ({song}): predicted; dashed: labels")
+        ax.scatter([pred[0, 0], true[0, 0]], [pred[0, 1], true[0, 1]], color=color, s=25, marker="o")
+    ax.axhline(0, color="0.5", linewidth=0.8)
+    ax.axvline(0, color="0.5", linewidth=0.8)
+    ax.set(xlim=(-1.05, 1.05), ylim=(-1.05, 1.05), aspect="equal", xlabel="valence", ylabel="arousal",
+           title="Trajectories on the valence-arousal plane (dots: start)")
+    ax.legend(loc="lower left", fontsize=7)
+    return _save(fig, path)
+
+
+def coverage(report: dict[str, Any], path: Path) -> str:
+    """Empirical coverage of the calibrated intervals against their nominal level, with CIs."""
+    fig, ax = plt.subplots(figsize=(5.2, 5))
+    levels = [float(level) for level in report["levels"]]
+    ax.plot([0.5, 1.0], [0.5, 1.0], color="0.3", linestyle="--", linewidth=1, label="nominal")
+    for dim in DIMENSIONS:
+        rows = [report["levels"][f"{level:g}"][dim]["coverage"] for level in levels]
+        values = np.array([r["value"] for r in rows])
+        low = np.array([r["ci_low"] if r["ci_low"] is not None else r["value"] for r in rows])
+        high = np.array([r["ci_high"] if r["ci_high"] is not None else r["value"] for r in rows])
+        ax.errorbar(levels, values, yerr=[values - low, high - values], marker="o", capsize=3, color=COLORS[dim],
+                    label=dim)
+    ax.set(xlim=(0.7, 1.0), ylim=(0.5, 1.02), xlabel="nominal coverage", ylabel="empirical coverage (test songs)",
+           title="Calibrated intervals")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    return _save(fig, path)

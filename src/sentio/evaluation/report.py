@@ -14,8 +14,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..calibration import Calibration
 from ..data.labels import QUADRANTS, from_unit, quadrant
-from ..metrics import DIMENSIONS, METRICS, mae, regression_metrics, rmse
+from ..metrics import DIMENSIONS, METRICS, curve_list_metrics, mae, regression_metrics, rmse
 
 # Columns of predictions.csv (a `window` column follows song_id at window level).
 PREDICTION_COLUMNS = ["song_id", "subset", "valence_true", "arousal_true", "valence_pred", "arousal_pred",
@@ -193,6 +194,31 @@ def markdown(report: dict[str, Any], plots: dict[str, str], notes: Sequence[str]
             ccc = [f"{m[k]:.3f}" if part["rows"] > 1 else "n/a" for k in ("ccc_valence", "ccc_arousal")]
             lines.append(f"| {name} | {part['songs']} | {ccc[0]} | {ccc[1]} | "
                          f"{m['rmse_valence']:.3f} | {m['rmse_arousal']:.3f} |")
+    if "dynamic" in report:
+        dyn = report["dynamic"]
+        lines += ["", "## 2 Hz curves (MediaEval protocol)", "",
+                  f"{dyn['songs']} songs, {dyn['frames']} labelled half-seconds. Per-song Pearson r and RMSE are "
+                  "averaged over songs; CCC is over all frames. The song-level table above scores each song's mean "
+                  "prediction.", "",
+                  "| dimension | per-song r | per-song RMSE | CCC (all frames) | r (all frames) |", "|---|---|---|---|---|"]
+        for dim, row in dyn["metrics"].items():
+            lines.append(f"| {dim} | {_fmt(row['song_pearson'])} | {_fmt(row['song_rmse'])} | {_fmt(row['ccc'])} | "
+                         f"{_fmt(row['pearson'])} |")
+    if "coverage" in report:
+        cov = report["coverage"]
+        lines += ["", "## Calibrated intervals", "", f"{cov['method']} ({cov['calibration_songs']} songs).", "",
+                  "| nominal | dimension | coverage | mean width | constant-width coverage | constant width |",
+                  "|---|---|---|---|---|---|"]
+        for level, dims in cov["levels"].items():
+            for dim, row in dims.items():
+                const = row.get("constant_width")
+                cells = [f"{const['coverage']:.3f}", f"{const['mean_width']:.3f}"] if const else ["-", "-"]
+                lines.append(f"| {float(level):.0%} | {dim} | {_fmt(row['coverage'])} | {row['mean_width']:.3f} | "
+                             + " | ".join(cells) + " |")
+        if "spread_vs_raters_spearman" in cov:
+            rho = cov["spread_vs_raters_spearman"]
+            lines += ["", "Spearman correlation of the predicted spread with the raters' spread: "
+                      + ", ".join(f"{dim} {_fmt(entry)}" for dim, entry in rho.items()) + "."]
     quad = report["quadrants"]
     lines += ["", f"## Quadrants (accuracy {quad['accuracy']:.3f})", "", "Rows: true quadrant; columns: predicted.", "",
               "| true \\ predicted | " + " | ".join(quad["labels"]) + " |", "|---|" + "---|" * len(quad["labels"])]
@@ -205,3 +231,74 @@ def markdown(report: dict[str, Any], plots: dict[str, str], notes: Sequence[str]
     if notes:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
     return "\n".join(lines).rstrip() + "\n"
+
+
+# ---- time-resolved (2 Hz) runs --------------------------------------------------------------------
+CURVE_KEYS = ("ccc", "pearson", "rmse", "song_pearson", "song_rmse")
+
+
+def curve_report(curves: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], static: dict[str, np.ndarray],
+                 draws: int, seed: int) -> dict[str, Any]:
+    """The MediaEval protocol on stitched test curves (song -> (times, predicted [K, 2], labels [K, 2])):
+    per-song Pearson r and RMSE averaged over songs, CCC over all frames, each with a bootstrap CI
+    over songs; and static metrics of each curve's mean against the song's static label."""
+    songs = [s for s in curves if len(curves[s][0])]
+    preds, trues = [curves[s][1] for s in songs], [curves[s][2] for s in songs]
+    point = curve_list_metrics(preds, trues)
+    keys = [f"{k}_{d}" for k in CURVE_KEYS for d in (*DIMENSIONS, "mean")]
+    intervals = song_bootstrap(lambda idx: np.array([curve_list_metrics([preds[i] for i in idx],
+                                                                        [trues[i] for i in idx])[k] for k in keys]),
+                               songs, draws, seed)
+    ci = dict(zip(keys, intervals)) if intervals else {}
+    dynamic = {dim: {k: _entry(point[f"{k}_{dim}"], ci.get(f"{k}_{dim}")) for k in CURVE_KEYS}
+               for dim in (*DIMENSIONS, "mean")}
+    means = np.array([p.mean(axis=0) for p in preds])
+    labelled = [s for s in songs if s in static]
+    static_pred = np.array([curves[s][1].mean(axis=0) for s in labelled])
+    static_true = np.array([static[s] for s in labelled])
+    static_unit, _ = metrics_with_ci(static_pred, static_true, labelled, draws, seed) if len(labelled) > 1 else ({}, {})
+    by_error = sorted(songs, key=lambda s: float(np.mean([rmse(curves[s][1][:, d], curves[s][2][:, d])
+                                                          for d in range(len(DIMENSIONS))])))
+    return {"songs": len(songs), "frames": int(point["num_frames"]), "metrics": dynamic, "static_from_curve_means": static_unit,
+            "picks": {"best": by_error[0], "median": by_error[len(by_error) // 2], "worst": by_error[-1]},
+            "curve_means": {s: m.tolist() for s, m in zip(songs, means)}}
+
+
+# ---- calibrated intervals -------------------------------------------------------------------------
+def coverage_report(calibration: Calibration, pred: np.ndarray, spread: np.ndarray | None, true: np.ndarray,
+                    song_ids: Sequence[str], label_spread: np.ndarray | None, draws: int,
+                    seed: int) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Empirical coverage (bootstrap CI over songs) and mean width of each nominal level on the
+    scored songs, beside the constant-width intervals when the run predicts spreads; the Spearman
+    correlation of the predicted spread with the raters'. Also the interval columns for
+    predictions.csv."""
+    from scipy.stats import spearmanr
+
+    report: dict[str, Any] = {"method": calibration.method, "calibration_songs": calibration.songs, "levels": {}}
+    columns: dict[str, np.ndarray] = {}
+    constant = Calibration(False, calibration.constant_width, calibration.sigma, calibration.songs) \
+        if calibration.constant_width else None
+    for level, (low, high) in calibration.intervals(pred, spread).items():
+        inside = ((low <= true) & (true <= high)).astype(np.float64)
+        cover = song_bootstrap(lambda rows: inside[rows].mean(axis=0), song_ids, draws, seed)
+        entry = {}
+        for d, dim in enumerate(DIMENSIONS):
+            entry[dim] = {"coverage": _entry(float(inside[:, d].mean()), cover[d] if cover else None),
+                          "mean_width": float((high - low)[:, d].mean())}
+            columns[f"{dim}_low_{level * 100:g}"], columns[f"{dim}_high_{level * 100:g}"] = low[:, d], high[:, d]
+        if constant is not None:
+            c_low, c_high = constant.intervals(pred)[level]
+            for d, dim in enumerate(DIMENSIONS):
+                entry[dim]["constant_width"] = {"coverage": float(((c_low <= true) & (true <= c_high))[:, d].mean()),
+                                                "mean_width": float((c_high - c_low)[:, d].mean())}
+        report["levels"][f"{level:g}"] = entry
+    if spread is not None and label_spread is not None:
+        known = np.isfinite(label_spread).all(axis=1)
+        if known.sum() > 2:
+            rho = lambda rows: np.array([spearmanr(spread[known][rows, d], label_spread[known][rows, d]).statistic  # noqa: E731
+                                         for d in range(len(DIMENSIONS))])
+            ci = song_bootstrap(rho, [s for s, k in zip(song_ids, known) if k], draws, seed)
+            values = rho(np.arange(int(known.sum())))
+            report["spread_vs_raters_spearman"] = {dim: _entry(float(values[d]), ci[d] if ci else None)
+                                                   for d, dim in enumerate(DIMENSIONS)}
+    return report, columns

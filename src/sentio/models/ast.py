@@ -12,7 +12,7 @@ from transformers.modeling_outputs import BaseModelOutputWithPooling
 
 from .backbone import Backbone
 from .head import EmotionHeadConfig, EmotionRegressionMixin
-from .masking import grid_token_mask, window_token_mask
+from .masking import grid_time_tokens, grid_token_mask, window_token_mask
 
 
 @strict
@@ -57,6 +57,15 @@ class ASTForEmotionRegression(EmotionRegressionMixin, ASTPreTrainedModel):
         time_mask = window_token_mask(attention_mask, config.patch_size, config.time_stride, time_patches)
         # ASTEmbeddings flattens the conv grid frequency-major: token = freq_index * time_patches + time_index.
         return grid_token_mask(time_mask, freq_patches)
+
+    def _time_tokens(self, hidden, token_mask):
+        freq_patches, time_patches = self.audio_spectrogram_transformer.embeddings.get_shape(self.config)
+        tokens, mask = grid_time_tokens(hidden[:, self.num_special_tokens :], token_mask, freq_patches, time_patches)
+        centers = torch.arange(time_patches, device=hidden.device) * self.config.time_stride + self.config.patch_size / 2
+        return tokens, mask, centers
+
+    def _input_steps(self, inputs: torch.Tensor) -> int:
+        return int(inputs.shape[1])  # [B, frames, mel bins]
 
     def _encode(self, inputs, attention_mask, token_mask, **kwargs) -> BaseModelOutputWithPooling:
         return self.audio_spectrogram_transformer(

@@ -79,11 +79,12 @@ class Backbone:
         return {}
 
     def feature_extractor(self, config: PretrainedConfig, compact: bool = False,
-                          window_seconds: float | None = None) -> SentioFeatureExtractor:
+                          window_seconds: float | None = None,
+                          start_grid_seconds: float | None = None) -> SentioFeatureExtractor:
         """The features that fit `config`: defaults, the compact demo's settings, what the
-        architecture fixes, and the user's window."""
+        architecture fixes, the user's window, and a start grid for time-resolved labels."""
         params = {**self.feature_defaults, **(self.demo_features if compact else {}),
-                  **self.features_from_config(config)}
+                  **self.features_from_config(config), "start_grid_seconds": start_grid_seconds}
         if window_seconds is not None:
             self.check_window_flags(None, window_seconds)
             params["window_seconds"] = window_seconds

@@ -51,3 +51,41 @@ def emotion_loss(pred: torch.Tensor, target: torch.Tensor, kind: str = "mse", cc
     if kind == "mse":
         return mse
     return mse + ccc_weight * ccc_loss(pred, target)
+
+
+def gaussian_nll(pred: torch.Tensor, spread: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Heteroscedastic Gaussian negative log-likelihood of `target` under N(pred, spread^2), per
+    element averaged (the constant log(2 pi) / 2 left out)."""
+    spread = spread.float()
+    return (torch.log(spread) + 0.5 * ((target - pred.float()) / spread) ** 2).mean()
+
+
+def point_loss(pred: torch.Tensor, target: torch.Tensor, kind: str, ccc_weight: float,
+               spread: torch.Tensor | None = None) -> torch.Tensor:
+    """The loss of predictions [N, 2] against targets: `kind` as in emotion_loss; with a predicted
+    `spread` the squared error becomes the Gaussian NLL (mse -> nll, mse+ccc -> nll + ccc)."""
+    if spread is None:
+        return emotion_loss(pred, target, kind, ccc_weight)
+    target = target.to(torch.float32)
+    nll = gaussian_nll(pred, spread, target)
+    if kind == "mse":
+        return nll
+    concordance = ccc_loss(pred, target)
+    return concordance if kind == "ccc" else nll + ccc_weight * concordance
+
+
+def masked_point_loss(pred: torch.Tensor, target: torch.Tensor, keep: torch.Tensor, kind: str, ccc_weight: float,
+                      spread: torch.Tensor | None = None) -> torch.Tensor:
+    """point_loss over the rows where `keep` [N] is set (e.g. labelled frames); zero, still part of
+    the graph, when fewer than two rows are left (CCC needs two)."""
+    if int(keep.sum()) < 2:
+        return pred.sum() * 0.0
+    return point_loss(pred[keep], target[keep], kind, ccc_weight, None if spread is None else spread[keep])
+
+
+def disagreement_loss(spread: torch.Tensor, label_spread: torch.Tensor) -> torch.Tensor:
+    """Mean squared difference of the predicted spread and the raters' where theirs is known."""
+    known = torch.isfinite(label_spread)
+    if not bool(known.any()):
+        return spread.sum() * 0.0
+    return ((spread.float() - label_spread)[known] ** 2).mean()

@@ -8,6 +8,8 @@ which is the convention Wav2Vec2 uses for its own feature frames (`_get_feat_ext
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 import torch.nn.functional as F
 
@@ -48,3 +50,30 @@ def prepend_special_tokens(token_mask: torch.Tensor, num_special: int) -> torch.
         return token_mask
     ones = torch.ones(token_mask.shape[0], num_special, dtype=token_mask.dtype, device=token_mask.device)
     return torch.cat([ones, token_mask], dim=1)
+
+
+def conv_frame_geometry(kernels: Sequence[int], strides: Sequence[int]) -> tuple[int, int]:
+    """(hop, receptive field) in input samples of a stack of 1-D convolutions (Wav2Vec2's and
+    HuBERT's feature encoders): frame i sees samples [i * hop, i * hop + field)."""
+    hop, field = 1, 1
+    for kernel, stride in zip(kernels, strides):
+        field += (kernel - 1) * hop
+        hop *= stride
+    return hop, field
+
+
+def conv_frame_centers(num_frames: int, kernels: Sequence[int], strides: Sequence[int],
+                       device: torch.device | None = None) -> torch.Tensor:
+    """Centres (in input samples) of the frames of a 1-D convolution stack."""
+    hop, field = conv_frame_geometry(kernels, strides)
+    return torch.arange(num_frames, device=device, dtype=torch.float32) * hop + field / 2
+
+
+def grid_time_tokens(tokens: torch.Tensor, token_mask: torch.Tensor | None, num_rows: int,
+                     num_columns: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """A row-major patch grid's tokens [B, rows * columns, H] -> one token per column (time) [B,
+    columns, H], the mean over the rows (frequency), and the columns' mask [B, columns]."""
+    batch, _, hidden = tokens.shape
+    columns = tokens.reshape(batch, num_rows, num_columns, hidden).mean(dim=1)
+    mask = None if token_mask is None else token_mask.reshape(batch, num_rows, num_columns)[:, 0]
+    return columns, mask

@@ -29,6 +29,8 @@ from ..errors import CheckpointError
 from ..options import LAYER_WEIGHTED
 from .backbone import Backbone
 from .head import EmotionHeadConfig, EmotionRegressionMixin
+from .masking import conv_frame_centers
+from .wav2vec2 import BACKBONE as WAV2VEC2
 
 MERT_MODEL_TYPE = "mert_model"  # what MERT's Hub config.json says
 # MERT features that HubertModel does not implement: a checkpoint that uses them is refused.
@@ -67,6 +69,10 @@ class MertForEmotionRegression(EmotionRegressionMixin, HubertPreTrainedModel):
             raise ValueError(f"attention_mask {tuple(attention_mask.shape)} must match input_values {tuple(inputs.shape)}")
         num_frames = int(self.hubert._get_feat_extract_output_lengths(inputs.shape[-1]))
         return self.hubert._get_feature_vector_attention_mask(num_frames, attention_mask)
+
+    def _time_tokens(self, hidden, token_mask):
+        centers = conv_frame_centers(hidden.shape[1], self.config.conv_kernel, self.config.conv_stride, hidden.device)
+        return hidden, token_mask, centers
 
     def _encode(self, inputs, attention_mask, token_mask, **kwargs) -> BaseModelOutput:
         pass_mask = self.config.mask_attention and self.config.feat_extract_norm == "layer"
@@ -108,13 +114,8 @@ BACKBONE = _MertBackbone(
         conv_bias=False, num_conv_pos_embeddings=128, num_conv_pos_embedding_groups=16,
     ),  # fmt: skip
     feature_defaults={"sampling_rate": 24000, "window_seconds": 5.0},
-    # As compact as the demo Wav2Vec2: 5 narrow conv layers keep the 320-sample hop.
-    demo_config=dict(
-        conv_dim=(32, 64, 128, 128, 192), conv_stride=(5, 4, 4, 2, 2), conv_kernel=(10, 8, 4, 4, 4),
-        feat_extract_norm="layer", do_stable_layer_norm=True,
-        hidden_size=192, num_hidden_layers=3, num_attention_heads=4, intermediate_size=768,
-        num_conv_pos_embeddings=32, num_conv_pos_embedding_groups=8, layerdrop=0.0,
-        head_hidden_size=128,
-    ),  # fmt: skip
+    # The compact demo Wav2Vec2's encoder (the same conv + transformer family): 5 narrow conv layers
+    # keep the 320-sample hop.
+    demo_config=dict(WAV2VEC2.demo_config),
     demo_features={"window_seconds": 4.0},
 )

@@ -195,6 +195,13 @@ class StudentForEmotionRegression(EmotionRegressionMixin, PreTrainedModel):
         # the first step always counts, so a (degenerate) empty window still pools something
         return (steps[None, :] * TIME_STRIDE < lengths) | (steps[None, :] == 0)
 
+    def _time_tokens(self, hidden, token_mask):
+        centers = torch.arange(hidden.shape[1], device=hidden.device) * TIME_STRIDE + TIME_STRIDE / 2
+        return hidden, token_mask, centers
+
+    def _input_steps(self, inputs: torch.Tensor) -> int:
+        return int(inputs.shape[1])  # [B, frames, mel bins]
+
     def _encode(self, inputs, attention_mask, token_mask, output_hidden_states=None, **kwargs) -> BaseModelOutput:
         image = inputs.transpose(1, 2).unsqueeze(1)  # [B, 1, freq, time]
         if self.config.architecture == "cnn":

@@ -11,7 +11,7 @@ from transformers.modeling_outputs import BaseModelOutputWithPooling
 
 from .backbone import Backbone
 from .head import EmotionHeadConfig, EmotionRegressionMixin, EmotionRegressionOutput
-from .masking import grid_token_mask, window_token_mask
+from .masking import grid_time_tokens, grid_token_mask, window_token_mask
 
 
 @strict
@@ -59,6 +59,12 @@ class ViTForEmotionRegression(EmotionRegressionMixin, ViTPreTrainedModel):
         column_mask = window_token_mask(attention_mask, patch_w, patch_w, width // patch_w)
         # ViTPatchEmbeddings flattens the grid row-major: token = row * columns + column.
         return grid_token_mask(column_mask, height // patch_h)
+
+    def _time_tokens(self, hidden, token_mask):
+        (height, width), (patch_h, patch_w) = _pair(self.config.image_size), _pair(self.config.patch_size)
+        columns = width // patch_w
+        tokens, mask = grid_time_tokens(hidden[:, self.num_special_tokens :], token_mask, height // patch_h, columns)
+        return tokens, mask, torch.arange(columns, device=hidden.device) * patch_w + patch_w / 2
 
     def _encode(self, inputs, attention_mask, token_mask, **kwargs) -> BaseModelOutputWithPooling:
         return self.vit(inputs, attention_mask=self._encoder_attention_mask(token_mask), **kwargs)

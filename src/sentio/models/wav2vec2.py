@@ -9,6 +9,7 @@ from transformers.modeling_outputs import Wav2Vec2BaseModelOutput
 
 from .backbone import Backbone
 from .head import EmotionHeadConfig, EmotionRegressionMixin
+from .masking import conv_frame_centers
 
 
 @strict
@@ -54,6 +55,10 @@ class Wav2Vec2ForEmotionRegression(EmotionRegressionMixin, Wav2Vec2PreTrainedMod
             )
         num_frames = int(self._get_feat_extract_output_lengths(inputs.shape[-1]))
         return self.wav2vec2._get_feature_vector_attention_mask(num_frames, attention_mask)
+
+    def _time_tokens(self, hidden, token_mask):
+        centers = conv_frame_centers(hidden.shape[1], self.config.conv_kernel, self.config.conv_stride, hidden.device)
+        return hidden, token_mask, centers
 
     def _encode(self, inputs, attention_mask, token_mask, **kwargs) -> Wav2Vec2BaseModelOutput:
         pass_mask = self.config.mask_attention and self.config.feat_extract_norm == "layer"

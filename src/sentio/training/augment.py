@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..data.collate import TARGET_COLUMNS
+
 
 @dataclass
 class SpecAugment:
@@ -71,7 +73,8 @@ class Mixup(torch.utils.data.Dataset):
         lam = max(lam, 1.0 - lam)
         name = self.feature_name
         item[name] = (lam * np.asarray(item[name], np.float32) + (1 - lam) * np.asarray(other[name], np.float32))
-        item["labels"] = (lam * np.asarray(item["labels"], np.float32)
-                          + (1 - lam) * np.asarray(other["labels"], np.float32))
+        for target in TARGET_COLUMNS:  # labels, and the spread and 2 Hz labels where a run uses them
+            if target in item and target in other:
+                item[target] = lam * np.asarray(item[target], np.float32) + (1 - lam) * np.asarray(other[target], np.float32)
         item["length"] = max(int(item["length"]), int(other["length"]))
         return item

@@ -22,10 +22,10 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-from datasets import Array2D, Dataset, Features, Value
+from datasets import Array2D, Array3D, Dataset, Features, Value
 
 from ..data.cache_store import build_once
-from ..data.collate import EmotionCollator
+from ..data.collate import TARGET_COLUMNS, EmotionCollator, stack_targets
 from ..data.feature_cache import is_complete
 from ..data.feature_extractor import SentioFeatureExtractor
 from ..inference.runner import TorchRunner
@@ -48,10 +48,11 @@ def encoder_fingerprint(model: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
-def embedding_schema(num_states: int, hidden: int) -> Features:
+def embedding_schema(shape: tuple[int, ...]) -> Features:
+    """[layers, hidden], or [layers, frames, hidden] for a dynamic target (a frame over padding: NaN)."""
+    column = Array2D(shape, "float32") if len(shape) == 2 else Array3D(shape, "float32")
     return Features({"song_id": Value("string"), "clip": Value("int32"), "window": Value("int32"),
-                     "start": Value("float32"), "length": Value("int32"),
-                     INPUT_NAME: Array2D((num_states, hidden), "float32")})
+                     "start": Value("float32"), "length": Value("int32"), INPUT_NAME: column})
 
 
 def _embed_batch(batch: dict[str, list], runner: TorchRunner, collate: EmotionCollator) -> dict[str, Any]:
@@ -65,21 +66,22 @@ def _compute(features: Dataset, model: torch.nn.Module, extractor: SentioFeature
              key: str, batch_size: int) -> None:
     name = extractor.feature_name
     runner = TorchRunner(model, outputs=(INPUT_NAME,), forward_kwargs={"output_layer_embeddings": True})
-    states = model.config.num_hidden_layers + 1
+    collate = EmotionCollator.for_extractor(extractor)
     source = features.select_columns([*_CHEAP, name]).with_format("numpy")
+    shape = runner(collate([source[0]]))[INPUT_NAME].shape[1:]  # one window tells the embedding's shape
     source.map(
         _embed_batch,
         batched=True,
         batch_size=batch_size,
-        fn_kwargs={"runner": runner, "collate": EmotionCollator.for_extractor(extractor)},
+        fn_kwargs={"runner": runner, "collate": collate},
         remove_columns=source.column_names,
-        features=embedding_schema(states, model.config.hidden_size),
+        features=embedding_schema(tuple(shape)),
         cache_file_name=os.path.join(directory, "embeddings.arrow"),
         load_from_cache_file=False,
         new_fingerprint=key[:32],
         desc="probe: encoder pass",
     )
-    marker = {"key": key, "files": ["embeddings.arrow"], "windows": len(features), "layers": states}
+    marker = {"key": key, "files": ["embeddings.arrow"], "windows": len(features), "shape": list(shape)}
     with open(os.path.join(directory, _MARKER), "w") as fh:
         json.dump(marker, fh, indent=2)
 
@@ -91,7 +93,7 @@ def probe_embeddings(features: Dataset, feature_report: dict[str, Any], model: t
     kept), and a report: cache folder, whether it was reused, seconds."""
     t0 = time.perf_counter()
     blob = {"version": EMBEDDING_VERSION, "features": os.path.basename(os.path.normpath(feature_report["cache_dir"])),
-            "pooling": model.config.pooling, "encoder": encoder_fingerprint(model)}
+            "pooling": model.config.pooling, "target": model.config.target, "encoder": encoder_fingerprint(model)}
     key = hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()
     directory = os.path.join(os.fspath(cache_dir), f"embeddings-{key[:16]}")
     reused = build_once(directory, is_complete, lambda tmp: _compute(features, model, extractor, str(tmp), key,
@@ -99,7 +101,7 @@ def probe_embeddings(features: Dataset, feature_report: dict[str, Any], model: t
     embedded = Dataset.from_file(os.path.join(directory, "embeddings.arrow"), in_memory=False)
     if len(embedded) != len(features):
         raise RuntimeError(f"{directory}: {len(embedded)} embeddings for {len(features)} windows")
-    for column in ("labels", "split"):  # attached fresh, as for the features: relabelling reuses the cache
+    for column in (*TARGET_COLUMNS, "split"):  # attached fresh, as for the features: relabelling reuses the cache
         if column in features.column_names:
             table = features.select_columns([column]).with_format("arrow")[:]
             embedded = embedded.add_column(column, table[column].to_pylist(), feature=features.features[column])
@@ -111,13 +113,12 @@ def probe_embeddings(features: Dataset, feature_report: dict[str, Any], model: t
 
 
 class EmbeddingCollator:
-    """Stacks cached `layer_embeddings` (and labels) into a batch: nothing to mask, each window's
+    """Stacks cached `layer_embeddings` (and targets) into a batch: nothing to mask, each window's
     layers were pooled over its real tokens when they were computed."""
 
     feature_name = INPUT_NAME
 
     def __call__(self, items: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
         batch = {INPUT_NAME: torch.from_numpy(np.stack([np.asarray(it[INPUT_NAME], np.float32) for it in items]))}
-        if "labels" in items[0]:
-            batch["labels"] = torch.from_numpy(np.stack([np.asarray(it["labels"], np.float32) for it in items]))
+        batch.update(stack_targets(items))
         return batch

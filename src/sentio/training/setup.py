@@ -7,12 +7,14 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from datasets import Dataset
 from transformers import PreTrainedModel
 
 from ..args import ModelArguments
 from ..data.collate import SongWindowDataset, WindowDataset
+from ..data.dynamic import FRAME_SECONDS, read_curves
 from ..data.feature_cache import compute_fbank_stats
 from ..data.feature_extractor import SentioFeatureExtractor
 from ..data.features import FbankParams
@@ -20,7 +22,7 @@ from ..errors import ArgumentError, DataError
 from ..models.backbone import Backbone
 from ..models.hub import ModelSource, build_model, resolve_model
 from ..models.registry import get_backbone
-from ..options import TRAIN_WINDOWS
+from ..options import TARGET_STATIC, TRAIN_WINDOWS
 from .augment import SpecAugment
 
 logger = logging.getLogger(__name__)
@@ -53,6 +55,11 @@ class ModelPlan:
     def probe(self) -> bool:
         return bool(self.head_kwargs.get("probe"))
 
+    @property
+    def time_resolved(self) -> bool:
+        """A dynamic (or both) target: windows start on the 2 Hz label grid."""
+        return self.head_kwargs.get("target", TARGET_STATIC) != TARGET_STATIC
+
     def source(self) -> ModelSource:
         """The model's config and weight location, reading no weights."""
         return resolve_model(self.backbone.name, self.checkpoint, self.from_scratch, self.config_overrides,
@@ -71,7 +78,8 @@ class ModelPlan:
 
     def feature_extractor(self, config: Any) -> SentioFeatureExtractor:
         """The features that fit the model's config (AST frames, ViT image size, ...)."""
-        return self.backbone.feature_extractor(config, self.compact, self.window_seconds)
+        grid = FRAME_SECONDS if self.time_resolved else None
+        return self.backbone.feature_extractor(config, self.compact, self.window_seconds, grid)
 
 
 def model_plan(model_args: ModelArguments, demo: bool) -> ModelPlan:
@@ -86,6 +94,11 @@ def model_plan(model_args: ModelArguments, demo: bool) -> ModelPlan:
     if model_args.max_length is not None:
         overrides["max_length"] = model_args.max_length
     head = {k: getattr(model_args, k) for k in _HEAD_FLAGS if getattr(model_args, k, None) is not None}
+    # Set only when asked for: a previous run given as --checkpoint keeps its own otherwise.
+    if model_args.target != TARGET_STATIC:
+        head["target"] = model_args.target
+    if model_args.uncertainty:
+        head.update(uncertainty=True, disagreement_weight=model_args.disagreement_weight)
     if model_args.probe:
         head = {**PROBE_HEAD, **head, "probe": True}
     return ModelPlan(backbone, model_args.checkpoint, model_args.from_scratch or compact, compact,
@@ -132,10 +145,31 @@ def apply_probe_defaults(model_args: ModelArguments, training_args: Any, given: 
         model_args.train_windows = "all"
 
 
+def run_targets(config: Any) -> tuple[str, ...]:
+    """The target columns a model with this config trains on (see data.collate.TARGET_COLUMNS)."""
+    targets = ["labels"]
+    if config.target != TARGET_STATIC:
+        targets.append("frame_labels")
+    if config.uncertainty and config.disagreement_weight > 0:
+        targets.append("label_spread")
+    return tuple(targets)
+
+
+def time_resolved_curves(run_dir: str) -> dict[str, Any]:
+    """The 2 Hz curves of a run's manifest, for a dynamic target; one line when the data has none."""
+    curves = read_curves(run_dir)
+    if not curves:
+        raise DataError("--target dynamic/both needs 2 Hz annotations, and the data has none: DEAM's or EmoMusic's "
+                        "dynamic files, the demo corpus, or --dynamic_labels FILE.csv")
+    return curves
+
+
 def training_datasets(features: Dataset, extractor: SentioFeatureExtractor, model_args: ModelArguments,
-                      input_name: str | None = None):
+                      input_name: str | None = None, targets: tuple[str, ...] = ("labels",)):
     """(train, validation, test) torch datasets over the cached windows; `input_name` picks another
-    model input than the extractor's (probe mode: the cached layer embeddings, not augmented)."""
+    model input than the extractor's (probe mode: the cached layer embeddings, not augmented).
+    With 2 Hz targets, training draws only windows that have at least one labelled frame (DEAM's
+    annotations start 15 s into each song)."""
     name = input_name or extractor.feature_name
     # SpecAugment masks spectrograms only; a waveform model has its own time masking.
     augment = None
@@ -143,8 +177,13 @@ def training_datasets(features: Dataset, extractor: SentioFeatureExtractor, mode
         augment = SpecAugment(time_axis=extractor.time_axis)
     if model_args.train_windows not in TRAIN_WINDOWS:
         raise ArgumentError(f"--train_windows must be random or all, got {model_args.train_windows!r}")
-    train = SongWindowDataset(features, name, "train", augment=augment, every_window=model_args.train_windows == "all")
-    splits = [train, WindowDataset(features, name, "validation"), WindowDataset(features, name, "test")]
+    train_source = features
+    if "frame_labels" in targets:
+        frames = np.asarray(features.with_format("numpy", columns=["frame_labels"])["frame_labels"])
+        train_source = features.select(np.flatnonzero(np.isfinite(frames).all(axis=-1).any(axis=-1)))
+    train = SongWindowDataset(train_source, name, "train", augment=augment,
+                              every_window=model_args.train_windows == "all", targets=targets)
+    splits = [train, WindowDataset(features, name, "validation", targets), WindowDataset(features, name, "test", targets)]
     for split, ds in zip(("train", "validation", "test"), splits):
         if len(ds) == 0:
             raise DataError(f"the {split} split is empty: check the split settings (see data_report.json)")

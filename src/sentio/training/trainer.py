@@ -10,18 +10,34 @@ import numpy as np
 import torch
 from transformers import Trainer
 
-from ..metrics import average_by_song, regression_metrics
-from ..models.loss import emotion_loss
+from ..data.collate import TARGET_COLUMNS
+from ..data.dynamic import stitch_frames
+from ..metrics import average_by_song, curve_metrics, regression_metrics
 
 logger = logging.getLogger(__name__)
+# What evaluation gathers from each batch (the rest of the model output stays behind).
+PREDICTED = ("predictions", "spread", "frame_predictions", "frame_mask")
+
+
+def frame_metrics(frame_predictions: np.ndarray, frame_mask: np.ndarray, frame_labels: np.ndarray,
+                  song_ids: list[str], starts: np.ndarray) -> dict[str, float]:
+    """curve_metrics of a dynamic model's window frames, stitched into one curve per song over the
+    labelled frames (overlapping windows averaged at each label time)."""
+    labelled = np.asarray(frame_mask, bool) & np.isfinite(frame_labels).all(axis=-1)
+    both = np.concatenate([np.asarray(frame_predictions, np.float64), np.asarray(frame_labels, np.float64)], axis=-1)
+    curves = stitch_frames(song_ids, starts, both, labelled)
+    return curve_metrics({s: v[:, :2] for s, (_, v) in curves.items()}, {s: v[:, 2:] for s, (_, v) in curves.items()})
 
 
 class EmotionTrainer(Trainer):
     """Trainer for valence/arousal regression.
 
-    - the loss is ours (mse / ccc / mse+ccc as the model config says), never a transformers head's;
+    - the loss is the model's own (static and/or 2 Hz, squared error or likelihood, as its config
+      says), never a transformers head's;
     - metrics are per dimension and song-level: window predictions of an evaluation set that knows
-      its `song_ids` (WindowDataset) are averaged per song before scoring;
+      its `song_ids` (WindowDataset) are averaged per song before scoring; for a dynamic model the
+      window frames are stitched into one curve per song and scored frame by frame and song by
+      song (sentio.metrics.curve_metrics), its static scores prefixed `static_`;
     - resuming and loading the best checkpoint go through `from_pretrained` with a strict check,
       because the stock path silently misloads AST/ViT encoder weights (see STACK.md).
     """
@@ -30,29 +46,23 @@ class EmotionTrainer(Trainer):
         if kwargs.get("compute_metrics") is None:
             kwargs["compute_metrics"] = self._metrics
         super().__init__(*args, **kwargs)
-        self._eval_song_ids: list[str] | None = None
+        self._eval_windows: Any = None  # the dataset being evaluated: its song_ids and starts
 
     # ---- loss -------------------------------------------------------------------------------
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        labels = inputs.pop("labels")
-        outputs = model(**inputs)
-        config = self.accelerator.unwrap_model(model).config
-        loss = emotion_loss(outputs.predictions, labels, config.loss, getattr(config, "ccc_weight", 1.0))
-        outputs.loss = loss
-        return (loss, outputs) if return_outputs else loss
+        outputs = model(**inputs)  # the model computes its own loss from the targets in the batch
+        return (outputs.loss, outputs) if return_outputs else outputs.loss
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
         inputs = self._prepare_inputs(inputs)
-        labels = inputs.get("labels")
         with torch.no_grad():
-            if labels is not None:
-                loss, outputs = self.compute_loss(model, dict(inputs), return_outputs=True)
-                loss = loss.detach().mean()
-            else:
-                loss, outputs = None, model(**inputs)
+            outputs = model(**inputs)
+        loss = outputs.loss.detach().mean() if outputs.loss is not None else None
         if prediction_loss_only:
             return loss, None, None
-        return loss, outputs.predictions.detach(), (labels.detach() if labels is not None else None)
+        predictions = {k: getattr(outputs, k).detach() for k in PREDICTED if getattr(outputs, k) is not None}
+        targets = {k: inputs[k].detach() for k in TARGET_COLUMNS if k in inputs}
+        return loss, predictions, (targets or None)
 
     def get_train_dataloader(self):
         """Training drops a last partial batch: CCC is a batch statistic, and a batch of one or two
@@ -67,21 +77,33 @@ class EmotionTrainer(Trainer):
 
     # ---- song-level metrics -----------------------------------------------------------------
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval"):
-        dataset = eval_dataset if eval_dataset is not None else self.eval_dataset
-        self._eval_song_ids = getattr(dataset, "song_ids", None)
+        self._eval_windows = eval_dataset if eval_dataset is not None else self.eval_dataset
         try:
             return super().evaluate(eval_dataset, ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix)
         finally:
-            self._eval_song_ids = None
+            self._eval_windows = None
+
+    def predict(self, test_dataset, ignore_keys=None, metric_key_prefix: str = "test"):
+        self._eval_windows = test_dataset
+        try:
+            return super().predict(test_dataset, ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix)
+        finally:
+            self._eval_windows = None
 
     def _metrics(self, eval_pred) -> dict[str, float]:
-        pred, true = np.asarray(eval_pred.predictions), np.asarray(eval_pred.label_ids)
-        songs = self._eval_song_ids
-        if songs is not None and len(songs) == len(pred):
-            pred, _ = average_by_song(pred, songs)
-            true, _ = average_by_song(true, songs)
-        metrics = regression_metrics(pred, true)
-        metrics["num_songs"] = float(len(pred))
+        outputs, targets = eval_pred.predictions, eval_pred.label_ids
+        pred, true = np.asarray(outputs["predictions"]), np.asarray(targets["labels"])
+        songs = getattr(self._eval_windows, "song_ids", None)
+        if songs is None or len(songs) != len(pred):  # not a WindowDataset: score the rows as they are
+            songs = [str(i) for i in range(len(pred))]
+        song_pred, _ = average_by_song(pred, songs)
+        song_true, _ = average_by_song(true, songs)
+        metrics = regression_metrics(song_pred, song_true)
+        metrics["num_songs"] = float(len(song_pred))
+        if "frame_predictions" in outputs and "frame_labels" in targets:
+            dynamic = frame_metrics(outputs["frame_predictions"], outputs["frame_mask"], targets["frame_labels"],
+                                    songs, self._eval_windows.starts)
+            metrics = {**{f"static_{k}": v for k, v in metrics.items()}, **dynamic}
         return metrics
 
     def create_model_card(self, *args: Any, **kwargs: Any) -> None:
