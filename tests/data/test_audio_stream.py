@@ -28,6 +28,8 @@ FILES = {
 EXTRACTORS = {
     "fbank": SentioFeatureExtractor("fbank", max_length=64, num_mel_bins=32),
     "fbank overlapping": SentioFeatureExtractor("fbank", max_length=100, num_mel_bins=32, hop_seconds=0.37),
+    "fbank on a start grid": SentioFeatureExtractor("fbank", max_length=100, num_mel_bins=32, hop_seconds=1.2,
+                                                    start_grid_seconds=0.5),  # a dynamic model's windows
     "waveform": SentioFeatureExtractor("waveform", window_seconds=0.5, hop_seconds=0.3),
     "mel_image": SentioFeatureExtractor("mel_image", image_size=32, window_seconds=0.7),
 }

@@ -4,7 +4,8 @@ windows, not by the file.
 `WindowStream(extractor, path)` yields exactly the windows `extractor(path)` gives for the whole
 file (same starts, same lengths, the end-aligned last window included), a few at a time. Windows
 on the hop grid are computed as soon as their samples are decoded; the end-aligned last window
-needs the file's length, so the stream keeps the last window's samples until the end.
+needs the file's length, so the stream keeps the last window's samples (and one step of the
+params' start grid, onto which that window moves back) until the end.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ class WindowStream:
 
     def __iter__(self) -> Iterator[Windows]:
         p = self.params
-        window, hop = p.window_samples, p.hop_samples
+        window, hop, grid = p.window_samples, p.hop_samples, p.grid_samples or 0
         tail, done = _Tail(), 0  # `done`: windows of the hop grid yielded so far
         for block in audio_blocks(self.path, p.sampling_rate, self.block_frames):
             tail.append(block)
@@ -72,15 +73,16 @@ class WindowStream:
             while ready - done >= self.chunk_windows:
                 yield self._grid(tail, done, done + self.chunk_windows)
                 done += self.chunk_windows
-            # keep what the next grid windows and a possible end-aligned last window need
-            tail.drop_before(min(done * hop, tail.end - window))
+            # keep what the next windows of the hop grid and a last window aligned to the end
+            # (moved back onto the start grid, when the params have one) need
+            tail.drop_before(min(done * hop, tail.end - window - grid))
         self.num_samples = n = tail.end
         starts = p.starts(n)
         on_grid = (n - window) // hop + 1 if n >= window else 0
         for first in range(done, on_grid, self.chunk_windows):
             yield self._grid(tail, first, min(first + self.chunk_windows, on_grid))
         for start in starts[on_grid:]:  # the end-aligned last window, or a clip shorter than one window
-            yield self._compute(tail.span(start, n), [start])
+            yield self._compute(tail.span(start, min(start + window, n)), [start])
 
     def _grid(self, tail: _Tail, first: int, stop: int) -> Windows:
         """Windows `first`..`stop - 1` of the hop grid. Their span holds exactly these windows:
