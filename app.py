@@ -215,8 +215,10 @@ class Shown:
         return self.status, self.numbers, self.plane, self.timeline, self.download
 
 
-def analyse(predictor: "EmotionPredictor", audio_path: str | None, name: str | None = None) -> Shown:
-    """Everything the page shows for one file; an unreadable one gives only a message."""
+def analyse(predictor: "EmotionPredictor", audio_path: str | None, downloads: str | os.PathLike,
+            name: str | None = None) -> Shown:
+    """Everything the page shows for one file (its JSON written under `downloads`); an unreadable
+    one gives only a message."""
     from sentio.data.audio import AudioError
 
     if not audio_path:
@@ -227,7 +229,7 @@ def analyse(predictor: "EmotionPredictor", audio_path: str | None, name: str | N
     except AudioError as exc:
         return Shown(status=f"**Cannot read {name}**: {exc.reason}. Try a WAV, FLAC, OGG or MP3 file.")
     path = emotion_path(result, predictor.extractor.params.window_duration)
-    download = json_download(name, result, tempfile.mkdtemp(prefix="sentio-"))
+    download = json_download(name, result, tempfile.mkdtemp(dir=downloads))  # a folder per request: same names
     return Shown(numbers=numbers_markdown(result), plane=plane_figure(result, path),
                  timeline=timeline_figure(result, path), download=str(download))
 
@@ -236,6 +238,7 @@ def build_app(predictor: "EmotionPredictor", model_name: str, examples: list[str
     import gradio as gr
 
     window = predictor.extractor.params.window_duration
+    downloads = tempfile.TemporaryDirectory(prefix="sentio-app-")  # removed with the app's process
     with gr.Blocks(title="Sentio: the emotion of music", analytics_enabled=False) as app:
         gr.Markdown(f"# Sentio: the emotion of music\nModel `{model_name}`: valence (negative … positive) and "
                     f"arousal (calm … excited) from {window:.2f} s windows, averaged over the song.")
@@ -250,7 +253,7 @@ def build_app(predictor: "EmotionPredictor", model_name: str, examples: list[str
             with gr.Column(scale=3):
                 plane = gr.Plot(label="Valence-arousal plane", elem_id="plane")
                 timeline = gr.Plot(label="Over time", elem_id="timeline")
-        audio.change(lambda path: analyse(predictor, path).outputs(), inputs=audio,
+        audio.change(lambda path: analyse(predictor, path, downloads.name).outputs(), inputs=audio,
                      outputs=[status, numbers, plane, timeline, download], api_name="predict")
     return app
 

@@ -70,7 +70,7 @@ def run_script(monkeypatch, capsys, script: str, *args: str) -> tuple[int, str]:
 
 def test_page_shows_todays_result(run, predictor, files, tmp_path, monkeypatch, capsys):
     result = predictor.predict(files["song"], timeline=True)
-    shown = app.analyse(predictor, str(files["song"]))
+    shown = app.analyse(predictor, str(files["song"]), tmp_path)
     assert shown.status == ""
     assert f"| on [-1, 1] | {result['valence']:.4f} | {result['arousal']:.4f} |" in shown.numbers
     assert f"| on 1..9 | {result['valence_1_9']:.4f} | {result['arousal_1_9']:.4f} |" in shown.numbers
@@ -112,8 +112,8 @@ def test_page_shows_the_optional_fields_of_a_calibrated_dynamic_run():
     assert over_time.get_xlabel() == "time (s), 2 Hz curve"
 
 
-def test_an_unreadable_upload_is_a_message(predictor, files):
-    shown = app.analyse(predictor, str(files["broken"]))
+def test_an_unreadable_upload_is_a_message(predictor, files, tmp_path):
+    shown = app.analyse(predictor, str(files["broken"]), tmp_path)
     assert shown.status == "**Cannot read broken.wav**: corrupt or not an audio file (cannot decode it). " \
                            "Try a WAV, FLAC, OGG or MP3 file."
     assert (shown.numbers, shown.plane, shown.download) == ("", None, None)

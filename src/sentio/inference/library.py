@@ -150,6 +150,8 @@ class _Progress:
         self.seconds = 0.0
 
     def update(self, outcome: FileOutcome) -> None:
+        if self.bar.disable:
+            return
         self.seconds += outcome.duration
         hours_per_s = self.seconds / 3600 / max(time.monotonic() - self.started, 1e-6)
         with STDERR.free():
@@ -419,6 +421,8 @@ class ResultLog:
         self.path = Path(path)
         if not self.path.parent.is_dir():
             raise OutputError(f"--output {path}: folder {self.path.parent} does not exist")
+        if self.path.is_dir():
+            raise OutputError(f"--output {path} is a folder: name a .csv or .jsonl file")
         data = self.path.read_bytes() if self.path.is_file() else b""
         jsonl = self.path.suffix.lower() == ".jsonl"
         if jsonl:
