@@ -1,4 +1,4 @@
-# Two entry points: `make demo` and `make test`. Both create .venv and install what they need.
+# Entry points: `make demo`, `make app` and `make test`. Each creates .venv and installs what it needs.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -8,7 +8,7 @@ TORCH ?= torch==2.13.0
 DEMO_MODEL ?= ast
 DEMO_EPOCHS ?= 30
 
-.PHONY: install install-dev demo test bench clean
+.PHONY: install install-dev demo app test bench clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ install-dev: $(VENV)/.installed-dev
 demo: install
 	$(PY) train.py --model $(DEMO_MODEL) --epochs $(DEMO_EPOCHS) --demo --output_dir runs/$(DEMO_MODEL)-demo
 	$(PY) evaluate.py --model_dir runs/$(DEMO_MODEL)-demo
+
+# The web demo of the demo run (python app.py --model_dir RUN for another one).
+app: install
+	$(PY) app.py
 
 test: install-dev
 	$(PY) -m pytest -q -n 2 tests

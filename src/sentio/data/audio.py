@@ -2,14 +2,21 @@
 
 soundfile (libsndfile) reads WAV/FLAC/OGG/Opus/MP3 without system libraries and is fast; other
 formats (M4A/AAC, ...) go through librosa/audioread, which needs ffmpeg on the PATH.
+
+`audio_blocks` decodes the same way block by block (soundfile's block reads, soxr's streaming
+resampler), so a two-hour file never lies in memory whole.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import sys
+import threading
 import warnings
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 import soundfile as sf
@@ -20,6 +27,7 @@ from ..errors import DataError
 # Formats libsndfile decodes without ffmpeg (see module docstring), and the ones that need it.
 _SNDFILE_EXTENSIONS = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif"}
 FFMPEG_EXTENSIONS = {".m4a", ".aac", ".mp4", ".m4b", ".wma", ".webm", ".mka", ".ac3", ".amr", ".3gp"}
+BLOCK_FRAMES = 1 << 16  # frames per streaming read: 1.5 s at 44.1 kHz
 
 
 class AudioError(DataError):
@@ -98,6 +106,13 @@ def _downmix(wave: np.ndarray) -> np.ndarray:
     return mono
 
 
+def _check_file(path: str) -> None:
+    if not os.path.isfile(path):
+        raise AudioError(path, "file not found")
+    if os.path.getsize(path) == 0:
+        raise AudioError(path, "empty file")
+
+
 def load_audio(path: str | os.PathLike, sample_rate: int | None = None) -> np.ndarray:
     """Decode `path` to a mono float32 waveform, resampled to `sample_rate` (None keeps the file's).
 
@@ -110,10 +125,7 @@ def load_audio(path: str | os.PathLike, sample_rate: int | None = None) -> np.nd
 def load_audio_with_rate(path: str | os.PathLike, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
     """Like load_audio, also returning the rate of the returned waveform."""
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise AudioError(path, "file not found")
-    if os.path.getsize(path) == 0:
-        raise AudioError(path, "empty file")
+    _check_file(path)
     try:
         wave, sr = sf.read(path, dtype="float32", always_2d=True)
     except Exception:
@@ -127,6 +139,123 @@ def load_audio_with_rate(path: str | os.PathLike, sample_rate: int | None = None
         mono = soxr.resample(mono, sr, sample_rate, quality="HQ")
         sr = sample_rate
     return np.ascontiguousarray(mono, dtype=np.float32), int(sr)
+
+
+class _StderrMute:
+    """Mutes file descriptor 2 while any thread decodes: libmpg123 prints "Note: Illegal
+    Audio-MPEG-Header" lines straight to it on a damaged MP3, while the AudioError already says
+    what went wrong. Counted, so decoding threads overlap. Our own messages go inside `free()`,
+    which waits for the current reads to end and holds new ones back, so none is swallowed."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Condition()
+        self._depth = 0  # decoding sections open
+        self._writers = 0  # threads waiting in or inside free()
+        self._saved: int | None = None
+
+    @contextlib.contextmanager
+    def muted(self) -> Iterator[None]:
+        with self._lock:
+            self._lock.wait_for(lambda: self._writers == 0)
+            if self._depth == 0:
+                self._saved = self._mute()
+            self._depth += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._depth -= 1
+                if self._depth == 0:
+                    self._restore()
+                    self._lock.notify_all()
+
+    @contextlib.contextmanager
+    def free(self) -> Iterator[None]:
+        with self._lock:
+            self._writers += 1
+            self._lock.wait_for(lambda: self._depth == 0)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._writers -= 1
+                self._lock.notify_all()
+
+    @staticmethod
+    def _mute() -> int | None:
+        try:
+            sys.stderr.flush()
+            saved = os.dup(2)
+        except (OSError, ValueError):  # no real fd 2 (some embedded interpreters): nothing to mute
+            return None
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+        return saved
+
+    def _restore(self) -> None:
+        if self._saved is not None:
+            os.dup2(self._saved, 2)
+            os.close(self._saved)
+            self._saved = None
+
+
+STDERR = _StderrMute()
+
+
+def _sndfile_blocks(path: str, block_frames: int) -> Iterator[tuple[np.ndarray, int]]:
+    """(frames, channels) float32 blocks and the file's rate from libsndfile; the ffmpeg fallback
+    decodes the whole file first (audioread cannot be read in blocks at a known rate)."""
+    try:
+        with STDERR.muted():
+            sound = sf.SoundFile(path)
+    except Exception:
+        with STDERR.muted():  # librosa tries libsndfile again first
+            wave, sr = _decode_fallback(path)
+        for start in range(0, wave.shape[0], block_frames):
+            yield wave[start : start + block_frames], sr
+        return
+    with sound:
+        while True:
+            try:
+                with STDERR.muted():
+                    block = sound.read(block_frames, dtype="float32", always_2d=True)
+            except Exception:  # libsndfile gives up on a damaged stream part-way
+                raise _undecodable(path) from None
+            if block.shape[0] == 0:
+                return
+            yield block, sound.samplerate
+
+
+def audio_blocks(path: str | os.PathLike, sample_rate: int | None = None,
+                 block_frames: int = BLOCK_FRAMES) -> Iterator[np.ndarray]:
+    """Decode `path` block by block: mono float32 blocks that, joined, equal
+    `load_audio(path, sample_rate)` sample for sample (soxr's streaming resampler gives the
+    one-shot resampler's output).
+
+    Raises AudioError like load_audio, possibly after some blocks (a stream damaged part-way).
+    """
+    path = os.fspath(path)
+    _check_file(path)
+    resampler: soxr.ResampleStream | None = None
+    frames = 0
+    for block, sr in _sndfile_blocks(path, block_frames):
+        mono = _downmix(block)
+        if not np.all(np.isfinite(mono)):
+            raise AudioError(path, "audio contains NaN or infinite samples")
+        if frames == 0 and sample_rate is not None and sr != sample_rate:
+            resampler = soxr.ResampleStream(sr, sample_rate, 1, dtype="float32", quality="HQ")
+        frames += mono.shape[0]
+        if resampler is not None:
+            mono = resampler.resample_chunk(mono)
+        if mono.size:
+            yield np.ascontiguousarray(mono, dtype=np.float32)
+    if frames == 0:
+        raise AudioError(path, "no audio samples")
+    if resampler is not None:
+        tail = resampler.resample_chunk(np.zeros(0, np.float32), last=True)
+        if tail.size:
+            yield tail
 
 
 def window_starts(num_samples: int, window: int, hop: int, min_last: float = 0.5) -> list[int]:

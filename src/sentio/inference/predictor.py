@@ -10,14 +10,11 @@ the song's value is the mean over its windows, exactly as training evaluates son
 
 from __future__ import annotations
 
-import contextlib
 import os
-import sys
 from typing import Any, Iterable, Iterator, Sequence, Union
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from ..data.audio import AudioError
 from ..data.collate import EmotionCollator
@@ -26,28 +23,10 @@ from ..data.labels import from_unit, quadrant
 from ..errors import ArgumentError
 from .run import load_run
 from .runner import TorchRunner, WindowRunner, batches_of, run_batches
+from .stream import WindowStream, stream_items, window_items
 
 Result = dict[str, Any]
 AudioInput = Union[str, os.PathLike, np.ndarray]
-
-
-@contextlib.contextmanager
-def _quiet_c_stderr() -> Iterator[None]:
-    """Mute file descriptor 2 for a moment: libmpg123 prints "Note: Illegal Audio-MPEG-Header"
-    lines straight to it on a damaged MP3, while the AudioError already says what went wrong."""
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):  # no real fd 2 (some embedded interpreters): nothing to mute
-        yield
-        return
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def song_result(predictions: np.ndarray, starts: np.ndarray, timeline: bool = False) -> Result:
@@ -95,14 +74,18 @@ class EmotionPredictor:
         return cls(run.runner, run.extractor, batch_size=batch_size)
 
     def window_predictions(self, audio: AudioInput, sampling_rate: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(predictions [K, 2] on [-1, 1], window starts [K] in seconds) for every window of one clip."""
-        if isinstance(audio, (str, os.PathLike)):
-            with _quiet_c_stderr():  # the decode only; anything later still reaches the user
-                audio, sampling_rate = self.extractor.load(audio), self.extractor.sampling_rate
-        windows = self.extractor(audio, sampling_rate=sampling_rate)
+        """(predictions [K, 2] on [-1, 1], window starts [K] in seconds) for every window of one clip.
+
+        A file is decoded and cut into windows block by block (`WindowStream`), so memory stays
+        bounded by a batch whatever its length; a waveform is cut in memory.
+        """
         name = self.extractor.feature_name
-        items = ({name: f, "length": n} for f, n in zip(windows[name], windows["length"]))
-        outputs = run_batches(self.runner, batches_of(items, self.collate, self.batch_size))
+        if isinstance(audio, (str, os.PathLike)):
+            stream = WindowStream(self.extractor, audio)
+            outputs = run_batches(self.runner, batches_of(stream_items(stream, name), self.collate, self.batch_size))
+            return outputs["predictions"], np.asarray(stream.starts, dtype=np.float64)
+        windows = self.extractor(audio, sampling_rate=sampling_rate)
+        outputs = run_batches(self.runner, batches_of(window_items(windows, name), self.collate, self.batch_size))
         return outputs["predictions"], np.asarray(windows["start"], dtype=np.float64)
 
     def predict(self, audio: AudioInput | Sequence[AudioInput], sampling_rate: int | None = None,
@@ -118,17 +101,15 @@ class EmotionPredictor:
             return [self.predict(a, sampling_rate, timeline) for a in audio]
         return song_result(*self.window_predictions(audio, sampling_rate), timeline=timeline)
 
-    def predict_files(self, paths: Iterable[str | os.PathLike], progress: bool = True,
-                      timeline: bool = False) -> Iterator[tuple[str, Result | AudioError]]:
+    def predict_files(self, paths: Iterable[str | os.PathLike], progress: bool = True, timeline: bool = False,
+                      num_workers: int | None = None) -> Iterator[tuple[str, Result | AudioError]]:
         """(path, result) per file, or (path, AudioError) for one that cannot be read, so the rest go on.
 
+        Files are decoded by `num_workers` threads (default: one per CPU core, at most 8) while the
+        model runs; windows of several files share a batch. Pairs come in the order files finish.
         A progress bar goes to stderr when `progress` and there is more than one file.
         """
-        paths = [os.fspath(p) for p in paths]
-        for path in tqdm(paths, desc="predict", unit="file", disable=not progress or len(paths) < 2):
-            try:
-                yield path, self.predict(path, timeline=timeline)
-            except AudioError as exc:
-                yield path, exc
-            except OSError as exc:  # e.g. a permission error the decoder did not wrap
-                yield path, AudioError(path, exc.strerror or str(exc))
+        from .library import predict_library
+
+        for done in predict_library(self, paths, timeline=timeline, num_workers=num_workers, progress=progress):
+            yield done.path, done.error if done.error is not None else done.result

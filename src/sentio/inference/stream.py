@@ -1,0 +1,111 @@
+"""The windows of an audio file, computed as it is decoded: memory is bounded by a chunk of
+windows, not by the file.
+
+`WindowStream(extractor, path)` yields exactly the windows `extractor(path)` gives for the whole
+file (same starts, same lengths, the end-aligned last window included), a few at a time. Windows
+on the hop grid are computed as soon as their samples are decoded; the end-aligned last window
+needs the file's length, so the stream keeps the last window's samples (and one step of the
+params' start grid, onto which that window moves back) until the end.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Iterator
+
+import numpy as np
+
+from ..data.audio import BLOCK_FRAMES, audio_blocks
+from ..data.feature_extractor import SentioFeatureExtractor
+
+Windows = dict[str, np.ndarray]  # {feature_name: [k, ...], "length": [k], "start": [k] (s)}
+CHUNK_WINDOWS = 8  # windows computed together: the fbank's own chunk (features._WINDOWS_PER_CHUNK)
+
+
+class _Tail:
+    """The decoded samples from `base` on: blocks appended at the end, dropped from the front."""
+
+    def __init__(self) -> None:
+        self.samples = np.zeros(0, np.float32)
+        self.base = 0
+
+    @property
+    def end(self) -> int:
+        return self.base + self.samples.size
+
+    def append(self, block: np.ndarray) -> None:
+        self.samples = np.concatenate([self.samples, block])
+
+    def drop_before(self, offset: int) -> None:
+        if offset > self.base:
+            self.samples = self.samples[offset - self.base :].copy()  # a copy frees the dropped part
+            self.base = offset
+
+    def span(self, start: int, stop: int) -> np.ndarray:
+        return self.samples[start - self.base : stop - self.base]
+
+
+class WindowStream:
+    """Iterates over the windows of the audio file at `path` as `extractor` cuts them, at most
+    `chunk_windows` per item. After the iteration, `starts` holds every window's start (s) and
+    `duration` the seconds of audio decoded. Raises AudioError like `extractor(path)`."""
+
+    def __init__(self, extractor: SentioFeatureExtractor, path: str | os.PathLike,
+                 chunk_windows: int = CHUNK_WINDOWS, block_frames: int = BLOCK_FRAMES) -> None:
+        self.params = extractor.params
+        self.path = os.fspath(path)
+        self.chunk_windows = max(1, chunk_windows)
+        self.block_frames = block_frames
+        self.starts: list[float] = []
+        self.num_samples = 0
+
+    @property
+    def duration(self) -> float:
+        return self.num_samples / self.params.sampling_rate
+
+    def __iter__(self) -> Iterator[Windows]:
+        p = self.params
+        window, hop, grid = p.window_samples, p.hop_samples, p.grid_samples or 0
+        tail, done = _Tail(), 0  # `done`: windows of the hop grid yielded so far
+        for block in audio_blocks(self.path, p.sampling_rate, self.block_frames):
+            tail.append(block)
+            ready = (tail.end - window) // hop + 1 if tail.end >= window else 0
+            while ready - done >= self.chunk_windows:
+                yield self._grid(tail, done, done + self.chunk_windows)
+                done += self.chunk_windows
+            # keep what the next windows of the hop grid and a last window aligned to the end
+            # (moved back onto the start grid, when the params have one) need
+            tail.drop_before(min(done * hop, tail.end - window - grid))
+        self.num_samples = n = tail.end
+        starts = p.starts(n)
+        on_grid = (n - window) // hop + 1 if n >= window else 0
+        for first in range(done, on_grid, self.chunk_windows):
+            yield self._grid(tail, first, min(first + self.chunk_windows, on_grid))
+        for start in starts[on_grid:]:  # the end-aligned last window, or a clip shorter than one window
+            yield self._compute(tail.span(start, min(start + window, n)), [start])
+
+    def _grid(self, tail: _Tail, first: int, stop: int) -> Windows:
+        """Windows `first`..`stop - 1` of the hop grid. Their span holds exactly these windows:
+        (k - 1) hops plus one window leave no tail for an extra end-aligned one."""
+        hop = self.params.hop_samples
+        starts = [i * hop for i in range(first, stop)]
+        return self._compute(tail.span(starts[0], starts[-1] + self.params.window_samples), starts)
+
+    def _compute(self, wave: np.ndarray, starts: list[int]) -> Windows:
+        windows = self.params.compute(wave)
+        # absolute starts, in the same float32 seconds the whole-file extractor gives
+        windows["start"] = (np.asarray(starts) / self.params.sampling_rate).astype(np.float32)
+        self.starts.extend(float(s) for s in windows["start"])
+        return windows
+
+
+def window_items(windows: Windows, feature_name: str) -> Iterator[dict[str, np.ndarray]]:
+    """One collator item ({feature_name, length}) per window of a chunk."""
+    for feature, length in zip(windows[feature_name], windows["length"]):
+        yield {feature_name: feature, "length": length}
+
+
+def stream_items(stream: WindowStream, feature_name: str) -> Iterator[dict[str, np.ndarray]]:
+    """The collator items of every window of a stream, in order."""
+    for windows in stream:
+        yield from window_items(windows, feature_name)

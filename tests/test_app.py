@@ -1,0 +1,262 @@
+"""The web demo: what the page shows for a result (optional fields included), bad input, its HTTP
+API, and a real browser (headless Chromium) uploading files the test wrote."""
+
+from __future__ import annotations
+
+import json
+import os
+import runpy
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from sentio.data.feature_extractor import SentioFeatureExtractor
+from sentio.inference import EmotionPredictor
+from sentio.models import build_model
+from tests.conftest import REPO, write_audio
+from tests.test_library import CALIBRATED
+from tests.tiny import TINY
+
+sys.path.insert(0, str(REPO))
+import app  # noqa: E402  (the script at the repository root)
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    """A tiny AST run whose head is scaled up, so songs get values far from 0 and from each other."""
+    folder = tmp_path_factory.mktemp("app_run")
+    torch.manual_seed(0)
+    model = build_model("ast", from_scratch=True, config_overrides=TINY["ast"])
+    with torch.no_grad():
+        model.head.out_proj.weight.mul_(40.0)
+        model.head.out_proj.bias.copy_(torch.tensor([0.3, -0.2]))
+    model.save_pretrained(folder)
+    SentioFeatureExtractor("fbank", max_length=64, num_mel_bins=32).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def predictor(run) -> EmotionPredictor:
+    return EmotionPredictor.from_pretrained(run, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("app_audio")
+    broken = root / "broken.wav"
+    broken.write_text("this is not audio\n")
+    return {"song": write_audio(root / "song.wav", 4.3, 22050, 2, seed=3), "broken": broken}
+
+
+def run_script(monkeypatch, capsys, script: str, *args: str) -> tuple[int, str]:
+    """A script's __main__ in this process: (exit status, stderr)."""
+    monkeypatch.setattr(sys, "argv", [script, *args])
+    monkeypatch.setenv("SENTIO_DEFER_REGISTRATION", "1")  # what the scripts set, undone after the test
+    with pytest.raises(SystemExit) as exit_info:
+        runpy.run_path(str(REPO / script), run_name="__main__")
+    return exit_info.value.code, capsys.readouterr().err
+
+
+def test_page_shows_todays_result(run, predictor, files, tmp_path, monkeypatch, capsys):
+    result = predictor.predict(files["song"], timeline=True)
+    shown = app.analyse(predictor, str(files["song"]), tmp_path)
+    assert shown.status == ""
+    assert f"| on [-1, 1] | {result['valence']:.4f} | {result['arousal']:.4f} |" in shown.numbers
+    assert f"| on 1..9 | {result['valence_1_9']:.4f} | {result['arousal_1_9']:.4f} |" in shown.numbers
+    assert f"Quadrant: **{result['quadrant']}** · {result['num_windows']} windows" in shown.numbers
+    assert "interval" not in shown.numbers and "spread" not in shown.numbers
+    window = predictor.extractor.params.window_duration
+    path = app.emotion_path(result, window)
+    assert path.label == "windows" and path.times[:2] == pytest.approx([window / 2, 1.5 * window])  # windows' centres
+    plane = shown.plane.axes[0]
+    assert plane.get_title().startswith(result["quadrant"])
+    np.testing.assert_allclose(plane.lines[0].get_xydata(), np.c_[path.valence, path.arousal])
+    over_time = shown.timeline.axes[0]
+    np.testing.assert_allclose(over_time.lines[0].get_xydata(), np.c_[path.times, path.valence])
+    # the download is what predict.py --timeline --output x.json writes for the file
+    (downloaded,) = json.loads(Path(shown.download).read_text())
+    out = tmp_path / "predicted.json"
+    assert run_script(monkeypatch, capsys, "predict.py", "--model_dir", str(run), str(files["song"]), "--timeline",
+                      "--output", str(out))[0] == 0
+    (written,) = json.loads(out.read_text())
+    assert downloaded == {**written, "file": "song.wav"}
+
+
+def test_page_shows_the_optional_fields_of_a_calibrated_dynamic_run():
+    result = {"valence": 0.2, "arousal": -0.05, "valence_1_9": 5.8, "arousal_1_9": 4.8, "quadrant": "calm",
+              "num_windows": 3, "timeline": [{"start": 0.0, "valence": 0.1, "arousal": 0.0}], **CALIBRATED}
+    numbers = app.numbers_markdown(result)
+    assert "| 80% interval | 0.1000 .. 0.3000 | -0.1500 .. 0.0500 |" in numbers
+    assert numbers.index("80% interval") < numbers.index("90% interval") < numbers.index("95% interval")
+    assert "| listener spread (sd) | 0.2100 | 0.1700 |" in numbers
+    assert "Quadrant: **calm** (calm 0.40, happy 0.30, sad 0.20, tense 0.10)" in numbers
+    path = app.emotion_path(result, window_seconds=10.0)
+    assert (path.label, path.times) == ("2 Hz curve", [0.5, 1.0, 1.5, 2.0])  # the curve, not the windows
+    plane = app.plane_figure(result, path).axes[0]
+    legend = {t.get_text() for t in plane.get_legend().get_texts()}
+    assert legend == {"95% interval", "90% interval", "80% interval", "listener spread (±1 sd)", "song"}
+    assert "calm\n0.40" in [t.get_text() for t in plane.texts]
+    over_time = app.timeline_figure(result, path).axes[0]
+    np.testing.assert_allclose(over_time.lines[0].get_xydata(), np.c_[path.times, path.valence])
+    assert over_time.get_xlabel() == "time (s), 2 Hz curve"
+
+
+def test_an_unreadable_upload_is_a_message(predictor, files, tmp_path):
+    shown = app.analyse(predictor, str(files["broken"]), tmp_path)
+    assert shown.status == "**Cannot read broken.wav**: corrupt or not an audio file (cannot decode it). " \
+                           "Try a WAV, FLAC, OGG or MP3 file."
+    assert (shown.numbers, shown.plane, shown.download) == ("", None, None)
+
+
+def test_bad_input_is_one_line_and_exit_2(run, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # a fresh clone: no runs/ast-demo yet
+    cases = [
+        ([], "app.py: error: the demo model runs/ast-demo does not exist yet: run `make demo` to train it"),
+        (["--model_dir", str(tmp_path)], "has no config.json"),
+        (["--model_dir", str(run), "--port", "0"], "--port must be in 1..65535, got 0"),
+    ]
+    for args, message in cases:
+        code, err = run_script(monkeypatch, capsys, "app.py", *args)
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1 and message in lines[0], err
+
+
+def test_demo_clips_one_per_quadrant(tmp_path):
+    audio = tmp_path / "DEAM_audio" / "MEMD_audio"
+    audio.mkdir(parents=True)
+    rows = ["song_id,valence,arousal", "1,7,7", "2,8,8.5", "3,2,7", "4,3,3", "5,6,2", "6,9,1"]
+    for row in rows[1:]:
+        (audio / f"{row.split(',')[0]}.mp3").write_bytes(b"")
+    (tmp_path / "truth.csv").write_text("\n".join(rows) + "\n")
+    assert [Path(p).stem for p in app.demo_clips(tmp_path)] == ["2", "3", "4", "6"]  # happy, tense, sad, calm
+    assert app.demo_clips(tmp_path / "missing") == []
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(run, tmp_path_factory):
+    """app.py on a free localhost port, as a user starts it."""
+    port = _free_port()
+    log = tmp_path_factory.mktemp("server") / "app.log"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_SERVER_NAME": "127.0.0.1"}
+    with open(log, "w") as sink:
+        process = subprocess.Popen([sys.executable, "app.py", "--model_dir", str(run), "--port", str(port),
+                                    "--demo_dir", str(log.parent)], cwd=REPO, env=env, stdout=sink, stderr=sink)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+            try:
+                urllib.request.urlopen(url, timeout=5)
+                break
+            except OSError:
+                time.sleep(0.5)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _values(numbers: str) -> dict[str, list[float]]:
+    """{row label: [valence, arousal]} from the numbers table's markdown or its cells' text."""
+    rows = {}
+    for line in numbers.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) == 3 and cells[0].startswith("on "):
+            rows[cells[0]] = [float(cells[1]), float(cells[2])]
+    return rows
+
+
+def _expected(predictor: EmotionPredictor, path: Path) -> dict[str, list[float]]:
+    result = predictor.predict(path)
+    return {"on [-1, 1]": [result["valence"], result["arousal"]], "on 1..9": [result["valence_1_9"], result["arousal_1_9"]]}
+
+
+def test_http_api_for_gradio_client(server, predictor, files):
+    from gradio_client import Client, handle_file
+
+    client = Client(server, verbose=False)
+    status, numbers, *_, download = client.predict(handle_file(str(files["song"])), api_name="/predict")
+    assert status == ""
+    for row, values in _expected(predictor, files["song"]).items():
+        np.testing.assert_allclose(_values(numbers)[row], values, atol=6e-5)  # shown with 4 decimals
+    assert json.loads(Path(download).read_text())[0]["file"] == "song.wav"
+    status, numbers, *_ = client.predict(handle_file(str(files["broken"])), api_name="/predict")
+    assert status.startswith("**Cannot read broken.wav**") and numbers == ""
+
+
+@pytest.fixture
+def browser():
+    if CHROMIUM is None or CHROMEDRIVER is None:
+        pytest.skip("no Chromium and ChromeDriver here (Debian: apt-get install chromium chromium-driver)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1800"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    yield driver
+    driver.quit()
+
+
+def _upload(driver, url: str, path: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(url)
+    field = WebDriverWait(driver, 60).until(lambda d: d.find_element(By.CSS_SELECTOR, "#song input[type=file]"))
+    field.send_keys(str(path))
+
+
+def _text_of(driver, selector: str, appears: str) -> str:
+    """The text of the element at `selector` once it contains `appears`."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def text(d) -> str | None:
+        value = d.find_element(By.CSS_SELECTOR, selector).text
+        return value if appears in value else None
+
+    return WebDriverWait(driver, 90).until(text)
+
+
+def test_browser_shows_the_predictors_values_and_a_message_for_a_broken_file(server, browser, predictor, files):
+    from selenium.webdriver.common.by import By
+
+    _upload(browser, server, files["song"])
+    _text_of(browser, "#numbers", "Quadrant:")
+    cells = {}
+    for row in browser.find_elements(By.CSS_SELECTOR, "#numbers table tr"):
+        texts = [c.text for c in row.find_elements(By.CSS_SELECTOR, "td")]
+        if len(texts) == 3:
+            cells[texts[0]] = [float(texts[1]), float(texts[2])]
+    for row, values in _expected(predictor, files["song"]).items():
+        np.testing.assert_allclose(cells[row], values, atol=6e-5)  # the values shown, 4 decimals
+    result = predictor.predict(files["song"])
+    assert f"Quadrant: {result['quadrant']}" in browser.find_element(By.CSS_SELECTOR, "#numbers").text
+    assert browser.find_elements(By.CSS_SELECTOR, "#plane img, #plane canvas, #plane svg")  # the plane is drawn
+    assert "song.emotion" in _text_of(browser, "#download", "song.emotion")  # the JSON to download
+
+    _upload(browser, server, files["broken"])
+    message = _text_of(browser, "#status", "Cannot read")
+    assert message.startswith("Cannot read broken.wav: corrupt or not an audio file"), message
+    assert "Traceback" not in browser.page_source
