@@ -7,6 +7,7 @@ import io
 import json
 import os
 import runpy
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 import soundfile as sf
 import torch
 
+from sentio.calibration import Calibration
 from sentio.data.audio import AudioError
 from sentio.data.feature_extractor import SentioFeatureExtractor
 from sentio.data.labels import from_unit, quadrant
@@ -155,7 +157,7 @@ def test_cli_csv_skips_bad_files_and_exits_1(ast_run, audio, predictor):
     for name in ("corrupt.mp3", "empty.wav", "notes.wav", "song.m4a"):  # sorted, one line each, naming the file
         assert sum(str(audio["bad"] / name) in line for line in skipped) == 1
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
-    assert list(rows[0]) == COLUMNS
+    assert list(rows[0]) == COLUMNS + ["scale"]  # the scale of valence and arousal is named
     assert sorted(r["file"] for r in rows) == [str(audio[n]) for n in sorted(GOOD)]  # in the order they finish
     for row in rows:
         expected = predictor.predict(row["file"])
@@ -172,7 +174,7 @@ def test_cli_json_and_csv_timeline(ast_run, audio, predictor, tmp_path, monkeypa
     assert [r["file"] for r in records] == files
     for record in records:
         expected = predictor.predict(record["file"], timeline=True)
-        assert set(record) == set(COLUMNS) | {"timeline"}
+        assert set(record) == set(COLUMNS) | {"timeline", "scale"}
         assert len(record["timeline"]) == record["num_windows"] == expected["num_windows"]
         assert record["valence"] == pytest.approx(expected["valence"], abs=1e-5)
         assert record["timeline"][-1]["arousal"] == pytest.approx(expected["timeline"][-1]["arousal"], abs=1e-5)
@@ -180,7 +182,7 @@ def test_cli_json_and_csv_timeline(ast_run, audio, predictor, tmp_path, monkeypa
     out_csv = tmp_path / "emotions.csv"
     assert _cli_inprocess(monkeypatch, "--model_dir", str(ast_run[0]), *files, "--output", str(out_csv), "--timeline") == 0
     rows = list(csv.DictReader(out_csv.open()))
-    assert list(rows[0]) == ["file", "start", *COLUMNS[1:], "size_bytes", "mtime_ns"]  # the key a rerun skips by
+    assert list(rows[0]) == ["file", "start", *COLUMNS[1:], "scale", "size_bytes", "mtime_ns"]  # the key a rerun skips by
     songs = [r for r in rows if r["start"] == ""]
     assert sorted(r["file"] for r in songs) == sorted(files)
     for song in songs:
@@ -223,3 +225,84 @@ def test_broken_onnx_file_is_refused_clearly(tmp_path, ast_run):
     for source in (tmp_path, tmp_path / "model.onnx"):  # the folder (its only model) or the file itself
         with pytest.raises(CheckpointError, match="model.onnx: not a loadable ONNX model"):
             EmotionPredictor.from_pretrained(source)
+
+
+@pytest.fixture(scope="module")
+def dynamic_run(tmp_path_factory) -> tuple[Path, torch.nn.Module, SentioFeatureExtractor, Calibration]:
+    """A tiny wav2vec2 run with a 2 Hz head and a spread (--target both --uncertainty), 2 s windows
+    on the half-second grid, calibrated with normalised scores."""
+    folder = tmp_path_factory.mktemp("dynamic_run")
+    torch.manual_seed(0)
+    model = build_model("wav2vec2", from_scratch=True,
+                        config_overrides={**TINY["wav2vec2"], "input_step_seconds": 1 / 16000},
+                        head_kwargs={"target": "both", "uncertainty": True}).eval()
+    model.save_pretrained(folder)
+    extractor = SentioFeatureExtractor("waveform", window_seconds=2.0, sampling_rate=16000, start_grid_seconds=0.5)
+    extractor.save_pretrained(folder)
+    calibration = Calibration(normalized=True, quantiles={"0.8": [1.0, 1.5], "0.9": [1.5, 2.0], "0.95": [2.0, 2.5]},
+                              sigma=[0.8, 1.1], songs=20, method="split-conformal (test)")
+    calibration.save(folder)
+    return folder, model, extractor, calibration
+
+
+def test_dynamic_calibrated_run_gives_curve_spread_intervals_and_quadrant_odds(dynamic_run, audio, tmp_path, monkeypatch):
+    folder, model, extractor, calibration = dynamic_run
+    predictor = EmotionPredictor.from_pretrained(folder, device="cpu", batch_size=3)
+    path = audio["e_long_16k.wav"]  # 6 s
+    result = predictor.predict(path, timeline=True)
+
+    windows = extractor(str(path), return_tensors="pt")
+    mask = (torch.arange(windows["input_values"].shape[1])[None, :] < windows["length"][:, None]).long()
+    with torch.no_grad():
+        out = model(input_values=windows["input_values"].float(), attention_mask=mask)
+    mean, spread = out.predictions.double().mean(0).numpy(), out.spread.double().mean(0).numpy()
+    assert result["scale"] == "[-1, 1]"
+    np.testing.assert_allclose([result["valence"], result["arousal"]], mean, atol=1e-5)
+    np.testing.assert_allclose([result["spread"]["valence"], result["spread"]["arousal"]], spread, atol=1e-5)
+    # normalised intervals: mean +- quantile x predicted spread, clipped to [-1, 1]; nested by level
+    assert sorted(result["intervals"], key=float) == ["80", "90", "95"]
+    for level, q in (("80", [1.0, 1.5]), ("95", [2.0, 2.5])):
+        for d, dim in enumerate(("valence", "arousal")):
+            low, high = result["intervals"][level][dim]
+            assert low == pytest.approx(max(-1, mean[d] - q[d] * spread[d]), abs=1e-5)
+            assert high == pytest.approx(min(1, mean[d] + q[d] * spread[d]), abs=1e-5)
+    assert result["intervals"]["95"]["valence"][0] <= result["intervals"]["80"]["valence"][0]
+    odds = result["quadrant_probabilities"]
+    assert set(odds) == {"happy", "tense", "sad", "calm"} and sum(odds.values()) == pytest.approx(1.0)
+    assert max(odds, key=odds.get) == result["quadrant"]  # the likeliest quadrant holds the mean
+    # the 2 Hz curve: every half-second of the file, the mean of the windows' frames at that time
+    curve = result["curve"]
+    assert curve["times"] == [0.5 * k for k in range(1, 13)]
+    frames = out.frame_predictions.double().numpy()
+    starts = np.asarray(windows["start"], dtype=np.float64)
+    for k, t in enumerate(curve["times"]):
+        covering = [frames[w, int(round((t - s) / 0.5)) - 1] for w, s in enumerate(starts)
+                    if 0 < t - s <= 2.0 + 1e-9 and out.frame_mask[w, int(round((t - s) / 0.5)) - 1]]
+        np.testing.assert_allclose([curve["valence"][k], curve["arousal"][k]], np.mean(covering, axis=0), atol=1e-5)
+
+    # a list gives each item's result; the library path (threads, shared batches) gives the same
+    pair = predictor.predict([path, audio["a_mono_8k.wav"]], timeline=True)
+    assert pair[0]["curve"] == result["curve"] and pair[0]["intervals"] == result["intervals"]
+    assert pair[1] == predictor.predict(audio["a_mono_8k.wav"], timeline=True)
+    (_, from_library), = predictor.predict_files([path], progress=False, timeline=True)
+    assert from_library["curve"]["times"] == curve["times"]
+    np.testing.assert_allclose(from_library["curve"]["valence"], curve["valence"], atol=1e-5)
+    assert from_library["intervals"].keys() == result["intervals"].keys()
+
+    # predict.py --timeline: the file's row with its interval columns, a row per window, a row per 0.5 s
+    out_csv = tmp_path / "curves.csv"
+    assert _cli_inprocess(monkeypatch, "--model_dir", str(folder), str(path), "--timeline", "--output", str(out_csv)) == 0
+    rows = list(csv.DictReader(out_csv.open()))
+    assert {"scale", "valence_low_90", "arousal_high_95", "valence_spread", "p_happy"} <= set(rows[0])
+    assert float(rows[0]["valence_low_80"]) == pytest.approx(result["intervals"]["80"]["valence"][0], abs=1e-5)
+    points = [r for r in rows if r["time"]]
+    assert [float(r["time"]) for r in points] == curve["times"]
+    np.testing.assert_allclose([float(r["arousal"]) for r in points], curve["arousal"], atol=1e-5)
+
+
+def test_a_damaged_calibration_is_one_line(dynamic_run, tmp_path):
+    folder = tmp_path / "run"
+    shutil.copytree(dynamic_run[0], folder)
+    (folder / "calibration.json").write_text('{"normalized": true, "quantiles": {}}')
+    with pytest.raises(CheckpointError, match="calibration.json: not a Sentio calibration"):
+        EmotionPredictor.from_pretrained(folder, device="cpu")

@@ -28,6 +28,7 @@ import numpy as np
 from scipy.stats import norm
 
 from .data.labels import QUADRANTS
+from .errors import CheckpointError
 from .metrics import DIMENSIONS
 
 CALIBRATION_FILE = "calibration.json"
@@ -91,7 +92,14 @@ class Calibration:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Calibration":
-        return cls(**json.loads(Path(path).read_text()))
+        """A saved calibration; CheckpointError (one line) for a damaged or foreign file."""
+        try:
+            calibration = cls(**json.loads(Path(path).read_text()))
+            calibration.intervals(np.zeros((1, len(DIMENSIONS))), np.ones((1, len(DIMENSIONS))))
+        except (ValueError, TypeError, KeyError, IndexError) as exc:  # JSONDecodeError is a ValueError
+            raise CheckpointError(f"{path}: not a Sentio calibration ({type(exc).__name__}: {str(exc)[:120]}); "
+                                  "delete it, or recalibrate the run by training it again") from None
+        return calibration
 
 
 def fit_calibration(pred: np.ndarray, true: np.ndarray, spread: np.ndarray | None = None,

@@ -10,6 +10,7 @@ pipeline API (registered by `import sentio`). It gives what EmotionPredictor.pre
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,7 +21,7 @@ TASK = "music-emotion"
 
 class MusicEmotionPipeline(Pipeline):
     """Audio (a file path or a waveform, with `sampling_rate`) -> valence/arousal of the whole clip;
-    `timeline=True` adds the windows."""
+    `timeline=True` adds the windows. The fields are EmotionPredictor.predict's."""
 
     _load_feature_extractor = True
     _load_tokenizer = False
@@ -39,14 +40,22 @@ class MusicEmotionPipeline(Pipeline):
         # inference imports the model package, which registers this pipeline: imported when used
         from .inference.predictor import EmotionPredictor
 
-        predictor = EmotionPredictor(self.model, self.feature_extractor, device=self.model.device)
-        predictions, starts = predictor.window_predictions(inputs["audio"], inputs["sampling_rate"])
-        return {"predictions": predictions, "starts": starts}
+        predictor = EmotionPredictor(self.model, self.feature_extractor, device=self.model.device,
+                                     calibration=self._calibration())
+        outputs, starts = predictor.window_outputs(inputs["audio"], inputs["sampling_rate"])
+        return {"outputs": outputs, "starts": starts}
+
+    def _calibration(self):
+        """The run's calibration.json when the model was loaded from a local run folder."""
+        from .calibration import CALIBRATION_FILE, Calibration
+
+        path = Path(str(getattr(self.model, "name_or_path", "") or "")) / CALIBRATION_FILE
+        return Calibration.load(path) if path.is_file() else None
 
     def postprocess(self, outputs: dict[str, Any], timeline: bool = False) -> dict[str, Any]:
         from .inference.predictor import song_result
 
-        return song_result(outputs["predictions"], outputs["starts"], timeline)
+        return song_result(outputs["outputs"], outputs["starts"], timeline)
 
 
 def register_pipeline() -> None:

@@ -35,6 +35,7 @@ from .runner import batches_of, run_batches
 from .stream import Windows, WindowStream, window_items
 
 if TYPE_CHECKING:
+    from ..calibration import Calibration
     from .predictor import EmotionPredictor
 
 COLUMNS = ["file", "valence", "arousal", "valence_1_9", "arousal_1_9", "quadrant", "num_windows"]
@@ -74,12 +75,17 @@ class _InFlight:
 
     path: str
     starts: list[float] = field(default_factory=list)
-    predictions: list[np.ndarray] = field(default_factory=list)
+    outputs: list[dict[str, np.ndarray]] = field(default_factory=list)  # per window: the model's outputs for it
     duration: float | None = None  # set once decoding finished
 
     @property
     def complete(self) -> bool:
-        return self.duration is not None and len(self.predictions) == len(self.starts)
+        return self.duration is not None and len(self.outputs) == len(self.starts)
+
+    def stacked(self) -> dict[str, np.ndarray]:
+        """The windows' outputs, each field stacked over windows."""
+        return {key: np.stack([window[key] for window in self.outputs]) for key in self.outputs[0]} if self.outputs \
+            else {"predictions": np.zeros((0, 2), np.float32)}
 
 
 class _Decoders:
@@ -206,25 +212,25 @@ def _predict(predictor: "EmotionPredictor", paths: list[str], decoders: _Decoder
         else:
             ended += 1
             state.duration = message.duration
-        yield from _finished(files, timeline)
+        yield from _finished(files, timeline, predictor.calibration)
     if batch:
         _forward(predictor, batch, files)
-    yield from _finished(files, timeline)
+    yield from _finished(files, timeline, predictor.calibration)
 
 
 def _forward(predictor: "EmotionPredictor", batch: list[tuple[int, dict[str, Any]]], files: dict[int, _InFlight]) -> None:
-    """One forward over a batch of windows from any files; each file collects its predictions."""
+    """One forward over a batch of windows from any files; each file collects its windows' outputs."""
     batches = batches_of((item for _, item in batch), predictor.collate, len(batch))
-    predictions = run_batches(predictor.runner, batches)["predictions"]
-    for (index, _), prediction in zip(batch, predictions):
+    outputs = run_batches(predictor.runner, batches)
+    for row, (index, _) in enumerate(batch):
         if index in files:
-            files[index].predictions.append(prediction)
+            files[index].outputs.append({key: value[row] for key, value in outputs.items()})
 
 
-def _finished(files: dict[int, _InFlight], timeline: bool) -> Iterator[FileOutcome]:
+def _finished(files: dict[int, _InFlight], timeline: bool, calibration: "Calibration | None") -> Iterator[FileOutcome]:
     for index in [i for i, state in files.items() if state.complete]:
         state = files.pop(index)
-        result = song_result(np.stack(state.predictions), np.asarray(state.starts, dtype=np.float64), timeline=timeline)
+        result = song_result(state.stacked(), np.asarray(state.starts, dtype=np.float64), timeline, calibration)
         yield FileOutcome(state.path, result=result, duration=state.duration or 0.0)
 
 

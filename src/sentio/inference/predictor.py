@@ -11,29 +11,42 @@ the song's value is the mean over its windows, exactly as training evaluates son
 from __future__ import annotations
 
 import os
-from typing import Any, Iterable, Iterator, Sequence, Union
+from typing import Any, Iterable, Iterator, Mapping, Sequence, Union
 
 import numpy as np
 import torch
 
+from ..calibration import CALIBRATION_FILE, Calibration, describe_quadrants
 from ..data.audio import AudioError
 from ..data.collate import EmotionCollator
+from ..data.dynamic import stitch_frames
 from ..data.feature_extractor import SentioFeatureExtractor
 from ..data.labels import from_unit, quadrant
 from ..errors import ArgumentError
+from ..metrics import DIMENSIONS
 from .run import load_run
 from .runner import TorchRunner, WindowRunner, batches_of, run_batches
 from .stream import WindowStream, stream_items, window_items
 
 Result = dict[str, Any]
 AudioInput = Union[str, os.PathLike, np.ndarray]
+SCALE = "[-1, 1]"  # the scale of valence, arousal, spreads, intervals and curves (the *_1_9 fields: DEAM's 1..9)
 
 
-def song_result(predictions: np.ndarray, starts: np.ndarray, timeline: bool = False) -> Result:
-    """One clip's result from its window predictions [K, 2] (on [-1, 1]) and starts [K] (s): the mean
-    over windows, as training scores songs, on both scales, its quadrant and, with `timeline`, the
-    windows themselves."""
-    valence, arousal = (float(x) for x in np.asarray(predictions, np.float64).mean(axis=0))
+def song_result(outputs: Mapping[str, np.ndarray], starts: np.ndarray, timeline: bool = False,
+                calibration: Calibration | None = None) -> Result:
+    """One clip's result from its windows' model outputs (`predictions` [K, 2] on [-1, 1], and
+    `spread`, `frame_predictions`, `frame_mask` when the model gives them) and starts [K] (s).
+
+    The song's value is the mean over windows, as training scores songs, on both scales, with its
+    quadrant. A model with `--uncertainty` adds its `spread` (the windows' mean); a calibrated run
+    (`calibration`) adds 80/90/95% `intervals` and `quadrant_probabilities`. With `timeline`: the
+    windows themselves and, for a dynamic model, its 2 Hz `curve` (overlapping windows' frames
+    averaged at each half-second).
+    """
+    predictions = np.asarray(outputs["predictions"], np.float64)
+    mean = predictions.mean(axis=0)
+    valence, arousal = (float(x) for x in mean)
     result: Result = {
         "valence": valence,
         "arousal": arousal,
@@ -41,11 +54,29 @@ def song_result(predictions: np.ndarray, starts: np.ndarray, timeline: bool = Fa
         "arousal_1_9": float(from_unit(arousal, "1-9")),
         "quadrant": str(quadrant(valence, arousal)),
         "num_windows": int(len(predictions)),
+        "scale": SCALE,
     }
+    spread = outputs.get("spread")
+    song_spread = None if spread is None else np.asarray(spread, np.float64).mean(axis=0)
+    if song_spread is not None:
+        result["spread"] = {dim: float(sd) for dim, sd in zip(DIMENSIONS, song_spread)}
+    if calibration is not None:
+        scale = None if song_spread is None else song_spread[None, :]
+        result["intervals"] = {
+            f"{round(level * 100):d}": {dim: [float(low[0, d]), float(high[0, d])] for d, dim in enumerate(DIMENSIONS)}
+            for level, (low, high) in calibration.intervals(mean[None, :], scale).items()}
+        result["quadrant_probabilities"] = describe_quadrants(calibration.quadrant_probabilities(mean[None, :], scale)[0])
     if timeline:
         # starts are sample offsets / rate: round away float noise (2.575000047683716 -> 2.575)
         result["timeline"] = [{"start": round(float(s), 6), "valence": float(v), "arousal": float(a)}
                               for s, (v, a) in zip(starts, predictions)]
+        if outputs.get("frame_predictions") is not None:
+            frames = np.asarray(outputs["frame_predictions"])
+            stitched = stitch_frames(["clip"] * len(frames), starts, frames, outputs.get("frame_mask"))
+            times, values = stitched.get("clip", (np.zeros(0), np.zeros((0, 2))))
+            result["curve"] = {"times": [round(float(t), 6) for t in times],
+                               "valence": [float(v) for v in values[:, 0]],
+                               "arousal": [float(a) for a in values[:, 1]]}
     return result
 
 
@@ -56,25 +87,30 @@ class EmotionPredictor:
     """
 
     def __init__(self, model: torch.nn.Module | WindowRunner, extractor: SentioFeatureExtractor,
-                 device: str | torch.device | None = None, batch_size: int = 32) -> None:
+                 device: str | torch.device | None = None, batch_size: int = 32,
+                 calibration: Calibration | None = None) -> None:
         if batch_size < 1:
             raise ArgumentError(f"batch_size must be at least 1, got {batch_size}")
         self.runner: WindowRunner = TorchRunner(model, device) if isinstance(model, torch.nn.Module) else model
         self.extractor = extractor
         self.collate = EmotionCollator.for_extractor(extractor)
         self.batch_size = batch_size
+        self.calibration = calibration
 
     @classmethod
     def from_pretrained(cls, model_dir: str | os.PathLike, device: str | torch.device | None = None,
                         batch_size: int = 32) -> "EmotionPredictor":
-        """Load a training run's folder (config.json, model.safetensors, preprocessor_config.json),
-        an exported .onnx file, or the hub id of a pushed run. Raises CheckpointError (one line)
-        when it is missing or incomplete."""
+        """Load a training run's folder (config.json, model.safetensors, preprocessor_config.json,
+        and calibration.json when the run has one), an exported .onnx file, or the hub id of a
+        pushed run. Raises CheckpointError (one line) when it is missing or incomplete."""
         run = load_run(model_dir, device)
-        return cls(run.runner, run.extractor, batch_size=batch_size)
+        calibration_file = run.file(CALIBRATION_FILE)
+        calibration = None if calibration_file is None else Calibration.load(calibration_file)
+        return cls(run.runner, run.extractor, batch_size=batch_size, calibration=calibration)
 
-    def window_predictions(self, audio: AudioInput, sampling_rate: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(predictions [K, 2] on [-1, 1], window starts [K] in seconds) for every window of one clip.
+    def window_outputs(self, audio: AudioInput, sampling_rate: int | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """(the model's outputs per window: `predictions` [K, 2] on [-1, 1] and, when the model gives
+        them, `spread`, `frame_predictions`, `frame_mask`; window starts [K] in seconds) for one clip.
 
         A file is decoded and cut into windows block by block (`WindowStream`), so memory stays
         bounded by a batch whatever its length; a waveform is cut in memory.
@@ -83,23 +119,31 @@ class EmotionPredictor:
         if isinstance(audio, (str, os.PathLike)):
             stream = WindowStream(self.extractor, audio)
             outputs = run_batches(self.runner, batches_of(stream_items(stream, name), self.collate, self.batch_size))
-            return outputs["predictions"], np.asarray(stream.starts, dtype=np.float64)
+            return outputs, np.asarray(stream.starts, dtype=np.float64)
         windows = self.extractor(audio, sampling_rate=sampling_rate)
         outputs = run_batches(self.runner, batches_of(window_items(windows, name), self.collate, self.batch_size))
-        return outputs["predictions"], np.asarray(windows["start"], dtype=np.float64)
+        return outputs, np.asarray(windows["start"], dtype=np.float64)
+
+    def window_predictions(self, audio: AudioInput, sampling_rate: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(predictions [K, 2] on [-1, 1], window starts [K] in seconds) for every window of one clip."""
+        outputs, starts = self.window_outputs(audio, sampling_rate)
+        return outputs["predictions"], starts
 
     def predict(self, audio: AudioInput | Sequence[AudioInput], sampling_rate: int | None = None,
                 timeline: bool = False) -> Result | list[Result]:
         """Valence and arousal of one file or waveform (at `sampling_rate`, default the extractor's),
         or of each item of a list of them.
 
-        Returns valence, arousal (on [-1, 1]), valence_1_9, arousal_1_9 (DEAM's scale), quadrant,
-        num_windows and, with `timeline`, a list of {start (s), valence, arousal} per window.
-        Raises AudioError for a file that cannot be decoded.
+        Returns valence, arousal (on [-1, 1]: `scale`), valence_1_9, arousal_1_9 (DEAM's scale),
+        quadrant, num_windows; `spread` {valence, arousal} for a model trained with --uncertainty;
+        for a calibrated run `intervals` {"80"|"90"|"95": {valence: [low, high], arousal: [...]}}
+        and `quadrant_probabilities` {happy, tense, sad, calm}; with `timeline`, a list of
+        {start (s), valence, arousal} per window and, for a dynamic model, `curve` {times,
+        valence, arousal} at 2 Hz. Raises AudioError for a file that cannot be decoded.
         """
         if isinstance(audio, (list, tuple)):
             return [self.predict(a, sampling_rate, timeline) for a in audio]
-        return song_result(*self.window_predictions(audio, sampling_rate), timeline=timeline)
+        return song_result(*self.window_outputs(audio, sampling_rate), timeline=timeline, calibration=self.calibration)
 
     def predict_files(self, paths: Iterable[str | os.PathLike], progress: bool = True, timeline: bool = False,
                       num_workers: int | None = None) -> Iterator[tuple[str, Result | AudioError]]:
