@@ -30,7 +30,6 @@ from sentio.models import build_model
 from tests.conftest import REPO, write_audio
 from tests.tiny import TINY
 
-
 # The optional fields a calibrated, dynamic run adds to a result (EmotionPredictor's song_result).
 CALIBRATED = {
     "scale": "[-1, 1]",

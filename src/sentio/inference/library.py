@@ -461,9 +461,9 @@ def write_tags(path: str, result: Result) -> None:
     is: ID3 TXXX frames (MP3, WAV, AIFF), Vorbis comments (OGG, Opus, FLAC), MP4 freeform atoms
     (M4A). Raises AudioError (one line) for a file mutagen cannot tag."""
     import mutagen
+    from mutagen._vorbis import VCommentDict
     from mutagen.id3 import ID3, TXXX
     from mutagen.mp4 import MP4FreeForm, MP4Tags
-    from mutagen._vorbis import VCommentDict
 
     try:
         audio = mutagen.File(path)
