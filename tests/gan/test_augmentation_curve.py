@@ -5,27 +5,14 @@ from __future__ import annotations
 
 import json
 
-import pandas as pd
-
-from tests.conftest import write_audio
+from tests.gan.helpers import labelled_clips
 from tests.test_train_cli import run
-
-
-def _corpus(root):
-    """12 clips of 6 s (two full 2.56 s windows of the compact AST each): 8 train, 2 validation, 2 test."""
-    rows = []
-    for i in range(12):
-        path = write_audio(root / "audio" / f"song{i:02d}.wav", seconds=6.0, sr=16000, seed=i)
-        split = "train" if i < 8 else ("validation" if i < 10 else "test")
-        rows.append({"path": f"audio/{path.name}", "valence": round(-0.9 + 0.15 * i, 3),
-                     "arousal": round(0.8 - 0.12 * i, 3), "split": split})
-    pd.DataFrame(rows).to_csv(root / "labels.csv", index=False)
-    return root / "labels.csv"
 
 
 def test_smoke_study_writes_table_and_figure_and_resumes(tmp_path):
     out = tmp_path / "curve"
-    argv = ["bench/augmentation_curve.py", "--smoke", "--data", str(_corpus(tmp_path)), "--label_scale=-1-1",
+    data = labelled_clips(tmp_path, seconds=6.0)  # two full 2.56 s windows of the compact AST per clip
+    argv = ["bench/augmentation_curve.py", "--smoke", "--data", str(data), "--label_scale=-1-1",
             "--cache_dir", str(tmp_path / "cache"), "--output_dir", str(out), "--bootstrap", "200"]
     result = run(argv)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -10,23 +10,12 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
-from tests.conftest import write_audio
+from tests.gan.helpers import labelled_clips
 from tests.test_train_cli import run, tiny_checkpoint
 
 
-def _corpus(root):
-    rows = []
-    for i in range(12):
-        path = write_audio(root / "audio" / f"song{i:02d}.wav", seconds=2.0, sr=16000, seed=i)
-        split = "train" if i < 8 else ("validation" if i < 10 else "test")
-        rows.append({"path": f"audio/{path.name}", "valence": round(-0.9 + 0.15 * i, 3),
-                     "arousal": round(0.8 - 0.12 * i, 3), "split": split})
-    pd.DataFrame(rows).to_csv(root / "labels.csv", index=False)
-    return root / "labels.csv"
-
-
 def test_train_gan_then_train_with_synthetic(tmp_path):
-    csv = _corpus(tmp_path)
+    csv = labelled_clips(tmp_path, seconds=2.0)
     tiny = tiny_checkpoint("ast", tmp_path / "tiny")
     common = ["--data", str(csv), "--label_scale=-1-1", "--cache_dir", str(tmp_path / "cache")]
     train = ["train.py", "--model", "ast", *common, "--checkpoint", str(tiny), "--epochs", "1",
@@ -122,7 +111,7 @@ def test_kill_9_mid_training_then_the_rerun_resumes(tmp_path):
 
     from tests.conftest import REPO
 
-    csv = _corpus(tmp_path)
+    csv = labelled_clips(tmp_path, seconds=2.0)
     tiny = tiny_checkpoint("ast", tmp_path / "tiny")
     gan = tmp_path / "gan"
     argv = ["train_gan.py", "--data", str(csv), "--label_scale=-1-1", "--cache_dir", str(tmp_path / "cache"),
