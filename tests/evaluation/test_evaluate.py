@@ -205,3 +205,19 @@ def test_song_bootstrap_is_scipys_bca_over_songs():
     constant = song_bootstrap(lambda rows: np.array([1.0]), songs, draws=100, seed=0)
     assert constant[0].method == "percentile" and constant[0].low == constant[0].high == 1.0
     assert song_bootstrap(lambda rows: np.array([1.0]), ["one"], draws=100, seed=0) is None
+
+
+def test_curve_bootstrap_statistic_from_sums_equals_recomputing_the_metrics():
+    from sentio.evaluation.report import CURVE_KEYS, curve_resample_statistic
+    from sentio.metrics import DIMENSIONS, curve_list_metrics
+
+    rng = np.random.default_rng(0)
+    lengths = [1, 5, 12, 30, 7, 20]
+    trues = [rng.uniform(-1, 1, (n, 2)) for n in lengths]
+    preds = [t * 0.6 + rng.normal(0, 0.3, t.shape) for t in trues]
+    preds[2][:, 0] = 0.25  # a constant predicted curve: its r is undefined and left out
+    keys = [f"{k}_{d}" for k in CURVE_KEYS for d in (*DIMENSIONS, "mean")]
+    statistic = curve_resample_statistic(preds, trues, keys)
+    for draw in (np.arange(6), np.array([3, 3, 0, 5, 2, 2]), np.array([1, 4])):
+        expected = curve_list_metrics([preds[i] for i in draw], [trues[i] for i in draw])
+        np.testing.assert_allclose(statistic(draw), [expected[k] for k in keys], rtol=1e-9, atol=1e-12)
