@@ -268,3 +268,17 @@ def test_uncertainty_run_is_calibrated_and_evaluated_for_coverage(tiny_corpus, t
         assert column in table, column
     assert (table["valence_low_90"] <= table["valence_pred"]).all() and (table["valence_pred"] <= table["valence_high_90"]).all()
     assert (folder / "coverage.png").is_file() and "## Calibrated intervals" in (folder / "report.md").read_text()
+
+
+def test_half_precision_on_a_cpu_is_said_once(tmp_path, caplog):
+    import logging
+
+    from sentio.args import EmotionTrainingArguments
+
+    with caplog.at_level(logging.WARNING, logger="sentio.args"):
+        fp16 = EmotionTrainingArguments(output_dir=str(tmp_path), fp16=True)
+        bf16 = EmotionTrainingArguments(output_dir=str(tmp_path), bf16=True)
+    said = [r.getMessage() for r in caplog.records if r.name == "sentio.args"]
+    assert not fp16.fp16 and fp16.use_cpu  # float32 is what a CPU trains in: the flag is dropped, not faked
+    assert bf16.bf16  # kept (it works), but slow: the user is told so
+    assert len(said) == 2 and "--fp16 needs a GPU" in said[0] and "--bf16 on a CPU" in said[1]
