@@ -3,10 +3,10 @@ narrower than constant-width ones, and does the predicted spread follow the list
 
     python bench/uncertainty_demo.py --epochs 30 --output_dir runs/bench-uncertainty
 
-Three compact demo AST runs with the same settings: static (no spread: constant-width conformal
+Compact demo AST runs with the same settings: static (no spread: constant-width conformal
 intervals), `--uncertainty` (Gaussian NLL; normalised conformal intervals), and `--uncertainty
---disagreement_weight 1` (the spread also pulled toward the raters'). Each is calibrated on its
-validation songs by train.py and scored on the test songs by evaluate.py: coverage of the 80/90/95%
+--disagreement_weight W` for each of --rater_weights (the spread also pulled toward the raters').
+Each is calibrated on its validation songs by train.py and scored on the test songs by evaluate.py: coverage of the 80/90/95%
 intervals with bootstrap CIs over songs, mean widths beside constant-width intervals from the same
 validation songs, the test CCC with its CI, and the Spearman correlation of each song's predicted
 spread with the true per-song rater spread the demo corpus was generated with (truth.csv). A
@@ -25,8 +25,13 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
-ARMS = {"static": [], "uncertainty": ["--uncertainty"],
-        "uncertainty+raters": ["--uncertainty", "--disagreement_weight", "1.0"]}
+ARMS = {"static": [], "uncertainty": ["--uncertainty"]}
+
+
+def rater_arms(weights: str) -> dict[str, list[str]]:
+    """An `--uncertainty --disagreement_weight W` arm per weight: "uncertainty+raters" for W = 1."""
+    return {("uncertainty+raters" if float(w) == 1 else f"uncertainty+raters-w{float(w):g}"):
+            ["--uncertainty", "--disagreement_weight", str(float(w))] for w in weights.split(",") if w}
 
 
 def parse_args() -> argparse.Namespace:
@@ -35,6 +40,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--demo_dir", default="data/demo")
     p.add_argument("--cache_dir", default="data/cache")
     p.add_argument("--static_run", default=None, help="an existing static demo run to reuse")
+    p.add_argument("--rater_weights", default="1,20", help="--disagreement_weight of each rater-supervised arm")
     p.add_argument("--output_dir", default="runs/bench-uncertainty")
     return p.parse_args()
 
@@ -45,12 +51,12 @@ def run(*command: str) -> None:
         raise SystemExit(f"{command[0]} failed:\n{done.stderr[-3000:]}")
 
 
-def arm(name: str, args: argparse.Namespace, out: Path) -> dict:
+def arm(name: str, flags: list[str], args: argparse.Namespace, out: Path) -> dict:
     run_dir = Path(args.static_run) if name == "static" and args.static_run else out / name
     if not (run_dir / "all_results.json").is_file():
         run("train.py", "--model", "ast", "--demo", "--demo_dir", args.demo_dir, "--epochs", str(args.epochs),
             "--output_dir", str(run_dir), "--cache_dir", args.cache_dir, "--report_to", "none", "--disable_tqdm",
-            "true", *ARMS[name])
+            "true", *flags)
     eval_dir = out / f"eval-{name}"
     run("evaluate.py", "--model_dir", str(run_dir), "--output_dir", str(eval_dir), "--bootstrap", "1000")
     report = json.loads((eval_dir / "eval_report.json").read_text())
@@ -70,7 +76,7 @@ def main() -> int:
     args = parse_args()
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    rows = [arm(name, args, out) for name in ARMS]
+    rows = [arm(name, flags, args, out) for name, flags in {**ARMS, **rater_arms(args.rater_weights)}.items()]
     (out / "uncertainty.json").write_text(json.dumps(rows, indent=2) + "\n")
     print("| arm | test CCC mean [95% CI] | nominal | coverage valence | coverage arousal | width (constant width) "
           "| Spearman spread vs true rater sd (v, a) |\n|---|---|---|---|---|---|---|")

@@ -91,8 +91,9 @@ class ModelArguments(FeatureArguments):
         default=False, metadata={"help": "The head also predicts a spread per dimension, trained by the Gaussian "
                                  "negative log-likelihood (with --loss mse+ccc: likelihood + CCC)."})
     disagreement_weight: float = field(
-        default=0.0, metadata={"help": "With --uncertainty: weight of a term pulling the predicted spread toward the "
-                               "raters' spread where the data has it (DEAM, EmoMusic, the demo; 0 = off)."})
+        default=0.0, metadata={"help": "With --uncertainty: weight of a term pulling the predicted spread's song-to-song "
+                               "pattern toward the raters' spread where the data has it (DEAM, EmoMusic, the demo; "
+                               "its level stays the likelihood's; 0 = off)."})
     final_dropout: float | None = field(default=None, metadata={"help": "Dropout before the regression head (default: 0.1)."})
     head_hidden_size: int | None = field(default=None, metadata={"help": "Hidden units of the regression head (default: 256)."})
     train_windows: str = field(

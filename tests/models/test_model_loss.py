@@ -86,8 +86,22 @@ def test_uncertainty_head_trains_by_gaussian_likelihood_and_follows_the_raters()
     out = model(x, labels=labels, label_spread=raters)
     assert out.spread.shape == (4, 2) and bool((out.spread > 0).all())
     nll = (torch.log(out.spread) + 0.5 * ((labels - out.predictions) / out.spread) ** 2).mean()
-    known = torch.isfinite(raters)
-    expected = nll + 0.5 * ((out.spread - raters)[known] ** 2).mean()
-    torch.testing.assert_close(out.loss, expected)
+    # the raters' term: per dimension, the spread of log(predicted / raters) over the known rows
+    ratio_v = torch.log(out.spread[[0, 1, 3], 0]) - torch.log(raters[[0, 1, 3], 0])
+    ratio_a = torch.log(out.spread[[1, 3], 1]) - torch.log(raters[[1, 3], 1])
+    pattern = (((ratio_v - ratio_v.mean()) ** 2).mean() + ((ratio_a - ratio_a.mean()) ** 2).mean()) / 2
+    torch.testing.assert_close(out.loss, nll + 0.5 * pattern)
     out.loss.backward()
     assert model.head.out_proj.weight.grad.shape == (4, model.config.head_hidden_size)  # mean and spread outputs
+
+
+def test_the_raters_term_leaves_the_level_to_the_likelihood():
+    from sentio.models.loss import disagreement_loss
+
+    raters = torch.tensor([[0.2, 0.4], [0.3, float("nan")], [0.5, 0.1]])
+    level = torch.nan_to_num(raters, nan=0.7) * 0.3  # the raters pattern at another level
+    assert float(disagreement_loss(level, raters)) == pytest.approx(0.0, abs=1e-7)  # no pull
+    flipped = torch.tensor([[0.5, 0.1], [0.3, 0.3], [0.2, 0.4]])  # the opposite pattern
+    assert float(disagreement_loss(flipped, raters)) > 0.1
+    one_known = torch.tensor([[0.2, float("nan")], [float("nan"), float("nan")]])
+    assert float(disagreement_loss(torch.ones(2, 2), one_known)) == 0.0  # a pattern needs two songs

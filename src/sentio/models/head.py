@@ -53,8 +53,9 @@ class EmotionHeadConfig:
       the window's frames). A dynamic model's static prediction is the mean of its frames.
     uncertainty: the head also predicts a spread (standard deviation) per dimension, trained by
       the Gaussian negative log-likelihood in place of the squared error.
-    disagreement_weight: with uncertainty, weight of a squared-error term pulling the predicted
-      spread toward the raters' spread where the data has it (0 = off).
+    disagreement_weight: with uncertainty, weight of a term pulling the predicted spread's
+      song-to-song pattern toward the raters' spread where the data has it, its level left to the
+      likelihood (models.loss.disagreement_loss; 0 = off).
     input_step_seconds: seconds per step of the model input's time axis (set from the feature
       extractor by training; a dynamic model needs it to place its tokens in time).
     mask_attention: also hide padded tokens from the encoder's self-attention (Wav2Vec2: only for

@@ -84,8 +84,20 @@ def masked_point_loss(pred: torch.Tensor, target: torch.Tensor, keep: torch.Tens
 
 
 def disagreement_loss(spread: torch.Tensor, label_spread: torch.Tensor) -> torch.Tensor:
-    """Mean squared difference of the predicted spread and the raters' where theirs is known."""
-    known = torch.isfinite(label_spread)
-    if not bool(known.any()):
-        return spread.sum() * 0.0
-    return ((spread.float() - label_spread)[known] ** 2).mean()
+    """How far the predicted spread's song-to-song pattern is from the raters', ignoring its level.
+
+    The predicted spread is the sd of the model's error about the mean label, which the likelihood
+    sets; the raters' spread is the sd of single ratings, several times larger. Pulling one toward
+    the other would fight the likelihood (and lose: it did, at weight 1, on the demo). So per
+    dimension, over the rows where the raters' spread is known, the log ratio log(spread / raters)
+    is compared with its batch mean: zero when the predicted spread is the raters' times any
+    constant. Zero (still in the graph) for a dimension with fewer than two known rows."""
+    total, dims = spread.sum() * 0.0, 0
+    for d in range(spread.shape[-1]):
+        known = torch.isfinite(label_spread[..., d]) & (label_spread[..., d] > 0)
+        if int(known.sum()) < 2:
+            continue
+        ratio = torch.log(spread[..., d][known].float()) - torch.log(label_spread[..., d][known].float())
+        total = total + ((ratio - ratio.mean()) ** 2).mean()
+        dims += 1
+    return total / max(dims, 1)
