@@ -8,11 +8,13 @@ epoch); evaluation and prediction see every window, averaged per song afterwards
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 import torch
-from datasets import Dataset
+
+if TYPE_CHECKING:  # only a type here: importing datasets costs predict.py's start-up a third of a second
+    from datasets import Dataset
 
 
 def _rows_of_split(ds: Dataset, split: str | None) -> list[int]:

@@ -20,7 +20,6 @@ from safetensors import SafetensorError
 
 from ..data.feature_extractor import SentioFeatureExtractor
 from ..errors import CheckpointError
-from ..models.hub import looks_local, resolve_checkpoint
 from .runner import OnnxRunner, TorchRunner, WindowRunner
 
 TORCH_WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
@@ -139,6 +138,10 @@ def load_run(source: str | os.PathLike, device: str | torch.device | None = None
             raise CheckpointError(f"{text} has no model weights (model.safetensors): {_WHAT_IS_A_RUN}")
         model = _load_torch_model(str(path), local_only=True)
         return Run(TorchRunner(model, device), extractor, path, model)
+    # the model package (transformers' model code: a second of imports) only for a torch run,
+    # so that predicting with an exported .onnx student starts fast
+    from ..models.hub import looks_local, resolve_checkpoint
+
     if looks_local(text):
         raise _not_a_folder(text)
     # a run pushed to the Hub: local cache first, then the Hub
