@@ -14,6 +14,7 @@ import sentio.models  # noqa: F401  (registers the Auto classes)
 from sentio.errors import CheckpointError
 from sentio.models import build_model, get_backbone
 from sentio.options import LAYER_WEIGHTED
+from tests.tiny import TINY
 
 TINY_HUBERT = dict(
     hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, conv_dim=(16, 16),
@@ -133,3 +134,16 @@ def test_compact_demo_mert_trains_from_scratch():
     assert 1e6 < model.num_parameters() < 5e6
     with torch.no_grad():
         assert model(torch.randn(2, 24000)).predictions.shape == (2, 2)
+
+
+@pytest.mark.parametrize("name", ["mert", "wav2vec2"])
+def test_a_head_reading_inner_layers_trains_without_layerdrop(name):
+    """LayerDrop (MERT-95M and wav2vec2-base ship it) drops hidden states in training: with a
+    weighted or indexed layer the head would get fewer states than it has weights for."""
+    torch.manual_seed(0)
+    for layer, kept in (("weighted", 0.0), (1, 0.0), ("last", 0.9)):
+        model = build_model(name, from_scratch=True, config_overrides={**TINY[name], "layerdrop": 0.9},
+                            head_kwargs={"layer": layer}).train()
+        assert model.config.layerdrop == kept
+        out = model(torch.randn(2, 1600), labels=torch.zeros(2, 2))  # would skip most layers at 0.9
+        assert torch.isfinite(out.loss)

@@ -230,6 +230,11 @@ class EmotionRegressionMixin:
                 f"pooling={self.config.pooling!r} needs {needed} special token(s) but {type(self).__name__} "
                 f"has {self.num_special_tokens}; use mean, sum or max"
             )
+        if self.config.layer != LAYER_LAST and getattr(self.config, "layerdrop", 0.0) > 0:
+            # LayerDrop skips whole layers in training and transformers then records fewer hidden
+            # states: layer N would name another layer and the weights would not line up (MERT-95M
+            # and wav2vec2-base ship layerdrop 0.05-0.1). A head that reads inner layers needs them all.
+            self.config.layerdrop = 0.0
         if self.config.layer == LAYER_WEIGHTED:  # softmax of zeros: every layer weighs the same at first
             self.layer_weights = nn.Parameter(torch.zeros(self.config.num_hidden_layers + 1))
         self.head = EmotionHead(self.config, in_features or self.config.hidden_size)
