@@ -84,8 +84,7 @@ class _InFlight:
 
     def stacked(self) -> dict[str, np.ndarray]:
         """The windows' outputs, each field stacked over windows."""
-        return {key: np.stack([window[key] for window in self.outputs]) for key in self.outputs[0]} if self.outputs \
-            else {"predictions": np.zeros((0, 2), np.float32)}
+        return {key: np.stack([window[key] for window in self.outputs]) for key in self.outputs[0]}
 
 
 class _Decoders:
