@@ -26,7 +26,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # a local demo repor
 
 from sentio.cli import parse_dataclasses, parser_for, run_cli  # noqa: E402
 from sentio.data.demo import AUDIO_SUBDIR, DEFAULT_DEMO_DIR  # noqa: E402
-from sentio.data.labels import QUADRANTS  # noqa: E402
+from sentio.data.labels import QUADRANTS, quadrant, to_unit  # noqa: E402
 from sentio.errors import ArgumentError, MissingFileError  # noqa: E402
 
 if TYPE_CHECKING:
@@ -80,8 +80,8 @@ def demo_clips(demo_dir: str | os.PathLike) -> list[str]:
     best: dict[str, tuple[float, str]] = {}
     with open(root / "truth.csv", newline="") as rows:
         for row in csv.DictReader(rows):
-            v, a = float(row["valence"]) - 5, float(row["arousal"]) - 5  # DEAM's 1..9
-            name = next(q for q, (sv, sa) in CORNERS.items() if (v >= 0) == (sv > 0) and (a >= 0) == (sa > 0))
+            v, a = (float(x) for x in to_unit([float(row["valence"]), float(row["arousal"])], "1-9"))
+            name = str(quadrant(v, a))
             path = root / AUDIO_SUBDIR / f"{row['song_id']}.mp3"
             if path.is_file() and abs(v) + abs(a) > best.get(name, (-1.0, ""))[0]:
                 best[name] = (abs(v) + abs(a), str(path))
