@@ -124,7 +124,7 @@ def numbers_markdown(result: dict[str, Any]) -> str:
         (vl, vh), (al, ah) = dims["valence"], dims["arousal"]
         rows.append(f"| {level}% interval | {vl:.4f} .. {vh:.4f} | {al:.4f} .. {ah:.4f} |")
     if "spread" in result:
-        rows.append(f"| listener spread (sd) | {result['spread']['valence']:.4f} | {result['spread']['arousal']:.4f} |")
+        rows.append(f"| predicted spread (sd) | {result['spread']['valence']:.4f} | {result['spread']['arousal']:.4f} |")
     quadrant = f"**{result['quadrant']}**"
     if "quadrant_probabilities" in result:
         odds = ", ".join(f"{q} {p:.2f}" for q, p in sorted(result["quadrant_probabilities"].items(), key=lambda i: -i[1]))
@@ -160,7 +160,7 @@ def plane_figure(result: dict[str, Any], path: Path2D) -> "Figure":
     if "spread" in result:
         sd = result["spread"]
         ax.add_patch(Ellipse((v, a), 2 * sd["valence"], 2 * sd["arousal"], fill=False, ls="--", color="C3",
-                             zorder=2, label="listener spread (±1 sd)"))
+                             zorder=2, label="predicted spread (±1 sd)"))
     if len(path.times) > 1:
         ax.plot(path.valence, path.arousal, color="0.5", lw=1, zorder=3)
         dots = ax.scatter(path.valence, path.arousal, c=path.times, cmap="viridis", s=18, zorder=4)

@@ -99,13 +99,13 @@ def test_page_shows_the_optional_fields_of_a_calibrated_dynamic_run():
     numbers = app.numbers_markdown(result)
     assert "| 80% interval | 0.1000 .. 0.3000 | -0.1500 .. 0.0500 |" in numbers
     assert numbers.index("80% interval") < numbers.index("90% interval") < numbers.index("95% interval")
-    assert "| listener spread (sd) | 0.2100 | 0.1700 |" in numbers
+    assert "| predicted spread (sd) | 0.2100 | 0.1700 |" in numbers
     assert "Quadrant: **calm** (calm 0.40, happy 0.30, sad 0.20, tense 0.10)" in numbers
     path = app.emotion_path(result, window_seconds=10.0)
     assert (path.label, path.times) == ("2 Hz curve", [0.5, 1.0, 1.5, 2.0])  # the curve, not the windows
     plane = app.plane_figure(result, path).axes[0]
     legend = {t.get_text() for t in plane.get_legend().get_texts()}
-    assert legend == {"95% interval", "90% interval", "80% interval", "listener spread (±1 sd)", "song"}
+    assert legend == {"95% interval", "90% interval", "80% interval", "predicted spread (±1 sd)", "song"}
     assert "calm\n0.40" in [t.get_text() for t in plane.texts]
     over_time = app.timeline_figure(result, path).axes[0]
     np.testing.assert_allclose(over_time.lines[0].get_xydata(), np.c_[path.times, path.valence])
