@@ -71,7 +71,7 @@ def test_distill_writes_a_sentio_model_onnx_files_and_report(student_run):
     root, result = student_run
     out = root / "out"
     for name in ("config.json", "model.safetensors", "preprocessor_config.json", "README.md", "manifest.csv",
-                 "student.onnx", "student.int8.onnx", "distill_report.json", "all_results.json"):
+                 "student.onnx", "student.int8.onnx", "distill_report.json", "all_results.json", "calibration.json"):
         assert (out / name).is_file(), name
     report = json.loads((out / "distill_report.json").read_text())
     assert report["onnx"]["dynamic_batch"] and report["onnx"]["dynamic_frames"]
@@ -126,6 +126,10 @@ def test_onnx_files_match_pytorch_in_onnxruntime_and_through_predict(student_run
         np.testing.assert_allclose([got["valence"], got["arousal"]], [expected["valence"], expected["arousal"]], atol=atol)
         np.testing.assert_allclose([[w["valence"], w["arousal"]] for w in got["timeline"]],
                                    [[w["valence"], w["arousal"]] for w in expected["timeline"]], atol=atol)
+        # the student is calibrated like any run, and its ONNX files beside it carry the intervals
+        assert got["intervals"].keys() == expected["intervals"].keys() == {"80", "90", "95"}
+        np.testing.assert_allclose(got["intervals"]["90"]["arousal"], expected["intervals"]["90"]["arousal"], atol=atol)
+        assert sum(got["quadrant_probabilities"].values()) == pytest.approx(1.0)
 
     # predict.py on the .onnx file prints the PyTorch student's numbers (fp32 tolerance)
     rows = {}

@@ -26,6 +26,7 @@ from ..inference.run import Run, load_run
 from ..metrics import average_by_song, regression_metrics
 from ..models.student import StudentEmotionConfig, StudentForEmotionRegression
 from ..training.augment import SpecAugment
+from ..training.calibrate import calibrate_run
 from .args import DistillArguments, DistillTrainingArguments
 from .teacher import TeacherOutputs, align, cached_teacher_outputs
 from .trainer import DistillationTrainer, DistillCollator, TeacherTargetDataset
@@ -137,6 +138,8 @@ def run_distillation(dargs: DistillArguments, data_args: DataArguments,
     trainer.save_model()  # config.json, model.safetensors, preprocessor_config.json
     trainer.save_metrics("train", train_result.metrics)
     trainer.save_state()
+    # intervals for the student (and its ONNX files, which sit in the same folder), as for any run
+    calibrate_run(trainer, val, targs.output_dir)
 
     results: dict[str, float] = {}
     for name, dataset in (("eval", val), ("test", test)):
