@@ -31,6 +31,8 @@ from .stream import WindowStream, stream_items, window_items
 Result = dict[str, Any]
 AudioInput = Union[str, os.PathLike, np.ndarray]
 SCALE = "[-1, 1]"  # the scale of valence, arousal, spreads, intervals and curves (the *_1_9 fields: DEAM's 1..9)
+# The model outputs a result is made of (not the embeddings: a long file would keep one per window).
+RESULT_OUTPUTS = ("predictions", "spread", "frame_predictions", "frame_mask")
 
 
 def song_result(outputs: Mapping[str, np.ndarray], starts: np.ndarray, timeline: bool = False,
@@ -91,7 +93,8 @@ class EmotionPredictor:
                  calibration: Calibration | None = None) -> None:
         if batch_size < 1:
             raise ArgumentError(f"batch_size must be at least 1, got {batch_size}")
-        self.runner: WindowRunner = TorchRunner(model, device) if isinstance(model, torch.nn.Module) else model
+        self.runner: WindowRunner = (TorchRunner(model, device, outputs=RESULT_OUTPUTS)
+                                     if isinstance(model, torch.nn.Module) else model)
         self.extractor = extractor
         self.collate = EmotionCollator.for_extractor(extractor)
         self.batch_size = batch_size
@@ -106,7 +109,8 @@ class EmotionPredictor:
         run = load_run(model_dir, device)
         calibration_file = run.file(CALIBRATION_FILE)
         calibration = None if calibration_file is None else Calibration.load(calibration_file)
-        return cls(run.runner, run.extractor, batch_size=batch_size, calibration=calibration)
+        model = run.model if run.model is not None else run.runner  # a torch model gets a runner of our outputs
+        return cls(model, run.extractor, device=device, batch_size=batch_size, calibration=calibration)
 
     def window_outputs(self, audio: AudioInput, sampling_rate: int | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """(the model's outputs per window: `predictions` [K, 2] on [-1, 1] and, when the model gives
