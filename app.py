@@ -26,7 +26,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # a local demo repor
 
 from sentio.cli import parse_dataclasses, parser_for, run_cli  # noqa: E402
 from sentio.data.demo import AUDIO_SUBDIR, DEFAULT_DEMO_DIR  # noqa: E402
-from sentio.data.labels import QUADRANTS, quadrant, to_unit  # noqa: E402
+from sentio.data.labels import QUADRANTS, from_unit, quadrant, to_unit  # noqa: E402
 from sentio.errors import ArgumentError, MissingFileError  # noqa: E402
 
 if TYPE_CHECKING:
@@ -183,7 +183,7 @@ def timeline_figure(result: dict[str, Any], path: Path2D) -> "Figure":
         ax.axhline(result[name], color=color, ls="--", lw=1)
     ax.axhline(0, color="0.6", lw=0.8)
     ax.set(ylim=(-1, 1), xlabel=f"time (s), {path.label}", ylabel="on [-1, 1]")
-    right = ax.secondary_yaxis("right", functions=(lambda x: 4 * x + 5, lambda y: (y - 5) / 4))
+    right = ax.secondary_yaxis("right", functions=(lambda x: from_unit(x, "1-9"), lambda y: to_unit(y, "1-9")))
     right.set_ylabel("on 1..9")
     ax.legend(loc="upper right", fontsize=8)
     return fig

@@ -61,7 +61,8 @@ def static_timeline_curves(run: Path, manifest, curves) -> tuple[dict, dict]:
     for song, path in zip(manifest["song_id"].astype(str), manifest["path"]):
         if song not in curves:
             continue
-        values, starts = predictor.window_predictions(path)
+        outputs, starts = predictor.window_outputs(path)
+        values = outputs["predictions"]
         times, labels = curves[song].times, curves[song].values
         begins = times - FRAME_SECONDS
         overlap = (starts[None, :] < begins[:, None] + FRAME_SECONDS) & (starts[None, :] + window > begins[:, None])

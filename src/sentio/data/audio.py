@@ -61,13 +61,17 @@ def _undecodable(path: str) -> AudioError:
     return AudioError(path, "not an audio file (no decoder here reads it)")
 
 
-def audio_info(path: str | os.PathLike) -> AudioInfo:
-    """Duration, sample rate and channel count, read from the header where possible."""
-    path = os.fspath(path)
+def _check_file(path: str) -> None:
     if not os.path.isfile(path):
         raise AudioError(path, "file not found")
     if os.path.getsize(path) == 0:
         raise AudioError(path, "empty file")
+
+
+def audio_info(path: str | os.PathLike) -> AudioInfo:
+    """Duration, sample rate and channel count, read from the header where possible."""
+    path = os.fspath(path)
+    _check_file(path)
     try:
         info = sf.info(path)
         frames, sr, channels = info.frames, info.samplerate, info.channels
@@ -104,13 +108,6 @@ def _downmix(wave: np.ndarray) -> np.ndarray:
         mono += wave[:, c]
     mono *= np.float32(1.0 / wave.shape[1])
     return mono
-
-
-def _check_file(path: str) -> None:
-    if not os.path.isfile(path):
-        raise AudioError(path, "file not found")
-    if os.path.getsize(path) == 0:
-        raise AudioError(path, "empty file")
 
 
 def load_audio(path: str | os.PathLike, sample_rate: int | None = None) -> np.ndarray:

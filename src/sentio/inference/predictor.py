@@ -128,11 +128,6 @@ class EmotionPredictor:
         outputs = run_batches(self.runner, batches_of(window_items(windows, name), self.collate, self.batch_size))
         return outputs, np.asarray(windows["start"], dtype=np.float64)
 
-    def window_predictions(self, audio: AudioInput, sampling_rate: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(predictions [K, 2] on [-1, 1], window starts [K] in seconds) for every window of one clip."""
-        outputs, starts = self.window_outputs(audio, sampling_rate)
-        return outputs["predictions"], starts
-
     def predict(self, audio: AudioInput | Sequence[AudioInput], sampling_rate: int | None = None,
                 timeline: bool = False) -> Result | list[Result]:
         """Valence and arousal of one file or waveform (at `sampling_rate`, default the extractor's),
