@@ -60,6 +60,9 @@ class PredictArguments:
     num_workers: int | None = field(default=None, metadata={
         "help": "Threads decoding files while the model runs (default: one per CPU core, at most 8)."})
     device: str | None = field(default=None, metadata={"help": "cpu, cuda, cuda:1, ... (default: cuda if available, else cpu)."})
+    max_duration: float | None = field(default=None, metadata={
+        "help": "Predict at most the first SECONDS of each file (a longer file is cut, with a note on stderr, and "
+                "its JSON record says `cut_at`); default: whole files."})
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[PredictArguments, list[str]]:
@@ -76,6 +79,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[PredictArguments, list[st
         raise ArgumentError(f"--batch_size must be >= 1, got {args.batch_size}")
     if args.num_workers is not None and args.num_workers < 1:
         raise ArgumentError(f"--num_workers must be >= 1, got {args.num_workers}")
+    if args.max_duration is not None and not args.max_duration > 0:
+        raise ArgumentError(f"--max_duration must be a positive number of seconds, got {args.max_duration}")
     return args, extra.audio
 
 
@@ -166,7 +171,8 @@ def main() -> int:
     try:
         if files:
             transformers.utils.logging.disable_progress_bar()  # our own bar counts files; a weights bar is noise
-            predictor = EmotionPredictor.from_pretrained(args.model_dir, device=args.device, batch_size=args.batch_size)
+            predictor = EmotionPredictor.from_pretrained(args.model_dir, device=args.device, batch_size=args.batch_size,
+                                                         max_duration=args.max_duration)
             for done in predict_library(predictor, files, args.timeline, args.num_workers, progress=True):
                 if done.error is None and args.write_tags:
                     try:
@@ -178,6 +184,9 @@ def main() -> int:
                     report(f"{PROG}: skipped {done.path}: {done.error.reason}")
                     continue
                 tally.predicted += 1
+                if done.cut:
+                    report(f"{PROG}: note: {done.path} is longer than --max_duration {args.max_duration:g} s: "
+                           "only its beginning was predicted")
                 tally.audio_seconds += done.duration
                 if writer:
                     writer.write(done.path, done.result, FileKey.of(done.path))  # the key after tagging

@@ -57,6 +57,7 @@ class FileOutcome:
     result: Result | None = None
     error: AudioError | None = None
     duration: float = 0.0
+    cut: bool = False  # longer than the predictor's max_duration: only its beginning was predicted
 
 
 @dataclass
@@ -67,6 +68,7 @@ class _Decoded:
     windows: Windows | None = None
     duration: float | None = None
     error: BaseException | None = None
+    cut: bool = False
 
 
 @dataclass
@@ -77,6 +79,7 @@ class _InFlight:
     starts: list[float] = field(default_factory=list)
     outputs: list[dict[str, np.ndarray]] = field(default_factory=list)  # per window: the model's outputs for it
     duration: float | None = None  # set once decoding finished
+    cut: bool = False
 
     @property
     def complete(self) -> bool:
@@ -94,6 +97,7 @@ class _Decoders:
 
     def __init__(self, predictor: "EmotionPredictor", paths: list[str], num_workers: int) -> None:
         self.extractor = predictor.extractor
+        self.max_duration = predictor.max_duration
         self.queue: queue.Queue[_Decoded] = queue.Queue(maxsize=CHUNKS_PER_WORKER * num_workers)
         self.todo: queue.SimpleQueue[tuple[int, str]] = queue.SimpleQueue()
         for item in enumerate(paths):
@@ -117,12 +121,12 @@ class _Decoders:
             self._decode(index, path)
 
     def _decode(self, index: int, path: str) -> None:
-        stream = WindowStream(self.extractor, path)
+        stream = WindowStream(self.extractor, path, max_duration=self.max_duration)
         try:
             for windows in stream:
                 if not self._put(_Decoded(index, windows=windows)):
                     return
-            self._put(_Decoded(index, duration=stream.duration))
+            self._put(_Decoded(index, duration=stream.duration, cut=stream.cut))
         except AudioError as exc:
             self._put(_Decoded(index, error=exc))
         except OSError as exc:  # e.g. a permission error the decoder did not wrap
@@ -210,7 +214,7 @@ def _predict(predictor: "EmotionPredictor", paths: list[str], decoders: _Decoder
             yield FileOutcome(state.path, error=message.error)
         else:
             ended += 1
-            state.duration = message.duration
+            state.duration, state.cut = message.duration, message.cut
         yield from _finished(files, timeline, predictor.calibration)
     if batch:
         _forward(predictor, batch, files)
@@ -230,7 +234,9 @@ def _finished(files: dict[int, _InFlight], timeline: bool, calibration: "Calibra
     for index in [i for i, state in files.items() if state.complete]:
         state = files.pop(index)
         result = song_result(state.stacked(), np.asarray(state.starts, dtype=np.float64), timeline, calibration)
-        yield FileOutcome(state.path, result=result, duration=state.duration or 0.0)
+        if state.cut:
+            result["cut_at"] = state.duration
+        yield FileOutcome(state.path, result=result, duration=state.duration or 0.0, cut=state.cut)
 
 
 # ---- outputs ----------------------------------------------------------------------------------
