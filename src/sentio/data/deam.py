@@ -122,7 +122,7 @@ class DeamReader:
                 "arousal": pd.to_numeric(table["arousal_mean"], errors="coerce"),
                 "valence_std": pd.to_numeric(table["valence_std"], errors="coerce"),
                 "arousal_std": pd.to_numeric(table["arousal_std"], errors="coerce"),
-                "subset": [deam_subset(int(i)) if pd.notna(i) else "" for i in ids],
+                "subset": [deam_subset(int(i)) if np.isfinite(i) else "" for i in ids],  # inf: a huge id
                 "source": table["source"],
             }
         )
