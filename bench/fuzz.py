@@ -58,6 +58,7 @@ FAILURES = ("traceback", "multiline", "memory", "hang", "crash")
 OUTCOMES = ("ok", "error", *FAILURES)
 EXTREMES_32 = (0, 1, 2, 3, 255, 0x7FFF, 0xFFFF, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF, 44100, 768001, 3999)
 EXTREMES_16 = (0, 1, 2, 255, 256, 0x7FFF, 0x8000, 0xFFFF)
+RATES = (0, 1, 2, 3, 100, 255, 3999, 4000, 768000, 768001, 0x7FFFFFFF, 0xFFFFFFFF)  # around the bounds read
 
 
 # ---- running one case -------------------------------------------------------------------------
@@ -154,7 +155,8 @@ def byte_run(data: bytes, rng: np.random.Generator, kind: str) -> bytes:
 
 
 def truncate(data: bytes, rng: np.random.Generator, kind: str) -> bytes:
-    return data[: int(rng.integers(0, len(data)))]
+    # a third of the cuts just after the header: a file of a few frames, or none
+    return data[: int(rng.integers(0, min(len(data), 320) if rng.random() < 0.3 else len(data)))]
 
 
 def duplicate(data: bytes, rng: np.random.Generator, kind: str) -> bytes:
@@ -173,6 +175,9 @@ def header_field(data: bytes, rng: np.random.Generator, kind: str) -> bytes:
     """A header field of the seed's format set to an extreme value (rate, channels, bits, lengths)."""
     out = bytearray(data)
     if kind.startswith("wav") and (fmt := data.find(b"fmt ")) >= 0:
+        if rng.random() < 0.3:  # the sample rate, the field that multiplies the resampler's output
+            _put(out, fmt + 12, int(rng.choice(RATES)), 4, "little")
+            return bytes(out)
         field_at, size = [(fmt + 10, 2), (fmt + 12, 4), (fmt + 16, 4), (fmt + 20, 2), (fmt + 22, 2), (fmt + 4, 4),
                           (data.find(b"data") + 4, 4), (4, 4)][int(rng.integers(0, 8))]
         _put(out, field_at, int(rng.choice(EXTREMES_16 if size == 2 else EXTREMES_32)), size, "little")
@@ -180,7 +185,7 @@ def header_field(data: bytes, rng: np.random.Generator, kind: str) -> bytes:
         # STREAMINFO: block sizes (8..11), frame sizes (12..17), then rate(20) channels(3) bits(5) samples(36)
         bits = int.from_bytes(out[18:26], "big")
         shift, width = [(44, 20), (41, 3), (36, 5), (0, 36)][int(rng.integers(0, 4))]
-        value = int(rng.choice([0, 1, (1 << width) - 1, 1 << (width - 1)]))
+        value = int(rng.choice([0, 1, 3, (1 << width) - 1, 1 << (width - 1)]))
         bits = (bits & ~(((1 << width) - 1) << shift)) | (value << shift)
         out[18:26] = bits.to_bytes(8, "big")
         if rng.random() < 0.3:

@@ -43,8 +43,9 @@ def song_ids(values: pd.Series) -> list[str]:
 
 
 def resolve_audio_paths(raw_paths: pd.Series, base: Path) -> list[str]:
-    """Absolute, resolved audio paths; a relative path is relative to `base` (the CSV's folder). Empty stays empty."""
-    return [str((base / p).resolve()) if p else "" for p in raw_paths]
+    """Absolute, resolved audio paths; a relative path is relative to `base` (the CSV's folder). Empty stays empty,
+    and so does a path with a NUL byte, which no file system has (its row is then skipped as a missing file)."""
+    return [str((base / p).resolve()) if p and "\0" not in p else p for p in raw_paths]
 
 
 def read_label_csv(

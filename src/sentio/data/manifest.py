@@ -252,7 +252,7 @@ def _check_ranges(frame: pd.DataFrame, path: Path) -> None:
 def _resolve(audio: str, folder: Path) -> str:
     """An absolute path as is; a relative one beside the manifest if it exists there, else from the working directory."""
     relative = Path(audio)
-    if not audio or relative.is_absolute():
+    if not audio or relative.is_absolute() or "\0" in audio:  # NUL: no file has it; the file check says so
         return audio
     beside = folder / relative
     return str((beside if beside.exists() or not relative.exists() else relative).resolve())
