@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from .. import __version__
 from ..errors import DataError
 from .audio import AudioError, audio_info
-from .csv_table import read_csv_file
+from .csv_table import numbers, read_csv_file
 from .dynamic import CURVES_FILE, Curve, write_curves
 from .labels import check_scale, std_to_unit, to_unit
 from .splits import SPLITS, normalise_split_name, read_split_files, seeded_split
@@ -229,7 +229,7 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
 def _numbers(text: pd.Series, column: str, path: Path) -> pd.Series:
     """A numeric column; only a spread may be empty (the source had none)."""
     text = text.str.strip()
-    values = pd.to_numeric(text, errors="coerce")
+    values = numbers(text)
     bad = values.isna() & ((text != "") | (column not in SPREAD_COLUMNS))
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
