@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -48,6 +49,8 @@ def numbers(values: pd.Series) -> pd.Series:
 def _number(value: object) -> float:
     try:
         return float(value)  # type: ignore[arg-type]
+    except OverflowError:  # an int pandas read whole: out of any scale
+        return math.inf if value > 0 else -math.inf  # type: ignore[operator]
     except (TypeError, ValueError):
         return float("nan")
 
