@@ -46,7 +46,7 @@ def main() -> int:
         raise ArgumentError(f"--batch_size must be >= 1, got {eval_args.batch_size}")
     import transformers
 
-    from sentio.data.feature_cache import recorded_feature_cache
+    from sentio.features.records import recorded_feature_cache
     from sentio.evaluation.pipeline import evaluate_run  # heavy imports after argument checks
 
     transformers.utils.logging.set_verbosity_warning()

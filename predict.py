@@ -137,7 +137,7 @@ def report(line: str) -> None:
     """One line on stderr, kept intact below the progress bar and never muted by a decoder."""
     from tqdm.auto import tqdm
 
-    from sentio.data.audio import STDERR
+    from sentio.features.audio import STDERR
 
     with STDERR.free():
         tqdm.write(line, file=sys.stderr)
@@ -151,7 +151,7 @@ def main() -> int:
         raise MissingFileError("no audio files to predict")
     import transformers
 
-    from sentio.data.audio import AudioError
+    from sentio.features.audio import AudioError
     from sentio.inference import EmotionPredictor  # torch loads only once the arguments are valid
     from sentio.inference.library import CsvWriter, FileKey, ResultLog, predict_library, record, write_tags
 

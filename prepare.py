@@ -46,7 +46,7 @@ def main() -> int:
     print(f"manifest: {prep_args.output_dir}/manifest.csv  rows kept {report['rows_kept']}, "
           f"skipped {report['rows_skipped']}, splits {json.dumps(report['splits'])}")
     for plan in plans:
-        from sentio.data.feature_cache import build_feature_dataset
+        from sentio.features.cache import build_feature_dataset
         from sentio.training.setup import run_feature_extractor
 
         extractor = run_feature_extractor(plan, plan.architecture(), manifest, feature_args.dataset_stats)

@@ -47,12 +47,13 @@ def main() -> int:
     import transformers
     from transformers import EarlyStoppingCallback, set_seed
 
-    from sentio.data.collate import EmotionCollator
-    from sentio.data.demo import split_ceiling, split_dynamic_ceiling
-    from sentio.data.feature_cache import build_feature_dataset, record_feature_cache
+    from sentio.features.datasets import EmotionCollator
+    from sentio.demo.ceiling import split_ceiling, split_dynamic_ceiling
+    from sentio.features.cache import build_feature_dataset
+    from sentio.features.records import record_feature_cache
     from sentio.data.sources import prepare_manifest
     from sentio.errors import ArgumentError, DataError
-    from sentio.outputs import ensure_writable_dir, note_failed_run
+    from sentio.cli import ensure_writable_dir, note_failed_run
     from sentio.training.augment import Mixup
     from sentio.training.calibrate import calibrate_run
     from sentio.training.card import ModelCardInfo, check_hub_ready, write_model_card

@@ -194,7 +194,7 @@ class Corpus:
 
 def load_corpus(data_args: DataArguments, args: CurveArguments, settings: Settings, out: Path) -> Corpus:
     from sentio.args import ModelArguments
-    from sentio.data.feature_cache import build_feature_dataset
+    from sentio.features.cache import build_feature_dataset
     from sentio.data.sources import prepare_manifest
     from sentio.training.setup import model_plan
 
@@ -527,7 +527,7 @@ def main() -> int:
     settings = resolve_settings(args)
     import torch
 
-    from sentio.outputs import ensure_writable_dir
+    from sentio.cli import ensure_writable_dir
 
     started = time.perf_counter()
     torch.set_num_threads(args.num_threads)

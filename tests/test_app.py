@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 
-from sentio.data.feature_extractor import SentioFeatureExtractor
+from sentio.features.extractor import SentioFeatureExtractor
 from sentio.inference import EmotionPredictor
 from sentio.models import build_model
 from tests.conftest import REPO, write_audio

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from sentio.data.feature_extractor import SentioFeatureExtractor
+from sentio.features.extractor import SentioFeatureExtractor
 from sentio.models import build_model
 from tests.conftest import REPO, write_audio
 from tests.tiny import TINY

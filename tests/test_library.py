@@ -22,8 +22,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from sentio.data.audio import AudioError
-from sentio.data.feature_extractor import SentioFeatureExtractor
+from sentio.features.audio import AudioError
+from sentio.features.extractor import SentioFeatureExtractor
 from sentio.inference import EmotionPredictor
 from sentio.inference.library import FileKey, ResultLog, predict_library, tag_values, write_tags
 from sentio.models import build_model

@@ -18,8 +18,8 @@ import soundfile as sf
 import torch
 
 from sentio.calibration import Calibration
-from sentio.data.audio import AudioError
-from sentio.data.feature_extractor import SentioFeatureExtractor
+from sentio.features.audio import AudioError
+from sentio.features.extractor import SentioFeatureExtractor
 from sentio.data.labels import from_unit, quadrant
 from sentio.errors import CheckpointError
 from sentio.inference import EmotionPredictor

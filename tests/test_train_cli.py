@@ -21,7 +21,7 @@ import json, sys
 import numpy as np, torch
 import sentio.models
 from transformers import AutoModel
-from sentio.data.feature_extractor import SentioFeatureExtractor
+from sentio.features.extractor import SentioFeatureExtractor
 model = AutoModel.from_pretrained(sys.argv[1]).eval()
 extractor = SentioFeatureExtractor.from_pretrained(sys.argv[1])
 batch = extractor(sys.argv[2], return_tensors="pt")
@@ -78,7 +78,7 @@ def test_train_save_reload_in_new_process(name, tiny_corpus, tmp_path):
     from transformers import AutoModel
 
     import sentio.models  # noqa: F401
-    from sentio.data.feature_extractor import SentioFeatureExtractor
+    from sentio.features.extractor import SentioFeatureExtractor
 
     model = AutoModel.from_pretrained(out).eval()
     extractor = SentioFeatureExtractor.from_pretrained(out)

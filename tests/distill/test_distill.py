@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from sentio.data.feature_extractor import SentioFeatureExtractor
+from sentio.features.extractor import SentioFeatureExtractor
 from sentio.models import StudentForEmotionRegression, build_model
 from tests.conftest import REPO
 from tests.tiny import TINY
@@ -30,7 +30,7 @@ FP32_ATOL, INT8_ATOL = 1e-4, 0.3
 def teacher_run(tmp_path_factory):
     """A teacher run folder (tiny AST, its extractor, a manifest over a tiny demo corpus)."""
     from sentio.args import DataArguments
-    from sentio.data.demo import ensure_demo
+    from sentio.demo.corpus import ensure_demo
     from sentio.data.sources import prepare_manifest
 
     root = tmp_path_factory.mktemp("teacher")
@@ -90,7 +90,7 @@ def test_distill_writes_a_sentio_model_onnx_files_and_report(student_run):
 
 
 def test_teacher_outputs_are_cached_and_reused(student_run, teacher_run):
-    from sentio.data.feature_cache import build_feature_dataset
+    from sentio.features.cache import build_feature_dataset
     from sentio.distill.distill import load_teacher
     from sentio.distill.teacher import cached_teacher_outputs, teacher_cache_path
 

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from sentio.args import EmotionTrainingArguments
-from sentio.data.feature_cache import build_feature_dataset
-from sentio.data.feature_extractor import SentioFeatureExtractor
+from sentio.features.cache import build_feature_dataset
+from sentio.features.extractor import SentioFeatureExtractor
 from sentio.models import build_model
 from sentio.training import probe
 from sentio.training.probe import INPUT_NAME, EmbeddingCollator, probe_embeddings

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from .. import __version__
 from ..errors import DataError
-from .audio import AudioError, audio_info
+from ..features.audio import AudioError, audio_info
 from .csv_table import read_csv_file
 from .dynamic import CURVES_FILE, Curve, write_curves
 from .labels import check_scale, std_to_unit, to_unit

@@ -114,7 +114,7 @@ def load_source(spec: DataSourceSpec) -> Source:
     """The raw source: its table, label scale, description, checks and dynamic annotations.
     Raises one line (a SentioError) for a source that cannot be read."""
     if spec.demo:
-        from .demo import ensure_demo
+        from ..demo.corpus import ensure_demo
 
         root = ensure_demo(spec.demo_dir, num_clips=spec.demo_num_clips, seed=spec.demo_seed)
         reader = DeamReader(root)

@@ -14,17 +14,17 @@ import pandas as pd
 
 from ..args import DataArguments
 from ..calibration import CALIBRATION_FILE, Calibration
-from ..data.collate import TARGET_COLUMNS, EmotionCollator, WindowDataset
+from ..features.datasets import TARGET_COLUMNS, EmotionCollator, WindowDataset
 from ..data.dynamic import read_curves, stitch_frames
-from ..data.feature_cache import build_feature_dataset, is_cached
-from ..data.feature_extractor import SentioFeatureExtractor
+from ..features.cache import build_feature_dataset, is_cached
+from ..features.extractor import SentioFeatureExtractor
 from ..data.manifest import read_manifest
 from ..data.sources import prepare_manifest
 from ..errors import DataError, MissingFileError
-from ..inference.run import load_run
+from ..inference.loading import load_run
 from ..inference.runner import WindowRunner, batches_of, dataset_items, run_batches
 from ..metrics import average_by_song
-from ..options import TARGET_STATIC
+from ..choices import TARGET_STATIC
 from . import plots
 from .report import arrays, build_report, coverage_report, curve_report, markdown, prediction_table
 

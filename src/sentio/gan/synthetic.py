@@ -28,9 +28,9 @@ from datasets import (
     load_from_disk,
 )
 
-from ..data.collate import SongWindowDataset
-from ..data.feature_cache import feature_schema
-from ..data.feature_extractor import SentioFeatureExtractor
+from ..features.datasets import SongWindowDataset
+from ..features.cache import feature_schema
+from ..features.extractor import SentioFeatureExtractor
 from ..errors import ArgumentError, DataError, MissingFileError
 from .data import SpecLayout
 from .guide import FilterReport, consistent_windows

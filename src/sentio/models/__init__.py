@@ -5,7 +5,7 @@ Importing this package registers the Sentio configs and models with AutoConfig/A
 saved run loads with `AutoModel.from_pretrained(folder)` (no remote code involved).
 """
 
-from ..options import LOSSES, POOLING_MODES
+from ..choices import LOSSES, POOLING_MODES
 from .ast import ASTEmotionConfig, ASTForEmotionRegression
 from .backbone import Backbone
 from .head import (

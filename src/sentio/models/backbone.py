@@ -14,8 +14,8 @@ from typing import Any
 
 from transformers import AutoConfig, PretrainedConfig, PreTrainedModel
 
-from ..data.feature_extractor import SentioFeatureExtractor
-from ..data.features import PARAM_CLASSES, FeatureParams, register_legacy_kind
+from ..features.extractor import SentioFeatureExtractor
+from ..features.params import PARAM_CLASSES, FeatureParams, register_legacy_kind
 from ..errors import ArgumentError
 
 

@@ -50,8 +50,8 @@ def register_auto_classes() -> None:
     folder loads with transformers' own API."""
     from transformers import AutoFeatureExtractor
 
-    from ..data.feature_extractor import SentioFeatureExtractor
-    from ..pipeline import register_pipeline
+    from ..features.extractor import SentioFeatureExtractor
+    from ..inference.hf_pipeline import register_pipeline
 
     pairs = [(b.config_class, b.model_class) for b in BACKBONES.values()] + list(AUTO_ONLY_MODELS)
     for config_class, model_class in pairs:

@@ -13,16 +13,16 @@ from datasets import Dataset
 from transformers import PreTrainedModel
 
 from ..args import ModelArguments
-from ..data.collate import SongWindowDataset, WindowDataset
+from ..features.datasets import SongWindowDataset, WindowDataset
 from ..data.dynamic import FRAME_SECONDS, read_curves
-from ..data.feature_cache import compute_fbank_stats
-from ..data.feature_extractor import SentioFeatureExtractor
-from ..data.features import FbankParams
+from ..features.stats import compute_fbank_stats
+from ..features.extractor import SentioFeatureExtractor
+from ..features.params import FbankParams
 from ..errors import ArgumentError, DataError
 from ..models.backbone import Backbone
 from ..models.hub import ModelSource, build_model, resolve_model
 from ..models.registry import get_backbone
-from ..options import TARGET_STATIC, TRAIN_WINDOWS
+from ..choices import TARGET_STATIC, TRAIN_WINDOWS
 from .augment import SpecAugment
 
 logger = logging.getLogger(__name__)

@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from sentio.data.audio import window_starts
+from sentio.features.audio import window_starts
 
 # Bump whenever a change here alters feature values: it is part of every feature-cache key.
 FEATURE_VERSION = "1"

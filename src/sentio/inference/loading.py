@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from safetensors import SafetensorError
 
-from ..data.feature_extractor import SentioFeatureExtractor
+from ..features.extractor import SentioFeatureExtractor
 from ..errors import CheckpointError
 from .runner import OnnxRunner, TorchRunner, WindowRunner
 

@@ -38,7 +38,7 @@ class MusicEmotionPipeline(Pipeline):
 
     def _forward(self, inputs: dict[str, Any]) -> dict[str, Any]:
         # inference imports the model package, which registers this pipeline: imported when used
-        from .inference.predictor import EmotionPredictor
+        from .predictor import EmotionPredictor
 
         predictor = EmotionPredictor(self.model, self.feature_extractor, device=self.model.device,
                                      calibration=self._calibration())
@@ -47,13 +47,13 @@ class MusicEmotionPipeline(Pipeline):
 
     def _calibration(self):
         """The run's calibration.json when the model was loaded from a local run folder."""
-        from .calibration import CALIBRATION_FILE, Calibration
+        from ..calibration import CALIBRATION_FILE, Calibration
 
         path = Path(str(getattr(self.model, "name_or_path", "") or "")) / CALIBRATION_FILE
         return Calibration.load(path) if path.is_file() else None
 
     def postprocess(self, outputs: dict[str, Any], timeline: bool = False) -> dict[str, Any]:
-        from .inference.predictor import song_result
+        from .predictor import song_result
 
         return song_result(outputs["outputs"], outputs["starts"], timeline)
 
