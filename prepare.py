@@ -37,7 +37,7 @@ def main() -> int:
     data_args, prep_args, feature_args = parse_dataclasses(parser)
     from sentio.args import ModelArguments
     from sentio.data.sources import prepare_manifest
-    from sentio.training.setup import model_plan
+    from sentio.models.plan import model_plan
 
     # Check every backbone name and its flags before any data work.
     plans = [model_plan(ModelArguments(model=name.strip(), **vars(feature_args)), data_args.demo)

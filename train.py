@@ -59,7 +59,6 @@ def main() -> int:
     from sentio.training.card import ModelCardInfo, check_hub_ready, write_model_card
     from sentio.training.probe import INPUT_NAME, EmbeddingCollator, probe_embeddings
     from sentio.training.setup import (
-        model_plan,
         resume_checkpoint,
         run_feature_extractor,
         run_targets,
@@ -67,6 +66,7 @@ def main() -> int:
         training_datasets,
     )
     from sentio.training.trainer import EmotionTrainer
+    from sentio.models.plan import model_plan
 
     transformers.utils.logging.set_verbosity_warning()
     plan = model_plan(model_args, data_args.demo)

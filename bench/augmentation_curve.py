@@ -196,7 +196,7 @@ def load_corpus(data_args: DataArguments, args: CurveArguments, settings: Settin
     from sentio.args import ModelArguments
     from sentio.features.cache import build_feature_dataset
     from sentio.data.sources import prepare_manifest
-    from sentio.training.setup import model_plan
+    from sentio.models.plan import model_plan
 
     plan = model_plan(ModelArguments(model=args.model, checkpoint=args.checkpoint), data_args.demo or settings.compact)
     if not plan.backbone.is_spectrogram:

@@ -110,7 +110,7 @@ def main() -> int:
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     from sentio.demo.ceiling import split_dynamic_ceiling
-    from sentio.data.dynamic import read_curves
+    from sentio.data.manifest import read_curves
     from sentio.data.manifest import read_manifest
     from sentio.metrics import curve_metrics
 

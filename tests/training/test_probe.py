@@ -14,7 +14,7 @@ from sentio.features.extractor import SentioFeatureExtractor
 from sentio.models import build_model
 from sentio.training import probe
 from sentio.training.probe import INPUT_NAME, EmbeddingCollator, probe_embeddings
-from sentio.training.setup import PROBE_HEAD
+from sentio.models.plan import PROBE_HEAD
 from sentio.training.trainer import EmotionTrainer
 from tests.conftest import write_audio
 from tests.tiny import TINY

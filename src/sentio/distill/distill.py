@@ -20,8 +20,8 @@ from ..features.datasets import WindowDataset
 from ..features.cache import build_feature_dataset
 from ..features.extractor import SentioFeatureExtractor
 from ..features.params import FbankParams
+from ..data.sources import load_manifest
 from ..errors import CheckpointError, DataError
-from ..evaluation.pipeline import load_manifest
 from ..inference.loading import Run, load_run
 from ..metrics import average_by_song, regression_metrics
 from ..models.student import StudentEmotionConfig, StudentForEmotionRegression

@@ -23,8 +23,8 @@ from ..data.sources import prepare_manifest
 from ..errors import ArgumentError, DataError, MissingFileError
 from ..inference.loading import Run, load_run
 from ..metrics import average_by_song
+from ..models.plan import ModelPlan, model_plan
 from ..cli import ensure_writable_dir
-from ..training.setup import ModelPlan, model_plan
 from .args import GanArguments
 from .data import SpecLayout, keep_train_songs, real_features, train_images
 from .guide import FilterReport, FrozenRegressor
