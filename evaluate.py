@@ -14,11 +14,9 @@ import os
 import sys
 from dataclasses import dataclass, field
 
-os.environ.setdefault("SENTIO_DEFER_REGISTRATION", "1")  # --help stays fast: see sentio/__init__.py
-
-from sentio.args import DataArguments  # noqa: E402
-from sentio.cli import given_flags, parse_dataclasses, parser_for, run_cli  # noqa: E402
-from sentio.errors import ArgumentError  # noqa: E402
+from sentio.args import DataArguments
+from sentio.cli import given_flags, parse_dataclasses, parser_for, run_cli
+from sentio.errors import ArgumentError
 
 
 @dataclass

@@ -22,10 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-os.environ.setdefault("SENTIO_DEFER_REGISTRATION", "1")  # --help stays fast: see sentio/__init__.py
-
-from sentio.cli import parser_for, run_cli  # noqa: E402
-from sentio.errors import ArgumentError, MissingFileError, OutputError  # noqa: E402
+from sentio.cli import parser_for, run_cli
+from sentio.errors import ArgumentError, MissingFileError, OutputError
 
 PROG = "predict.py"
 AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".opus", ".mp3", ".m4a", ".aac", ".aiff", ".aif", ".au"}

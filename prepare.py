@@ -12,13 +12,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass, field
 
-os.environ.setdefault("SENTIO_DEFER_REGISTRATION", "1")  # --help stays fast: see sentio/__init__.py
-
-from sentio.args import DataArguments, FeatureArguments  # noqa: E402
-from sentio.cli import parse_dataclasses, parser_for, run_cli  # noqa: E402
+from sentio.args import DataArguments, FeatureArguments
+from sentio.cli import parse_dataclasses, parser_for, run_cli
 
 logger = logging.getLogger("prepare")
 

@@ -14,15 +14,13 @@ import logging
 import os
 import sys
 
-os.environ.setdefault("SENTIO_DEFER_REGISTRATION", "1")  # --help stays fast: see sentio/__init__.py
-
-from sentio.args import (  # noqa: E402
+from sentio.args import (
     DataArguments,
     EmotionTrainingArguments,
     ModelArguments,
     SyntheticArguments,
 )
-from sentio.cli import given_flags, parse_dataclasses, parser_for, run_cli  # noqa: E402
+from sentio.cli import given_flags, parse_dataclasses, parser_for, run_cli
 
 logger = logging.getLogger("train")
 

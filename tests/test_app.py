@@ -62,7 +62,6 @@ def files(tmp_path_factory) -> dict[str, Path]:
 def run_script(monkeypatch, capsys, script: str, *args: str) -> tuple[int, str]:
     """A script's __main__ in this process: (exit status, stderr)."""
     monkeypatch.setattr(sys, "argv", [script, *args])
-    monkeypatch.setenv("SENTIO_DEFER_REGISTRATION", "1")  # what the scripts set, undone after the test
     with pytest.raises(SystemExit) as exit_info:
         runpy.run_path(str(REPO / script), run_name="__main__")
     return exit_info.value.code, capsys.readouterr().err

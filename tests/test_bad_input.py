@@ -59,7 +59,6 @@ def world(tmp_path_factory) -> dict[str, Path]:
 
 def run_script(monkeypatch, script: str, *args: str) -> int:
     monkeypatch.setattr(sys, "argv", [script, *args])
-    monkeypatch.setenv("SENTIO_DEFER_REGISTRATION", "1")  # what the script sets, undone after the test
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(SystemExit) as exit_info:
         runpy.run_path(str(REPO / script), run_name="__main__")

@@ -78,7 +78,6 @@ def predict_py(monkeypatch, capsys):
 
     def run(*args: str) -> tuple[int, str]:
         monkeypatch.setattr(sys, "argv", ["predict.py", *args])
-        monkeypatch.setenv("SENTIO_DEFER_REGISTRATION", "1")  # what the script sets, undone after the test
         with pytest.raises(SystemExit) as exit_info:
             runpy.run_path(str(REPO / "predict.py"), run_name="__main__")
         return exit_info.value.code, capsys.readouterr().err

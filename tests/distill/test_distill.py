@@ -47,7 +47,6 @@ def teacher_run(tmp_path_factory):
 def run_script(monkeypatch, script: str, *args: str) -> int:
     """A top-level script's __main__ in this process (no interpreter/torch start-up): its exit status."""
     monkeypatch.setattr(sys, "argv", [script, *args])
-    monkeypatch.setenv("SENTIO_DEFER_REGISTRATION", "1")  # what the script sets, undone after the test
     with pytest.raises(SystemExit) as exit_info:
         runpy.run_path(str(REPO / script), run_name="__main__")
     return exit_info.value.code
@@ -113,6 +112,9 @@ def test_onnx_files_match_pytorch_in_onnxruntime_and_through_predict(student_run
     from transformers import AutoModel
 
     from sentio.inference import EmotionPredictor, OnnxRunner
+    from sentio.registration import register
+
+    register()
 
     out = student_run[0] / "out"
     clip = str(teacher_run[1]["path"].iloc[0])

@@ -71,9 +71,10 @@ def direct_song_predictions(run: Path, paths: dict[str, str]) -> dict[str, np.nd
     import torch
     from transformers import AutoModel
 
-    import sentio.models  # noqa: F401
     from sentio.features.extractor import SentioFeatureExtractor
+    from sentio.registration import register
 
+    register()
     model = AutoModel.from_pretrained(run).eval()
     extractor = SentioFeatureExtractor.from_pretrained(run)
     out = {}

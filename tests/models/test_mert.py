@@ -10,7 +10,6 @@ import pytest
 import torch
 from transformers import AutoModel, HubertConfig, HubertModel
 
-import sentio.models  # noqa: F401  (registers the Auto classes)
 from sentio.errors import CheckpointError
 from sentio.models import build_model, get_backbone
 from sentio.choices import LAYER_WEIGHTED

@@ -98,6 +98,9 @@ def test_only_the_head_trains_and_the_saved_run_predicts_raw_audio_as_its_cache(
     model.save_pretrained(tmp_path / "run")
     from transformers import AutoModel
 
+    from sentio.registration import register
+
+    register()
     reloaded = AutoModel.from_pretrained(tmp_path / "run").eval()
     from_audio = raw_outputs(reloaded, features, extractor).predictions
     with torch.no_grad():

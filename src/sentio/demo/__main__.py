@@ -12,8 +12,9 @@ from .corpus import DEFAULT_DEMO_DIR, generate_demo
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description="Generate the demo corpus: synthetic music with known "
-                                            "valence/arousal, in DEAM's layout.")
+    p = argparse.ArgumentParser(prog="python -m sentio.demo",
+                                description="Generate the demo corpus: synthetic music with known valence/arousal, "
+                                            "in DEAM's layout.")
     p.add_argument("--output_dir", default=DEFAULT_DEMO_DIR)
     p.add_argument("--num_clips", type=int, default=300)
     p.add_argument("--seed", type=int, default=0)
