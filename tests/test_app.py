@@ -22,7 +22,7 @@ from sentio.features.extractor import SentioFeatureExtractor
 from sentio.inference import EmotionPredictor
 from sentio.models import build_model
 from tests.conftest import REPO, write_audio
-from tests.test_library import CALIBRATED
+from tests.inference.test_library import CALIBRATED
 from tests.tiny import TINY
 
 sys.path.insert(0, str(REPO))
