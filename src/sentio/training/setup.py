@@ -66,7 +66,7 @@ def apply_probe_defaults(model_args: ModelArguments, training_args: Any, given: 
 
 
 def run_targets(config: Any) -> tuple[str, ...]:
-    """The target columns a model with this config trains on (see data.collate.TARGET_COLUMNS)."""
+    """The target columns a model with this config trains on (see features.datasets.TARGET_COLUMNS)."""
     targets = ["labels"]
     if config.target != TARGET_STATIC:
         targets.append("frame_labels")
