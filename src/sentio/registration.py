@@ -18,7 +18,6 @@ registers at once: the process has paid for torch already.
 
 from __future__ import annotations
 
-import importlib.abc
 import sys
 from typing import Any, Sequence
 
@@ -35,7 +34,7 @@ def register() -> None:
     register_pipeline()
 
 
-class _RegisterAfter(importlib.abc.Loader):
+class _RegisterAfter:  # an importlib Loader (duck-typed: importlib.abc would cost every import of sentio)
     """The loader of the import that followed `import sentio`, which registers once it has run."""
 
     def __init__(self, loader: Any) -> None:
@@ -57,7 +56,7 @@ class _RegisterAfter(importlib.abc.Loader):
         return getattr(self.loader, name)
 
 
-class _RegisterAfterNextImport(importlib.abc.MetaPathFinder):
+class _RegisterAfterNextImport:  # an importlib MetaPathFinder
     """Sees the first import after sentio/__init__.py ran, once (see the module docstring)."""
 
     def find_spec(self, fullname: str, path: Sequence[str] | None, target: Any = None) -> Any:
