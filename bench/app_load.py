@@ -87,7 +87,7 @@ def compact_run(folder: Path) -> Path:
         return folder
     import torch
 
-    from sentio.data.feature_extractor import SentioFeatureExtractor
+    from sentio.features.extractor import SentioFeatureExtractor
     from sentio.models import build_model
     from sentio.models.registry import get_backbone
 

@@ -17,7 +17,7 @@ Outcomes: `ok` (a prediction, or a manifest) and `error` (one line: a SentioErro
 input must give. Failures: `traceback` (any other exception), `multiline` (an error of several
 lines), `memory` (an allocation refused under the limit), `hang` (killed at the timeout) and
 `crash` (the child died of a signal: a native decoder crash). With --keep, every failing case is
-copied there (audio/<name>, annotations/<name>/ with its case.json) for tests/test_hostile_input.py.
+copied there (audio/<name>, annotations/<name>/ with its case.json) for tests/inference/test_hostile_input.py.
 Exit status 1 when any case failed.
 
 A new annotation source (PMEmo, ...) is one more `AnnotationTarget` in ANNOTATION_TARGETS: a
@@ -30,7 +30,6 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # forked children of a process with an OpenMP pool can hang
-os.environ.setdefault("SENTIO_DEFER_REGISTRATION", "1")
 
 import argparse  # noqa: E402
 import hashlib  # noqa: E402
@@ -377,7 +376,7 @@ def build_tiny_run(folder: Path) -> Path:
     outcome of a case does not depend on training)."""
     import torch
 
-    from sentio.data.feature_extractor import SentioFeatureExtractor
+    from sentio.features.extractor import SentioFeatureExtractor
     from sentio.models import build_model
 
     torch.manual_seed(0)

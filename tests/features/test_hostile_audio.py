@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from sentio.data.audio import AudioBlocks, AudioError, audio_info, load_audio
-from sentio.data.feature_extractor import SentioFeatureExtractor
+from sentio.features.audio import AudioBlocks, AudioError, audio_info, load_audio
+from sentio.features.extractor import SentioFeatureExtractor
 from sentio.inference.stream import WindowStream
 from tests.conftest import REPO, write_audio
 
@@ -40,8 +40,8 @@ def _peak_rss_mb(path: Path) -> tuple[float, str]:
     code = (
         "import json, resource, sys\n"
         "resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30))\n"
-        "from sentio.data.audio import AudioError\n"
-        "from sentio.data.feature_extractor import SentioFeatureExtractor\n"
+        "from sentio.features.audio import AudioError\n"
+        "from sentio.features.extractor import SentioFeatureExtractor\n"
         "from sentio.inference.stream import WindowStream\n"
         "extractor = SentioFeatureExtractor('fbank', max_length=64, num_mel_bins=32)\n"
         "try:\n"

@@ -19,9 +19,9 @@ from sentio.data.sources import DataSourceSpec, prepare_manifest
 from sentio.errors import SentioError
 from sentio.inference import EmotionPredictor
 from tests.conftest import REPO, write_audio
-from tests.test_library import predict_py, run  # noqa: F401  (fixtures)
+from tests.inference.test_library import predict_py, run  # noqa: F401  (fixtures)
 
-CASES = Path(__file__).parent / "fuzz_cases"
+CASES = Path(__file__).parents[1] / "fuzz_cases"
 AUDIO_CASES = sorted(p for p in (CASES / "audio").iterdir() if p.is_file()) if (CASES / "audio").is_dir() else []
 ANNOTATION_CASES = sorted(p for p in (CASES / "annotations").iterdir() if p.is_dir()) if (CASES / "annotations").is_dir() else []
 # how bench/fuzz.py reads each annotation target (the data path of its DataSourceSpec)
