@@ -5,6 +5,7 @@ bounded by a block whatever the header claims, a file that decodes to nothing is
 from __future__ import annotations
 
 import json
+import re
 import struct
 import subprocess
 import sys
@@ -70,18 +71,19 @@ def test_a_1_hz_header_is_refused_before_allocating(tmp_path):
 
 
 @pytest.mark.parametrize("offset, value, reason", [
-    (22, struct.pack("<H", 300), "the header claims 300 channels (at most 64 are read)"),
+    (22, struct.pack("<H", 300), r"the header claims 300 channels \(at most 64 are read\)"),
     (24, struct.pack("<I", 0xFFFFFFFF), "the header claims a sample rate of 4294967295 Hz"),
     (24, struct.pack("<I", 3_000_000), "the header claims a sample rate of 3000000 Hz"),
     (24, struct.pack("<I", 100), "the header claims a sample rate of 100 Hz"),
-    (22, struct.pack("<H", 0), "corrupt or not an audio file"),  # libsndfile itself refuses 0 channels
+    # libsndfile refuses 0 channels itself; ffmpeg, where installed, reads the header and it is refused
+    (22, struct.pack("<H", 0), "(corrupt or not an audio file|the header claims 0 channels)"),
 ])  # fmt: skip
 def test_implausible_wav_headers_are_one_line(tmp_path, offset, value, reason):
     bad = _patched(_noise_wav(tmp_path / "good.wav", 8000), tmp_path / "bad.wav", offset, value)
     for read in (load_audio, lambda p: list(WindowStream(EXTRACTOR, p))):
         with pytest.raises(AudioError) as error:
             read(bad)
-        assert str(error.value).startswith(f"{bad}: {reason}") and "\n" not in str(error.value)
+        assert re.match(f"{re.escape(str(bad))}: {reason}", str(error.value)) and "\n" not in str(error.value)
 
 
 def test_a_frame_count_the_file_cannot_hold_is_refused(tmp_path):
