@@ -138,6 +138,9 @@ def load_audio_with_rate(path: str | os.PathLike, sample_rate: int | None = None
     return np.ascontiguousarray(mono, dtype=np.float32), int(sr)
 
 
+FREE_WAIT_S = 2.0  # the longest a message waits for the decoders' muted sections to end
+
+
 class _StderrMute:
     """Mutes file descriptor 2 while any thread decodes: libmpg123 prints "Note: Illegal
     Audio-MPEG-Header" lines straight to it on a damaged MP3, while the AudioError already says
@@ -170,11 +173,21 @@ class _StderrMute:
     def free(self) -> Iterator[None]:
         with self._lock:
             self._writers += 1
-            self._lock.wait_for(lambda: self._depth == 0)
+            # A decoder that hangs inside muted() must not silence the run for good: after a
+            # while the message goes out anyway, fd 2 unmuted around it.
+            stuck = not self._lock.wait_for(lambda: self._depth == 0, timeout=FREE_WAIT_S)
+            if stuck and self._saved is not None:
+                sys.stderr.flush()
+                os.dup2(self._saved, 2)
         try:
             yield
         finally:
             with self._lock:
+                if stuck and self._depth > 0 and self._saved is not None:
+                    sys.stderr.flush()
+                    devnull = os.open(os.devnull, os.O_WRONLY)
+                    os.dup2(devnull, 2)
+                    os.close(devnull)
                 self._writers -= 1
                 self._lock.notify_all()
 
