@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 CHUNKS_PER_WORKER = 2  # decoded chunks waiting per thread: decoding runs ahead of the model this far
 FILE_TIMEOUT_S = 300.0  # a decoder that gives no block for this long is stuck: the file is skipped
 _SENTIO = str(Path(__file__).resolve().parents[1])  # where a bug of our own is raised
+_DECODERS = {"soundfile", "audioread", "librosa", "soxr", "mutagen", "av"}  # libraries that read the files
 
 
 def default_workers() -> int:
@@ -90,8 +91,9 @@ class _InFlight:
 
 def file_error(path: str, exc: BaseException) -> tuple[AudioError, str | None]:
     """The one-line AudioError an exception while reading `path` becomes, and the traceback text
-    when it is a bug of Sentio's own: an exception raised inside Sentio's code (not a SentioError)
-    is ours to fix, one raised inside a decoder library says the file is one it cannot read."""
+    when it is a bug of Sentio's own. What Sentio's innermost frame called decides: a decoder
+    library raising says the file is one it cannot read; anything else (Sentio's own code, or
+    numpy or torch as Sentio called them) is a bug to fix, shown with its traceback."""
     if isinstance(exc, AudioError):
         return exc, None
     if isinstance(exc, SentioError):
@@ -101,12 +103,14 @@ def file_error(path: str, exc: BaseException) -> tuple[AudioError, str | None]:
     if isinstance(exc, MemoryError):
         return AudioError(path, "not enough memory to decode it"), None
     frames = traceback.extract_tb(exc.__traceback__)
+    ours = [i for i, frame in enumerate(frames) if frame.filename.startswith(_SENTIO)]
+    callee = frames[ours[-1] + 1] if ours and ours[-1] + 1 < len(frames) else None
     text = (str(exc).strip().splitlines() or [""])[0]
     what = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-    if frames and frames[-1].filename.startswith(_SENTIO):
-        trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip()
-        return AudioError(path, f"internal error ({what}): a bug in Sentio, its traceback is above"), trace
-    return AudioError(path, f"cannot decode ({what})"), None
+    if callee is not None and _DECODERS & {part.removesuffix(".py") for part in Path(callee.filename).parts}:
+        return AudioError(path, f"cannot decode ({what})"), None
+    trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip()
+    return AudioError(path, f"internal error ({what}): a bug in Sentio, its traceback is above"), trace
 
 
 class _Decoders:

@@ -7,6 +7,7 @@ each folder is entered once (by device and inode) and each problem is one `Probl
 
 from __future__ import annotations
 
+import errno
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,11 +59,23 @@ def _walk(root: str, problems: list[Problem]) -> list[str]:
                 elif entry.is_file() and os.path.splitext(entry.name)[1].lower() in AUDIO_EXTENSIONS:
                     found.append(str(Path(entry.path)))  # the spelling Path gives, as earlier versions wrote
                 elif entry.is_symlink() and not os.path.exists(entry.path):
-                    if os.path.splitext(entry.name)[1].lower() in AUDIO_EXTENSIONS:
-                        found.append(str(Path(entry.path)))  # a dangling link to audio: reported when it is read
-            except OSError as exc:  # ELOOP on a link that points at itself
-                problems.append(Problem(entry.path, f"cannot be opened ({exc.strerror or exc})"))
+                    _dangling(entry.path, found, problems)
+            except OSError as exc:
+                loop = exc.errno == errno.ELOOP
+                problems.append(Problem(entry.path, "is a symlink loop: left out" if loop
+                                        else f"cannot be opened ({exc.strerror or exc})"))
     return sorted(found)
+
+
+def _dangling(path: str, found: list[str], problems: list[Problem]) -> None:
+    """A link that leads nowhere: a loop is reported here, a broken link to audio where it is read."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            problems.append(Problem(path, "is a symlink loop: left out"))
+        elif os.path.splitext(path)[1].lower() in AUDIO_EXTENSIONS:
+            found.append(str(Path(path)))
 
 
 def list_audio(inputs: list[str]) -> Listing:
