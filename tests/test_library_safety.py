@@ -176,6 +176,25 @@ def test_files_that_cannot_be_tagged_are_left_as_they_were(run, tmp_path, predic
     assert unknown.read_bytes() == b"\0" * 64 and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
+def test_a_full_disk_while_tagging_leaves_the_file_and_no_copy(tmp_path):
+    song = write_audio(tmp_path / "music" / "song.flac", 3.0, 44100, 2)
+    data = song.read_bytes()
+    child = os.fork()
+    if child == 0:  # a real limit of the file system calls: the copy cannot be written whole
+        code = 3
+        try:
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (len(data) // 2, len(data) // 2))
+            write_tags(str(song), RESULT)
+        except AudioError as exc:
+            code = 0 if exc.reason == "cannot write tags (File too large); the file is left as it was" else 4
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(child, 0)
+    assert os.WEXITSTATUS(status) == 0
+    assert song.read_bytes() == data and os.listdir(song.parent) == ["song.flac"]
+
+
 # ---- reading faults -------------------------------------------------------------------------------
 
 
