@@ -14,6 +14,7 @@ import os
 import shutil
 import sys
 import threading
+import time
 import warnings
 from dataclasses import dataclass
 from typing import Iterator
@@ -152,18 +153,26 @@ class _StderrMute:
         self._depth = 0  # decoding sections open
         self._writers = 0  # threads waiting in or inside free()
         self._saved: int | None = None
+        self._since: dict[object, float] = {}  # open sections: when each began
+
+    def _stuck(self) -> bool:
+        """Whether a section has been open for longer than a message waits (a hung decoder)."""
+        return bool(self._since) and time.monotonic() - min(self._since.values()) > FREE_WAIT_S
 
     @contextlib.contextmanager
     def muted(self) -> Iterator[None]:
+        token = object()
         with self._lock:
             self._lock.wait_for(lambda: self._writers == 0)
             if self._depth == 0:
                 self._saved = self._mute()
             self._depth += 1
+            self._since[token] = time.monotonic()
         try:
             yield
         finally:
             with self._lock:
+                del self._since[token]
                 self._depth -= 1
                 if self._depth == 0:
                     self._restore()
@@ -175,7 +184,8 @@ class _StderrMute:
             self._writers += 1
             # A decoder that hangs inside muted() must not silence the run for good: after a
             # while the message goes out anyway, fd 2 unmuted around it.
-            stuck = not self._lock.wait_for(lambda: self._depth == 0, timeout=FREE_WAIT_S)
+            stuck = not self._lock.wait_for(lambda: self._depth == 0 or self._stuck(), timeout=FREE_WAIT_S)
+            stuck = stuck or self._depth > 0
             if stuck and self._saved is not None:
                 sys.stderr.flush()
                 os.dup2(self._saved, 2)
