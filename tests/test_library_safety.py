@@ -203,7 +203,7 @@ def test_a_hung_decoder_a_changed_file_and_a_bug_each_skip_one_file(run, tmp_pat
     from sentio.data.audio import STDERR
 
     music = tmp_path / "music"
-    for name in ("a_hangs", "b_changes", "c_bug", "d_fine", "e_fine"):
+    for name in ("a_hangs", "b_changes", "c_bug", "d_fine", "e_fine", "f_deleted"):
         write_audio(music / f"{name}.wav", 1.5, 16000, seed=len(name))
     release = threading.Event()
     plain = stream.WindowStream.__iter__
@@ -211,6 +211,7 @@ def test_a_hung_decoder_a_changed_file_and_a_bug_each_skip_one_file(run, tmp_pat
     def windows(self):
         name = Path(self.path).stem
         if name == "a_hangs":
+            (music / "f_deleted.wav").unlink()  # listed, then gone before it is read
             with STDERR.muted():  # where a real decoder hangs: our messages must still get out
                 release.wait(60)
         for i, chunk in enumerate(plain(self)):
@@ -234,7 +235,8 @@ def test_a_hung_decoder_a_changed_file_and_a_bug_each_skip_one_file(run, tmp_pat
     assert "Traceback" in err and "ZeroDivisionError: division by zero" in err  # our bug keeps its traceback
     assert f"skipped {music / 'c_bug.wav'}: internal error (ZeroDivisionError: division by zero)" in err
     summary = err.strip().splitlines()[-1]
-    assert "5 files (3 failed)" in summary and summary.endswith("1 files failed with an internal error: see above")
+    assert f"skipped {music / 'f_deleted.wav'}: file not found" in err
+    assert "6 files (4 failed)" in summary and summary.endswith("1 files failed with an internal error: see above")
     assert sorted(Path(r["file"]).stem for r in _records(output)) == ["d_fine", "e_fine"]
     assert not journal_path(output).exists()  # a clean end leaves nothing to remember
 
