@@ -299,7 +299,7 @@ def main() -> int:
     procs.barrier()
     tallies = procs.gather(tally)
     if not procs.main:
-        return 1 if tally.failed else 0
+        return 0  # the main process counts every process's files and answers for the run
     for other in tallies[1:]:
         tally.add(other)
     if resumable:
