@@ -27,10 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-os.environ.setdefault("SENTIO_DEFER_REGISTRATION", "1")  # --help stays fast: see sentio/__init__.py
-
-from sentio.cli import parser_for, run_cli  # noqa: E402
-from sentio.errors import ArgumentError, MissingFileError, OutputError, SentioError  # noqa: E402
+from sentio.cli import parser_for, run_cli
+from sentio.errors import ArgumentError, MissingFileError, OutputError, SentioError
 
 PROG = "predict.py"
 FORMATS = ("csv", "jsonl", "json")
@@ -158,7 +156,7 @@ def report(line: str) -> None:
     """One line on stderr, kept intact below the progress bar and never muted by a decoder."""
     from tqdm.auto import tqdm
 
-    from sentio.data.audio import STDERR
+    from sentio.features.audio import STDERR
 
     with STDERR.free():
         tqdm.write(line, file=sys.stderr)
@@ -223,7 +221,7 @@ def main() -> int:
         raise ArgumentError("several processes write their parts beside one --output: give --output FILE.csv or FILE.jsonl")
     import transformers
 
-    from sentio.data.audio import AudioError
+    from sentio.features.audio import AudioError
     from sentio.inference import EmotionPredictor  # torch loads only once the arguments are valid
     from sentio.inference.journal import MAX_CRASHES, Journal, compact, journal_path
     from sentio.inference.library import CsvWriter, FileKey, ResultLog, default_workers, predict_library, record, write_tags

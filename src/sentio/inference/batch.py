@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..data.audio import STDERR, AudioError
+from ..features.audio import STDERR, AudioError
 from ..errors import SentioError
 from .predictor import Result, song_result
 from .runner import batches_of, run_batches

@@ -25,7 +25,7 @@ import stat
 from pathlib import Path
 from typing import Iterable
 
-from ..data.audio import AudioError
+from ..features.audio import AudioError
 from .predictor import Result
 
 TAG_NAMES = {"valence": "SENTIO_VALENCE", "arousal": "SENTIO_AROUSAL", "quadrant": "SENTIO_QUADRANT"}

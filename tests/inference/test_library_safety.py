@@ -21,8 +21,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from sentio.data.audio import AudioError
-from sentio.data.feature_extractor import SentioFeatureExtractor
+from sentio.features.audio import AudioError
+from sentio.features.extractor import SentioFeatureExtractor
 from sentio.inference.journal import journal_path
 from sentio.inference.listing import list_audio
 from sentio.inference.tags import is_temp_copy, tag_values, write_tags
@@ -50,7 +50,6 @@ def predict_py(monkeypatch, capsys):
 
     def call(*args: str) -> tuple[int, str]:
         monkeypatch.setattr(sys, "argv", ["predict.py", *args])
-        monkeypatch.setenv("SENTIO_DEFER_REGISTRATION", "1")
         with pytest.raises(SystemExit) as exit_info:
             runpy.run_path(str(REPO / "predict.py"), run_name="__main__")
         return exit_info.value.code, capsys.readouterr().err
@@ -200,7 +199,7 @@ def test_a_full_disk_while_tagging_leaves_the_file_and_no_copy(tmp_path):
 
 def test_a_hung_decoder_a_changed_file_and_a_bug_each_skip_one_file(run, tmp_path, predict_py, monkeypatch):
     import sentio.inference.stream as stream
-    from sentio.data.audio import STDERR
+    from sentio.features.audio import STDERR
 
     music = tmp_path / "music"
     for name in ("a_hangs", "b_changes", "c_bug", "d_fine", "e_fine", "f_deleted"):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from sentio.data.feature_extractor import SentioFeatureExtractor
+from sentio.features.extractor import SentioFeatureExtractor
 from sentio.inference.shards import part_path, part_paths, split_by_size
 from sentio.models import build_model
 from tests.conftest import REPO, write_audio
