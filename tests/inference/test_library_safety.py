@@ -347,3 +347,29 @@ def test_a_full_disk_while_writing_keeps_what_was_written_and_the_rerun_complete
     assert rerun.returncode == 0, rerun.stderr
     assert f"already done" in rerun.stderr and output.read_bytes().startswith(kept)
     assert sorted(r["file"] for r in _records(output)) == sorted(str(p) for p in music.iterdir())
+
+
+def test_a_real_full_disk_while_writing_keeps_what_was_written(run, tmp_path):
+    """The same on a full file system (ENOSPC): a three-page tmpfs holds the output and its journal, where mounting is allowed."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=12k", "tmpfs", str(disk)], capture_output=True).returncode:
+        pytest.skip("cannot mount a small tmpfs here (needs root in a privileged container)")
+    try:
+        music = tmp_path / ("m" * 100)
+        for i in range(16):  # long names: 16 records need more than the page the output gets
+            write_audio(music / f"{i:02d}{'x' * 100}.wav", 0.7, 16000, seed=i)
+        output = disk / "out.jsonl"
+        args = [sys.executable, "predict.py", "--model_dir", str(run), str(music), "--output", str(output)]
+        full = subprocess.run(args, cwd=REPO, env=ENV, capture_output=True, text=True, timeout=180)
+        assert full.returncode == 2 and "Traceback" not in full.stderr, full.stderr
+        assert f"cannot write to {output} (No space left on device): make room and rerun" in full.stderr
+        kept = output.read_bytes()
+        assert kept.endswith(b"\n") and 0 < len(_records(output)) < 16
+        subprocess.run(["mount", "-o", "remount,size=1m", str(disk)], check=True)  # room is made
+        rerun = subprocess.run(args, cwd=REPO, env=ENV, capture_output=True, text=True, timeout=180)
+        assert rerun.returncode == 0, rerun.stderr
+        assert output.read_bytes().startswith(kept)
+        assert sorted(r["file"] for r in _records(output)) == sorted(str(p) for p in music.iterdir())
+    finally:
+        subprocess.run(["umount", str(disk)], capture_output=True)
