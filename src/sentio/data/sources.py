@@ -22,7 +22,7 @@ from .manifest import (
     write_manifest,
 )
 from .protocols import get_protocol
-from .readers import open_reader
+from .readers import READERS, open_reader
 
 logger = logging.getLogger(__name__)
 
@@ -119,6 +119,20 @@ def _is_manifest(path: Path) -> bool:
     return set(REQUIRED_COLUMNS) <= set(read_csv_file(path, nrows=0).columns)
 
 
+def source_kind(spec: DataSourceSpec) -> tuple[str, str]:
+    """(dataset name, description) of what the flags point at, without reading it (a protocol checks it first)."""
+    if spec.demo:
+        return "demo", f"demo corpus at {spec.demo_dir}"
+    if spec.dataset_name:
+        return "hf", f"Hugging Face dataset {spec.dataset_name}"
+    path = Path(spec.data or "")
+    if spec.data and path.is_dir():
+        reader = next((r for r in READERS if r.detects(path)), None)
+        if reader is not None:
+            return reader.name, f"{reader.title} folder {path}"
+    return "csv", f"CSV {path}"
+
+
 def load_source(spec: DataSourceSpec) -> Source:
     """The raw source: its table, label scale, description, checks and dynamic annotations.
     Raises one line (a SentioError) for a source that cannot be read."""
@@ -180,10 +194,11 @@ def prepare_manifest(spec: DataSourceSpec, output_dir: str | Path | None = None,
             check_manifest_protocol(manifest, protocol.name, given)
             report["protocol"] = {**protocol.describe(), **protocol.finish(manifest)}
     else:
+        if protocol is not None:
+            protocol.check_dataset(*source_kind(spec))
         source = load_source(spec)
         table, protocol_report = source.table, {}
         if protocol is not None:
-            protocol.check_dataset(source.dataset, source.description)
             assignment = protocol.assign(table, source.dataset, spec)
             table, protocol_report = assignment.table, assignment.report
         split = SplitSpec(seed=spec.split_seed, fractions=spec.fractions(), files=spec.split_files)

@@ -7,7 +7,15 @@ so Sentio's numbers sit beside the field's published tables (published.csv, with
 from __future__ import annotations
 
 from ...errors import ArgumentError
-from .base import Assignment, BenchmarkProtocol, PublishedResult, published_results, to_z, z_score_stats
+from .base import (
+    Assignment,
+    BenchmarkProtocol,
+    PublishedResult,
+    protocol_notes,
+    published_results,
+    to_z,
+    z_score_stats,
+)
 from .marble_emo import MarbleEmo
 from .mediaeval_2015 import MediaEval2015
 from .music2emo import Music2Emo
@@ -22,5 +30,5 @@ def get_protocol(name: str) -> BenchmarkProtocol:
     return PROTOCOLS[name]
 
 
-__all__ = ["PROTOCOLS", "Assignment", "BenchmarkProtocol", "PublishedResult", "get_protocol", "published_results",
+__all__ = ["PROTOCOLS", "Assignment", "BenchmarkProtocol", "PublishedResult", "get_protocol", "protocol_notes", "published_results",
            "to_z", "z_score_stats"]

@@ -109,3 +109,25 @@ def with_split(table: pd.DataFrame, splits: Mapping[str, str], missing_reason: s
     reason = table["skip_reason"].fillna("").astype(str) if "skip_reason" in table else pd.Series("", index=table.index)
     table["skip_reason"] = np.where((reason == "") & (table["split"] == ""), missing_reason, reason)
     return table
+
+
+def protocol_notes(section: Mapping[str, Any]) -> list[str]:
+    """Sentences for the model card and report.md from data_report.json's `protocol` section."""
+    if not section:
+        return []
+    lines = [f"Protocol `{section['name']}`: {section.get('summary', '')}."]
+    norm = section.get("label_normalisation")
+    if norm:
+        mean, std = norm["mean"], norm["std"]
+        lines.append(f"Labels z-scored with the mean and population std of the {norm['songs']} non-test songs "
+                     f"(on [-1, 1]: valence {mean['valence']:.4f} ± {std['valence']:.4f}, arousal "
+                     f"{mean['arousal']:.4f} ± {std['arousal']:.4f}); R² and CCC are the same on that z scale as on "
+                     "[-1, 1], since labels and predictions map by the same affine map.")
+    if section.get("keep_published_leakage"):
+        lines.append(f"Published lists kept as they are (--keep_published_leakage): {section.get('test_songs_trained_on', 0)} "
+                     "train/validation songs are test songs of the published lists, so these scores were measured "
+                     "with test songs trained on (the paper's condition).")
+    elif "left_out" in section:
+        lines.append(f"{section['left_out']} train/validation songs left out because they are test songs of the "
+                     "published lists (copies across datasets), so no test song was trained on.")
+    return lines
