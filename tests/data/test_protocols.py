@@ -24,7 +24,7 @@ def write_emomusic(root: Path, songs: list[tuple[int, str, str]], seconds: float
     ann = root / "annotations"
     ann.mkdir(parents=True)
     rows = ["song_id,mean_arousal,std_arousal,mean_valence,std_valence"]
-    rows += [f"{sid},{2 + (i * 7) % 7:.1f},1,{3 + (i * 3) % 5:.1f},1" for i, (sid, _, _) in enumerate(songs)]
+    rows += [f"{sid},{2 + (i * 5) % 7:.1f},1,{3 + (i * 3) % 5:.1f},1" for i, (sid, _, _) in enumerate(songs)]
     (ann / "static_annotations.csv").write_text("\n".join(rows) + "\n")
     info = ['"song_id","file_name","Artist","Song title","Mediaeval 2013 set"']
     info += [f'{sid},"\t{sid}.mp3","{artist}\t","\tT\t","{subset}"' for sid, artist, subset in songs]

@@ -99,6 +99,7 @@ def to_z(values: np.ndarray, stats: Mapping[str, Any]) -> np.ndarray:
     """[N, 2] (valence, arousal) on [-1, 1] -> the protocol's z scale."""
     mean = np.array([stats["mean"]["valence"], stats["mean"]["arousal"]])
     std = np.array([stats["std"]["valence"], stats["std"]["arousal"]])
+    std = np.where(std > 0, std, 1.0)  # constant labels (a tiny corpus): centred only, not divided by zero
     return (np.asarray(values, np.float64) - mean) / std
 
 
