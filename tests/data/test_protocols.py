@@ -188,3 +188,30 @@ def test_z_scale_keeps_r2_and_ccc():
     a, b = regression_metrics(pred, true), regression_metrics(to_z(pred, stats), to_z(true, stats))
     for key in ("r2_valence", "r2_arousal", "ccc_mean"):
         assert a[key] == pytest.approx(b[key])
+
+
+def test_headline_of_each_kind_and_the_leakage_notes():
+    from sentio.data.protocols import protocol_notes
+    from sentio.evaluation.benchmark import protocol_headline
+    from sentio.evaluation.report import prediction_table
+
+    true = np.array([[0.1, 0.2], [-0.3, 0.5], [0.4, -0.6]])
+    table = prediction_table(true + 0.05, true, ["1", "2", "3"], {})
+    manifest = pd.DataFrame({"song_id": ["1", "2", "3"], "split": ["test"] * 3})
+    # mediaeval-2015: the per-song curve metrics of a dynamic model, nothing for a static one
+    dyn = {dim: {"song_rmse": {"value": 0.1 + i}, "song_pearson": {"value": 0.5 + i}}
+           for i, dim in enumerate(("valence", "arousal", "mean"))}
+    section = protocol_headline(get_protocol("mediaeval-2015"), table, {"dynamic": {"metrics": dyn, "songs": 3}},
+                                manifest, {"dataset": "deam"})
+    assert section["headline"]["song_rmse"]["arousal"] == 1.1 and section["headline"]["songs"] == 3
+    assert "  (no published numbers kept for this protocol and dataset)" in section["table"]
+    static = protocol_headline(get_protocol("mediaeval-2015"), table, {}, manifest, {"dataset": "deam"})
+    assert static["headline"] is None and "needs a run trained with --target dynamic" in static["notes"][-1]
+    # music2emo: R² on [-1, 1], the dataset's published rows, the joint ones marked
+    m2e = protocol_headline(get_protocol("music2emo"), table, {}, manifest,
+                            {"dataset": "pmemo", "protocol": {"name": "music2emo", "left_out": 0}})
+    assert m2e["headline"]["r2"]["valence"] == pytest.approx(1 - 3 * 0.05 ** 2 / np.sum((true[:, 0] - true[:, 0].mean()) ** 2))
+    assert [r["dataset"] for r in m2e["published"]] == ["pmemo", "pmemo"]
+    assert sum("[trained with leaked test songs]" in line for line in m2e["table"]) == 1
+    kept = protocol_notes({"name": "music2emo", "summary": "s", "keep_published_leakage": True, "test_songs_trained_on": 98})
+    assert "98 train/validation songs are test songs of the published lists" in kept[-1]
