@@ -194,11 +194,12 @@ def prepare_manifest(spec: DataSourceSpec, output_dir: str | Path | None = None,
             check_manifest_protocol(manifest, protocol.name, given)
             report["protocol"] = {**protocol.describe(), **protocol.finish(manifest)}
     else:
-        if protocol is not None:
-            protocol.check_dataset(*source_kind(spec))
+        if protocol is not None and (spec.demo or spec.dataset_name or Path(spec.data or "").exists()):
+            protocol.check_dataset(*source_kind(spec))  # before reading (the demo would be generated first)
         source = load_source(spec)
         table, protocol_report = source.table, {}
         if protocol is not None:
+            protocol.check_dataset(source.dataset, source.description)
             assignment = protocol.assign(table, source.dataset, spec)
             table, protocol_report = assignment.table, assignment.report
         split = SplitSpec(seed=spec.split_seed, fractions=spec.fractions(), files=spec.split_files)

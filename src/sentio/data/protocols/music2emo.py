@@ -31,10 +31,15 @@ SHARED_IDS = {"deam": ("emomusic", 1000)}
 LEAK_REASON = "test song of the published lists"
 
 
+def local_id(song_id: str) -> str:
+    """The dataset's own id of a song id (a multi-dataset manifest writes `dataset:id`)."""
+    return str(song_id).rpartition(":")[2]
+
+
 def known_group(dataset: str, song_id: str) -> str:
     """The song's group by the known id map: DEAM N <= 1000 -> emomusic:N, anything else dataset:id."""
     other = SHARED_IDS.get(dataset)
-    song_id = str(song_id)
+    song_id = local_id(song_id)
     if other and song_id.isdigit() and int(song_id) <= other[1]:
         return f"{other[0]}:{song_id}"
     return f"{dataset}:{song_id}"
@@ -89,7 +94,7 @@ class Music2Emo(BenchmarkProtocol):
         lists = published_lists()
         datasets = (table["dataset"].fillna(dataset).astype(str) if "dataset" in table
                     else pd.Series(dataset, index=table.index))
-        splits = {str(s): lists.get(d, {}).get(str(s), "") for s, d in zip(table["song_id"], datasets)}
+        splits = {str(s): lists.get(d, {}).get(local_id(s), "") for s, d in zip(table["song_id"], datasets)}
         out = with_split(table, {k: v for k, v in splits.items() if v}, "not in the published lists")
         # A copy of a test song: by the known id map, or by the `group` column where the data has one.
         groups = [known_group(d, s) for d, s in zip(datasets, out["song_id"].astype(str))]
