@@ -8,15 +8,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import ArgumentError
+from ..errors import ArgumentError, MissingFileError
 from .csv_table import read_csv_file, read_label_csv
 from .deam import DEAM_SCALE, DeamReader
-from .dynamic import DynamicTable, read_curves, read_long_dynamic
+from .dynamic import DynamicTable, read_long_dynamic
 from .manifest import (
     REQUIRED_COLUMNS,
     ManifestError,
     SplitSpec,
     build_manifest,
+    read_curves,
     read_manifest,
     with_curves,
     write_manifest,
@@ -33,7 +34,7 @@ class DataSourceSpec:
 
     data: str | None = field(
         default=None,
-        metadata={"help": "A DEAM or EmoMusic folder, a label CSV (path, valence, arousal), or a manifest.csv from prepare.py."},
+        metadata={"help": "A DEAM, EmoMusic or PMEmo folder, a label CSV (path, valence, arousal), or a manifest.csv from prepare.py."},
     )
     demo: bool = field(default=False, metadata={"help": "Use the built-in demo corpus (generated once under data/demo)."})
     demo_dir: str = field(default="data/demo", metadata={"help": "Where the demo corpus is generated."})
@@ -137,7 +138,7 @@ def load_source(spec: DataSourceSpec) -> Source:
     """The raw source: its table, label scale, description, checks and dynamic annotations.
     Raises one line (a SentioError) for a source that cannot be read."""
     if spec.demo:
-        from .demo import ensure_demo
+        from ..demo.corpus import ensure_demo
 
         root = ensure_demo(spec.demo_dir, num_clips=spec.demo_num_clips, seed=spec.demo_seed)
         reader = DeamReader(root)
@@ -226,3 +227,15 @@ def prepare_manifest(spec: DataSourceSpec, output_dir: str | Path | None = None,
     if output_dir is not None:
         write_manifest(manifest, report, output_dir, curves)
     return manifest, report
+
+
+def load_manifest(model_dir: str, data_args: DataSourceSpec, output_dir: str) -> tuple[pd.DataFrame, str, Path]:
+    """The run's own manifest.csv (same splits as training) unless --data/--demo names another source;
+    also a description and the folder holding the manifest (and its curves.csv)."""
+    if data_args.data or data_args.demo or data_args.dataset_name:
+        manifest, report = prepare_manifest(data_args, output_dir)
+        return manifest, report.get("source", data_args.data or "demo"), Path(output_dir)
+    path = Path(model_dir) / "manifest.csv"
+    if not path.is_file():
+        raise MissingFileError(f"{model_dir}: no manifest.csv in the run; pass --data DEAM_DIR|CSV or --demo")
+    return read_manifest(path), f"manifest {path}", Path(model_dir)
