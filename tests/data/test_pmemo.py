@@ -64,7 +64,7 @@ def test_prepare_reads_a_pmemo_folder(tmp_path):
 
 
 def test_frame_time_describes_the_half_second_before_it(tmp_path):
-    from sentio.data.dynamic import read_curves
+    from sentio.data.manifest import read_curves
 
     root = write_pmemo(tmp_path / "PMEmo2019")
     prepare_manifest(DataArguments(data=str(root)), tmp_path / "run", progress=False)
