@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from .. import __version__
 from ..errors import DataError, MissingFileError
 from ..features.audio import AudioError, audio_info
-from .csv_table import read_csv_file
+from .csv_table import numbers, read_csv_file
 from .dynamic import CURVES_FILE, Curve, read_long_dynamic, write_curves
 from .labels import check_scale, std_to_unit, to_unit
 from .splits import SPLITS, normalise_split_name, read_split_files, seeded_split
@@ -233,7 +233,7 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
 def _numbers(text: pd.Series, column: str, path: Path) -> pd.Series:
     """A numeric column; only a spread may be empty (the source had none)."""
     text = text.str.strip()
-    values = pd.to_numeric(text, errors="coerce")
+    values = numbers(text)
     bad = values.isna() & ((text != "") | (column not in SPREAD_COLUMNS))
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
@@ -256,7 +256,7 @@ def _check_ranges(frame: pd.DataFrame, path: Path) -> None:
 def _resolve(audio: str, folder: Path) -> str:
     """An absolute path as is; a relative one beside the manifest if it exists there, else from the working directory."""
     relative = Path(audio)
-    if not audio or relative.is_absolute():
+    if not audio or relative.is_absolute() or "\0" in audio:  # NUL: no file has it; the file check says so
         return audio
     beside = folder / relative
     return str((beside if beside.exists() or not relative.exists() else relative).resolve())
