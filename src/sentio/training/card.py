@@ -46,6 +46,8 @@ class ModelCardInfo:
     metric_for_best_model: str | None
     layer: str | int = "last"
     probe: bool = False
+    trained: str = ""  # which part trained (training.freeze.TrainedPart), when the run says
+    trainable_parameters: int | None = None
 
 
 def _input_line(features: dict[str, Any]) -> str:
@@ -71,6 +73,11 @@ def write_model_card(output_dir: str | Path, info: ModelCardInfo, results: dict[
     head = (f"{info.pooling} pooling of {layers.get(str(info.layer), f'hidden state {info.layer}')} -> hidden layer "
             f"-> 2 outputs through tanh; loss `{info.loss}`")
     training = "the head only (frozen encoder, embeddings cached once: probe mode)" if info.probe else "the whole model"
+    if info.trained:
+        training = info.trained
+    if info.trainable_parameters is not None:
+        training += (f"; {info.trainable_parameters:,} of {info.num_parameters:,} parameters trained "
+                     f"({100 * info.trainable_parameters / max(info.num_parameters, 1):.2f}%)")
     lines = front + [
         "",
         f"# {Path(output_dir).name}: music emotion regression ({info.backbone})",
