@@ -67,10 +67,10 @@ def table(rows: list[dict]) -> str:
     lines = ["| backbone | mode | test CCC mean (valence, arousal) | of ceiling | train time | wall | CPU | trained parameters |",
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:
+        trained = f"{r['trainable_parameters']:,}" if r.get("trainable_parameters") else "-"  # older rows lack it
         lines.append(f"| {r['backbone']} | {r['mode']} | {r['test_ccc_mean']:.3f} ({r['test_ccc_valence']:.3f}, "
                      f"{r['test_ccc_arousal']:.3f}) | {r['test_ccc_mean_of_ceiling']:.2f} | {r['train_runtime']:.0f} s | "
-                     f"{r['wall_s']:.0f} s | {r['cpu_s']:.0f} s | "
-                     f"{r['trainable_parameters'] or 0:,} |")
+                     f"{r['wall_s']:.0f} s | {r['cpu_s']:.0f} s | {trained} |")
     return "\n".join(lines) + "\n"
 
 
