@@ -78,7 +78,8 @@ def main() -> int:
     if plan.probe and synthetic_args.synthetic:
         raise ArgumentError("--synthetic cannot be combined with --probe: GAN windows are features, and a probe "
                             "trains on cached encoder embeddings")
-    check_trained_part(model_args, plan.backbone, plan.architecture())  # --lora / --unfreeze_top_layers, before data work
+    if model_args.lora or model_args.unfreeze_top_layers:  # their flags against the architecture, before data work
+        check_trained_part(model_args, plan.backbone, plan.architecture())
     if training_args.push_to_hub:
         check_hub_ready()  # fail now, not after hours of training
     resume = resume_checkpoint(training_args.resume_from_checkpoint, training_args.output_dir)

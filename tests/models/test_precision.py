@@ -40,7 +40,7 @@ def batch_for(model: torch.nn.Module, name: str, seed: int = 1) -> dict:
         frames = torch.rand(4, 6, 2, generator=g) * 2 - 1
         frames[0, :2] = float("nan")  # unlabelled half-seconds
         batch["frame_labels"] = frames
-    return {"input_values" if name != "vit" else "pixel_values": x, **batch}
+    return {BACKBONES[name].input_name: x, **batch}
 
 
 def with_lora(model: torch.nn.Module, name: str) -> torch.nn.Module:

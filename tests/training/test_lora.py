@@ -28,7 +28,7 @@ def tiny_model(name: str, **head):
 
 def forward(model, name: str, x: torch.Tensor) -> torch.Tensor:
     with torch.no_grad():
-        return model(**{"input_values" if name != "vit" else "pixel_values": x}).predictions
+        return model(**{BACKBONES[name].input_name: x}).predictions
 
 
 @pytest.mark.parametrize("name", NAMES)
