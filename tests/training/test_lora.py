@@ -157,7 +157,7 @@ def test_lora_run_is_one_plain_folder_loaded_without_peft_with_a_shareable_adapt
     from peft import PeftModel
     from transformers import AutoModel
 
-    from sentio.data.feature_extractor import SentioFeatureExtractor
+    from sentio.features.extractor import SentioFeatureExtractor
     from sentio.models import build_model
 
     extractor = SentioFeatureExtractor.from_pretrained(out)
