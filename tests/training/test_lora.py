@@ -159,6 +159,9 @@ def test_lora_run_is_one_plain_folder_loaded_without_peft_with_a_shareable_adapt
 
     from sentio.features.extractor import SentioFeatureExtractor
     from sentio.models import build_model
+    from sentio.registration import register
+
+    register()  # AutoModel then knows Sentio's models
 
     extractor = SentioFeatureExtractor.from_pretrained(out)
     x = extractor(str(clip), return_tensors="pt")["input_values"]
