@@ -127,7 +127,10 @@ def build_manifest(
     kept, seen = [], set()
     for _, row in tqdm(table.iterrows(), total=len(table), desc="checking audio", disable=not progress, unit="clip"):
         song_id = str(row["song_id"])
-        problem = _label_problem(row, low, high) or _spread_problem(row)
+        # a reason the source or a protocol gave (a PMEmo chorus without labels, a song a protocol leaves out)
+        given = row.get("skip_reason")
+        problem = str(given) if isinstance(given, str) and given else None
+        problem = problem or _label_problem(row, low, high) or _spread_problem(row)
         if problem is None and song_id in seen:
             problem = f"duplicate id {song_id}"
         if problem is None and not row["path"]:
@@ -139,7 +142,8 @@ def build_manifest(
             except AudioError as exc:
                 problem = "missing file" if exc.reason == "file not found" else exc.reason
         if problem is not None:
-            report.skip(row, problem, strict)
+            # --strict stops at a bad row, not at a row the source or protocol itself leaves out
+            report.skip(row, problem, strict and not (isinstance(given, str) and given))
             continue
         seen.add(song_id)
         kept.append({
