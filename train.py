@@ -61,6 +61,7 @@ def main() -> int:
     from sentio.training.augment import Mixup
     from sentio.training.calibrate import calibrate_run
     from sentio.training.card import ModelCardInfo, check_hub_ready, write_model_card
+    from sentio.training.freeze import check_trained_part, finish_training, select_trained
     from sentio.training.probe import INPUT_NAME, EmbeddingCollator, probe_embeddings
     from sentio.training.setup import (
         resume_checkpoint,
@@ -83,6 +84,8 @@ def main() -> int:
     if plan.probe and synthetic_args.synthetic:
         raise ArgumentError("--synthetic cannot be combined with --probe: GAN windows are features, and a probe "
                             "trains on cached encoder embeddings")
+    if model_args.lora or model_args.unfreeze_top_layers:  # their flags against the architecture, before data work
+        check_trained_part(model_args, plan.backbone, plan.architecture())
     if training_args.push_to_hub:
         check_hub_ready()  # fail now, not after hours of training
     resume = resume_checkpoint(training_args.resume_from_checkpoint, training_args.output_dir)
@@ -97,6 +100,8 @@ def main() -> int:
 
         # Model: pretrained checkpoint, or the same architecture from scratch (--demo: compact config).
         model = plan.build()
+        trained = select_trained(model, plan.backbone, model_args)  # LoRA, top layers, probe or all
+        logger.info("training %s", trained.summary())
         extractor = run_feature_extractor(plan, model.config, manifest, model_args.dataset_stats)
         model.config.input_step_seconds = extractor.params.step_seconds  # places a dynamic model's tokens in time
         curves = time_resolved_curves(training_args.output_dir) if plan.time_resolved else None
@@ -142,6 +147,8 @@ def main() -> int:
             callbacks=callbacks,
         )
         train_result = trainer.train(resume_from_checkpoint=resume)
+        train_result.metrics["trainable_parameters"] = trained.trainable
+        finish_training(trainer, model_args.save_adapter)  # LoRA: adapters merged (optionally saved first)
         trainer.save_model()  # model + preprocessor_config.json, loadable with from_pretrained
         trainer.log_metrics("train", train_result.metrics)
         trainer.save_metrics("train", train_result.metrics)
@@ -188,6 +195,7 @@ def main() -> int:
             batch_size=training_args.per_device_train_batch_size, learning_rate=training_args.learning_rate,
             seed=training_args.seed, metric_for_best_model=training_args.metric_for_best_model,
             layer=model.config.layer, probe=model.config.probe, protocol_notes=protocol_notes(protocol_section),
+            trained=trained.description, trainable_parameters=trained.trainable,
         )
         write_model_card(training_args.output_dir, info, results)
         ceiling = f", {results['test_ccc_mean_of_ceiling']:.2f} of the ceiling" if data_args.demo else ""

@@ -47,6 +47,8 @@ class ModelCardInfo:
     layer: str | int = "last"
     probe: bool = False
     protocol_notes: list[str] = field(default_factory=list)  # a benchmark protocol's rules and leakage counts
+    trained: str = ""  # which part trained (training.freeze.TrainedPart), when the run says
+    trainable_parameters: int | None = None
 
 
 def _input_line(features: dict[str, Any]) -> str:
@@ -72,6 +74,11 @@ def write_model_card(output_dir: str | Path, info: ModelCardInfo, results: dict[
     head = (f"{info.pooling} pooling of {layers.get(str(info.layer), f'hidden state {info.layer}')} -> hidden layer "
             f"-> 2 outputs through tanh; loss `{info.loss}`")
     training = "the head only (frozen encoder, embeddings cached once: probe mode)" if info.probe else "the whole model"
+    if info.trained:
+        training = info.trained
+    if info.trainable_parameters is not None:
+        training += (f"; {info.trainable_parameters:,} of {info.num_parameters:,} parameters trained "
+                     f"({100 * info.trainable_parameters / max(info.num_parameters, 1):.2f}%)")
     lines = front + [
         "",
         f"# {Path(output_dir).name}: music emotion regression ({info.backbone})",
