@@ -181,8 +181,8 @@ class ClapForEmotionRegression(EmotionRegressionMixin, ClapPreTrainedModel):
 
     @classmethod
     def from_pretrained(cls, *args: Any, **kwargs: Any):
-        # Loading a CLAP checkpoint replaces the audio tower's parameters with new, trainable ones
-        # (unlike the other towers'): a probe's frozen encoder is frozen again afterwards.
+        # from_pretrained gives the loaded weights new, trainable parameters, undoing the freeze
+        # of a probe's encoder done in __init__: freeze it again.
         loaded = super().from_pretrained(*args, **kwargs)
         model = loaded[0] if isinstance(loaded, tuple) else loaded
         if model.config.probe:
