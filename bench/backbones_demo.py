@@ -2,14 +2,17 @@
 
     python bench/backbones_demo.py --epochs 30 --output_dir runs/bench-backbones
 
-Each backbone (ast, wav2vec2, vit, mert) is its compact `--demo` config trained from scratch, once
+Each backbone (ast, wav2vec2, vit, mert, clap) is its compact `--demo` config trained from scratch, once
 fine-tuned (train.py's defaults) and once as a probe (`--probe`: the frozen, randomly initialised
 encoder's pooled layers cached once, only the head trained). A random encoder carries no knowledge:
 the probe rows measure the mechanics and the cost of probe mode, not what a pretrained MERT probe
 reaches. Wall and CPU seconds are of the whole train.py process (demo corpus and feature cache
 already built by the first run; the probe's encoder pass included). Results are appended to
 results.jsonl as they finish (a rerun skips finished rows); the table goes to backbones.md.
-A benchmark, not a test.
+Trainable parameters are counted on the saved run as train.py built it (a probe: the head and layer
+weights only). A benchmark, not a test.
+
+The CLAP rows alone: python bench/backbones_demo.py --backbones clap --epochs 30
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BACKBONES = ("ast", "wav2vec2", "vit", "mert")
+BACKBONES = ("ast", "wav2vec2", "vit", "mert", "clap")
 MODES = ("finetune", "probe")
 
 
@@ -52,20 +55,34 @@ def run_one(backbone: str, mode: str, args: argparse.Namespace, out: Path) -> di
         raise SystemExit(f"{backbone} {mode} failed:\n{done.stderr[-3000:]}")
     results = json.loads((run_dir / "all_results.json").read_text())
     config = json.loads((run_dir / "config.json").read_text())
-    return {"backbone": backbone, "mode": mode, "epochs": args.epochs, "wall_s": round(wall, 1),
+    return {"trainable_params": trainable_parameters(run_dir), "backbone": backbone, "mode": mode, "epochs": args.epochs, "wall_s": round(wall, 1),
             "cpu_s": round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 1),
             "layer": config.get("layer"), **{k: results[k] for k in (
                 "test_ccc_valence", "test_ccc_arousal", "test_ccc_mean", "test_ceiling_ccc_mean",
                 "test_ccc_mean_of_ceiling", "train_runtime")}}
 
 
+def trainable_parameters(run_dir: Path) -> int:
+    """Parameters that train in this run's mode (the saved config says whether it is a probe)."""
+    import sentio.models  # noqa: F401  (registers the Auto classes)
+    from transformers import AutoModel
+
+    model = AutoModel.from_pretrained(run_dir)
+    # A probe trains the head and layer weights only (from_pretrained itself leaves every loaded
+    # parameter trainable, so the config says it, not requires_grad).
+    head = ("head.", "layer_weights")
+    return sum(p.numel() for n, p in model.named_parameters()
+               if p.requires_grad and (not model.config.probe or n.startswith(head)))
+
+
 def table(rows: list[dict]) -> str:
-    lines = ["| backbone | mode | test CCC mean (valence, arousal) | of ceiling | train time | wall | CPU |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| backbone | mode | test CCC mean (valence, arousal) | of ceiling | train time | wall | CPU | trainable |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in rows:
+        trainable = f"{r['trainable_params'] / 1e6:.2f} M" if "trainable_params" in r else "-"
         lines.append(f"| {r['backbone']} | {r['mode']} | {r['test_ccc_mean']:.3f} ({r['test_ccc_valence']:.3f}, "
                      f"{r['test_ccc_arousal']:.3f}) | {r['test_ccc_mean_of_ceiling']:.2f} | {r['train_runtime']:.0f} s | "
-                     f"{r['wall_s']:.0f} s | {r['cpu_s']:.0f} s |")
+                     f"{r['wall_s']:.0f} s | {r['cpu_s']:.0f} s | {trainable} |")
     return "\n".join(lines) + "\n"
 
 
