@@ -315,7 +315,8 @@ class HyperparameterSearch:
             logger.warning("trial %d was interrupted: marked failed, a new trial takes its place", stale.number)
         return study
 
-    def run(self, trainer_kwargs: dict[str, Any], metric: str, greater_is_better: bool) -> tuple[SearchTrainer, SearchSummary]:
+    def run(self, trainer_kwargs: dict[str, Any], metric: str,
+            greater_is_better: bool) -> tuple[EmotionTrainer, SearchSummary]:
         """Run the missing trials, then a trainer holding the best trial's model (from its folder,
         strictly loaded) with the winning training settings on its arguments."""
         import optuna
@@ -331,23 +332,17 @@ class HyperparameterSearch:
             logger.info("hp search: %d of %d trials already finished in %s; running %d more", done, self.n_trials,
                         self.run_dir, max(remaining, 0))
         key = metric if metric.startswith("eval_") else f"eval_{metric}"
-        self.trainer = SearchTrainer(model_init=self.model_init, **{**trainer_kwargs, "train_dataset": self.base_train})
-        if remaining > 0:
-            # Seeded by how many trials the study already holds: a resumed search must not replay
-            # the random start-up draws of the trials it already ran.
-            sampler = optuna.samplers.TPESampler(seed=self.seed + len(study.trials))
-            self.trainer.hyperparameter_search(
-                hp_space=self.training_params, compute_objective=lambda metrics: float(metrics[key]),
-                n_trials=remaining, direction=direction, backend="optuna",
-                hp_name=lambda trial: os.path.join(TRIALS_DIR, f"{trial.number:03d}"),
-                study_name=STUDY_NAME, storage=self.storage, load_if_exists=True, sampler=sampler,
-            )
+        args = trainer_kwargs["args"]
+        push, args.push_to_hub = args.push_to_hub, False  # trials are never pushed; the run is, at the end
+        try:
+            self._run_trials(study, remaining, trainer_kwargs, key, direction)
+        finally:
+            args.push_to_hub = push
         study = optuna.load_study(study_name=STUDY_NAME, storage=self.storage)
         best = study.best_trial
         summary = self._summary(study, key, direction, done, time.perf_counter() - start)
         folder = os.path.join(self.run_dir, TRIALS_DIR, f"{best.number:03d}")
         model = self._load_trial(folder)
-        args = trainer_kwargs["args"]
         for name, value in best.params.items():
             if name in TRAINING_SETTINGS:
                 setattr(args, name, type(getattr(args, name))(value))
@@ -358,6 +353,22 @@ class HyperparameterSearch:
         final.search_train_metrics = record.get("train_metrics", {})
         write_report(self.run_dir, summary)
         return final, summary
+
+    def _run_trials(self, study: Any, remaining: int, trainer_kwargs: dict[str, Any], key: str, direction: str) -> None:
+        import optuna
+
+        if remaining > 0:
+            self.trainer = SearchTrainer(model_init=self.model_init,
+                                         **{**trainer_kwargs, "train_dataset": self.base_train})
+            # Seeded by how many trials the study already holds: a resumed search must not replay
+            # the random start-up draws of the trials it already ran.
+            sampler = optuna.samplers.TPESampler(seed=self.seed + len(study.trials))
+            self.trainer.hyperparameter_search(
+                hp_space=self.training_params, compute_objective=lambda metrics: float(metrics[key]),
+                n_trials=remaining, direction=direction, backend="optuna",
+                hp_name=lambda trial: os.path.join(TRIALS_DIR, f"{trial.number:03d}"),
+                study_name=STUDY_NAME, storage=self.storage, load_if_exists=True, sampler=sampler,
+            )
 
     def _load_trial(self, folder: str) -> PreTrainedModel:
         model, info = type(self.base_model).from_pretrained(folder, output_loading_info=True)
