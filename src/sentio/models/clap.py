@@ -50,7 +50,7 @@ from transformers import ClapAudioConfig, ClapAudioModel, ClapConfig, ClapFeatur
 from transformers.modeling_outputs import BaseModelOutput
 from transformers.models.clap.modeling_clap import ClapPreTrainedModel
 
-from ..data.features import PARAM_CLASSES, FeatureParams
+from ..features.params import PARAM_CLASSES, FeatureParams
 from ..errors import CheckpointError
 from .backbone import Backbone
 from .head import EmotionHeadConfig, EmotionRegressionMixin

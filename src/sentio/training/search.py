@@ -32,7 +32,7 @@ import torch
 from transformers import EarlyStoppingCallback, PreTrainedModel
 
 from ..errors import ArgumentError
-from ..options import LAYER_LAST, LAYER_WEIGHTED, LOSSES
+from ..choices import LAYER_LAST, LAYER_WEIGHTED, LOSSES
 from .augment import Mixup
 from .trainer import EmotionTrainer
 
