@@ -64,9 +64,10 @@ def run_one(backbone: str, mode: str, args: argparse.Namespace, out: Path) -> di
 
 def trainable_parameters(run_dir: Path) -> int:
     """Parameters that train in this run's mode (the saved config says whether it is a probe)."""
-    import sentio.models  # noqa: F401  (registers the Auto classes)
+    from sentio.registration import register
     from transformers import AutoModel
 
+    register()  # the Auto classes know Sentio's models
     model = AutoModel.from_pretrained(run_dir)
     # A probe trains the head and layer weights only (from_pretrained itself leaves every loaded
     # parameter trainable, so the config says it, not requires_grad).
