@@ -2,7 +2,7 @@
 
     python bench/backbones_demo.py --epochs 30 --output_dir runs/bench-backbones
 
-Each backbone (ast, wav2vec2, vit, mert) is its compact `--demo` config trained from scratch, once
+Each backbone (ast, wav2vec2, vit, mert, clap) is its compact `--demo` config trained from scratch, once
 fine-tuned (train.py's defaults) and once as a probe (`--probe`: the frozen, randomly initialised
 encoder's pooled layers cached once, only the head trained). A random encoder carries no knowledge:
 the probe rows measure the mechanics and the cost of probe mode, not what a pretrained MERT probe
@@ -11,7 +11,10 @@ projections, the head trained in full; on a random encoder too, so it measures t
 cost of LoRA). Wall and CPU seconds are of the whole train.py process (demo corpus and feature cache
 already built by the first run; the probe's encoder pass included). Results are appended to
 results.jsonl as they finish (a rerun skips finished rows); the table goes to backbones.md.
-A benchmark, not a test.
+Trainable parameters are counted on the saved run as train.py built it (a probe: the head and layer
+weights only). A benchmark, not a test.
+
+The CLAP rows alone: python bench/backbones_demo.py --backbones clap --epochs 30
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BACKBONES = ("ast", "wav2vec2", "vit", "mert")
+BACKBONES = ("ast", "wav2vec2", "vit", "mert", "clap")
 MODES = ("finetune", "probe", "lora")
 MODE_FLAGS = {"finetune": [], "probe": ["--probe"], "lora": ["--lora"]}
 

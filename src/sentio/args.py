@@ -46,6 +46,26 @@ class SyntheticArguments:
 
 
 @dataclass
+class SearchArguments:
+    """Hyperparameter search (train.py only; see sentio.training.search)."""
+
+    hp_search: int | None = field(
+        default=None, metadata={"help": "Search N trials with Optuna (objective: validation --metric_for_best_model, "
+                                "maximised); the best trial becomes the run. Trials live in OUTPUT_DIR/trials/NNN, the "
+                                "study in OUTPUT_DIR/hp_search.db: rerunning the command resumes a stopped search."})
+    hp_space: str | None = field(
+        default=None, metadata={"help": "JSON file replacing the default search space: {setting: {\"type\": \"float\"|"
+                                "\"int\", \"low\", \"high\", \"log\", \"step\"} or {\"type\": \"categorical\", "
+                                "\"choices\": [...]}} (see the README)."})
+
+    def __post_init__(self) -> None:
+        if self.hp_search is not None and self.hp_search < 1:
+            raise ArgumentError(f"--hp_search must be a positive number of trials, got {self.hp_search}")
+        if self.hp_space is not None and self.hp_search is None:
+            raise ArgumentError("--hp_space needs --hp_search N (the number of trials)")
+
+
+@dataclass
 class FeatureArguments:
     """The model flags that decide which features (and cached embeddings) a run computes: train.py
     and prepare.py share them, so prepare.py caches exactly what a later train.py reuses."""
@@ -78,7 +98,7 @@ class FeatureArguments:
 class ModelArguments(FeatureArguments):
     """Which backbone, where its weights come from, and the regression head."""
 
-    model: str = field(default="ast", metadata={"help": "Backbone: ast, wav2vec2 or vit."})
+    model: str = field(default="ast", metadata={"help": "Backbone: ast, wav2vec2, vit, mert or clap."})
     pooling: str | None = field(
         default=None, metadata={"help": "How the head pools the encoder's tokens (default: per backbone).",
                                 "choices": list(POOLING_MODES)})
