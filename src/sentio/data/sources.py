@@ -93,6 +93,7 @@ class Source:
     description: str
     checks: dict = field(default_factory=dict)
     dynamic: DynamicTable | None = None
+    dataset: str = "csv"  # the manifest's `dataset` column: deam, emomusic, csv, demo, ...
 
 
 def _is_manifest(path: Path) -> bool:
@@ -107,7 +108,7 @@ def _deam_source(path: Path, spec: DataSourceSpec) -> Source:
     if check["swapped_subsets"]:
         logger.warning("DEAM subset(s) %s: static valence and arousal exchanged (--deam_swapped_subsets %s; "
                        "details in data_report.json)", ", ".join(check["swapped_subsets"]), check["mode"])
-    return Source(table, DEAM_SCALE, f"DEAM folder {path}", {"deam_label_check": check}, reader.dynamic)
+    return Source(table, DEAM_SCALE, f"DEAM folder {path}", {"deam_label_check": check}, reader.dynamic, "deam")
 
 
 def load_source(spec: DataSourceSpec) -> Source:
@@ -118,14 +119,15 @@ def load_source(spec: DataSourceSpec) -> Source:
 
         root = ensure_demo(spec.demo_dir, num_clips=spec.demo_num_clips, seed=spec.demo_seed)
         reader = DeamReader(root)
-        return Source(reader.read_static(), DEAM_SCALE, f"demo corpus at {root}", dynamic=reader.dynamic)
+        return Source(reader.read_static(), DEAM_SCALE, f"demo corpus at {root}", dynamic=reader.dynamic, dataset="demo")
     if not spec.data:
         raise ManifestError("no data given: pass --data DEAM_DIR|EMOMUSIC_DIR|CSV or --demo")
     path = Path(spec.data)
     if path.is_dir():
         if is_emomusic(path):
             reader = EmoMusicReader(path)
-            return Source(reader.read_static(), EMOMUSIC_SCALE, f"EmoMusic folder {path}", dynamic=reader.dynamic)
+            return Source(reader.read_static(), EMOMUSIC_SCALE, f"EmoMusic folder {path}", dynamic=reader.dynamic,
+                          dataset="emomusic")
         return _deam_source(path, spec)
     if not path.is_file():
         raise ManifestError(f"{path}: no such file or folder; pass --data DEAM_DIR|EMOMUSIC_DIR|CSV|manifest.csv")
@@ -150,7 +152,7 @@ def prepare_manifest(spec: DataSourceSpec, output_dir: str | Path | None = None,
         source = load_source(spec)
         split = SplitSpec(seed=spec.split_seed, fractions=spec.fractions(), files=spec.split_files)
         manifest, report = build_manifest(source.table, source.label_scale, split, strict=spec.strict,
-                                          source=source.description, progress=progress)
+                                          source=source.description, progress=progress, dataset=source.dataset)
         report.update(source.checks)
         dynamic = source.dynamic
     if spec.dynamic_labels:
