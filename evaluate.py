@@ -3,6 +3,10 @@
     python evaluate.py --model_dir runs/ast-demo                      # the run's own test split
     python evaluate.py --model_dir runs/ast --data data/DEAM --split validation --bootstrap 2000
     python evaluate.py --model_dir runs/ast --per_window --output_dir reports/ast-windows
+    python evaluate.py --model_dir runs/ast-deam --data data/PMEmo2019     # another dataset's test songs
+
+With --data, songs that are copies of the run's train/validation songs (found by their audio) are
+left out of the scores and counted.
 
 Writes eval_report.json, predictions.csv, report.md and PNG figures to --output_dir
 (default <model_dir>/eval-<split>).
@@ -63,6 +67,10 @@ def main() -> int:
     print(f"{eval_args.split} ({report['level']}s: {report['counts']['scored']}) CCC valence "
           f"{m['valence']['ccc']['value']:.4f}  arousal {m['arousal']['ccc']['value']:.4f}  "
           f"mean {m['mean']['ccc']['value']:.4f}  quadrant accuracy {report['quadrants']['accuracy']:.3f}   ({output_dir})")
+    seen = report.get("left_out_seen_in_training")
+    if seen is not None:
+        print(f"left out {seen['count']} songs the run trained on, of {seen['songs_checked']} {eval_args.split} songs "
+              f"({seen['matched_by']})")
     return 0
 
 

@@ -265,3 +265,22 @@ def test_several_sources_bad_input_is_one_line(two_datasets, tmp_path):
     assert ok.returncode == 0, ok.stderr[-2000:]
     bad = run_prepare("--data", str(deam), "--match_audio", "maybe", "--output_dir", str(tmp_path / "x"))
     assert bad.returncode == 2 and "--match_audio" in bad.stderr
+
+
+@needs_chromaprint
+def test_songs_a_run_trained_on_are_found_in_another_dataset(tmp_path):
+    from sentio.data.duplicates import songs_seen_in_training
+
+    waves = [music(seed, seconds=8) for seed in range(4)]
+    run = _manifest([("deam:1", "deam:1", "train"), ("deam:2", "deam:2", "validation"), ("deam:3", "deam:3", "test")])
+    run["path"] = [str(write_stereo_mp3(tmp_path / "run" / f"{i}.mp3", waves[i])) for i in range(3)]
+    other = _manifest([("pmemo:a", "pmemo:a", "test"), ("pmemo:b", "pmemo:b", "test"), ("pmemo:c", "pmemo:c", "test")])
+    other["path"] = [str(write_reencoded(tmp_path / "other" / "a.mp3", waves[0])),   # trained on
+                     str(write_reencoded(tmp_path / "other" / "b.mp3", waves[3])),   # new music
+                     str(write_reencoded(tmp_path / "other" / "c.mp3", waves[2]))]   # the run's test song: fine
+    seen = songs_seen_in_training(run, other, "auto", str(tmp_path / "cache"), progress=False)
+    assert [(r["song_id"], r["run_song_id"], r["run_split"]) for r in seen.left_out] == [("pmemo:a", "deam:1", "train")]
+    assert seen.left_out[0]["bit_error"] < 0.05 and seen.to_dict()["count"] == 1
+    assert (seen.run_songs_checked, seen.songs_checked) == (2, 3)
+    by_ids = songs_seen_in_training(run, other.assign(path=run["path"]), "no", str(tmp_path / "c2"), progress=False)
+    assert [r["song_id"] for r in by_ids.left_out] == ["pmemo:a", "pmemo:b"] and "not checked" in by_ids.matched_by

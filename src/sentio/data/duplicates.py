@@ -300,3 +300,63 @@ def apply_groups(manifest: pd.DataFrame, mode: str, cache_dir: str, local_ids: S
 
 def matching_available() -> bool:
     return chromaprint_problem() is None
+
+
+# ----------------------------------------------------------------------------- another dataset, a trained run
+SEEN_SPLITS = ("train", "validation")  # fitted on, and used to pick the checkpoint and calibrate
+
+
+@dataclass
+class SeenInTraining:
+    """Songs of another dataset that a run saw in training (eval_report.json's `left_out_seen_in_training`)."""
+
+    matched_by: str
+    run_songs_checked: int
+    songs_checked: int
+    left_out: list[dict] = field(default_factory=list)  # song_id, path, run_song_id, run_split, bit_error
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "count": len(self.left_out)}
+
+
+def _local_id(song_id: str, dataset: str) -> str:
+    """A song's id in its own dataset: `deam:2` -> `2` in a multi-dataset manifest."""
+    prefix = f"{dataset}:"
+    return song_id[len(prefix):] if dataset and song_id.startswith(prefix) else song_id
+
+
+def songs_seen_in_training(run_manifest: pd.DataFrame, other: pd.DataFrame, mode: str, cache_dir: str,
+                           progress: bool = True) -> SeenInTraining:
+    """Which rows of `other` are copies of a song the run trained on (its train and validation
+    splits): by audio (mode yes, or auto with Chromaprint installed), else by the same file or a
+    known id map (mode no, or auto without Chromaprint: then the report says the audio was not checked)."""
+    seen = run_manifest[run_manifest["split"].isin(SEEN_SPLITS)].reset_index(drop=True)
+    other = other.reset_index(drop=True)
+    both = pd.concat([seen, other], ignore_index=True)
+    datasets = both["dataset"].fillna("").astype(str).tolist() if "dataset" in both else [""] * len(both)
+    local = [_local_id(s, d) for s, d in zip(both["song_id"].astype(str), datasets)]
+    n = len(seen)
+    hinted = [(a, b) for a, b in known_pairs(datasets, local) if a < n <= b]
+    ids, paths = both["song_id"].astype(str).tolist(), both["path"].astype(str).tolist()
+    by_path: dict[str, int] = {}
+    for i in range(n):
+        by_path.setdefault(paths[i], i)
+    found: dict[int, tuple[int, float]] = {}
+    if mode == "yes" or (mode == "auto" and matching_available()):
+        matched_by = "Chromaprint fingerprints, bit error rate at the best alignment"
+        fingerprints = corpus_fingerprints(paths, cache_dir, progress=progress)
+        matches, _ = find_matches(fingerprints, hinted)
+        for m in matches:
+            if m.a < n <= m.b and (m.b not in found or m.bit_error < found[m.b][1]):
+                found[m.b] = (m.a, m.bit_error)
+    else:
+        matched_by = ("same audio file or a known id map (audio not checked: "
+                      + ("--match_audio no)" if mode == "no" else f"{chromaprint_problem()})"))
+        for a, b in hinted:
+            found.setdefault(b, (a, float("nan")))
+    for b in range(n, len(both)):  # the very same file is always a copy
+        if b not in found and paths[b] in by_path:
+            found[b] = (by_path[paths[b]], 0.0)
+    left_out = [{"song_id": ids[b], "path": paths[b], "run_song_id": ids[a], "run_split": str(seen.at[a, "split"]),
+                 "bit_error": error} for b, (a, error) in sorted(found.items())]
+    return SeenInTraining(matched_by, n, len(other), left_out)

@@ -15,6 +15,7 @@ import pandas as pd
 from ..args import DataArguments
 from ..calibration import CALIBRATION_FILE, Calibration
 from ..data.collate import TARGET_COLUMNS, EmotionCollator, WindowDataset
+from ..data.duplicates import SeenInTraining, songs_seen_in_training
 from ..data.dynamic import read_curves, stitch_frames
 from ..data.feature_cache import build_feature_dataset, is_cached
 from ..data.feature_extractor import SentioFeatureExtractor
@@ -41,6 +42,25 @@ def load_manifest(model_dir: str, data_args: DataArguments, output_dir: str) -> 
     if not path.is_file():
         raise MissingFileError(f"{model_dir}: no manifest.csv in the run; pass --data DEAM_DIR|CSV or --demo")
     return read_manifest(path), f"manifest {path}", Path(model_dir)
+
+
+def leave_out_seen(model_dir: str, data_args: DataArguments, manifest: pd.DataFrame, split: str,
+                   progress: bool = True) -> tuple[pd.DataFrame, SeenInTraining | None]:
+    """With --data/--demo (another dataset, or the same one prepared again), the `split` songs that
+    are copies of songs the run trained on (its manifest's train and validation splits, found by
+    their audio) are left out of the scores and counted; None when the run's own manifest is scored."""
+    run_manifest = Path(model_dir) / "manifest.csv"
+    if not (data_args.data or data_args.demo) or not run_manifest.is_file():
+        return manifest, None
+    scored = manifest[manifest["split"] == split]
+    seen = songs_seen_in_training(read_manifest(run_manifest), scored, data_args.match_audio, data_args.cache_dir,
+                                  progress)
+    if seen.left_out:
+        logger.warning("left out %d of %d %s songs: the run trained on copies of them (%s; listed in eval_report.json)",
+                       len(seen.left_out), len(scored), split, seen.matched_by)
+        drop = {row["song_id"] for row in seen.left_out}
+        manifest = manifest[~((manifest["split"] == split) & manifest["song_id"].astype(str).isin(drop))]
+    return manifest, seen
 
 
 def _feature_manifest(manifest: pd.DataFrame, extractor: SentioFeatureExtractor, cache_dir: str,
@@ -177,6 +197,7 @@ def evaluate_run(model_dir: str, data_args: DataArguments, split: str, output_di
     """The whole evaluation: load, predict, score, write. Returns the report."""
     run = load_run(model_dir)
     manifest, source, manifest_dir = load_manifest(model_dir, data_args, output_dir)
+    manifest, seen = leave_out_seen(model_dir, data_args, manifest, split, progress)
     logger.info("data: %s; scoring the %s split", source, split)
     dynamic = run.config is not None and getattr(run.config, "target", TARGET_STATIC) != TARGET_STATIC
     curves = read_curves(manifest_dir) if dynamic else None
@@ -190,6 +211,8 @@ def evaluate_run(model_dir: str, data_args: DataArguments, split: str, output_di
     report = build_report(table, level="window" if per_window else "song", split=split, model_dir=model_dir,
                           windows=len(predictions.pred), draws=draws, seed=seed)
     report["data"] = source
+    if seen is not None:
+        report["left_out_seen_in_training"] = seen.to_dict()
     song_curves = None
     if predictions.frame_pred is not None and predictions.frame_labels is not None:
         song_curves = curve_outputs(predictions)
