@@ -251,7 +251,6 @@ def test_several_sources_bad_input_is_one_line(two_datasets, tmp_path):
     cases = [
         ([str(deam), str(emo)], {"PYTHONPATH": pythonpath}, "apt-get install libchromaprint1"),
         ([str(deam), str(emo), "--dynamic_labels", str(tmp_path / "d.csv")], {}, "--dynamic_labels goes with one"),
-        ([str(deam), str(emo), "--demo"], {}, "--demo with several --data sources"),
         ([str(deam), str(tmp_path / "nothing")], {}, "no such file or folder"),
     ]
     for data, env, expected in cases:

@@ -72,6 +72,9 @@ DRIFT_AMPLITUDE, DRIFT_HZ = (0.3, 0.6), (0.03, 0.2)
 RATERS, DIVISIVENESS_BETA, RATER_SD_BASE, RATER_SD_SLOPE = 10, (2.0, 3.0), 0.9, 2.6
 DYNAMIC_NOISE_RHO = 0.9
 MAX_CLIPS = 2058  # DEAM's id range
+# Per demo_synth.VARIANTS: the raters of a variant corpus rate (valence, arousal) this much higher on
+# 1..9 than the truth (a panel's bias, as datasets' raters differ), their 2 Hz values by the same / 4.
+RATER_BIAS = {0: (0.0, 0.0), 1: (0.8, -0.6)}
 # Clip lengths: excerpts (ids <= 2000) and the longer "2015" songs that exercise multi-window code.
 # MP3 encoding costs ~25 ms of CPU per second of stereo audio, most of the generation time.
 CLIP_SECONDS, LONG_CLIP_SECONDS = (10.0, 15.0), (20.0, 30.0)  # changing them: bump GENERATOR_VERSION
@@ -151,6 +154,17 @@ def _dynamic_labels(truth: np.ndarray, rater_sd: np.ndarray, rng: np.random.Gene
     z[:, 0] /= gain  # so that the first value already has the stationary sd
     noise = lfilter([gain], [1.0, -DYNAMIC_NOISE_RHO], z, axis=1) * rater_sd / 4.0
     return np.round(np.clip(truth + noise, -1.0, 1.0).mean(0), 3) + 0.0  # + 0.0: no "-0.0"
+
+
+def _biased(plan: dict, variant: int) -> dict:
+    """The plan with variant's rater bias added to its ratings and 2 Hz labels (the truth unchanged)."""
+    bias = np.asarray(RATER_BIAS[variant], np.float64)
+    if not bias.any():
+        return plan
+    plan["ratings"] = np.clip(plan["ratings"] + bias[None, :, None], 1.0, 9.0)
+    plan["extremes"] = np.clip(plan["extremes"] + bias[None, :, None, None], 1.0, 9.0)
+    plan["dynamic"] = [np.round(np.clip(f + bias / 4.0, -1.0, 1.0), 3) + 0.0 for f in plan["dynamic"]]
+    return plan
 
 
 def _plan(num_clips: int, seed: int) -> dict:
@@ -335,12 +349,15 @@ def _check_replaceable(out: Path) -> None:
 
 
 def generate_demo(output_dir: str | os.PathLike, num_clips: int = 300, seed: int = 0,
-                  num_workers: int | None = None) -> Path:
+                  num_workers: int | None = None, variant: int = 0) -> Path:
     """Write a demo corpus of `num_clips` clips to `output_dir` (replacing an older one); return it.
 
-    Deterministic in (num_clips, seed). Built in a sibling temporary folder that is renamed into
+    Deterministic in (num_clips, seed, variant). `variant` 1 is a domain-shifted corpus (other
+    timbres and tempo range, raters with a bias: demo_synth.VARIANTS, RATER_BIAS). Built in a sibling temporary folder that is renamed into
     place at the end, so an interrupted run never leaves a corpus that looks complete.
     """
+    if variant not in RATER_BIAS:
+        raise ValueError(f"demo variant must be one of {sorted(RATER_BIAS)}, got {variant}")
     if not 1 <= num_clips <= MAX_CLIPS:
         raise ValueError(f"num_clips must be in 1..{MAX_CLIPS} (DEAM's id range), got {num_clips}")
     out = Path(output_dir)
@@ -349,10 +366,10 @@ def generate_demo(output_dir: str | os.PathLike, num_clips: int = 300, seed: int
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         (tmp / AUDIO_SUBDIR).mkdir(parents=True)
-        plan = _plan(num_clips, seed)
+        plan = _biased(_plan(num_clips, seed), variant)
         specs = [ClipSpec(int(sid), seed, plan["paths"][i], float(plan["divisiveness"][i]),
                           int(plan["rates"][i]), int(plan["channels"][i]), float(plan["durations"][i]),
-                          str(tmp / AUDIO_SUBDIR / f"{sid}.mp3")) for i, sid in enumerate(plan["ids"])]
+                          str(tmp / AUDIO_SUBDIR / f"{sid}.mp3"), variant) for i, sid in enumerate(plan["ids"])]
         specs_by_length = sorted(specs, key=lambda s: -s.duration)  # long clips first: even load
         workers = min(2, os.cpu_count() or 1) if num_workers is None else num_workers
         bar = dict(total=num_clips, desc="demo corpus", unit="clip")
@@ -367,7 +384,8 @@ def generate_demo(output_dir: str | os.PathLike, num_clips: int = 300, seed: int
         _write_dynamic(tmp, plan)
         _write_truth(tmp, plan, [by_id[int(s)] for s in plan["ids"]])
         (tmp / "ceiling.json").write_text(json.dumps(_ceiling(plan, num_clips, seed), indent=2) + "\n")
-        marker = {"generator": "sentio.data.demo", "version": GENERATOR_VERSION, "num_clips": num_clips, "seed": seed}
+        marker = {"generator": "sentio.data.demo", "version": GENERATOR_VERSION, "num_clips": num_clips, "seed": seed,
+                  **({"variant": variant} if variant else {})}  # variant 0's marker as it always was
         (tmp / MARKER).write_text(json.dumps(marker, indent=2) + "\n")  # last: the corpus is complete
         if out.exists():
             old = out.parent / f".{out.name}.old"
@@ -383,18 +401,19 @@ def generate_demo(output_dir: str | os.PathLike, num_clips: int = 300, seed: int
     return out
 
 
-def ensure_demo(output_dir: str | os.PathLike = DEFAULT_DEMO_DIR, num_clips: int = 300, seed: int = 0) -> Path:
+def ensure_demo(output_dir: str | os.PathLike = DEFAULT_DEMO_DIR, num_clips: int = 300, seed: int = 0,
+                variant: int = 0) -> Path:
     """Return the demo corpus at `output_dir`, generating it only if absent, stale or incomplete."""
     out = Path(output_dir)
     try:
         marker = json.loads((out / MARKER).read_text())
         wanted = {"version": GENERATOR_VERSION, "num_clips": num_clips, "seed": seed}
-        if all(marker.get(k) == v for k, v in wanted.items()) and \
+        if all(marker.get(k) == v for k, v in wanted.items()) and marker.get("variant", 0) == variant and \
                 len(os.listdir(out / AUDIO_SUBDIR)) == num_clips:
             return out
     except (OSError, ValueError):
         pass
-    return generate_demo(out, num_clips, seed)
+    return generate_demo(out, num_clips, seed, variant=variant)
 
 
 def split_ceiling(root: str | os.PathLike, manifest) -> dict[str, float]:
@@ -437,11 +456,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--output_dir", default=DEFAULT_DEMO_DIR)
     p.add_argument("--num_clips", type=int, default=300)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--variant", type=int, default=0, choices=sorted(RATER_BIAS),
+                   help="1: a domain-shifted corpus (other timbres, tempo range, rater bias)")
     p.add_argument("--num_workers", type=int, default=None, help="processes (default: 2)")
     args = p.parse_args(argv)
     start = time.perf_counter()
     try:
-        out = generate_demo(args.output_dir, args.num_clips, args.seed, args.num_workers)
+        out = generate_demo(args.output_dir, args.num_clips, args.seed, args.num_workers, args.variant)
     except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

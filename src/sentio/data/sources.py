@@ -11,6 +11,8 @@ import pandas as pd
 from ..errors import ArgumentError
 from .csv_table import read_csv_file, read_label_csv
 from .deam import DEAM_SCALE, DeamReader, resolve_swapped_subsets
+
+DEMO_MARKER = "demo.json"  # sentio.data.demo.MARKER (not imported: the demo module pulls in the synthesiser)
 from .dynamic import DynamicTable, read_curves, read_long_dynamic
 from .emomusic import EMOMUSIC_SCALE, EmoMusicReader, is_emomusic
 from .duplicates import MATCH_MODES, apply_groups
@@ -41,10 +43,14 @@ class DataSourceSpec:
                   "prepare.py; several datasets at once: --data DEAM_DIR EMOMUSIC_DIR (the same music in two is "
                   "found by its audio and becomes one song group: one split, one label).", "nargs": "+"},
     )
-    demo: bool = field(default=False, metadata={"help": "Use the built-in demo corpus (generated once under data/demo)."})
+    demo: bool = field(default=False, metadata={"help": "Use the built-in demo corpus (generated once under data/demo); "
+                                                  "with --data, the demo corpus is one more source."})
     demo_dir: str = field(default="data/demo", metadata={"help": "Where the demo corpus is generated."})
     demo_num_clips: int = field(default=300, metadata={"help": "Size of the demo corpus."})
     demo_seed: int = field(default=0, metadata={"help": "Seed of the demo corpus."})
+    demo_variant: int = field(
+        default=0, metadata={"help": "0: the demo corpus; 1: a domain-shifted one (other timbres and tempo range, "
+                             "raters with a bias), for cross-dataset benchmarks."})
     label_scale: str | None = field(
         default=None, metadata={"help": "Scale of the CSV's labels: 1-9, -1-1 or 0-1 (DEAM and the demo are 1-9)."}
     )
@@ -142,7 +148,7 @@ def load_source(spec: DataSourceSpec) -> Source:
     if spec.demo:
         from .demo import ensure_demo
 
-        root = ensure_demo(spec.demo_dir, num_clips=spec.demo_num_clips, seed=spec.demo_seed)
+        root = ensure_demo(spec.demo_dir, num_clips=spec.demo_num_clips, seed=spec.demo_seed, variant=spec.demo_variant)
         reader = DeamReader(root)
         return Source(reader.read_static(), DEAM_SCALE, f"demo corpus at {root}", dynamic=reader.dynamic, dataset="demo")
     if not spec.data:
@@ -151,6 +157,9 @@ def load_source(spec: DataSourceSpec) -> Source:
         raise ManifestError("several --data sources are read one by one: see prepare_manifest")
     path = Path(spec.data)
     if path.is_dir():
+        if (path / DEMO_MARKER).is_file():  # a demo corpus given as --data: DEAM's layout, its own dataset name
+            reader = DeamReader(path)
+            return Source(reader.read_static(), DEAM_SCALE, f"demo corpus at {path}", dynamic=reader.dynamic, dataset="demo")
         if is_emomusic(path):
             reader = EmoMusicReader(path)
             return Source(reader.read_static(), EMOMUSIC_SCALE, f"EmoMusic folder {path}", dynamic=reader.dynamic,
@@ -180,19 +189,20 @@ def _several_sources(spec: DataSourceSpec, progress: bool) -> tuple[pd.DataFrame
     `dataset:id`, copies of the same music grouped (by audio unless --match_audio no) with one
     label, and splits assigned per group. Returns the manifest (before curves), the report and the curves."""
     given = spec.data_sources()
-    if spec.demo:
-        raise ArgumentError("--demo with several --data sources: pass the demo folder (data/demo) as one more --data")
     if spec.dynamic_labels:
         raise ArgumentError("--dynamic_labels goes with one --data source; several sources bring their own "
                             "dynamic annotations")
     if spec.match_audio != "no":
-        require_chromaprint(f"a run over several datasets (--data {' '.join(given)})")
+        require_chromaprint(f"a run over several datasets (--data {' '.join(given)}{' and --demo' if spec.demo else ''})")
     for path in given:
         if Path(path).is_file() and _is_manifest(Path(path)):
             raise ArgumentError(f"{path}: a manifest.csv cannot be one of several --data sources; pass the datasets it came from")
-    report = ManifestReport(source="several datasets: " + "; ".join(given), label_scale="each source's own")
+    report = ManifestReport(source="several datasets: " + "; ".join((["demo corpus"] if spec.demo else []) + given),
+                            label_scale="each source's own")
     rows, local_ids, curves, per_source, taken = [], [], {}, [], set()
-    sources = [load_source(replace(spec, data=path)) for path in given]  # every layout problem before any audio work
+    # --demo with --data: the demo corpus is one more source. Every layout problem before any audio work.
+    sources = ([load_source(replace(spec, data=None))] if spec.demo else []) + \
+        [load_source(replace(spec, demo=False, data=path)) for path in given]
     for source in sources:
         name = _local_name(source.dataset, taken)
         before = len(report.skipped)
@@ -242,7 +252,7 @@ def prepare_manifest(spec: DataSourceSpec, output_dir: str | Path | None = None,
                      progress: bool = True) -> tuple[pd.DataFrame, dict]:
     """Build (or reuse, for a manifest.csv) the manifest and attach each song's dynamic curve where
     the source has one; write manifest.csv, data_report.json and curves.csv into output_dir."""
-    several = len(spec.data_sources()) > 1
+    several = len(spec.data_sources()) + bool(spec.demo) > 1
     given = Path(spec.data) if spec.data and not spec.demo and not several else None
     dynamic, curves = None, {}
     if several:
