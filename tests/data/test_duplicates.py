@@ -283,3 +283,13 @@ def test_songs_a_run_trained_on_are_found_in_another_dataset(tmp_path):
     assert (seen.run_songs_checked, seen.songs_checked) == (2, 3)
     by_ids = songs_seen_in_training(run, other.assign(path=run["path"]), "no", str(tmp_path / "c2"), progress=False)
     assert [r["song_id"] for r in by_ids.left_out] == ["pmemo:a", "pmemo:b"] and "not checked" in by_ids.matched_by
+
+
+def test_data_flag_takes_one_or_more_sources():
+    from sentio.cli import parse_dataclasses, parser_for
+
+    parser = parser_for((DataArguments,))
+    (one,) = parse_dataclasses(parser, ["--data", "a"])
+    (two,) = parse_dataclasses(parser, ["--data", "a", "b", "--match_audio", "no"])
+    assert one.data == "a" and one.data_sources() == ["a"] and one.match_audio == "auto"
+    assert two.data == ["a", "b"] and two.data_sources() == ["a", "b"] and two.match_audio == "no"

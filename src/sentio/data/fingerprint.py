@@ -8,8 +8,11 @@ bits (see sentio.data.duplicates for how two are compared).
 The decoded PCM is fed to the library through `pyacoustid`'s `chromaprint` module rather than
 running `fpcalc`: fpcalc exits 3 on MP3s written by libsndfile ("Error decoding audio frame"), and
 our own decoder (sentio.data.audio, the one the features use) already reads every format we take.
-The library resamples to 11,025 Hz itself, so clips are decoded at their own rate and only mixed
-to mono.
+The library works at 11,025 Hz; its own resampler costs more than decoding the MP3 (measured: 66 ms
+of CPU for 85 s of 44.1 kHz audio, against 10 ms for the same audio handed over at 11,025 Hz, plus
+9 ms for soxr's low-quality resampler), so clips are decoded at their own rate, mixed to mono and
+resampled by soxr first. The fingerprints are the same (0 differing bits measured between the two
+routes).
 
 Cache: one small file per clip, `<cache_dir>/fingerprints/<key[:2]>/<key>.npy`, the key covering
 FINGERPRINT_VERSION, MAX_SECONDS and the file's (path, size, mtime_ns), so a touched file is
@@ -38,10 +41,11 @@ from ..errors import DataError
 from .audio import AudioError, load_audio_with_rate
 from .cache_store import PARTIAL
 
-FINGERPRINT_VERSION = 1
+FINGERPRINT_VERSION = 2
 # Like fpcalc's default: the first 120 s identify a recording; longer songs cost decode time only.
 MAX_SECONDS = 120.0
-FRAME_SECONDS = 4096 / 3 / 11025  # one fingerprint value per this much audio
+CHROMAPRINT_RATE = 11025  # the library's working rate
+FRAME_SECONDS = 4096 / 3 / CHROMAPRINT_RATE  # one fingerprint value per this much audio
 INSTALL_HINT = ("Chromaprint is not installed: apt-get install libchromaprint1 libchromaprint-tools "
                 "(or your system's chromaprint package) and pip install pyacoustid")
 
@@ -70,8 +74,13 @@ def fingerprint_wave(wave: np.ndarray, sample_rate: int) -> np.ndarray:
     """The raw Chromaprint fingerprint (uint32 values) of a mono float waveform."""
     import chromaprint
 
-    pcm = np.clip(np.asarray(wave[: int(MAX_SECONDS * sample_rate)], np.float32), -1.0, 1.0)
-    pcm = (pcm * 32767.0).astype("<i2")
+    import soxr
+
+    wave = np.asarray(wave[: int(MAX_SECONDS * sample_rate)], np.float32)
+    if sample_rate != CHROMAPRINT_RATE:  # see the module docstring: the library's resampler is slow
+        wave = soxr.resample(wave, sample_rate, CHROMAPRINT_RATE, quality="LQ")
+        sample_rate = CHROMAPRINT_RATE
+    pcm = (np.clip(wave, -1.0, 1.0) * 32767.0).astype("<i2")
     printer = chromaprint.Fingerprinter()
     printer.start(int(sample_rate), 1)
     printer.feed(pcm.tobytes())
