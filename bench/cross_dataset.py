@@ -140,8 +140,9 @@ def train(name: str, members: list[Corpus], args: argparse.Namespace, out: Path)
 
 def evaluate(run_dir: Path, corpus: Corpus, args: argparse.Namespace, out: Path) -> dict:
     folder = out / "eval" / f"{run_dir.name}--on--{corpus.name}"
-    run(["evaluate.py", "--model_dir", str(run_dir), *corpus.flags(), "--split", "test", "--bootstrap",
-         str(args.bootstrap), "--output_dir", str(folder), "--cache_dir", args.cache_dir])
+    if not (folder / "eval_report.json").is_file():  # a rerun resumes where an interrupted one stopped
+        run(["evaluate.py", "--model_dir", str(run_dir), *corpus.flags(), "--split", "test", "--bootstrap",
+             str(args.bootstrap), "--output_dir", str(folder), "--cache_dir", args.cache_dir])
     report = json.loads((folder / "eval_report.json").read_text())
     ccc = report["metrics"]["mean"]["ccc"]
     return {"ccc": ccc["value"], "low": ccc["ci_low"], "high": ccc["ci_high"], "songs": report["counts"]["scored"],
@@ -214,7 +215,7 @@ def main() -> int:
     heat_map(table, columns, out / "cross_dataset.png")
     if args.figure:
         heat_map(table, columns, Path(args.figure))
-    print(f"total {time.perf_counter() - started:.0f} s; {out}")
+    print(f"total {time.perf_counter() - started:.0f} s (this invocation; finished runs and evaluations reused); {out}")
     return 0
 
 
