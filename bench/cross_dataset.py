@@ -73,7 +73,7 @@ def run(command: list[str]) -> subprocess.CompletedProcess:
 
 def corpora(args: argparse.Namespace, out: Path) -> list[Corpus]:
     if args.quick:
-        from sentio.data.demo import ensure_demo
+        from sentio.demo.corpus import ensure_demo
 
         made = []
         for name, variant in (("demo", 0), ("shifted", 1)):

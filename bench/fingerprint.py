@@ -45,8 +45,8 @@ def child(task: str, paths: list[str], cache: str, kind: str) -> dict:
     import pandas as pd
 
     if task == "features":
-        from sentio.data.feature_cache import build_feature_dataset
-        from sentio.data.feature_extractor import SentioFeatureExtractor
+        from sentio.features.cache import build_feature_dataset
+        from sentio.features.extractor import SentioFeatureExtractor
 
         extractor = (SentioFeatureExtractor("fbank", max_length=256, num_mel_bins=128) if kind == "ast-demo"
                      else SentioFeatureExtractor("fbank"))
@@ -56,7 +56,7 @@ def child(task: str, paths: list[str], cache: str, kind: str) -> dict:
     elif task == "in-pass":
         # what fingerprinting would add inside the feature pass: the same 16 kHz mono waveform the AST
         # features are computed from, handed to Chromaprint (decoding not counted: the pass does it anyway)
-        from sentio.data.audio import load_audio
+        from sentio.features.audio import load_audio
         from sentio.data.fingerprint import fingerprint_wave
 
         waves = [load_audio(p, 16000) for p in paths]
@@ -106,7 +106,7 @@ def main() -> int:
     if args.corpus:
         corpus = Path(args.corpus)
     else:
-        from sentio.data.demo import ensure_demo
+        from sentio.demo.corpus import ensure_demo
 
         corpus = ensure_demo(Path(tempfile.gettempdir()) / f"sentio-bench-demo-{args.num_clips}", args.num_clips, 0)
     paths = sorted(str(p) for p in (corpus / "DEAM_audio" / "MEMD_audio").glob("*.mp3"))[: args.num_clips]

@@ -7,7 +7,7 @@ bits (see sentio.data.duplicates for how two are compared).
 
 The decoded PCM is fed to the library through `pyacoustid`'s `chromaprint` module rather than
 running `fpcalc`: fpcalc exits 3 on MP3s written by libsndfile ("Error decoding audio frame"), and
-our own decoder (sentio.data.audio, the one the features use) already reads every format we take.
+our own decoder (sentio.features.audio, the one the features use) already reads every format we take.
 The library works at 11,025 Hz; its own resampler costs more than decoding the MP3 (measured: 66 ms
 of CPU for 85 s of 44.1 kHz audio, against 10 ms for the same audio handed over at 11,025 Hz, plus
 9 ms for soxr's low-quality resampler), so clips are decoded at their own rate, mixed to mono and
@@ -38,8 +38,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import DataError
-from .audio import AudioError, load_audio_with_rate
-from .cache_store import PARTIAL
+from ..features.audio import AudioError, load_audio_with_rate
+from ..features.cache_store import PARTIAL
 
 FINGERPRINT_VERSION = 2
 # Like fpcalc's default: the first 120 s identify a recording; longer songs cost decode time only.

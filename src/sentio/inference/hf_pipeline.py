@@ -1,5 +1,5 @@
 """`transformers.pipeline("music-emotion", model=RUN)`: a Sentio run through transformers' own
-pipeline API (registered by `import sentio`). It gives what EmotionPredictor.predict gives:
+pipeline API (registered by `import sentio`, see sentio/registration.py). It gives what EmotionPredictor.predict gives:
 
     import sentio
     from transformers import pipeline
@@ -15,6 +15,9 @@ from typing import Any
 
 import numpy as np
 from transformers import AutoModel, Pipeline
+
+from ..calibration import CALIBRATION_FILE, Calibration
+from .predictor import EmotionPredictor, song_result
 
 TASK = "music-emotion"
 
@@ -37,9 +40,6 @@ class MusicEmotionPipeline(Pipeline):
         return {"audio": audio, "sampling_rate": sampling_rate}
 
     def _forward(self, inputs: dict[str, Any]) -> dict[str, Any]:
-        # inference imports the model package, which registers this pipeline: imported when used
-        from .inference.predictor import EmotionPredictor
-
         predictor = EmotionPredictor(self.model, self.feature_extractor, device=self.model.device,
                                      calibration=self._calibration())
         outputs, starts = predictor.window_outputs(inputs["audio"], inputs["sampling_rate"])
@@ -47,14 +47,10 @@ class MusicEmotionPipeline(Pipeline):
 
     def _calibration(self):
         """The run's calibration.json when the model was loaded from a local run folder."""
-        from .calibration import CALIBRATION_FILE, Calibration
-
         path = Path(str(getattr(self.model, "name_or_path", "") or "")) / CALIBRATION_FILE
         return Calibration.load(path) if path.is_file() else None
 
     def postprocess(self, outputs: dict[str, Any], timeline: bool = False) -> dict[str, Any]:
-        from .inference.predictor import song_result
-
         return song_result(outputs["outputs"], outputs["starts"], timeline)
 
 

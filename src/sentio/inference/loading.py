@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from safetensors import SafetensorError
 
-from ..data.feature_extractor import SentioFeatureExtractor
+from ..features.extractor import SentioFeatureExtractor
 from ..errors import CheckpointError
 from .runner import OnnxRunner, TorchRunner, WindowRunner
 
@@ -106,9 +106,9 @@ def _check_config(folder: Path) -> None:
 def _load_torch_model(source: str, local_only: bool) -> torch.nn.Module:
     import transformers
 
-    from ..models import register_auto_classes
+    from ..registration import register
 
-    register_auto_classes()
+    register()  # AutoModel finds Sentio's model classes; `pipeline("music-emotion")` works too
     try:
         return transformers.AutoModel.from_pretrained(source, local_files_only=local_only).eval()
     except (OSError, ValueError, RuntimeError, SafetensorError) as exc:  # a truncated or foreign weights file
