@@ -65,6 +65,10 @@ def main() -> int:
     print(f"{eval_args.split} ({report['level']}s: {report['counts']['scored']}) CCC valence "
           f"{m['valence']['ccc']['value']:.4f}  arousal {m['arousal']['ccc']['value']:.4f}  "
           f"mean {m['mean']['ccc']['value']:.4f}  quadrant accuracy {report['quadrants']['accuracy']:.3f}   ({output_dir})")
+    print(f"{eval_args.split} R² valence {m['valence']['r2']['value']:.4f}  arousal {m['arousal']['r2']['value']:.4f}  "
+          f"mean {m['mean']['r2']['value']:.4f}")
+    if report.get("protocol"):  # the protocol's headline beside the published numbers
+        print("\n".join(report["protocol"]["table"]))
     seen = report.get("left_out_seen_in_training")
     if seen is not None:
         print(f"left out {seen['count']} songs the run trained on, of {seen['songs_checked']} {eval_args.split} songs "

@@ -319,6 +319,14 @@ def read_long_dynamic(csv_path: str | Path, label_scale: str = "-1-1") -> Dynami
     if missing:
         raise CsvFormatError(f"{csv_path}: missing column(s) {missing}; found {list(frame.columns)} "
                              "(dynamic labels need song_id or path, time, valence, arousal)")
+    return long_dynamic_table(frame, csv_path, label_scale, key_column)
+
+
+def long_dynamic_table(frame: pd.DataFrame, csv_path: Path, label_scale: str, key_column: str = "song_id",
+                       file_columns: Mapping[str, str] | None = None) -> DynamicTable:
+    """A DynamicTable from a long frame read as text with columns `key_column`, time, valence, arousal.
+    `file_columns` names each of those as the file spells it, for the report (e.g. PMEmo's `frameTime`)."""
+    names = {c: c for c in (key_column, "time", "valence", "arousal")} | dict(file_columns or {})
     raw_keys = frame[key_column].fillna("").astype(str).str.strip()
     by_path = key_column == "path"
     keys = resolve_audio_paths(raw_keys, csv_path.resolve().parent) if by_path else raw_keys.tolist()
@@ -329,7 +337,7 @@ def read_long_dynamic(csv_path: str | Path, label_scale: str = "-1-1") -> Dynami
     frames = pd.DataFrame({
         "key": keys, "time": time, "valence": valence, "arousal": arousal, "file": csv_path.name,
         "line": np.arange(len(frame)) + 2,
-        "column": np.select(checks, [key_column, "time", "valence", "arousal"], ""),
+        "column": np.select(checks, [names[c] for c in (key_column, "time", "valence", "arousal")], ""),
         "detail": np.select(checks, [raw_keys, *(frame[c].fillna("") for c in ("time", "valence", "arousal"))], ""),
         "problem": np.select(checks, [f"no {key_column}", "time is not a number", problem_v, problem_a], ""),
     })

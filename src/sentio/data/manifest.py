@@ -131,7 +131,10 @@ def check_rows(table: pd.DataFrame, label_scale: str, report: ManifestReport, st
     kept, seen = [], set()
     for _, row in tqdm(table.iterrows(), total=len(table), desc="checking audio", disable=not progress, unit="clip"):
         song_id = str(row["song_id"])
-        problem = _label_problem(row, low, high) or _spread_problem(row)
+        # a reason the source or a protocol gave (a PMEmo chorus without labels, a song a protocol leaves out)
+        given = row.get("skip_reason")
+        problem = str(given) if isinstance(given, str) and given else None
+        problem = problem or _label_problem(row, low, high) or _spread_problem(row)
         if problem is None and song_id in seen:
             problem = f"duplicate id {song_id}"
         if problem is None and not row["path"]:
@@ -143,7 +146,8 @@ def check_rows(table: pd.DataFrame, label_scale: str, report: ManifestReport, st
             except AudioError as exc:
                 problem = "missing file" if exc.reason == "file not found" else exc.reason
         if problem is not None:
-            report.skip(row, problem, strict)
+            # --strict stops at a bad row, not at a row the source or protocol itself leaves out
+            report.skip(row, problem, strict and not (isinstance(given, str) and given))
             continue
         seen.add(song_id)
         kept.append({

@@ -14,6 +14,7 @@ import os
 import shutil
 import sys
 import threading
+import time
 import warnings
 from dataclasses import dataclass
 from typing import Iterator
@@ -138,6 +139,9 @@ def load_audio_with_rate(path: str | os.PathLike, sample_rate: int | None = None
     return np.ascontiguousarray(mono, dtype=np.float32), int(sr)
 
 
+FREE_WAIT_S = 2.0  # the longest a message waits for the decoders' muted sections to end
+
+
 class _StderrMute:
     """Mutes file descriptor 2 while any thread decodes: libmpg123 prints "Note: Illegal
     Audio-MPEG-Header" lines straight to it on a damaged MP3, while the AudioError already says
@@ -149,18 +153,26 @@ class _StderrMute:
         self._depth = 0  # decoding sections open
         self._writers = 0  # threads waiting in or inside free()
         self._saved: int | None = None
+        self._since: dict[object, float] = {}  # open sections: when each began
+
+    def _stuck(self) -> bool:
+        """Whether a section has been open for longer than a message waits (a hung decoder)."""
+        return bool(self._since) and time.monotonic() - min(self._since.values()) > FREE_WAIT_S
 
     @contextlib.contextmanager
     def muted(self) -> Iterator[None]:
+        token = object()
         with self._lock:
             self._lock.wait_for(lambda: self._writers == 0)
             if self._depth == 0:
                 self._saved = self._mute()
             self._depth += 1
+            self._since[token] = time.monotonic()
         try:
             yield
         finally:
             with self._lock:
+                del self._since[token]
                 self._depth -= 1
                 if self._depth == 0:
                     self._restore()
@@ -170,11 +182,22 @@ class _StderrMute:
     def free(self) -> Iterator[None]:
         with self._lock:
             self._writers += 1
-            self._lock.wait_for(lambda: self._depth == 0)
+            # A decoder that hangs inside muted() must not silence the run for good: after a
+            # while the message goes out anyway, fd 2 unmuted around it.
+            stuck = not self._lock.wait_for(lambda: self._depth == 0 or self._stuck(), timeout=FREE_WAIT_S)
+            stuck = stuck or self._depth > 0
+            if stuck and self._saved is not None:
+                sys.stderr.flush()
+                os.dup2(self._saved, 2)
         try:
             yield
         finally:
             with self._lock:
+                if stuck and self._depth > 0 and self._saved is not None:
+                    sys.stderr.flush()
+                    devnull = os.open(os.devnull, os.O_WRONLY)
+                    os.dup2(devnull, 2)
+                    os.close(devnull)
                 self._writers -= 1
                 self._lock.notify_all()
 

@@ -152,7 +152,7 @@ class EmotionPredictor:
         model runs; windows of several files share a batch. Pairs come in the order files finish.
         A progress bar goes to stderr when `progress` and there is more than one file.
         """
-        from .library import predict_library
+        from .batch import predict_library
 
         for done in predict_library(self, paths, timeline=timeline, num_workers=num_workers, progress=progress):
             yield done.path, done.error if done.error is not None else done.result
