@@ -202,6 +202,11 @@ def main() -> int:
 
     if trainer.is_world_process_zero():
         data_source = data_report.get("source", "")
+        if "duplicates" in data_report:  # several datasets: say how their copies of the same music were handled
+            dup = data_report["duplicates"]
+            data_source += (f"; {dup['groups_found']} groups of copies of the same music ({dup['songs_in_groups']} "
+                            f"songs; {dup['matched_by']}), each in one split with one label "
+                            f"({dup['label_rule'].split(' (')[0]})")
         if synthetic_info:
             data_source += (f"; plus {synthetic_info['synthetic_rows']} synthetic GAN windows from "
                             f"{synthetic_info['synthetic_dir']} (training only)")

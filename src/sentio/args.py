@@ -24,6 +24,7 @@ class DataArguments(DataSourceSpec):
     preprocessing_num_workers: int = field(default=1, metadata={"help": "Processes for the one-time feature pass."})
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         self.fractions()  # a malformed --split_fractions fails at parse time, before any data work
         if self.preprocessing_num_workers < 1:
             raise ArgumentError(f"--preprocessing_num_workers must be >= 1, got {self.preprocessing_num_workers}")
