@@ -275,4 +275,8 @@ BACKBONE = _ClapBackbone(
         num_hidden_layers=3, spec_size=128, num_mel_bins=32, window_size=8, head_hidden_size=128,
     ),  # fmt: skip
     demo_features={"window_seconds": 5.0},
+    # Swin window attention as transformers 5.23 names it (ClapAudioSelfAttention), and its 4
+    # stages as the layers --unfreeze_top_layers counts (num_hidden_layers is the stage count).
+    lora_targets=("query", "key", "value"),
+    encoder_layers="audio_model.audio_encoder.layers",
 )
