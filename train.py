@@ -85,6 +85,10 @@ def main() -> int:
     if plan.probe and synthetic_args.synthetic:
         raise ArgumentError("--synthetic cannot be combined with --probe: GAN windows are features, and a probe "
                             "trains on cached encoder embeddings")
+    if (training_args.activation_checkpointing or training_args.gradient_checkpointing) and \
+            not plan.backbone.model_class.supports_gradient_checkpointing:
+        raise ArgumentError(f"--activation_checkpointing: the {plan.backbone.name} encoder does not support it; "
+                            "drop the flag (or lower the batch size / use --gradient_accumulation_steps)")
     if model_args.lora or model_args.unfreeze_top_layers:  # their flags against the architecture, before data work
         check_trained_part(model_args, plan.backbone, plan.architecture())
     if search_args.hp_search and (model_args.lora or model_args.unfreeze_top_layers):

@@ -163,6 +163,12 @@ class ClapForEmotionRegression(EmotionRegressionMixin, ClapPreTrainedModel):
     main_input_name = "input_values"
     input_modalities = ("audio",)
     num_special_tokens = 0
+    # The encoder lives under `audio_model` (a whole ClapModel's key prefix), so that is the base
+    # model here (LoRA and the trainer find the encoder through it). Activation checkpointing: with
+    # transformers 5.23 HTSAT's stages are flagged but never recomputed in the backward pass (a test
+    # hook sees one forward), so it is refused rather than silently a no-op.
+    base_model_prefix = "audio_model"
+    supports_gradient_checkpointing = False
     # A CLAP checkpoint is the whole ClapModel: the text side and the joint-space projections are
     # not used here (the head reads the audio tower's hidden states).
     _keys_to_ignore_on_load_unexpected = [r"^text_model\.", r"^text_projection\.", r"^audio_projection\.",
