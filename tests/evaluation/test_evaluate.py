@@ -255,3 +255,30 @@ def test_bootstrap_of_the_song_metrics_takes_well_under_a_second():
     unit, _ = metrics_with_ci(pred, true, [str(i) for i in range(10)], draws=1000, seed=0)
     assert time.process_time() - start < 2.0  # per-draw scikit-learn calls took ~40 s here
     assert unit["mean"]["ccc"]["ci_low"] < unit["mean"]["ccc"]["value"] < unit["mean"]["ccc"]["ci_high"]
+
+
+def test_split_all_scores_every_song_and_one_song_is_na_never_zero(tiny_run, tmp_path):
+    result = run_eval(["--model_dir", str(tiny_run), "--split", "all", "--output_dir", str(tmp_path / "all"),
+                       "--bootstrap", "50"], tiny_run.parent / "cache")
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((tmp_path / "all" / "eval_report.json").read_text())
+    assert report["split"] == "all" and report["counts"]["songs"] == NUM_CLIPS
+    assert report["metrics"]["mean"]["ccc"]["songs"] == NUM_CLIPS
+    assert f"all ({NUM_CLIPS} songs)" in result.stdout
+
+    # a split of one song: CCC, r and R2 are undefined there, RMSE is not
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    manifest = pd.read_csv(run / "manifest.csv", dtype={"song_id": str})
+    manifest.loc[manifest.index[2], "split"] = "validation"
+    manifest.to_csv(run / "manifest.csv", index=False)
+    result = run_eval(["--model_dir", str(run), "--split", "validation", "--bootstrap", "50"], tiny_run.parent / "cache")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "validation (1 song) CCC valence n/a  arousal n/a  mean n/a" in result.stdout
+    assert "need at least 2 songs" in result.stderr
+    report = json.loads((run / "eval-validation" / "eval_report.json").read_text())
+    for metric in ("ccc", "pearson", "r2"):
+        assert report["metrics"]["valence"][metric]["value"] is None
+    assert report["metrics"]["valence"]["rmse"]["value"] > 0 and report["metrics"]["valence"]["rmse"]["songs"] == 1
+    md = (run / "eval-validation" / "report.md").read_text()
+    assert "| valence | n/a | n/a | n/a |" in md and "rests on 1 song (" in md

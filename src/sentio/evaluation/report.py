@@ -22,6 +22,17 @@ from ..metrics import DIMENSIONS, METRICS, curve_list_metrics, mae, pearson_r, r
 PREDICTION_COLUMNS = ["song_id", "subset", "valence_true", "arousal_true", "valence_pred", "arousal_pred",
                       "quadrant_true", "quadrant_pred"]
 SCALE_1_9 = 4.0  # [-1, 1] -> 1..9 stretches differences by (9 - 1) / 2
+# Metrics undefined on fewer than two scored items (a correlation of one point): reported as None
+# (n/a), never as the 0 that regression_metrics returns for them.
+NEEDS_TWO = ("ccc", "pearson", "r2")
+
+
+def defined_metrics(pred: np.ndarray, true: np.ndarray) -> dict[str, float | None]:
+    """regression_metrics, with the NEEDS_TWO metrics None when fewer than two items are scored."""
+    point: dict[str, float | None] = dict(regression_metrics(pred, true))
+    if len(pred) < 2:
+        point.update({k: None for k in point if k.split("_")[0] in NEEDS_TWO})
+    return point
 
 
 def prediction_table(pred: np.ndarray, true: np.ndarray, song_ids: Sequence[str], subsets: dict[str, str],
@@ -137,29 +148,33 @@ def song_sums_statistic(pred: np.ndarray, true: np.ndarray, song_ids: Sequence[s
     return statistic
 
 
-def _entry(value: float, interval: Interval | None, scale: float = 1.0) -> dict[str, Any]:
-    if interval is None:
-        return {"value": value, "ci_low": None, "ci_high": None}
-    return {"value": value, "ci_low": interval.low * scale, "ci_high": interval.high * scale, "ci_method": interval.method}
+def _entry(value: float | None, interval: Interval | None, scale: float = 1.0, songs: int | None = None) -> dict[str, Any]:
+    counted = {} if songs is None else {"songs": songs}  # how many songs the number rests on
+    if interval is None or value is None:
+        return {"value": value, "ci_low": None, "ci_high": None, **counted}
+    return {"value": value, "ci_low": interval.low * scale, "ci_high": interval.high * scale, "ci_method": interval.method,
+            **counted}
 
 
 def metrics_with_ci(pred: np.ndarray, true: np.ndarray, song_ids: Sequence[str], draws: int,
                     seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    """({dim: {metric: entry}} on [-1, 1], {dim: {rmse|mae: entry}} on 1..9); dims include `mean`."""
-    point = regression_metrics(pred, true)
+    """({dim: {metric: entry}} on [-1, 1], {dim: {rmse|mae: entry}} on 1..9); dims include `mean`.
+    Each entry says how many songs it rests on; CCC, Pearson r and R2 of one item are None (n/a)."""
+    point = defined_metrics(pred, true)
     keys = list(point)
+    songs = len(set(map(str, song_ids)))
     intervals = song_bootstrap(song_sums_statistic(pred, true, song_ids, keys), song_ids, draws, seed, of_songs=True)
     ci = dict(zip(keys, intervals)) if intervals else {}
-    unit = {dim: {m: _entry(point[f"{m}_{dim}"], ci.get(f"{m}_{dim}")) for m in METRICS}
+    unit = {dim: {m: _entry(point[f"{m}_{dim}"], ci.get(f"{m}_{dim}"), songs=songs) for m in METRICS}
             for dim in (*DIMENSIONS, "mean")}
     # Errors on 1..9 come from relabelled values; the CI scales exactly (the map is linear).
     p9, t9 = from_unit(pred), from_unit(true)
     nine: dict[str, Any] = {}
     for d, dim in enumerate(DIMENSIONS):
-        nine[dim] = {name: _entry(func(p9[:, d], t9[:, d]), ci.get(f"{name}_{dim}"), SCALE_1_9)
+        nine[dim] = {name: _entry(func(p9[:, d], t9[:, d]), ci.get(f"{name}_{dim}"), SCALE_1_9, songs)
                      for name, func in (("rmse", rmse), ("mae", mae))}
     nine["mean"] = {name: _entry(float(np.mean([nine[d][name]["value"] for d in DIMENSIONS])),
-                                 ci.get(f"{name}_mean"), SCALE_1_9) for name in ("rmse", "mae")}
+                                 ci.get(f"{name}_mean"), SCALE_1_9, songs) for name in ("rmse", "mae")}
     return unit, nine
 
 
@@ -170,7 +185,7 @@ def subset_metrics(table: pd.DataFrame) -> dict[str, Any]:
     for name in sorted(s for s in subsets.unique() if s.strip()):
         part = table[subsets == name]
         pred, true = arrays(part)
-        out[name] = {"songs": int(part["song_id"].nunique()), "rows": len(part), "metrics": regression_metrics(pred, true)}
+        out[name] = {"songs": int(part["song_id"].nunique()), "rows": len(part), "metrics": defined_metrics(pred, true)}
     return out
 
 
@@ -201,13 +216,15 @@ def build_report(table: pd.DataFrame, *, level: str, split: str, model_dir: str,
                                 "where BCa degenerates (each entry's ci_method says which)"},
         "metrics": unit,
         "metrics_1_9": nine,
-        "flat": regression_metrics(pred, true),
+        "flat": defined_metrics(pred, true),
         "subsets": subset_metrics(table),
         "quadrants": quadrant_report(table),
     }
 
 
 def _fmt(entry: dict[str, Any]) -> str:
+    if entry["value"] is None:
+        return "n/a"
     if entry["ci_low"] is None:
         return f"{entry['value']:.3f}"
     return f"{entry['value']:.3f} [{entry['ci_low']:.3f}, {entry['ci_high']:.3f}]"
@@ -221,7 +238,9 @@ def markdown(report: dict[str, Any], plots: dict[str, str], notes: Sequence[str]
         f"# Evaluation: {report['split']} split",
         "",
         f"Model `{report['model_dir']}`, {report['level']}-level scores ({counts['songs']} songs, "
-        f"{counts['windows']} windows). Labels and predictions on [-1, 1]; brackets: {ci}.",
+        f"{counts['windows']} windows). Labels and predictions on [-1, 1]; brackets: {ci}. "
+        f"Every number of this table rests on {counts['songs']} song{'s' if counts['songs'] != 1 else ''}"
+        + (" (CCC, Pearson r and R2 need at least 2: n/a)." if counts["scored"] < 2 else "."),
         "",
         "| dimension | " + " | ".join(m.upper() if m != "pearson" else "Pearson r" for m in METRICS)
         + " | RMSE (1..9) | MAE (1..9) |",
@@ -236,8 +255,8 @@ def markdown(report: dict[str, Any], plots: dict[str, str], notes: Sequence[str]
                   "|---|---|---|---|---|---|"]
         for name, part in report["subsets"].items():
             m = part["metrics"]
-            # CCC of a single row is undefined (regression_metrics returns 0): don't print a number
-            ccc = [f"{m[k]:.3f}" if part["rows"] > 1 else "n/a" for k in ("ccc_valence", "ccc_arousal")]
+            # CCC of a single row is undefined (None): don't print a number
+            ccc = [f"{m[k]:.3f}" if m[k] is not None else "n/a" for k in ("ccc_valence", "ccc_arousal")]
             lines.append(f"| {name} | {part['songs']} | {ccc[0]} | {ccc[1]} | "
                          f"{m['rmse_valence']:.3f} | {m['rmse_arousal']:.3f} |")
     if "dynamic" in report:
