@@ -28,6 +28,7 @@ from sentio.cli import parse_dataclasses, parser_for, run_cli  # noqa: E402
 from sentio.data.demo import AUDIO_SUBDIR, DEFAULT_DEMO_DIR  # noqa: E402
 from sentio.data.labels import QUADRANTS, from_unit, quadrant, to_unit  # noqa: E402
 from sentio.errors import ArgumentError, MissingFileError  # noqa: E402
+from sentio.options import DEMO_NOTE  # noqa: E402
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -74,18 +75,25 @@ def load_predictor(model_dir: str) -> "EmotionPredictor":
 
 def demo_clips(demo_dir: str | os.PathLike) -> list[str]:
     """One demo corpus clip per quadrant, the one furthest into it by its true labels; [] without a corpus."""
+    return [path for path, _ in demo_picks(demo_dir)]
+
+
+def demo_picks(demo_dir: str | os.PathLike) -> list[tuple[str, str]]:
+    """demo_clips with each clip's button label: its quadrant and true label on 1..9 (not a file name)."""
     root = Path(demo_dir)
     if not (root / "truth.csv").is_file():
         return []
-    best: dict[str, tuple[float, str]] = {}
+    best: dict[str, tuple[float, str, str]] = {}
     with open(root / "truth.csv", newline="") as rows:
         for row in csv.DictReader(rows):
             v, a = (float(x) for x in to_unit([float(row["valence"]), float(row["arousal"])], "1-9"))
             name = str(quadrant(v, a))
             path = root / AUDIO_SUBDIR / f"{row['song_id']}.mp3"
-            if path.is_file() and abs(v) + abs(a) > best.get(name, (-1.0, ""))[0]:
-                best[name] = (abs(v) + abs(a), str(path))
-    return [best[q][1] for q in QUADRANTS if q in best]
+            if path.is_file() and abs(v) + abs(a) > best.get(name, (-1.0, "", ""))[0]:
+                label = (f"{name} (true valence {float(row['valence']):.1f}, arousal {float(row['arousal']):.1f} "
+                         "on 1..9)")
+                best[name] = (abs(v) + abs(a), str(path), label)
+    return [best[q][1:] for q in QUADRANTS if q in best]
 
 
 # ---- what the page shows: plain functions of a result dict -------------------------------------
@@ -230,23 +238,29 @@ def analyse(predictor: "EmotionPredictor", audio_path: str | None, downloads: st
         return Shown(status=f"**Cannot read {name}**: {exc.reason}. Try a WAV, FLAC, OGG or MP3 file.")
     path = emotion_path(result, predictor.extractor.params.window_duration)
     download = json_download(name, result, tempfile.mkdtemp(dir=downloads))  # a folder per request: same names
-    return Shown(numbers=numbers_markdown(result), plane=plane_figure(result, path),
+    # the demo-corpus note is on the page once (its header); a padded clip is said here
+    notes = [note for note in result.get("notes", []) if note != DEMO_NOTE]
+    return Shown(status=" ".join(f"**Note:** {note}." for note in notes), numbers=numbers_markdown(result),
+                 plane=plane_figure(result, path),
                  timeline=timeline_figure(result, path), download=str(download))
 
 
-def build_app(predictor: "EmotionPredictor", model_name: str, examples: list[str]) -> "gr.Blocks":
+def build_app(predictor: "EmotionPredictor", model_name: str, examples: list[str],
+              example_labels: list[str] | None = None) -> "gr.Blocks":
     import gradio as gr
 
     window = predictor.extractor.params.window_duration
+    demo = f"\n\n**Note:** {DEMO_NOTE}." if predictor.trained_on_demo else ""
     downloads = tempfile.TemporaryDirectory(prefix="sentio-app-")  # removed with the app's process
     with gr.Blocks(title="Sentio: the emotion of music", analytics_enabled=False) as app:
         gr.Markdown(f"# Sentio: the emotion of music\nModel `{model_name}`: valence (negative … positive) and "
-                    f"arousal (calm … excited) from {window:.2f} s windows, averaged over the song.")
+                    f"arousal (calm … excited) from {window:.2f} s windows, averaged over the song.{demo}")
         with gr.Row():
             with gr.Column(scale=2):
                 audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Song", elem_id="song")
                 if examples:
-                    gr.Examples(examples, inputs=audio, label="Demo corpus clips (one per quadrant)")
+                    gr.Examples(examples, inputs=audio, label="Demo corpus clips (one per quadrant)",
+                                example_labels=example_labels)
                 status = gr.Markdown(elem_id="status")
                 numbers = gr.Markdown(elem_id="numbers")
                 download = gr.File(label="JSON (as predict.py writes it)", elem_id="download")
@@ -261,7 +275,8 @@ def build_app(predictor: "EmotionPredictor", model_name: str, examples: list[str
 def main() -> int:
     args = parse_args()
     predictor = load_predictor(args.model_dir)
-    app = build_app(predictor, args.model_dir, demo_clips(args.demo_dir))
+    picks = demo_picks(args.demo_dir)
+    app = build_app(predictor, args.model_dir, [path for path, _ in picks], [label for _, label in picks])
     # server_port None: Gradio reads GRADIO_SERVER_PORT itself (and GRADIO_SERVER_NAME for the host)
     app.launch(server_port=args.port, allowed_paths=[str(Path(args.demo_dir).resolve())])
     return 0

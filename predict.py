@@ -153,6 +153,7 @@ def main() -> int:
 
     from sentio.data.audio import AudioError
     from sentio.inference import EmotionPredictor  # torch loads only once the arguments are valid
+    from sentio.options import DEMO_NOTE
     from sentio.inference.library import CsvWriter, FileKey, ResultLog, predict_library, record, write_tags
 
     log = ResultLog(args.output, args.timeline) if args.output and fmt != "json" else None
@@ -167,6 +168,8 @@ def main() -> int:
         if files:
             transformers.utils.logging.disable_progress_bar()  # our own bar counts files; a weights bar is noise
             predictor = EmotionPredictor.from_pretrained(args.model_dir, device=args.device, batch_size=args.batch_size)
+            if predictor.trained_on_demo:  # said once, before the numbers
+                report(f"{PROG}: note: {args.model_dir}: {DEMO_NOTE}")
             for done in predict_library(predictor, files, args.timeline, args.num_workers, progress=True):
                 if done.error is None and args.write_tags:
                     try:
@@ -179,6 +182,9 @@ def main() -> int:
                     continue
                 tally.predicted += 1
                 tally.audio_seconds += done.duration
+                for note in done.result.get("notes", []):  # the CSV has no column for them: say them here
+                    if note != DEMO_NOTE:
+                        report(f"{PROG}: note: {done.path}: {note}")
                 if writer:
                     writer.write(done.path, done.result, FileKey.of(done.path))  # the key after tagging
                 else:

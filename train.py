@@ -52,6 +52,7 @@ def main() -> int:
     from sentio.data.feature_cache import build_feature_dataset, record_feature_cache
     from sentio.data.sources import prepare_manifest
     from sentio.errors import ArgumentError, DataError
+    from sentio.options import TRAINED_ON_DEMO
     from sentio.outputs import ensure_writable_dir, note_failed_run
     from sentio.training.augment import Mixup
     from sentio.training.calibrate import calibrate_run
@@ -91,6 +92,8 @@ def main() -> int:
 
         # Model: pretrained checkpoint, or the same architecture from scratch (--demo: compact config).
         model = plan.build()
+        # what the run was trained on, recorded in config.json: every prediction path says so for the demo
+        setattr(model.config, TRAINED_ON_DEMO, bool(data_args.demo))
         extractor = run_feature_extractor(plan, model.config, manifest, model_args.dataset_stats)
         model.config.input_step_seconds = extractor.params.step_seconds  # places a dynamic model's tokens in time
         curves = time_resolved_curves(training_args.output_dir) if plan.time_resolved else None

@@ -306,3 +306,21 @@ def test_a_damaged_calibration_is_one_line(dynamic_run, tmp_path):
     (folder / "calibration.json").write_text('{"normalized": true, "quantiles": {}}')
     with pytest.raises(CheckpointError, match="calibration.json: not a Sentio calibration"):
         EmotionPredictor.from_pretrained(folder, device="cpu")
+
+
+def test_cli_says_once_that_a_model_is_a_demo_model_and_which_clips_were_padding(ast_run, tmp_path):
+    from sentio.options import DEMO_NOTE
+
+    run = tmp_path / "demo_run"
+    shutil.copytree(ast_run[0], run)
+    (run / "data_report.json").write_text(json.dumps({"source": "demo corpus at data/demo"}))  # a run of before
+    songs = [write_audio(tmp_path / "a.wav", 2.0, 16000, seed=1), write_audio(tmp_path / "b.wav", 2.5, 16000, seed=2),
+             write_audio(tmp_path / "short.wav", 0.3, 16000, seed=3)]
+    result = _cli("--model_dir", str(run), *map(str, songs), "--output", str(tmp_path / "out.jsonl"))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count(DEMO_NOTE) == 1
+    padded = [line for line in result.stderr.splitlines() if "shorter than one window" in line]
+    assert len(padded) == 1 and str(songs[2]) in padded[0]
+    records = {r["file"]: r for r in map(json.loads, (tmp_path / "out.jsonl").read_text().splitlines())}
+    assert all(r["notes"][0] == DEMO_NOTE for r in records.values())
+    assert len(records[str(songs[2])]["notes"]) == 2 and len(records[str(songs[0])]["notes"]) == 1

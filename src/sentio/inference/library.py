@@ -30,12 +30,11 @@ from tqdm.auto import tqdm
 from ..data.audio import STDERR, AudioError
 from ..data.labels import from_unit, quadrant
 from ..errors import OutputError
-from .predictor import Result, song_result
+from .predictor import Result, ResultBuilder
 from .runner import batches_of, run_batches
 from .stream import Windows, WindowStream, window_items
 
 if TYPE_CHECKING:
-    from ..calibration import Calibration
     from .predictor import EmotionPredictor
 
 COLUMNS = ["file", "valence", "arousal", "valence_1_9", "arousal_1_9", "quadrant", "num_windows"]
@@ -211,10 +210,10 @@ def _predict(predictor: "EmotionPredictor", paths: list[str], decoders: _Decoder
         else:
             ended += 1
             state.duration = message.duration
-        yield from _finished(files, timeline, predictor.calibration)
+        yield from _finished(files, timeline, predictor.results)
     if batch:
         _forward(predictor, batch, files)
-    yield from _finished(files, timeline, predictor.calibration)
+    yield from _finished(files, timeline, predictor.results)
 
 
 def _forward(predictor: "EmotionPredictor", batch: list[tuple[int, dict[str, Any]]], files: dict[int, _InFlight]) -> None:
@@ -226,10 +225,10 @@ def _forward(predictor: "EmotionPredictor", batch: list[tuple[int, dict[str, Any
             files[index].outputs.append({key: value[row] for key, value in outputs.items()})
 
 
-def _finished(files: dict[int, _InFlight], timeline: bool, calibration: "Calibration | None") -> Iterator[FileOutcome]:
+def _finished(files: dict[int, _InFlight], timeline: bool, results: "ResultBuilder") -> Iterator[FileOutcome]:
     for index in [i for i, state in files.items() if state.complete]:
         state = files.pop(index)
-        result = song_result(state.stacked(), np.asarray(state.starts, dtype=np.float64), timeline, calibration)
+        result = results(state.stacked(), np.asarray(state.starts, dtype=np.float64), timeline, state.duration)
         yield FileOutcome(state.path, result=result, duration=state.duration or 0.0)
 
 

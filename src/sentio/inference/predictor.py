@@ -10,7 +10,10 @@ the song's value is the mean over its windows, exactly as training evaluates son
 
 from __future__ import annotations
 
+import logging
 import os
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence, Union
 
 import numpy as np
@@ -24,7 +27,8 @@ from ..data.feature_extractor import SentioFeatureExtractor
 from ..data.labels import from_unit, quadrant
 from ..errors import ArgumentError
 from ..metrics import DIMENSIONS
-from .run import load_run
+from ..options import DEMO_NOTE
+from .run import load_run, run_file, trained_on_demo
 from .runner import TorchRunner, WindowRunner, batches_of, run_batches
 from .stream import WindowStream, stream_items, window_items
 
@@ -33,6 +37,7 @@ AudioInput = Union[str, os.PathLike, np.ndarray]
 SCALE = "[-1, 1]"  # the scale of valence, arousal, spreads, intervals and curves (the *_1_9 fields: DEAM's 1..9)
 # The model outputs a result is made of (not the embeddings: a long file would keep one per window).
 RESULT_OUTPUTS = ("predictions", "spread", "frame_predictions", "frame_mask")
+logger = logging.getLogger(__name__)
 
 
 def song_result(outputs: Mapping[str, np.ndarray], starts: np.ndarray, timeline: bool = False,
@@ -82,6 +87,44 @@ def song_result(outputs: Mapping[str, np.ndarray], starts: np.ndarray, timeline:
     return result
 
 
+def padding_note(duration: float, window_seconds: float) -> str:
+    return (f"the clip ({duration:.2f} s) is shorter than one window ({window_seconds:.2f} s): it was predicted "
+            "from one window that is mostly padding")
+
+
+@dataclass
+class ResultBuilder:
+    """The one way every prediction path (EmotionPredictor, predict_library, the `music-emotion`
+    pipeline) turns a clip's window outputs into its result: `song_result` with the run's
+    calibration (intervals, quadrant probabilities), plus `notes` where the numbers deserve a word:
+    a model trained on the demo corpus, a clip shorter than one window."""
+
+    calibration: Calibration | None = None
+    trained_on_demo: bool = False
+    window_seconds: float | None = None
+
+    @classmethod
+    def for_run(cls, folder: str | os.PathLike | None, config: Any = None,
+                extractor: SentioFeatureExtractor | None = None) -> "ResultBuilder":
+        """The builder of the run at `folder` (a `checkpoint-N` folder uses its run's calibration.json)."""
+        folder = None if folder is None else Path(folder)
+        calibration_file = run_file(folder, CALIBRATION_FILE)
+        return cls(calibration=None if calibration_file is None else Calibration.load(calibration_file),
+                   trained_on_demo=trained_on_demo(folder, config),
+                   window_seconds=None if extractor is None else extractor.params.window_duration)
+
+    def __call__(self, outputs: Mapping[str, np.ndarray], starts: np.ndarray, timeline: bool = False,
+                 duration: float | None = None) -> Result:
+        result = song_result(outputs, starts, timeline=timeline, calibration=self.calibration)
+        notes = [DEMO_NOTE] if self.trained_on_demo else []
+        if (duration is not None and self.window_seconds and result["num_windows"] == 1
+                and duration < self.window_seconds - 1e-6):
+            notes.append(padding_note(duration, self.window_seconds))
+        if notes:
+            result["notes"] = notes
+        return result
+
+
 class EmotionPredictor:
     """Predicts (valence, arousal) of whole clips from a model and the feature extractor it was trained with.
 
@@ -90,7 +133,7 @@ class EmotionPredictor:
 
     def __init__(self, model: torch.nn.Module | WindowRunner, extractor: SentioFeatureExtractor,
                  device: str | torch.device | None = None, batch_size: int = 32,
-                 calibration: Calibration | None = None) -> None:
+                 calibration: Calibration | None = None, results: ResultBuilder | None = None) -> None:
         if batch_size < 1:
             raise ArgumentError(f"batch_size must be at least 1, got {batch_size}")
         self.runner: WindowRunner = (TorchRunner(model, device, outputs=RESULT_OUTPUTS)
@@ -98,7 +141,18 @@ class EmotionPredictor:
         self.extractor = extractor
         self.collate = EmotionCollator.for_extractor(extractor)
         self.batch_size = batch_size
-        self.calibration = calibration
+        self.results = results or ResultBuilder(calibration, window_seconds=extractor.params.window_duration)
+        if calibration is not None:
+            self.results.calibration = calibration
+
+    @property
+    def calibration(self) -> Calibration | None:
+        return self.results.calibration
+
+    @property
+    def trained_on_demo(self) -> bool:
+        """Whether the model was trained on the synthetic demo corpus (say so where it predicts)."""
+        return self.results.trained_on_demo
 
     @classmethod
     def from_pretrained(cls, model_dir: str | os.PathLike, device: str | torch.device | None = None,
@@ -107,10 +161,9 @@ class EmotionPredictor:
         and calibration.json when the run has one), an exported .onnx file, or the hub id of a
         pushed run. Raises CheckpointError (one line) when it is missing or incomplete."""
         run = load_run(model_dir, device)
-        calibration_file = run.file(CALIBRATION_FILE)
-        calibration = None if calibration_file is None else Calibration.load(calibration_file)
         model = run.model if run.model is not None else run.runner  # a torch model gets a runner of our outputs
-        return cls(model, run.extractor, device=device, batch_size=batch_size, calibration=calibration)
+        return cls(model, run.extractor, device=device, batch_size=batch_size,
+                   results=ResultBuilder.for_run(run.folder, run.config, run.extractor))
 
     def window_outputs(self, audio: AudioInput, sampling_rate: int | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """(the model's outputs per window: `predictions` [K, 2] on [-1, 1] and, when the model gives
@@ -119,14 +172,21 @@ class EmotionPredictor:
         A file is decoded and cut into windows block by block (`WindowStream`), so memory stays
         bounded by a batch whatever its length; a waveform is cut in memory.
         """
+        outputs, starts, _ = self.clip_outputs(audio, sampling_rate)
+        return outputs, starts
+
+    def clip_outputs(self, audio: AudioInput,
+                     sampling_rate: int | None = None) -> tuple[dict[str, np.ndarray], np.ndarray, float]:
+        """window_outputs and the clip's duration in seconds."""
         name = self.extractor.feature_name
         if isinstance(audio, (str, os.PathLike)):
             stream = WindowStream(self.extractor, audio)
             outputs = run_batches(self.runner, batches_of(stream_items(stream, name), self.collate, self.batch_size))
-            return outputs, np.asarray(stream.starts, dtype=np.float64)
+            return outputs, np.asarray(stream.starts, dtype=np.float64), stream.duration
+        rate = sampling_rate or self.extractor.sampling_rate
         windows = self.extractor(audio, sampling_rate=sampling_rate)
         outputs = run_batches(self.runner, batches_of(window_items(windows, name), self.collate, self.batch_size))
-        return outputs, np.asarray(windows["start"], dtype=np.float64)
+        return outputs, np.asarray(windows["start"], dtype=np.float64), float(np.asarray(audio).shape[-1] / rate)
 
     def predict(self, audio: AudioInput | Sequence[AudioInput], sampling_rate: int | None = None,
                 timeline: bool = False) -> Result | list[Result]:
@@ -142,7 +202,8 @@ class EmotionPredictor:
         """
         if isinstance(audio, (list, tuple)):
             return [self.predict(a, sampling_rate, timeline) for a in audio]
-        return song_result(*self.window_outputs(audio, sampling_rate), timeline=timeline, calibration=self.calibration)
+        outputs, starts, duration = self.clip_outputs(audio, sampling_rate)
+        return self.results(outputs, starts, timeline=timeline, duration=duration)
 
     def predict_files(self, paths: Iterable[str | os.PathLike], progress: bool = True, timeline: bool = False,
                       num_workers: int | None = None) -> Iterator[tuple[str, Result | AudioError]]:
