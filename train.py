@@ -53,12 +53,13 @@ def main() -> int:
     from sentio.data.sources import prepare_manifest
     from sentio.errors import ArgumentError, DataError
     from sentio.options import TRAINED_ON_DEMO
-    from sentio.outputs import ensure_writable_dir, note_failed_run
+    from sentio.outputs import check_run_folder, ensure_writable_dir, missing_folders, note_failed_run
     from sentio.training.augment import Mixup
     from sentio.training.calibrate import calibrate_run
     from sentio.training.card import ModelCardInfo, check_hub_ready, write_model_card
     from sentio.training.probe import INPUT_NAME, EmbeddingCollator, probe_embeddings
     from sentio.training.setup import (
+        check_split_sizes,
         model_plan,
         resume_checkpoint,
         run_feature_extractor,
@@ -81,14 +82,17 @@ def main() -> int:
     if training_args.push_to_hub:
         check_hub_ready()  # fail now, not after hours of training
     resume = resume_checkpoint(training_args.resume_from_checkpoint, training_args.output_dir)
+    check_run_folder(training_args.output_dir, training_args.overwrite_output_dir, resume is not None)
+    created = missing_folders(training_args.output_dir)
     ensure_writable_dir(training_args.output_dir, "--output_dir")
     set_seed(training_args.seed)
 
-    with note_failed_run(training_args.output_dir):
+    with note_failed_run(training_args.output_dir, created):
         # Data: a validated manifest (written into the run), then features computed once and cached.
         with training_args.main_process_first(desc="manifest"):
             manifest, data_report = prepare_manifest(data_args, training_args.output_dir,
                                                      progress=training_args.process_index == 0)
+        check_split_sizes(manifest, data_report.get("split_method", ""))  # before hours of training, not after
 
         # Model: pretrained checkpoint, or the same architecture from scratch (--demo: compact config).
         model = plan.build()

@@ -131,6 +131,9 @@ class EmotionTrainingArguments(TrainingArguments):
 
     output_dir: str | None = field(
         default=None, metadata={"help": "Where the run is written (default: runs/<model>, or runs/<model>-demo with --demo)."})
+    overwrite_output_dir: bool = field(
+        default=False, metadata={"help": "Train into an --output_dir that already holds a run (refused otherwise; its "
+                                 "old files stay beside the new run's)."})
     num_train_epochs: float = field(default=30.0, metadata={"help": "Training epochs (short form: --epochs)."})
     per_device_train_batch_size: int = field(default=16, metadata={"help": "Batch size per device for training."})
     per_device_eval_batch_size: int = field(default=32, metadata={"help": "Batch size per device for evaluation."})

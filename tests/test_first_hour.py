@@ -1,0 +1,78 @@
+"""What a newcomer meets in the first hour: README, split sizes, output folders, flags, run paths."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import pytest
+
+from tests.conftest import REPO
+from tests.test_train_cli import run, tiny_checkpoint
+
+
+def test_readme_quick_start_says_how_to_use_the_environment_make_builds():
+    readme = (REPO / "README.md").read_text()
+    quick = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    first_python = quick.index("python ")
+    assert "source .venv/bin/activate" in quick[:first_python] and ".venv/bin/python" in quick[:first_python]
+
+
+def test_too_few_songs_for_a_split_is_one_line_before_training(tiny_corpus, tmp_path):
+    """10 clips split 80/10/10 leave one validation song: refused at once, not after training."""
+    out = tmp_path / "run"
+    result = run(["train.py", "--model", "ast", "--demo", "--demo_dir", str(tiny_corpus), "--demo_num_clips", "16",
+                  "--demo_seed", "5", "--checkpoint", str(tiny_checkpoint("ast", tmp_path / "tiny")),
+                  "--split_fractions", "0.88,0.06,0.06", "--epochs", "1", "--output_dir", str(out),
+                  "--cache_dir", str(tmp_path / "cache"), "--report_to", "none"])
+    assert result.returncode == 2, result.stderr[-3000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("train.py: error: 16 songs split (seeded song-level split")
+    assert "validation has 1 song (calibration and validation CCC need at least 2)" in last
+    assert "test has 1 song (test CCC needs at least 2)" in last and "--split_fractions 0.6,0.2,0.2" in last
+    assert "Traceback" not in result.stderr and not (tmp_path / "cache").exists()  # no feature was computed
+    assert not list(out.glob("checkpoint-*"))
+
+
+def test_check_split_sizes_passes_enough_songs_and_names_an_empty_split():
+    from sentio.errors import DataError
+    from sentio.training.setup import check_split_sizes
+
+    manifest = pd.DataFrame({"song_id": [str(i) for i in range(6)],
+                             "split": ["train", "train", "validation", "validation", "test", "test"]})
+    check_split_sizes(manifest)
+    with pytest.raises(DataError, match=r"6 songs split leave too few: train has 0 songs \(training needs at least 1\)"):
+        check_split_sizes(manifest.assign(split=["validation"] * 3 + ["test"] * 3))
+
+
+def test_training_into_a_folder_that_holds_a_run_is_refused(tiny_corpus, tmp_path):
+    out = tmp_path / "run"
+    (out / "checkpoint-450").mkdir(parents=True)
+    (out / "eval-test").mkdir()
+    common = ["train.py", "--model", "ast", "--demo", "--demo_dir", str(tiny_corpus), "--demo_num_clips", "16",
+              "--demo_seed", "5", "--checkpoint", str(tiny_checkpoint("ast", tmp_path / "tiny")), "--epochs", "1",
+              "--per_device_train_batch_size", "4", "--output_dir", str(out), "--cache_dir", str(tmp_path / "cache"),
+              "--report_to", "none", "--disable_tqdm", "true"]
+    result = run(common)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"train.py: error: --output_dir {out} already holds a run (checkpoint-450, eval-test): choose another "
+        "--output_dir, pass --overwrite_output_dir to train into it anyway, or --resume_from_checkpoint last to "
+        "continue it")
+    assert not (out / "manifest.csv").exists()
+    result = run([*common, "--overwrite_output_dir"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (out / "model.safetensors").is_file()
+
+
+def test_a_failed_run_leaves_no_empty_folder(tmp_path):
+    out = tmp_path / "runs" / "ast"
+    result = run(["train.py", "--model", "ast", "--data", str(tmp_path / "nowhere"), "--output_dir", str(out)])
+    assert result.returncode == 2 and "no such file or folder" in result.stderr
+    assert not out.exists() and not (tmp_path / "runs").exists()
+
+
+def test_make_demo_may_train_into_its_folder_again():
+    makefile = (REPO / "Makefile").read_text()
+    demo = re.search(r"^demo:.*\n((?:\t.*\n)+)", makefile, re.M).group(1)
+    assert "--overwrite_output_dir" in demo.splitlines()[0]
