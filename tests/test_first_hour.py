@@ -76,3 +76,17 @@ def test_make_demo_may_train_into_its_folder_again():
     makefile = (REPO / "Makefile").read_text()
     demo = re.search(r"^demo:.*\n((?:\t.*\n)+)", makefile, re.M).group(1)
     assert "--overwrite_output_dir" in demo.splitlines()[0]
+
+
+def test_a_run_path_before_make_demo_is_one_line_without_the_hub(tmp_path, monkeypatch):
+    import time
+
+    from sentio.errors import CheckpointError
+    from sentio.inference.run import load_run
+
+    monkeypatch.chdir(tmp_path)  # a fresh clone: no runs/ yet
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)  # a Hub attempt would take seconds of retries here
+    start = time.perf_counter()
+    with pytest.raises(CheckpointError, match=r"^no such run folder runs/ast-demo: train one first \(`make demo`"):
+        load_run("runs/ast-demo")
+    assert time.perf_counter() - start < 2

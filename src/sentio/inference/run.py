@@ -97,6 +97,9 @@ def _not_a_folder(source: str) -> CheckpointError:
         near = difflib.get_close_matches(path.name, [p.name for p in parent.iterdir() if p.is_dir()], n=1)
         if near:
             hint = f" (did you mean {parent / near[0] if str(parent) != '.' else near[0]}?)"
+    if not hint and not parent.is_dir():  # nothing trained here yet (a fresh clone before `make demo`)
+        return CheckpointError(f"no such run folder {source}: train one first (`make demo` trains runs/ast-demo), "
+                               f"or {_WHAT_IS_A_RUN}")
     return CheckpointError(f"model folder {source} does not exist{hint}: {_WHAT_IS_A_RUN}")
 
 
