@@ -24,7 +24,7 @@ from typing import Any, Iterable
 
 os.environ.setdefault("SENTIO_DEFER_REGISTRATION", "1")  # --help stays fast: see sentio/__init__.py
 
-from sentio.cli import parser_for, run_cli  # noqa: E402
+from sentio.cli import parse_dataclasses, parser_for, run_cli  # noqa: E402
 from sentio.errors import ArgumentError, MissingFileError, OutputError  # noqa: E402
 
 PROG = "predict.py"
@@ -71,7 +71,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[PredictArguments, list[st
     # HfArgumentParser lets a bool flag take an optional value, so `--timeline song.wav` would read
     # the file name as that value; spelling the flag out keeps it a plain switch.
     argv = [f"{a}=true" if a in SWITCHES else a for a in argv]
-    args, extra = parser.parse_args_into_dataclasses(argv)
+    args, extra = parse_dataclasses(parser, argv)
     if args.batch_size < 1:
         raise ArgumentError(f"--batch_size must be >= 1, got {args.batch_size}")
     if args.num_workers is not None and args.num_workers < 1:

@@ -90,3 +90,41 @@ def test_a_run_path_before_make_demo_is_one_line_without_the_hub(tmp_path, monke
     with pytest.raises(CheckpointError, match=r"^no such run folder runs/ast-demo: train one first \(`make demo`"):
         load_run("runs/ast-demo")
     assert time.perf_counter() - start < 2
+
+
+def script(*args: str):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("argv, flag", [(["train.py", "--modle", "ast"], "--model"),
+                                        (["evaluate.py", "--model_dri", "x"], "--model_dir"),
+                                        (["predict.py", "--model_dir", "x", "--timelne", "a.wav"], "--timeline")])
+def test_a_mistyped_flag_gets_did_you_mean(argv, flag):
+    result = script(*argv)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"{argv[0]}: error: unknown flag {argv[-2] if argv[0] != 'predict.py' else argv[3]}: "
+                                                   f"did you mean {flag}?"]
+
+
+def test_help_shows_sentios_flags_and_the_passed_through_ones_behind_help_all():
+    short, full = script("train.py", "--help"), script("train.py", "--help-all")
+    assert short.returncode == full.returncode == 0
+    assert len(short.stdout.splitlines()) < 260 < len(full.stdout.splitlines())
+    assert "--per_device_train_batch_size" in short.stdout and "--overwrite_output_dir" in short.stdout
+    assert "--adam_beta1" not in short.stdout and "--adam_beta1" in full.stdout
+    assert re.search(r"\d+ more flags pass through to transformers.TrainingArguments \(--fp16", short.stdout)
+    assert re.search(r"Backbone: ast, wav2vec2, vit, mert\b", short.stdout)  # from the registry
+    distill = script("distill.py", "--help")
+    assert distill.returncode == 0 and "--help-all" in distill.stdout and "--adam_beta1" not in distill.stdout
+    download = script("download_model.py", "--help")
+    assert download.stdout.startswith("usage: download_model.py MODEL --output_dir DIR")
+    # passed-through flags still parse
+    from sentio.args import EmotionTrainingArguments, ModelArguments
+    from sentio.cli import parse_dataclasses, parser_for
+
+    _, training = parse_dataclasses(parser_for((ModelArguments, EmotionTrainingArguments)),
+                                    ["--adam_beta1", "0.8", "--output_dir", "x"])
+    assert training.adam_beta1 == 0.8

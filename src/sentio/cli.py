@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import difflib
 import errno
 import logging
 import sys
@@ -13,6 +15,27 @@ from .errors import ArgumentError, SentioError
 
 # OS errors the user fixes (space, permissions), whatever library raised them: one line, not a bug.
 _ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS}
+
+
+# A flag's help may name the registered backbones with this placeholder (filled in when help is shown).
+BACKBONES_PLACEHOLDER = "{backbones}"
+HELP_ALL = "--help-all"
+
+
+class _HelpAll(argparse.Action):
+    """--help-all: the help with every passed-through flag (e.g. all of TrainingArguments)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, default: Any = argparse.SUPPRESS,
+                 help: str | None = None) -> None:
+        super().__init__(option_strings, dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: Any, values: Any, option_string: Any = None) -> None:
+        for action in parser._actions:
+            if getattr(action, "full_help", None) is not None:
+                action.help = action.full_help
+        parser.epilog = parser.usage = None
+        parser.print_help()
+        parser.exit()
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -25,6 +48,10 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         if flags and all(f.startswith("--no_") for f in flags):
             return f"Turn off --{flags[0][len('--no_'):]}."
         text = action.help or ""
+        if BACKBONES_PLACEHOLDER in text:  # the registry's names, read only when help is shown (it imports models)
+            from .models.registry import BACKBONES
+
+            text = action.help = text.replace(BACKBONES_PLACEHOLDER, ", ".join(BACKBONES))
         if action.default in (None, argparse.SUPPRESS) or "default" in text.lower():
             return text
         return super()._get_help_string(action)
@@ -37,22 +64,65 @@ def expand_short_flags(argv: Sequence[str] | None = None) -> list[str]:
 
 
 def parser_for(dataclass_types: Sequence[type], prog: str | None = None, description: str | None = None):
-    """An HfArgumentParser over `dataclass_types` with Sentio's help formatter."""
+    """An HfArgumentParser over `dataclass_types` with Sentio's help formatter. Flags of a library's
+    dataclass that Sentio passes through unchanged (TrainingArguments' hundred-odd options) are left
+    out of `--help`, which shows Sentio's own flags and names a few of the others; `--help-all`
+    lists them all. They all still parse."""
     from transformers import HfArgumentParser
 
-    return HfArgumentParser(dataclass_types, prog=prog, description=description, formatter_class=HelpFormatter)
+    parser = HfArgumentParser(dataclass_types, prog=prog, description=description, formatter_class=HelpFormatter)
+    # Sentio's own fields: declared (or re-declared with Sentio's default and help) outside transformers
+    own = {name for dtype in dataclass_types for klass in dtype.__mro__
+           if klass.__module__.split(".")[0] not in ("transformers", "builtins")
+           for name in vars(klass).get("__annotations__", {})}
+    fields = {f.name for dtype in dataclass_types for f in dataclasses.fields(dtype)}
+    passed = [a for a in parser._actions if a.option_strings and a.help != argparse.SUPPRESS
+              and a.dest in fields and a.dest not in own]
+    if passed:
+        for action in passed:
+            action.full_help, action.help = action.help, argparse.SUPPRESS
+        examples = [f for f in ("--fp16", "--bf16", "--seed", "--gradient_accumulation_steps", "--max_steps",
+                                "--resume_from_checkpoint", "--push_to_hub")
+                    if any(f in a.option_strings for a in passed)]
+        parser.add_argument(HELP_ALL, action=_HelpAll, help=f"Show every flag, also the {len(passed)} passed through "
+                            "to transformers.TrainingArguments.")
+        parser.usage = "%(prog)s [FLAGS]   (Sentio's flags below; --help-all: every flag)"
+        parser.epilog = (f"{len(passed)} more flags pass through to transformers.TrainingArguments "
+                         f"({', '.join(examples)}, ...): {prog or 'the script'} {HELP_ALL} lists them.")
+    return parser
 
 
 def parse_dataclasses(parser: Any, argv: Sequence[str] | None = None) -> tuple:
     """Parse into the parser's dataclasses. A value the dataclasses' own checks reject (ours, or
     TrainingArguments' ValueErrors) is bad input: one line, exit 2."""
     args = _expanded(parser, argv)
+    check_unknown_flags(parser, args)
     try:
         return parser.parse_args_into_dataclasses(args)
     except SentioError:
         raise
     except ValueError as exc:
         raise ArgumentError(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__) from None
+
+
+def check_unknown_flags(parser: argparse.ArgumentParser, args: Sequence[str]) -> None:
+    """A flag no dataclass knows (a typo: `--modle`) is one line naming the nearest real flag,
+    instead of HfArgumentParser's list of unused arguments."""
+    required = [a for a in parser._actions if a.required]  # a missing one is argparse's own message, later
+    try:
+        for action in required:
+            action.required = False
+        _, unknown = parser.parse_known_args(list(args))
+    finally:
+        for action in required:
+            action.required = True
+    flags = [a.split("=", 1)[0] for a in unknown if a.startswith("--")]
+    if not flags:
+        return
+    known = [s for action in parser._actions for s in action.option_strings if s.startswith("--")]
+    near = difflib.get_close_matches(flags[0], known, n=1, cutoff=0.6)
+    hint = f": did you mean {near[0]}?" if near else f"; {parser.prog} --help lists the flags"
+    raise ArgumentError(f"unknown flag {flags[0]}{hint}")
 
 
 def given_flags(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> set[str]:
