@@ -128,9 +128,12 @@ class Tally:
         factor = self.audio_seconds / wall if wall > 0 else 0.0
         done = f", {self.already_done} already done" if self.already_done else ""
         written = f"; {self.predicted} written to {output}" if output else ""
-        return (f"{PROG}: {self.predicted + self.failed} files ({self.failed} failed{done}), "
+        files = self.predicted + self.failed
+        # below 10 x real time a whole number says too little (a short clip: "0")
+        speed = f"{factor:.0f}" if factor >= 10 else f"{factor:.2f}"
+        return (f"{PROG}: {files} file{'s' if files != 1 else ''} ({self.failed} failed{done}), "
                 f"{duration_text(self.audio_seconds)} of audio in {duration_text(wall)}: "
-                f"real-time factor {factor:.0f}{written}")
+                f"real-time factor {speed}{written}")
 
 
 def report(line: str) -> None:

@@ -128,3 +128,30 @@ def test_help_shows_sentios_flags_and_the_passed_through_ones_behind_help_all():
     _, training = parse_dataclasses(parser_for((ModelArguments, EmotionTrainingArguments)),
                                     ["--adam_beta1", "0.8", "--output_dir", "x"])
     assert training.adam_beta1 == 0.8
+
+
+def test_summary_says_1_file_and_a_real_time_factor_below_1():
+    import sys
+
+    sys.path.insert(0, str(REPO))
+    import predict
+
+    tally = predict.Tally(predicted=1, audio_seconds=1.0)
+    tally.started -= 4.0  # one second of audio in four
+    line = tally.summary("")
+    assert line.startswith("predict.py: 1 file (0 failed)") and re.search(r"real-time factor 0\.2\d$", line)
+    assert predict.Tally(predicted=2, failed=1).summary("").startswith("predict.py: 3 files (1 failed)")
+
+
+def test_transformers_list_of_unsharded_layers_is_not_shown(caplog):
+    import logging
+
+    from sentio.cli import setup_logging
+
+    setup_logging()
+    with caplog.at_level(logging.WARNING):
+        logging.getLogger("transformers.distributed.tensor_parallel").warning(
+            "The following layers were not sharded: " + ", ".join(f"encoder.layer.*.{i}" for i in range(100)))
+        logging.getLogger("transformers.distributed.tensor_parallel").warning("something else")
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages == ["something else"]

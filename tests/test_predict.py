@@ -182,7 +182,7 @@ def test_cli_json_and_csv_timeline(ast_run, audio, predictor, tmp_path, monkeypa
     out_csv = tmp_path / "emotions.csv"
     assert _cli_inprocess(monkeypatch, "--model_dir", str(ast_run[0]), *files, "--output", str(out_csv), "--timeline") == 0
     rows = list(csv.DictReader(out_csv.open()))
-    assert list(rows[0]) == ["file", "start", *COLUMNS[1:], "scale", "size_bytes", "mtime_ns"]  # the key a rerun skips by
+    assert list(rows[0]) == ["file", "start", *COLUMNS[1:], "scale", "size_bytes", "mtime_ns", "kind"]  # the key a rerun skips by
     songs = [r for r in rows if r["start"] == ""]
     assert sorted(r["file"] for r in songs) == sorted(files)
     for song in songs:
@@ -191,6 +191,9 @@ def test_cli_json_and_csv_timeline(ast_run, audio, predictor, tmp_path, monkeypa
     assert len(rows) == sum(1 + int(r["num_windows"]) for r in songs)
     windows = [r for r in rows if r["file"] == files[0] and r["start"] != ""]
     assert [float(r["start"]) for r in windows] == pytest.approx([w["start"] for w in records[0]["timeline"]], abs=1e-5)
+    assert {r["kind"] for r in songs} == {"file"} and {r["kind"] for r in windows} == {"window"}
+    # starts without float noise: each a whole number of 0.1 ms (23.175, not 23.174999)
+    assert all(abs(w["start"] * 1e4 - round(w["start"] * 1e4)) < 1e-6 for w in records[0]["timeline"])
 
 
 def test_cli_bad_model_dir_or_output_exit_2(tmp_path, audio, ast_run, monkeypatch, capsys):

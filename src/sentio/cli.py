@@ -152,6 +152,13 @@ def setup_logging(level: int = logging.INFO) -> None:
     logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", level=level, stream=sys.stderr)
     for noisy in ("datasets", "httpx", "urllib3", "huggingface_hub"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Sentio never shards a model (tensor parallelism), yet from_pretrained of a run whose encoder
+    # config carries a TP plan warns with the list of every layer "not sharded" (~1,800 characters)
+    logging.getLogger("transformers.distributed.tensor_parallel").addFilter(_not_about_sharding)
+
+
+def _not_about_sharding(record: logging.LogRecord) -> bool:
+    return "were not sharded" not in record.getMessage() and "TP rules were not applied" not in record.getMessage()
 
 
 def run_cli(main: Callable[[], int | None], prog: str) -> None:

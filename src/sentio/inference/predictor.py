@@ -74,14 +74,15 @@ def song_result(outputs: Mapping[str, np.ndarray], starts: np.ndarray, timeline:
             for level, (low, high) in calibration.intervals(mean[None, :], scale).items()}
         result["quadrant_probabilities"] = describe_quadrants(calibration.quadrant_probabilities(mean[None, :], scale)[0])
     if timeline:
-        # starts are sample offsets / rate: round away float noise (2.575000047683716 -> 2.575)
-        result["timeline"] = [{"start": round(float(s), 6), "valence": float(v), "arousal": float(a)}
+        # starts are sample offsets / rate in float32: round away its noise (23.174999237 -> 23.175); 0.1 ms
+        # is finer than any hop
+        result["timeline"] = [{"start": round(float(s), 4), "valence": float(v), "arousal": float(a)}
                               for s, (v, a) in zip(starts, predictions)]
         if outputs.get("frame_predictions") is not None:
             frames = np.asarray(outputs["frame_predictions"])
             stitched = stitch_frames(["clip"] * len(frames), starts, frames, outputs.get("frame_mask"))
             times, values = stitched.get("clip", (np.zeros(0), np.zeros((0, 2))))
-            result["curve"] = {"times": [round(float(t), 6) for t in times],
+            result["curve"] = {"times": [round(float(t), 4) for t in times],
                                "valence": [float(v) for v in values[:, 0]],
                                "arousal": [float(a) for a in values[:, 1]]}
     return result
