@@ -21,14 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-os.environ.setdefault("SENTIO_DEFER_REGISTRATION", "1")  # --help stays fast: see sentio/__init__.py
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # a local demo reports nothing anywhere
+from sentio.choices import DEMO_NOTE
+from sentio.cli import parse_dataclasses, parser_for, run_cli
+from sentio.data.labels import QUADRANTS, from_unit, quadrant, to_unit
+from sentio.demo.corpus import DEFAULT_DEMO_DIR
+from sentio.demo.deam_files import AUDIO_SUBDIR
+from sentio.errors import ArgumentError, MissingFileError
 
-from sentio.cli import parse_dataclasses, parser_for, run_cli  # noqa: E402
-from sentio.data.demo import AUDIO_SUBDIR, DEFAULT_DEMO_DIR  # noqa: E402
-from sentio.data.labels import QUADRANTS, from_unit, quadrant, to_unit  # noqa: E402
-from sentio.errors import ArgumentError, MissingFileError  # noqa: E402
-from sentio.options import DEMO_NOTE  # noqa: E402
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # a local demo reports nothing anywhere
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -227,7 +227,7 @@ def analyse(predictor: "EmotionPredictor", audio_path: str | None, downloads: st
             name: str | None = None) -> Shown:
     """Everything the page shows for one file (its JSON written under `downloads`); an unreadable
     one gives only a message."""
-    from sentio.data.audio import AudioError
+    from sentio.features.audio import AudioError
 
     if not audio_path:
         return Shown()

@@ -17,11 +17,9 @@ import os
 import sys
 from pathlib import Path
 
-os.environ.setdefault("SENTIO_DEFER_REGISTRATION", "1")  # --help stays fast: see sentio/__init__.py
-
-from sentio.args import DataArguments  # noqa: E402
-from sentio.cli import parse_dataclasses, parser_for, run_cli  # noqa: E402
-from sentio.distill.args import DistillArguments, DistillTrainingArguments  # noqa: E402
+from sentio.args import DataArguments
+from sentio.cli import parse_dataclasses, parser_for, run_cli
+from sentio.distill.args import DistillArguments, DistillTrainingArguments
 
 logger = logging.getLogger("distill")
 

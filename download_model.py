@@ -16,10 +16,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-os.environ.setdefault("SENTIO_DEFER_REGISTRATION", "1")  # --help stays fast: see sentio/__init__.py
-
-from sentio.cli import parse_dataclasses, parser_for, run_cli  # noqa: E402
-from sentio.errors import ArgumentError, CheckpointError  # noqa: E402
+from sentio.cli import parse_dataclasses, parser_for, run_cli
+from sentio.errors import ArgumentError, CheckpointError
 
 logger = logging.getLogger("download_model")
 NEEDED = ("config.json",)

@@ -14,12 +14,10 @@ import os
 import sys
 from dataclasses import dataclass, field
 
-os.environ.setdefault("SENTIO_DEFER_REGISTRATION", "1")  # --help stays fast: see sentio/__init__.py
-
-from sentio.args import DataArguments  # noqa: E402
-from sentio.cli import given_flags, parse_dataclasses, parser_for, run_cli  # noqa: E402
-from sentio.errors import ArgumentError  # noqa: E402
-from sentio.options import ALL_SPLITS  # noqa: E402
+from sentio.args import DataArguments
+from sentio.choices import ALL_SPLITS
+from sentio.cli import given_flags, parse_dataclasses, parser_for, run_cli
+from sentio.errors import ArgumentError
 
 
 @dataclass
@@ -49,7 +47,7 @@ def main() -> int:
         raise ArgumentError(f"--batch_size must be >= 1, got {eval_args.batch_size}")
     import transformers
 
-    from sentio.data.feature_cache import recorded_feature_cache
+    from sentio.features.records import recorded_feature_cache
     from sentio.evaluation.pipeline import evaluate_run  # heavy imports after argument checks
 
     transformers.utils.logging.set_verbosity_warning()

@@ -22,10 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-os.environ.setdefault("SENTIO_DEFER_REGISTRATION", "1")  # --help stays fast: see sentio/__init__.py
-
-from sentio.cli import parse_dataclasses, parser_for, run_cli  # noqa: E402
-from sentio.errors import ArgumentError, MissingFileError, OutputError  # noqa: E402
+from sentio.cli import parse_dataclasses, parser_for, run_cli
+from sentio.errors import ArgumentError, MissingFileError, OutputError
 
 PROG = "predict.py"
 AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".opus", ".mp3", ".m4a", ".aac", ".aiff", ".aif", ".au"}
@@ -140,7 +138,7 @@ def report(line: str) -> None:
     """One line on stderr, kept intact below the progress bar and never muted by a decoder."""
     from tqdm.auto import tqdm
 
-    from sentio.data.audio import STDERR
+    from sentio.features.audio import STDERR
 
     with STDERR.free():
         tqdm.write(line, file=sys.stderr)
@@ -154,9 +152,9 @@ def main() -> int:
         raise MissingFileError("no audio files to predict")
     import transformers
 
-    from sentio.data.audio import AudioError
+    from sentio.features.audio import AudioError
     from sentio.inference import EmotionPredictor  # torch loads only once the arguments are valid
-    from sentio.options import DEMO_NOTE
+    from sentio.choices import DEMO_NOTE
     from sentio.inference.library import CsvWriter, FileKey, ResultLog, predict_library, record, write_tags
 
     log = ResultLog(args.output, args.timeline) if args.output and fmt != "json" else None

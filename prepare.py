@@ -12,13 +12,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass, field
 
-os.environ.setdefault("SENTIO_DEFER_REGISTRATION", "1")  # --help stays fast: see sentio/__init__.py
-
-from sentio.args import DataArguments, FeatureArguments  # noqa: E402
-from sentio.cli import parse_dataclasses, parser_for, run_cli  # noqa: E402
+from sentio.args import DataArguments, FeatureArguments
+from sentio.cli import parse_dataclasses, parser_for, run_cli
 
 logger = logging.getLogger("prepare")
 
@@ -37,7 +34,7 @@ def main() -> int:
     data_args, prep_args, feature_args = parse_dataclasses(parser)
     from sentio.args import ModelArguments
     from sentio.data.sources import prepare_manifest
-    from sentio.training.setup import model_plan
+    from sentio.models.plan import model_plan
 
     # Check every backbone name and its flags before any data work.
     plans = [model_plan(ModelArguments(model=name.strip(), **vars(feature_args)), data_args.demo)
@@ -46,7 +43,7 @@ def main() -> int:
     print(f"manifest: {prep_args.output_dir}/manifest.csv  rows kept {report['rows_kept']}, "
           f"skipped {report['rows_skipped']}, splits {json.dumps(report['splits'])}")
     for plan in plans:
-        from sentio.data.feature_cache import build_feature_dataset
+        from sentio.features.cache import build_feature_dataset
         from sentio.training.setup import run_feature_extractor
 
         extractor = run_feature_extractor(plan, plan.architecture(), manifest, feature_args.dataset_stats)

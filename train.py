@@ -14,15 +14,13 @@ import logging
 import os
 import sys
 
-os.environ.setdefault("SENTIO_DEFER_REGISTRATION", "1")  # --help stays fast: see sentio/__init__.py
-
-from sentio.args import (  # noqa: E402
+from sentio.args import (
     DataArguments,
     EmotionTrainingArguments,
     ModelArguments,
     SyntheticArguments,
 )
-from sentio.cli import given_flags, parse_dataclasses, parser_for, run_cli  # noqa: E402
+from sentio.cli import given_flags, parse_dataclasses, parser_for, run_cli
 
 logger = logging.getLogger("train")
 
@@ -47,20 +45,20 @@ def main() -> int:
     import transformers
     from transformers import EarlyStoppingCallback, set_seed
 
-    from sentio.data.collate import EmotionCollator
-    from sentio.data.demo import split_ceiling, split_dynamic_ceiling
-    from sentio.data.feature_cache import build_feature_dataset, record_feature_cache
+    from sentio.features.datasets import EmotionCollator
+    from sentio.demo.ceiling import split_ceiling, split_dynamic_ceiling
+    from sentio.features.cache import build_feature_dataset
+    from sentio.features.records import record_feature_cache
     from sentio.data.sources import prepare_manifest
     from sentio.errors import ArgumentError, DataError
-    from sentio.options import TRAINED_ON_DEMO
-    from sentio.outputs import check_run_folder, ensure_writable_dir, missing_folders, note_failed_run
+    from sentio.choices import TRAINED_ON_DEMO
+    from sentio.cli import check_run_folder, ensure_writable_dir, missing_folders, note_failed_run
     from sentio.training.augment import Mixup
     from sentio.training.calibrate import calibrate_run
     from sentio.training.card import ModelCardInfo, check_hub_ready, write_model_card
     from sentio.training.probe import INPUT_NAME, EmbeddingCollator, probe_embeddings
     from sentio.training.setup import (
         check_split_sizes,
-        model_plan,
         resume_checkpoint,
         run_feature_extractor,
         run_targets,
@@ -68,6 +66,7 @@ def main() -> int:
         training_datasets,
     )
     from sentio.training.trainer import EmotionTrainer
+    from sentio.models.plan import model_plan
 
     transformers.utils.logging.set_verbosity_warning()
     plan = model_plan(model_args, data_args.demo)

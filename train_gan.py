@@ -15,11 +15,9 @@ from __future__ import annotations
 import os
 import sys
 
-os.environ.setdefault("SENTIO_DEFER_REGISTRATION", "1")  # --help stays fast: see sentio/__init__.py
-
-from sentio.args import DataArguments  # noqa: E402
-from sentio.cli import parse_dataclasses, parser_for, run_cli  # noqa: E402
-from sentio.gan.args import GanArguments  # noqa: E402
+from sentio.args import DataArguments
+from sentio.cli import parse_dataclasses, parser_for, run_cli
+from sentio.gan.args import GanArguments
 
 
 def main() -> int:

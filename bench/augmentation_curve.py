@@ -194,9 +194,9 @@ class Corpus:
 
 def load_corpus(data_args: DataArguments, args: CurveArguments, settings: Settings, out: Path) -> Corpus:
     from sentio.args import ModelArguments
-    from sentio.data.feature_cache import build_feature_dataset
+    from sentio.features.cache import build_feature_dataset
     from sentio.data.sources import prepare_manifest
-    from sentio.training.setup import model_plan
+    from sentio.models.plan import model_plan
 
     plan = model_plan(ModelArguments(model=args.model, checkpoint=args.checkpoint), data_args.demo or settings.compact)
     if not plan.backbone.is_spectrogram:
@@ -527,7 +527,7 @@ def main() -> int:
     settings = resolve_settings(args)
     import torch
 
-    from sentio.outputs import ensure_writable_dir
+    from sentio.cli import ensure_writable_dir
 
     started = time.perf_counter()
     torch.set_num_threads(args.num_threads)

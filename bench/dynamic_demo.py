@@ -75,7 +75,7 @@ def long_file(path: Path, demo_dir: str, minutes: float) -> Path:
     """Demo clips joined end to end into one long WAV (16 kHz mono)."""
     import soundfile as sf
 
-    from sentio.data.audio import load_audio
+    from sentio.features.audio import load_audio
 
     if path.is_file():
         return path
@@ -109,8 +109,8 @@ def main() -> int:
     args = parse_args()
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    from sentio.data.demo import split_dynamic_ceiling
-    from sentio.data.dynamic import read_curves
+    from sentio.demo.ceiling import split_dynamic_ceiling
+    from sentio.data.manifest import read_curves
     from sentio.data.manifest import read_manifest
     from sentio.metrics import curve_metrics
 

@@ -2,7 +2,7 @@
 
     python bench/predict_speed.py [--files 4] [--minutes 10] [--repeats 3] [--workdir DIR]
 
-The library: demo corpus clips (`sentio.data.demo`, 40 clips of 10 to 30 s) concatenated in
+The library: demo corpus clips (`sentio.demo`, 40 clips of 10 to 30 s) concatenated in
 shuffled orders into `--files` MP3s of `--minutes` each, 44.1 kHz stereo, like ripped albums.
 The models have random weights (speed does not depend on training):
   - student int8: distill.py's `cnn` student (MobileNetV3, width 0.4) on the compact teacher's
@@ -65,7 +65,8 @@ class Measure:
 
 def make_library(folder: Path, files: int, minutes: float, seed: int = 0) -> list[Path]:
     """`files` MP3s of `minutes` each, demo clips concatenated in a shuffled order per file."""
-    from sentio.data.demo import AUDIO_SUBDIR, generate_demo
+    from sentio.demo.corpus import generate_demo
+    from sentio.demo.deam_files import AUDIO_SUBDIR
 
     paths = [folder / f"album{i:02d}.mp3" for i in range(files)]
     marker = folder / "library.json"
@@ -95,7 +96,7 @@ def _stereo_44k(path: Path) -> np.ndarray:
 
 
 def _fbank_run(folder: Path, model, max_length: int) -> Path:
-    from sentio.data.feature_extractor import SentioFeatureExtractor
+    from sentio.features.extractor import SentioFeatureExtractor
 
     model.save_pretrained(folder)
     SentioFeatureExtractor("fbank", max_length=max_length).save_pretrained(folder)
@@ -124,7 +125,7 @@ def build_models(folder: Path, library: list[Path]) -> dict[str, Path]:
 
 def _export_student(folder: Path, calibration_file: Path) -> None:
     """distill.py's cnn student, exported and quantized as distill.py does (random weights)."""
-    from sentio.data.feature_extractor import SentioFeatureExtractor
+    from sentio.features.extractor import SentioFeatureExtractor
     from sentio.distill.export import as_batches, export_onnx, quantize_int8
     from sentio.models.student import StudentEmotionConfig, StudentForEmotionRegression
 

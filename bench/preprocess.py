@@ -60,14 +60,14 @@ class _Clock:
 
 
 def _extractor(kind: str, max_length: int | None):
-    from sentio.data.feature_extractor import SentioFeatureExtractor
+    from sentio.features.extractor import SentioFeatureExtractor
 
     return SentioFeatureExtractor(kind, **({"max_length": max_length} if kind == "fbank" and max_length else {}))
 
 
 # ----------------------------------------------------------------------------- child tasks
 def task_decode(manifest, args) -> dict:
-    from sentio.data.audio import load_audio
+    from sentio.features.audio import load_audio
 
     rate = _extractor(args.kind, args.max_length).sampling_rate
     with _Clock() as clock:
@@ -77,7 +77,7 @@ def task_decode(manifest, args) -> dict:
 
 
 def task_pass(manifest, args) -> dict:
-    from sentio.data.feature_cache import build_feature_dataset
+    from sentio.features.cache import build_feature_dataset
 
     ex = _extractor(args.kind, args.max_length)
     with _Clock() as clock:
@@ -90,7 +90,7 @@ def task_per_item_epoch(manifest, args) -> dict:
     """The seeds' approach: decode and extract every item again, every epoch (one epoch timed)."""
     import numpy as np
 
-    from sentio.data.audio import load_audio
+    from sentio.features.audio import load_audio
 
     ex = _extractor(args.kind, args.max_length)
     if args.kind == "fbank":
@@ -118,7 +118,7 @@ def task_cached_epochs(manifest, args) -> dict:
     """Reload the cache, then `epochs` epochs of one random window per song, item by item."""
     import numpy as np
 
-    from sentio.data.feature_cache import build_feature_dataset
+    from sentio.features.cache import build_feature_dataset
 
     t0 = time.perf_counter()
     ds, report = build_feature_dataset(manifest, _extractor(args.kind, args.max_length), args.cache)
@@ -192,7 +192,7 @@ def main() -> None:
         tmp = Path(tmp)
         corpus = Path(args.corpus) if args.corpus else None
         if corpus is None:
-            from sentio.data.demo import generate_demo  # lazily: only the parent needs it
+            from sentio.demo.corpus import generate_demo  # lazily: only the parent needs it
 
             t0 = time.perf_counter()
             corpus = generate_demo(tmp / "demo", num_clips=args.num_clips)

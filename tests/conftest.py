@@ -47,6 +47,6 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def tiny_corpus(tmp_path_factory) -> Path:
     """A 16-clip demo corpus (seed 5), generated once per test session."""
-    from sentio.data.demo import ensure_demo
+    from sentio.demo.corpus import ensure_demo
 
     return ensure_demo(tmp_path_factory.mktemp("corpus") / "demo", num_clips=16, seed=5)

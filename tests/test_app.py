@@ -18,11 +18,11 @@ import numpy as np
 import pytest
 import torch
 
-from sentio.data.feature_extractor import SentioFeatureExtractor
+from sentio.features.extractor import SentioFeatureExtractor
 from sentio.inference import EmotionPredictor
 from sentio.models import build_model
 from tests.conftest import REPO, write_audio
-from tests.test_library import CALIBRATED
+from tests.inference.test_library import CALIBRATED
 from tests.tiny import TINY
 
 sys.path.insert(0, str(REPO))
@@ -62,7 +62,6 @@ def files(tmp_path_factory) -> dict[str, Path]:
 def run_script(monkeypatch, capsys, script: str, *args: str) -> tuple[int, str]:
     """A script's __main__ in this process: (exit status, stderr)."""
     monkeypatch.setattr(sys, "argv", [script, *args])
-    monkeypatch.setenv("SENTIO_DEFER_REGISTRATION", "1")  # what the scripts set, undone after the test
     with pytest.raises(SystemExit) as exit_info:
         runpy.run_path(str(REPO / script), run_name="__main__")
     return exit_info.value.code, capsys.readouterr().err
@@ -149,7 +148,7 @@ def test_demo_clips_one_per_quadrant(tmp_path):
 def test_the_page_says_a_demo_model_once_and_a_padded_clip(run, tmp_path):
     import json as json_module
 
-    from sentio.options import DEMO_NOTE
+    from sentio.choices import DEMO_NOTE
 
     demo_run = tmp_path / "demo_run"
     shutil.copytree(run, demo_run)

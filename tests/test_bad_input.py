@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from sentio.data.feature_extractor import SentioFeatureExtractor
+from sentio.features.extractor import SentioFeatureExtractor
 from sentio.models import build_model
 from tests.conftest import REPO, write_audio
 from tests.tiny import TINY
@@ -59,7 +59,6 @@ def world(tmp_path_factory) -> dict[str, Path]:
 
 def run_script(monkeypatch, script: str, *args: str) -> int:
     monkeypatch.setattr(sys, "argv", [script, *args])
-    monkeypatch.setenv("SENTIO_DEFER_REGISTRATION", "1")  # what the script sets, undone after the test
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(SystemExit) as exit_info:
         runpy.run_path(str(REPO / script), run_name="__main__")

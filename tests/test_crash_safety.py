@@ -28,8 +28,8 @@ from tests.test_train_cli import run, tiny_checkpoint
 BUILD = """
 import json, sys, time
 import pandas as pd
-import sentio.data.feature_cache as fc
-from sentio.data.feature_extractor import SentioFeatureExtractor
+import sentio.features.cache as fc
+from sentio.features.extractor import SentioFeatureExtractor
 
 audio_dir, cache, delay = sys.argv[1], sys.argv[2], float(sys.argv[3])
 real = fc.load_audio
@@ -104,7 +104,7 @@ import sys, time
 import numpy as np
 from datasets import Dataset
 import sentio.distill.teacher as teacher
-from sentio.data.feature_extractor import SentioFeatureExtractor
+from sentio.features.extractor import SentioFeatureExtractor
 
 folder, cache, delay = sys.argv[1], sys.argv[2], float(sys.argv[3])
 n = 8

@@ -82,7 +82,7 @@ def test_a_run_path_before_make_demo_is_one_line_without_the_hub(tmp_path, monke
     import time
 
     from sentio.errors import CheckpointError
-    from sentio.inference.run import load_run
+    from sentio.inference.loading import load_run
 
     monkeypatch.chdir(tmp_path)  # a fresh clone: no runs/ yet
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)  # a Hub attempt would take seconds of retries here

@@ -19,9 +19,9 @@ from tests.tiny import TINY
 PREDICT = """
 import json, sys
 import numpy as np, torch
-import sentio.models
+import sentio  # the user's one line: AutoModel then knows Sentio's models
 from transformers import AutoModel
-from sentio.data.feature_extractor import SentioFeatureExtractor
+from sentio.features.extractor import SentioFeatureExtractor
 model = AutoModel.from_pretrained(sys.argv[1]).eval()
 extractor = SentioFeatureExtractor.from_pretrained(sys.argv[1])
 batch = extractor(sys.argv[2], return_tensors="pt")
@@ -77,9 +77,10 @@ def test_train_save_reload_in_new_process(name, tiny_corpus, tmp_path):
     import torch
     from transformers import AutoModel
 
-    import sentio.models  # noqa: F401
-    from sentio.data.feature_extractor import SentioFeatureExtractor
+    from sentio.features.extractor import SentioFeatureExtractor
+    from sentio.registration import register
 
+    register()
     model = AutoModel.from_pretrained(out).eval()
     extractor = SentioFeatureExtractor.from_pretrained(out)
     batch = extractor(str(clip), return_tensors="pt")
@@ -166,7 +167,6 @@ def test_defaults_resolve_after_parsing_whatever_the_flag_spelling(monkeypatch):
     import runpy
     import sys as system
 
-    monkeypatch.setenv("SENTIO_DEFER_REGISTRATION", "1")
     train = runpy.run_path(str(REPO / "train.py"), run_name="train_script")
     for argv, expected in ((["--model=vit", "--demo"], os.path.join("runs", "vit-demo")),
                            (["--mod", "mert"], os.path.join("runs", "mert")),  # an abbreviation is a spelling too

@@ -5,19 +5,19 @@ classes and the `music-emotion` pipeline task, so a run folder loads with
 `transformers.AutoModel.from_pretrained(run)`, `AutoFeatureExtractor.from_pretrained(run)` or
 `transformers.pipeline("music-emotion", model=run)`.
 
-That registration imports torch and the transformers models (seconds). The command-line scripts set
-SENTIO_DEFER_REGISTRATION before importing sentio, so `--help` and flag errors stay fast; they
-register once the arguments are valid (loading a run registers too).
+Importing a module of the package (`import sentio.cli`, as the scripts do) registers nothing and
+loads no torch: see sentio/registration.py for how the two are told apart, and `register()` there
+for registering explicitly.
 """
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any
+
+from .registration import register_on_import
 
 __version__ = "0.1.0"
 __all__ = ["EmotionPredictor", "__version__"]
-DEFER_REGISTRATION = "SENTIO_DEFER_REGISTRATION"
 
 if TYPE_CHECKING:
     from sentio.inference import EmotionPredictor
@@ -31,5 +31,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'sentio' has no attribute {name!r}")
 
 
-if not os.environ.get(DEFER_REGISTRATION):
-    import sentio.models  # noqa: E402,F401  (registers the Auto classes and the pipeline task)
+register_on_import()

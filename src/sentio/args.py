@@ -9,7 +9,7 @@ from transformers import TrainingArguments
 
 from .data.sources import DataSourceSpec
 from .errors import ArgumentError
-from .options import LAYER_LAST, LAYER_WEIGHTED, LOSSES, POOLING_MODES, TRAIN_WINDOWS, TRAINING_TARGETS
+from .choices import LAYER_LAST, LAYER_WEIGHTED, LOSSES, POOLING_MODES, TRAIN_WINDOWS, TRAINING_TARGETS
 
 logger = logging.getLogger(__name__)
 

@@ -14,10 +14,10 @@ from sentio.data.dynamic import (
     Curve,
     frame_labels,
     frames_in_window,
-    read_curves,
     read_long_dynamic,
     read_wide_dynamic,
 )
+from sentio.data.manifest import read_curves
 from sentio.data.sources import prepare_manifest
 from sentio.errors import DataError, MissingFileError
 from tests.conftest import write_audio

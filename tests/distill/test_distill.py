@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from sentio.data.feature_extractor import SentioFeatureExtractor
+from sentio.features.extractor import SentioFeatureExtractor
 from sentio.models import StudentForEmotionRegression, build_model
 from tests.conftest import REPO
 from tests.tiny import TINY
@@ -30,7 +30,7 @@ FP32_ATOL, INT8_ATOL = 1e-4, 0.3
 def teacher_run(tmp_path_factory):
     """A teacher run folder (tiny AST, its extractor, a manifest over a tiny demo corpus)."""
     from sentio.args import DataArguments
-    from sentio.data.demo import ensure_demo
+    from sentio.demo.corpus import ensure_demo
     from sentio.data.sources import prepare_manifest
 
     root = tmp_path_factory.mktemp("teacher")
@@ -47,7 +47,6 @@ def teacher_run(tmp_path_factory):
 def run_script(monkeypatch, script: str, *args: str) -> int:
     """A top-level script's __main__ in this process (no interpreter/torch start-up): its exit status."""
     monkeypatch.setattr(sys, "argv", [script, *args])
-    monkeypatch.setenv("SENTIO_DEFER_REGISTRATION", "1")  # what the script sets, undone after the test
     with pytest.raises(SystemExit) as exit_info:
         runpy.run_path(str(REPO / script), run_name="__main__")
     return exit_info.value.code
@@ -90,7 +89,7 @@ def test_distill_writes_a_sentio_model_onnx_files_and_report(student_run):
 
 
 def test_teacher_outputs_are_cached_and_reused(student_run, teacher_run):
-    from sentio.data.feature_cache import build_feature_dataset
+    from sentio.features.cache import build_feature_dataset
     from sentio.distill.distill import load_teacher
     from sentio.distill.teacher import cached_teacher_outputs, teacher_cache_path
 
@@ -113,6 +112,9 @@ def test_onnx_files_match_pytorch_in_onnxruntime_and_through_predict(student_run
     from transformers import AutoModel
 
     from sentio.inference import EmotionPredictor, OnnxRunner
+    from sentio.registration import register
+
+    register()
 
     out = student_run[0] / "out"
     clip = str(teacher_run[1]["path"].iloc[0])

@@ -7,11 +7,13 @@ import pytest
 import torch
 from transformers import AutoModel
 
-import sentio.models  # noqa: F401  (registers the student with AutoModel)
 from sentio.distill.teacher import TeacherOutputs, align
 from sentio.distill.trainer import distillation_loss
 from sentio.models import StudentEmotionConfig, StudentForEmotionRegression
 from sentio.models.student import time_steps
+from sentio.registration import register
+
+register()  # AutoModel loads the saved students
 
 # Tiny sizes: a CNN at a quarter width and a MobileViT with narrow stages (both keep the 5 stride-2 stages).
 TINY_STUDENT = {

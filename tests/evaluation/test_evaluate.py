@@ -32,7 +32,7 @@ def run_eval(args: list[str], cache: Path) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory) -> Path:
     """A trained-looking run folder: tiny AST, its extractor, manifest.csv and a trainer_state.json."""
-    from sentio.data.feature_extractor import SentioFeatureExtractor
+    from sentio.features.extractor import SentioFeatureExtractor
     from sentio.data.manifest import write_manifest
     from sentio.models import build_model
 
@@ -71,9 +71,10 @@ def direct_song_predictions(run: Path, paths: dict[str, str]) -> dict[str, np.nd
     import torch
     from transformers import AutoModel
 
-    import sentio.models  # noqa: F401
-    from sentio.data.feature_extractor import SentioFeatureExtractor
+    from sentio.features.extractor import SentioFeatureExtractor
+    from sentio.registration import register
 
+    register()
     model = AutoModel.from_pretrained(run).eval()
     extractor = SentioFeatureExtractor.from_pretrained(run)
     out = {}

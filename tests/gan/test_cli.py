@@ -70,7 +70,7 @@ def test_train_gan_then_train_with_synthetic(tmp_path):
     from datasets import load_from_disk
 
     from sentio.gan.report import regressor_outputs
-    from sentio.inference.run import load_run
+    from sentio.inference.loading import load_run
 
     written = load_from_disk(str(steered / "synthetic")).with_format("numpy")
     predicted = regressor_outputs(load_run(tmp_path / "regressor"), written["input_values"])[1]

@@ -7,7 +7,7 @@ import copy
 import pytest
 import torch
 
-from sentio.data.feature_extractor import SentioFeatureExtractor
+from sentio.features.extractor import SentioFeatureExtractor
 from sentio.gan.data import SpecLayout
 from sentio.gan.guide import FrozenRegressor
 from sentio.gan.models import Discriminator, GanConfig

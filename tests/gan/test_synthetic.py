@@ -10,9 +10,9 @@ import soundfile as sf
 import torch
 from datasets import load_from_disk
 
-from sentio.data.collate import SongWindowDataset
-from sentio.data.feature_cache import build_feature_dataset
-from sentio.data.feature_extractor import SentioFeatureExtractor
+from sentio.features.datasets import SongWindowDataset
+from sentio.features.cache import build_feature_dataset
+from sentio.features.extractor import SentioFeatureExtractor
 from sentio.gan.data import SpecLayout, real_features, train_images
 from sentio.gan.models import Generator
 from sentio.gan.render import label_distributions, spectrogram_grid, write_audio_samples

@@ -5,8 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-import sentio.models  # noqa: F401  (registers the Auto classes)
+from sentio.registration import register
 from tests.tiny import TINY
+
+
+@pytest.fixture(autouse=True, scope="session")
+def auto_classes() -> None:
+    """The model tests load saved models with transformers' Auto classes."""
+    register()
 
 
 def _tiny_inputs(name: str, batch: int = 3, seed: int = 0) -> torch.Tensor:

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from sentio.data.dynamic import FRAME_SECONDS, Curve, stitch_frames
-from sentio.data.feature_cache import build_feature_dataset
-from sentio.data.feature_extractor import SentioFeatureExtractor
-from sentio.data.features import FbankParams, MelImageParams, WaveformParams
+from sentio.features.cache import build_feature_dataset
+from sentio.features.extractor import SentioFeatureExtractor
+from sentio.features.params import FbankParams, MelImageParams, WaveformParams
 from sentio.models import build_model
 from sentio.models.head import pool_frames
 from tests.tiny import TINY

@@ -10,10 +10,9 @@ import pytest
 import torch
 from transformers import AutoModel, HubertConfig, HubertModel
 
-import sentio.models  # noqa: F401  (registers the Auto classes)
 from sentio.errors import CheckpointError
 from sentio.models import build_model, get_backbone
-from sentio.options import LAYER_WEIGHTED
+from sentio.choices import LAYER_WEIGHTED
 from tests.tiny import TINY
 
 TINY_HUBERT = dict(

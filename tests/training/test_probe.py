@@ -9,12 +9,12 @@ import pytest
 import torch
 
 from sentio.args import EmotionTrainingArguments
-from sentio.data.feature_cache import build_feature_dataset
-from sentio.data.feature_extractor import SentioFeatureExtractor
+from sentio.features.cache import build_feature_dataset
+from sentio.features.extractor import SentioFeatureExtractor
 from sentio.models import build_model
 from sentio.training import probe
 from sentio.training.probe import INPUT_NAME, EmbeddingCollator, probe_embeddings
-from sentio.training.setup import PROBE_HEAD
+from sentio.models.plan import PROBE_HEAD
 from sentio.training.trainer import EmotionTrainer
 from tests.conftest import write_audio
 from tests.tiny import TINY
@@ -98,6 +98,9 @@ def test_only_the_head_trains_and_the_saved_run_predicts_raw_audio_as_its_cache(
     model.save_pretrained(tmp_path / "run")
     from transformers import AutoModel
 
+    from sentio.registration import register
+
+    register()
     reloaded = AutoModel.from_pretrained(tmp_path / "run").eval()
     from_audio = raw_outputs(reloaded, features, extractor).predictions
     with torch.no_grad():

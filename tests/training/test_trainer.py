@@ -9,9 +9,9 @@ import torch
 from safetensors.torch import load_file
 
 from sentio.args import EmotionTrainingArguments
-from sentio.data.collate import EmotionCollator, SongWindowDataset, WindowDataset
-from sentio.data.feature_cache import build_feature_dataset
-from sentio.data.feature_extractor import SentioFeatureExtractor
+from sentio.features.datasets import EmotionCollator, SongWindowDataset, WindowDataset
+from sentio.features.cache import build_feature_dataset
+from sentio.features.extractor import SentioFeatureExtractor
 from sentio.models import build_model
 from sentio.training.trainer import EmotionTrainer
 from tests.conftest import write_audio

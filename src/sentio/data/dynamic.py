@@ -25,7 +25,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError, MissingFileError
+from ..errors import DataError
 from .csv_table import CsvFormatError, read_csv_file, resolve_audio_paths, song_ids
 from .labels import check_scale, to_unit
 
@@ -341,25 +341,3 @@ def write_curves(curves: Mapping[str, Curve], path: str | Path, song_order: Iter
     parts = [pd.DataFrame({"song_id": sid, "time": curves[sid].times, "valence": curves[sid].values[:, 0],
                            "arousal": curves[sid].values[:, 1]}) for sid in song_order]
     pd.concat(parts, ignore_index=True)[CURVE_COLUMNS].to_csv(path, index=False)
-
-
-def read_curves(manifest: str | Path) -> dict[str, Curve]:
-    """The curves of a manifest (its manifest.csv or folder): each song whose `curve` column names a
-    file, read from that file beside the manifest; {} for a manifest without curves."""
-    from .manifest import (  # here, not at the top: manifest.py imports this module
-        MANIFEST_FILE,
-        read_manifest,
-    )
-
-    path = Path(manifest)
-    path = path / MANIFEST_FILE if path.is_dir() else path
-    names = read_manifest(path).set_index("song_id")["curve"]
-    out: dict[str, Curve] = {}
-    for name in sorted(set(names) - {""}):
-        file = path.parent / name
-        if not file.is_file():
-            raise MissingFileError(f"{path}: its curve column names {name}, which is not beside it; "
-                                   f"copy {name} next to the manifest or prepare the data again")
-        curves, _ = read_long_dynamic(file).curves(strict=True)
-        out.update({sid: curves[sid] for sid in names.index[names == name] if sid in curves})
-    return out

@@ -20,10 +20,10 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from .. import __version__
-from ..errors import DataError
-from .audio import AudioError, audio_info
+from ..errors import DataError, MissingFileError
+from ..features.audio import AudioError, audio_info
 from .csv_table import read_csv_file
-from .dynamic import CURVES_FILE, Curve, write_curves
+from .dynamic import CURVES_FILE, Curve, read_long_dynamic, write_curves
 from .labels import check_scale, std_to_unit, to_unit
 from .splits import SPLITS, normalise_split_name, read_split_files, seeded_split
 
@@ -256,3 +256,20 @@ def _resolve(audio: str, folder: Path) -> str:
         return audio
     beside = folder / relative
     return str((beside if beside.exists() or not relative.exists() else relative).resolve())
+
+
+def read_curves(manifest: str | Path) -> dict[str, Curve]:
+    """The curves of a manifest (its manifest.csv or folder): each song whose `curve` column names a
+    file, read from that file beside the manifest; {} for a manifest without curves."""
+    path = Path(manifest)
+    path = path / MANIFEST_FILE if path.is_dir() else path
+    names = read_manifest(path).set_index("song_id")["curve"]
+    out: dict[str, Curve] = {}
+    for name in sorted(set(names) - {""}):
+        file = path.parent / name
+        if not file.is_file():
+            raise MissingFileError(f"{path}: its curve column names {name}, which is not beside it; "
+                                   f"copy {name} next to the manifest or prepare the data again")
+        curves, _ = read_long_dynamic(file).curves(strict=True)
+        out.update({sid: curves[sid] for sid in names.index[names == name] if sid in curves})
+    return out

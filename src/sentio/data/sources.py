@@ -8,16 +8,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import ArgumentError
+from ..errors import ArgumentError, MissingFileError
 from .csv_table import read_csv_file, read_label_csv
 from .deam import DEAM_SCALE, DeamReader, resolve_swapped_subsets
-from .dynamic import DynamicTable, read_curves, read_long_dynamic
+from .dynamic import DynamicTable, read_long_dynamic
 from .emomusic import EMOMUSIC_SCALE, EmoMusicReader, is_emomusic
 from .manifest import (
     REQUIRED_COLUMNS,
     ManifestError,
     SplitSpec,
     build_manifest,
+    read_curves,
     read_manifest,
     with_curves,
     write_manifest,
@@ -114,7 +115,7 @@ def load_source(spec: DataSourceSpec) -> Source:
     """The raw source: its table, label scale, description, checks and dynamic annotations.
     Raises one line (a SentioError) for a source that cannot be read."""
     if spec.demo:
-        from .demo import ensure_demo
+        from ..demo.corpus import ensure_demo
 
         root = ensure_demo(spec.demo_dir, num_clips=spec.demo_num_clips, seed=spec.demo_seed)
         reader = DeamReader(root)
@@ -168,3 +169,15 @@ def prepare_manifest(spec: DataSourceSpec, output_dir: str | Path | None = None,
     if output_dir is not None:
         write_manifest(manifest, report, output_dir, curves)
     return manifest, report
+
+
+def load_manifest(model_dir: str, data_args: DataSourceSpec, output_dir: str) -> tuple[pd.DataFrame, str, Path]:
+    """The run's own manifest.csv (same splits as training) unless --data/--demo names another source;
+    also a description and the folder holding the manifest (and its curves.csv)."""
+    if data_args.data or data_args.demo:
+        manifest, report = prepare_manifest(data_args, output_dir)
+        return manifest, report.get("source", data_args.data or "demo"), Path(output_dir)
+    path = Path(model_dir) / "manifest.csv"
+    if not path.is_file():
+        raise MissingFileError(f"{model_dir}: no manifest.csv in the run; pass --data DEAM_DIR|CSV or --demo")
+    return read_manifest(path), f"manifest {path}", Path(model_dir)

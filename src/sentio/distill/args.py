@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from ..args import EmotionTrainingArguments
 from ..errors import ArgumentError
-from ..options import STUDENT_ARCHITECTURES, TRAIN_WINDOWS
+from ..choices import STUDENT_ARCHITECTURES, TRAIN_WINDOWS
 
 
 @dataclass

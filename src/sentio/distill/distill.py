@@ -16,13 +16,13 @@ import pandas as pd
 from datasets import Dataset, List, Value
 
 from ..args import DataArguments
-from ..data.collate import WindowDataset
-from ..data.feature_cache import build_feature_dataset
-from ..data.feature_extractor import SentioFeatureExtractor
-from ..data.features import FbankParams
+from ..features.datasets import WindowDataset
+from ..features.cache import build_feature_dataset
+from ..features.extractor import SentioFeatureExtractor
+from ..features.params import FbankParams
+from ..data.sources import load_manifest
 from ..errors import CheckpointError, DataError
-from ..evaluation.pipeline import load_manifest
-from ..inference.run import Run, load_run
+from ..inference.loading import Run, load_run
 from ..metrics import average_by_song, regression_metrics
 from ..models.student import StudentEmotionConfig, StudentForEmotionRegression
 from ..training.augment import SpecAugment

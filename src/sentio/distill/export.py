@@ -21,7 +21,7 @@ from typing import Iterable, Iterator
 import numpy as np
 import torch
 
-from ..data.collate import EmotionCollator
+from ..features.datasets import EmotionCollator
 from ..inference.runner import OnnxRunner, TorchRunner, batches_of, onnx_session, run_batches
 
 logger = logging.getLogger(__name__)

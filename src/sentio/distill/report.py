@@ -14,8 +14,8 @@ import pandas as pd
 import torch
 from datasets import Dataset
 
-from ..data.collate import WindowDataset
-from ..data.feature_extractor import SentioFeatureExtractor
+from ..features.datasets import WindowDataset
+from ..features.extractor import SentioFeatureExtractor
 from ..metrics import average_by_song, regression_metrics
 from .export import (
     as_batches,

@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 from datasets import Dataset
 
-from ..data.cache_store import lock_for
-from ..data.collate import EmotionCollator, WindowDataset
-from ..data.feature_extractor import SentioFeatureExtractor
+from ..features.cache_store import lock_for
+from ..features.datasets import EmotionCollator, WindowDataset
+from ..features.extractor import SentioFeatureExtractor
 from ..errors import DataError
-from ..inference.run import TORCH_WEIGHTS
+from ..inference.loading import TORCH_WEIGHTS
 from ..inference.runner import WindowRunner, batches_of, dataset_items, run_batches
 
 logger = logging.getLogger(__name__)

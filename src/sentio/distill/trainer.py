@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from datasets import Dataset
 
-from ..data.collate import EmotionCollator, SongWindowDataset
+from ..features.datasets import EmotionCollator, SongWindowDataset
 from ..training.trainer import EmotionTrainer
 
 TEACHER_COLUMNS = ("teacher_predictions", "teacher_embedding")

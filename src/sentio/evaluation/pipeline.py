@@ -14,33 +14,21 @@ import pandas as pd
 
 from ..args import DataArguments
 from ..calibration import CALIBRATION_FILE, Calibration
-from ..data.collate import TARGET_COLUMNS, EmotionCollator, WindowDataset
-from ..data.dynamic import read_curves, stitch_frames
-from ..data.feature_cache import build_feature_dataset, is_cached
-from ..data.feature_extractor import SentioFeatureExtractor
-from ..data.manifest import read_manifest
-from ..data.sources import prepare_manifest
-from ..errors import DataError, MissingFileError
-from ..inference.run import load_run
+from ..choices import ALL_SPLITS, TARGET_STATIC
+from ..data.dynamic import stitch_frames
+from ..data.manifest import read_curves
+from ..data.sources import load_manifest
+from ..errors import DataError
+from ..features.cache import build_feature_dataset, is_cached
+from ..features.datasets import TARGET_COLUMNS, EmotionCollator, WindowDataset
+from ..features.extractor import SentioFeatureExtractor
+from ..inference.loading import load_run
 from ..inference.runner import WindowRunner, batches_of, dataset_items, run_batches
 from ..metrics import average_by_song
-from ..options import ALL_SPLITS, TARGET_STATIC
 from . import plots
 from .report import arrays, build_report, coverage_report, curve_report, markdown, prediction_table
 
 logger = logging.getLogger(__name__)
-
-
-def load_manifest(model_dir: str, data_args: DataArguments, output_dir: str) -> tuple[pd.DataFrame, str, Path]:
-    """The run's own manifest.csv (same splits as training) unless --data/--demo names another source;
-    also a description and the folder holding the manifest (and its curves.csv)."""
-    if data_args.data or data_args.demo:
-        manifest, report = prepare_manifest(data_args, output_dir)
-        return manifest, report.get("source", data_args.data or "demo"), Path(output_dir)
-    path = Path(model_dir) / "manifest.csv"
-    if not path.is_file():
-        raise MissingFileError(f"{model_dir}: no manifest.csv in the run; pass --data DEAM_DIR|CSV or --demo")
-    return read_manifest(path), f"manifest {path}", Path(model_dir)
 
 
 def _feature_manifest(manifest: pd.DataFrame, extractor: SentioFeatureExtractor, cache_dir: str,

@@ -18,7 +18,7 @@ import torch
 from datasets import Dataset
 from torch.nn import functional as F
 
-from ..data.feature_extractor import SentioFeatureExtractor
+from ..features.extractor import SentioFeatureExtractor
 from ..errors import ArgumentError, DataError
 
 _CHUNK = 256  # windows read from the memory-mapped cache at a time

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data.feature_extractor import SentioFeatureExtractor
+from ..features.extractor import SentioFeatureExtractor
 from .data import SpecLayout
 
 

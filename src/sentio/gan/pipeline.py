@@ -17,14 +17,14 @@ import torch
 from datasets import Dataset
 
 from ..args import DataArguments, ModelArguments
-from ..data.feature_cache import build_feature_dataset
-from ..data.feature_extractor import SentioFeatureExtractor
+from ..features.cache import build_feature_dataset
+from ..features.extractor import SentioFeatureExtractor
 from ..data.sources import prepare_manifest
 from ..errors import ArgumentError, DataError, MissingFileError
-from ..inference.run import Run, load_run
+from ..inference.loading import Run, load_run
 from ..metrics import average_by_song
-from ..outputs import ensure_writable_dir
-from ..training.setup import ModelPlan, model_plan
+from ..models.plan import ModelPlan, model_plan
+from ..cli import ensure_writable_dir
 from .args import GanArguments
 from .data import SpecLayout, keep_train_songs, real_features, train_images
 from .guide import FilterReport, FrozenRegressor

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from ..data.feature_extractor import SentioFeatureExtractor
-from ..data.features import FbankParams, MelImageParams, kaldi_mel_matrix
+from ..features.extractor import SentioFeatureExtractor
+from ..features.params import FbankParams, MelImageParams, kaldi_mel_matrix
 
 GRIFFIN_LIM_ITERS = 32
 

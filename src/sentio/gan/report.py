@@ -17,10 +17,10 @@ import torch
 from datasets import Dataset
 from torch import nn
 
-from ..data.collate import EmotionCollator, SongWindowDataset, WindowDataset
-from ..data.feature_extractor import SentioFeatureExtractor
+from ..features.datasets import EmotionCollator, SongWindowDataset, WindowDataset
+from ..features.extractor import SentioFeatureExtractor
 from ..errors import ArgumentError, DataError
-from ..inference.run import Run
+from ..inference.loading import Run
 from ..inference.runner import TorchRunner, batches_of, dataset_items, run_batches
 from ..metrics import average_by_song, regression_metrics
 from .data import SpecLayout

@@ -28,9 +28,9 @@ from datasets import (
     load_from_disk,
 )
 
-from ..data.collate import SongWindowDataset
-from ..data.feature_cache import feature_schema
-from ..data.feature_extractor import SentioFeatureExtractor
+from ..features.datasets import SongWindowDataset
+from ..features.cache import feature_schema
+from ..features.extractor import SentioFeatureExtractor
 from ..errors import ArgumentError, DataError, MissingFileError
 from .data import SpecLayout
 from .guide import FilterReport, consistent_windows
@@ -57,7 +57,7 @@ def sample_labels(song_labels: np.ndarray, n: int, seed: int = 0, jitter: float 
 
 
 def synthetic_schema(extractor: SentioFeatureExtractor) -> Features:
-    """The real features' schema (feature_cache.feature_schema + labels + split) plus `source`."""
+    """The real features' schema (features.cache.feature_schema + labels + split) plus `source`."""
     features = feature_schema(extractor)
     del features["error"]
     features["labels"] = List(Value("float32"), length=2)

@@ -2,7 +2,7 @@
 predict whole clips (`EmotionPredictor`)."""
 
 from .predictor import EmotionPredictor
-from .run import Run, load_extractor, load_run
+from .loading import Run, load_extractor, load_run
 from .runner import (
     OnnxRunner,
     TorchRunner,

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..data.audio import STDERR, AudioError
+from ..features.audio import STDERR, AudioError
 from ..data.labels import from_unit, quadrant
 from ..errors import OutputError
 from .predictor import Result, ResultBuilder

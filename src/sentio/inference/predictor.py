@@ -20,15 +20,15 @@ import numpy as np
 import torch
 
 from ..calibration import CALIBRATION_FILE, Calibration, describe_quadrants
-from ..data.audio import AudioError
-from ..data.collate import EmotionCollator
+from ..features.audio import AudioError
+from ..features.datasets import EmotionCollator
 from ..data.dynamic import stitch_frames
-from ..data.feature_extractor import SentioFeatureExtractor
+from ..features.extractor import SentioFeatureExtractor
 from ..data.labels import from_unit, quadrant
 from ..errors import ArgumentError
 from ..metrics import DIMENSIONS
-from ..options import DEMO_NOTE
-from .run import load_run, run_file, trained_on_demo
+from ..choices import DEMO_NOTE
+from .loading import load_run, run_file, trained_on_demo
 from .runner import TorchRunner, WindowRunner, batches_of, run_batches
 from .stream import WindowStream, stream_items, window_items
 

@@ -15,8 +15,8 @@ from typing import Iterator
 
 import numpy as np
 
-from ..data.audio import BLOCK_FRAMES, audio_blocks
-from ..data.feature_extractor import SentioFeatureExtractor
+from ..features.audio import BLOCK_FRAMES, audio_blocks
+from ..features.extractor import SentioFeatureExtractor
 
 Windows = dict[str, np.ndarray]  # {feature_name: [k, ...], "length": [k], "start": [k] (s)}
 CHUNK_WINDOWS = 8  # windows computed together: the fbank's own chunk (features._WINDOWS_PER_CHUNK)

@@ -1,12 +1,14 @@
 """Sentio's regression models: one self-describing module per backbone (see backbone.py and
 registry.py), the small distillation students, and the shared (valence, arousal) head.
 
-Importing this package registers the Sentio configs and models with AutoConfig/AutoModel, so a
-saved run loads with `AutoModel.from_pretrained(folder)` (no remote code involved).
+Importing this package registers nothing: `register_models` (auto.py) puts the Sentio configs and
+models in AutoConfig/AutoModel, so a saved run loads with `AutoModel.from_pretrained(folder)` (no
+remote code involved); `import sentio` or any loader of a run does it.
 """
 
-from ..options import LOSSES, POOLING_MODES
+from ..choices import LOSSES, POOLING_MODES
 from .ast import ASTEmotionConfig, ASTForEmotionRegression
+from .auto import register_models
 from .backbone import Backbone
 from .head import (
     TARGETS,
@@ -21,7 +23,6 @@ from .hub import (
     ModelSource,
     build_model,
     download_checkpoint,
-    register_auto_classes,
     resolve_checkpoint,
     resolve_model,
 )
@@ -31,7 +32,6 @@ from .student import StudentEmotionConfig, StudentForEmotionRegression
 from .vit import ViTEmotionConfig, ViTForEmotionRegression
 from .wav2vec2 import Wav2Vec2EmotionConfig, Wav2Vec2ForEmotionRegression
 
-register_auto_classes()
 
 __all__ = [
     "ASTEmotionConfig",
@@ -61,7 +61,7 @@ __all__ = [
     "emotion_loss",
     "get_backbone",
     "pool_tokens",
-    "register_auto_classes",
+    "register_models",
     "resolve_checkpoint",
     "resolve_model",
 ]

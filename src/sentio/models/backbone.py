@@ -14,8 +14,8 @@ from typing import Any
 
 from transformers import AutoConfig, PretrainedConfig, PreTrainedModel
 
-from ..data.feature_extractor import SentioFeatureExtractor
-from ..data.features import PARAM_CLASSES, FeatureParams, register_legacy_kind
+from ..features.extractor import SentioFeatureExtractor
+from ..features.params import LEGACY_KINDS, PARAM_CLASSES, FeatureParams
 from ..errors import ArgumentError
 
 
@@ -51,8 +51,9 @@ class Backbone:
             raise ValueError(f"{self.name}: unknown feature kind {self.feature_kind!r}")
         if self.window_unit not in ("frames", "seconds"):
             raise ValueError(f"{self.name}: window_unit must be frames or seconds")
-        if self.legacy_feature_kind:
-            register_legacy_kind(self.legacy_feature_kind, self.feature_kind)
+        if self.legacy_feature_kind and LEGACY_KINDS.get(self.legacy_feature_kind) != self.feature_kind:
+            raise ValueError(f"{self.name}: legacy feature kind {self.legacy_feature_kind!r} must be listed in "
+                             f"features.params.LEGACY_KINDS as {self.feature_kind!r}")
 
     # ---- the input ----------------------------------------------------------------------------
     @property

@@ -17,7 +17,7 @@ from transformers.activations import ACT2FN
 from transformers.utils import ModelOutput
 
 from ..data.dynamic import FRAME_SECONDS
-from ..options import (
+from ..choices import (
     LAYER_LAST,
     LAYER_WEIGHTED,
     LOSSES,

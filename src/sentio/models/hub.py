@@ -25,11 +25,12 @@ from huggingface_hub import (
     try_to_load_from_cache,
 )
 from safetensors import SafetensorError
-from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
+from transformers import PretrainedConfig, PreTrainedModel
 
 from ..errors import CheckpointError
+from .auto import register_models
 from .backbone import Backbone
-from .registry import AUTO_ONLY_MODELS, BACKBONES, backbone_for_model_type, get_backbone
+from .registry import BACKBONES, backbone_for_model_type, get_backbone
 
 logger = logging.getLogger(__name__)
 
@@ -42,23 +43,6 @@ _DROPPED_CONFIG_KEYS = (
     "model_type", "architectures", "transformers_version", "id2label", "label2id", "problem_type",
     "dtype", "torch_dtype", "auto_map",
 )  # fmt: skip
-
-
-def register_auto_classes() -> None:
-    """Register every Sentio config/model with AutoConfig/AutoModel (by model_type, no remote code),
-    the feature extractor with AutoFeatureExtractor and the `music-emotion` pipeline task, so a run
-    folder loads with transformers' own API."""
-    from transformers import AutoFeatureExtractor
-
-    from ..data.feature_extractor import SentioFeatureExtractor
-    from ..pipeline import register_pipeline
-
-    pairs = [(b.config_class, b.model_class) for b in BACKBONES.values()] + list(AUTO_ONLY_MODELS)
-    for config_class, model_class in pairs:
-        AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
-        AutoModel.register(config_class, model_class, exist_ok=True)
-        AutoFeatureExtractor.register(config_class, SentioFeatureExtractor, exist_ok=True)
-    register_pipeline()
 
 
 def _what_to_do(checkpoint: str) -> str:
@@ -145,6 +129,7 @@ def resolve_checkpoint(checkpoint: str, advice: str | None = None) -> tuple[str,
 
 
 def _load_config(backbone: Backbone, source: str, local_only: bool, checkpoint: str) -> PretrainedConfig:
+    register_models()  # a previous Sentio run's config.json names a Sentio model_type
     try:
         return backbone.read_checkpoint_config(source, local_only)
     except CheckpointError:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..options import LOSSES
+from ..choices import LOSSES
 
 # Keeps CCC finite when a batch has a single row or constant predictions and targets
 # (0/0); small enough not to move hand-computed values.

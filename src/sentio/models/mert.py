@@ -24,7 +24,7 @@ from transformers import (
 )
 
 from ..errors import CheckpointError
-from ..options import LAYER_WEIGHTED
+from ..choices import LAYER_WEIGHTED
 from .backbone import Backbone
 from .head import EmotionHeadConfig, EmotionRegressionMixin
 from .wav2vec2 import BACKBONE as WAV2VEC2

@@ -24,7 +24,7 @@ from transformers import MobileViTConfig, MobileViTModel, PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutput
 
-from ..options import STUDENT_ARCHITECTURES
+from ..choices import STUDENT_ARCHITECTURES
 from .head import EmotionHeadConfig, EmotionRegressionMixin
 
 TIME_STRIDE = 32  # five stride-2 stages in both architectures

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..data.collate import TARGET_COLUMNS
+from ..features.datasets import TARGET_COLUMNS
 
 
 @dataclass

@@ -60,7 +60,7 @@ def write_model_card(output_dir: str | Path, info: ModelCardInfo, results: dict[
     """README.md with Hub metadata: backbone, initialisation, data, splits, label scale, metrics."""
     tags = ["sentio", "music-emotion-recognition", "valence-arousal", "audio-regression", info.backbone]
     # pipeline_tag names the task that loads the folder: sentio registers `music-emotion` with
-    # transformers.pipeline (see sentio.pipeline).
+    # transformers.pipeline (see sentio.inference.hf_pipeline).
     front = ["---", "library_name: transformers", f"pipeline_tag: {PIPELINE_TASK}", "tags:"]
     front += [f"- {t}" for t in tags]
     if info.init != "scratch":

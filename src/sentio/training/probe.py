@@ -24,10 +24,10 @@ import numpy as np
 import torch
 from datasets import Array2D, Array3D, Dataset, Features, Value
 
-from ..data.cache_store import build_once
-from ..data.collate import TARGET_COLUMNS, EmotionCollator, stack_targets
-from ..data.feature_cache import is_complete
-from ..data.feature_extractor import SentioFeatureExtractor
+from ..features.cache_store import build_once
+from ..features.datasets import TARGET_COLUMNS, EmotionCollator, stack_targets
+from ..features.cache import is_complete
+from ..features.extractor import SentioFeatureExtractor
 from ..inference.runner import TorchRunner
 
 logger = logging.getLogger(__name__)

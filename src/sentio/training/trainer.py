@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from transformers import Trainer
 
-from ..data.collate import TARGET_COLUMNS
+from ..features.datasets import TARGET_COLUMNS
 from ..data.dynamic import stitch_frames
 from ..metrics import average_by_song, curve_metrics, regression_metrics
 

@@ -22,8 +22,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from sentio.data.audio import AudioError
-from sentio.data.feature_extractor import SentioFeatureExtractor
+from sentio.features.audio import AudioError
+from sentio.features.extractor import SentioFeatureExtractor
 from sentio.inference import EmotionPredictor
 from sentio.inference.library import FileKey, ResultLog, predict_library, tag_values, write_tags
 from sentio.models import build_model
@@ -78,7 +78,6 @@ def predict_py(monkeypatch, capsys):
 
     def run(*args: str) -> tuple[int, str]:
         monkeypatch.setattr(sys, "argv", ["predict.py", *args])
-        monkeypatch.setenv("SENTIO_DEFER_REGISTRATION", "1")  # what the script sets, undone after the test
         with pytest.raises(SystemExit) as exit_info:
             runpy.run_path(str(REPO / "predict.py"), run_name="__main__")
         return exit_info.value.code, capsys.readouterr().err

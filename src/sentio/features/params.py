@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from sentio.data.audio import window_starts
+from sentio.features.audio import window_starts
 
 # Bump whenever a change here alters feature values: it is part of every feature-cache key.
 FEATURE_VERSION = "1"
@@ -210,21 +210,16 @@ class MelImageParams(FeatureParams):
 
 
 PARAM_CLASSES: dict[str, type[FeatureParams]] = {c.kind: c for c in (FbankParams, WaveformParams, MelImageParams)}
-# Names older versions of Sentio wrote for a kind (they named kinds after backbones). The model
-# package registers them (`register_legacy_kind`), so runs saved then still load.
-_LEGACY_KINDS: dict[str, str] = {}
-
-
-def register_legacy_kind(old: str, kind: str) -> None:
-    """Let `old`, a kind name an older version saved, stand for `kind`."""
-    if kind not in PARAM_CLASSES:
-        raise ValueError(f"unknown feature kind {kind!r}")
-    _LEGACY_KINDS[old] = kind
+# Names older versions of Sentio saved for a kind in preprocessor_config.json (they named kinds
+# after the backbone that read them), so runs saved then still load, with or without the model
+# package (an exported .onnx run never imports it). Each backbone's `legacy_feature_kind` must be
+# listed here (models/backbone.py checks it).
+LEGACY_KINDS: dict[str, str] = {"ast": "fbank", "wav2vec2": "waveform", "vit": "mel_image"}
 
 
 def canonical_kind(kind: str) -> str:
     """The current name of a feature kind (a legacy name is translated)."""
-    kind = _LEGACY_KINDS.get(kind, kind)
+    kind = LEGACY_KINDS.get(kind, kind)
     if kind not in PARAM_CLASSES:
         raise ValueError(f"unknown feature kind {kind!r}; expected one of {', '.join(PARAM_CLASSES)}")
     return kind

@@ -25,12 +25,12 @@ import pandas as pd
 import pyarrow as pa
 from datasets import Array2D, Dataset, Features, List, Value
 
-from sentio.data.audio import AudioError, load_audio
-from sentio.data.cache_store import build_once
 from sentio.data.dynamic import Curve, frame_labels, frames_in_window
-from sentio.data.feature_extractor import SentioFeatureExtractor
-from sentio.data.features import FEATURE_VERSION, FbankParams, kaldi_fbank
 from sentio.errors import DataError
+from sentio.features.audio import AudioError, load_audio
+from sentio.features.cache_store import build_once
+from sentio.features.extractor import SentioFeatureExtractor
+from sentio.features.params import FEATURE_VERSION
 
 logger = logging.getLogger(__name__)
 _MARKER = "done.json"
@@ -85,7 +85,7 @@ def feature_schema(extractor: SentioFeatureExtractor) -> Features:
 
 
 @contextmanager
-def _one_torch_thread(restore: bool = True) -> Iterator[None]:
+def one_torch_thread(restore: bool = True) -> Iterator[None]:
     """Run torch ops on one thread, for two reasons measured on 2-core machines:
 
     - a forked map worker inherits the parent's OpenMP pool state, and a multi-threaded torch op
@@ -106,7 +106,7 @@ def _one_torch_thread(restore: bool = True) -> Iterator[None]:
 
 def _features_batch(batch: dict[str, list], extractor: SentioFeatureExtractor, in_worker: bool) -> pa.Table:
     """Batched map function: clips in, windows out (more rows than it got), markers for failures."""
-    with _one_torch_thread(restore=not in_worker):
+    with one_torch_thread(restore=not in_worker):
         return _features_rows(batch, extractor)
 
 
@@ -298,29 +298,6 @@ def is_complete(directory: str | os.PathLike) -> bool:
     return bool(files) and all(os.path.isfile(os.path.join(directory, f)) for f in files)
 
 
-def record_feature_cache(run_dir: str | os.PathLike, report: dict[str, Any]) -> None:
-    """Note in the run's data_report.json where its features are cached (absolute), so a later
-    evaluation of the run, from any working directory, finds and reuses them."""
-    path = os.path.join(os.fspath(run_dir), "data_report.json")
-    data = json.loads(open(path).read()) if os.path.isfile(path) else {}
-    data["feature_cache"] = os.path.abspath(os.path.dirname(report["cache_dir"]))
-    tmp = path + ".tmp"
-    with open(tmp, "w") as fh:
-        json.dump(data, fh, indent=2)
-        fh.write("\n")
-    os.replace(tmp, path)
-
-
-def recorded_feature_cache(run_dir: str | os.PathLike) -> str | None:
-    """The feature cache folder a run recorded (see record_feature_cache), when it still exists."""
-    try:
-        with open(os.path.join(os.fspath(run_dir), "data_report.json")) as fh:
-            folder = json.load(fh).get("feature_cache")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return folder if folder and os.path.isdir(folder) else None
-
-
 def split_dataset(ds: Dataset, split: str, columns: list[str] | None = None, format: str = "torch") -> Dataset:
     """Rows of one split, formatted (`torch` by default) over the model columns (+ labels, length)."""
     names = ds.column_names
@@ -329,31 +306,3 @@ def split_dataset(ds: Dataset, split: str, columns: list[str] | None = None, for
     if columns is None:
         columns = [c for c in ("input_values", "pixel_values", "length", "labels") if c in names]
     return part.with_format(format, columns=columns)
-
-
-def compute_fbank_stats(manifest: pd.DataFrame, params: FbankParams | None = None,
-                        max_clips: int | None = 200) -> tuple[float, float]:
-    """Mean and std of the un-normalised Kaldi fbank over the real frames of (up to `max_clips`) clips.
-
-    Pass train rows only; streaming float64 sums keep memory flat. Clips that fail to decode are
-    skipped. Put the result in the params (`mean`, `std`) before building the feature dataset.
-    """
-    p = params or FbankParams()
-    total = total_sq = 0.0
-    count = 0
-    paths = manifest["path"].astype(str).tolist()
-    for path in paths[:max_clips] if max_clips else paths:
-        try:
-            with _one_torch_thread():
-                fbank, lengths, _ = kaldi_fbank(load_audio(path, p.sampling_rate), p)
-        except (AudioError, ValueError):
-            continue
-        for window, n in zip(fbank, lengths):
-            real = window[:n].astype(np.float64)
-            total += real.sum()
-            total_sq += np.square(real).sum()
-            count += real.size
-    if count == 0:
-        raise DataError("no decodable clip to compute fbank statistics from")
-    mean = total / count
-    return float(mean), float(np.sqrt(max(total_sq / count - mean * mean, 0.0)))

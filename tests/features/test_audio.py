@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from sentio.data.audio import AudioError, audio_info, load_audio
+from sentio.features.audio import AudioError, audio_info, load_audio
 from sentio.errors import DataError
 from tests.conftest import write_audio
 

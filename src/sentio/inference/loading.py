@@ -19,9 +19,9 @@ from typing import Any
 import torch
 from safetensors import SafetensorError
 
-from ..data.feature_extractor import SentioFeatureExtractor
+from ..features.extractor import SentioFeatureExtractor
 from ..errors import CheckpointError
-from ..options import TRAINED_ON_DEMO
+from ..choices import TRAINED_ON_DEMO
 from .runner import OnnxRunner, TorchRunner, WindowRunner
 
 TORCH_WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
@@ -150,9 +150,9 @@ def _check_config(folder: Path) -> None:
 def _load_torch_model(source: str, local_only: bool) -> torch.nn.Module:
     import transformers
 
-    from ..models import register_auto_classes
+    from ..registration import register
 
-    register_auto_classes()
+    register()  # AutoModel finds Sentio's model classes; `pipeline("music-emotion")` works too
     try:
         return transformers.AutoModel.from_pretrained(source, local_files_only=local_only).eval()
     except (OSError, ValueError, RuntimeError, SafetensorError) as exc:  # a truncated or foreign weights file

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from sentio.data.feature_extractor import SentioFeatureExtractor
-from sentio.data.features import (
+from sentio.features.extractor import SentioFeatureExtractor
+from sentio.features.params import (
     FbankParams,
     MelImageParams,
     WaveformParams,
@@ -193,7 +193,7 @@ def test_bad_params_and_inputs():
 
 
 def test_real_mp3_ast_parity(shared_data, ast_reference):
-    from sentio.data.audio import load_audio
+    from sentio.features.audio import load_audio
 
     wave = load_audio(shared_data / "audio" / "emomusic_2.mp3", 16000)
     out = fbank_features(wave)

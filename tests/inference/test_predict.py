@@ -18,8 +18,8 @@ import soundfile as sf
 import torch
 
 from sentio.calibration import Calibration
-from sentio.data.audio import AudioError
-from sentio.data.feature_extractor import SentioFeatureExtractor
+from sentio.features.audio import AudioError
+from sentio.features.extractor import SentioFeatureExtractor
 from sentio.data.labels import from_unit, quadrant
 from sentio.errors import CheckpointError
 from sentio.inference import EmotionPredictor
@@ -125,10 +125,9 @@ def test_predict_files_goes_on_after_bad_files(audio, predictor):
 
 
 def test_scripts_import_sentio_without_torch_and_it_exports_the_predictor():
-    # the scripts defer the Auto-class registration, so --help and flag errors do not load torch
-    code = "import sys, sentio; assert 'torch' not in sys.modules, 'torch imported'; print(sentio.__version__)"
-    env = {**os.environ, "SENTIO_DEFER_REGISTRATION": "1"}
-    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, capture_output=True, timeout=60, env=env)
+    # a module of the package registers nothing, so --help and flag errors do not load torch
+    code = "import sys, sentio.errors; assert 'torch' not in sys.modules, 'torch imported'; print(sentio.__version__)"
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, capture_output=True, timeout=60)
     from sentio import EmotionPredictor as exported
 
     assert exported is EmotionPredictor
@@ -142,7 +141,6 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 def _cli_inprocess(monkeypatch, *args: str) -> int:
     """predict.py's __main__ in this process (no torch start-up cost): its exit status."""
     monkeypatch.setattr(sys, "argv", ["predict.py", *args])
-    monkeypatch.setenv("SENTIO_DEFER_REGISTRATION", "1")  # what the script sets, undone after the test
     with pytest.raises(SystemExit) as exit_info:
         runpy.run_path(str(REPO / "predict.py"), run_name="__main__")
     return exit_info.value.code
@@ -312,7 +310,7 @@ def test_a_damaged_calibration_is_one_line(dynamic_run, tmp_path):
 
 
 def test_cli_says_once_that_a_model_is_a_demo_model_and_which_clips_were_padding(ast_run, tmp_path):
-    from sentio.options import DEMO_NOTE
+    from sentio.choices import DEMO_NOTE
 
     run = tmp_path / "demo_run"
     shutil.copytree(ast_run[0], run)

@@ -13,13 +13,13 @@ import numpy as np
 import soxr
 from transformers import BatchFeature, FeatureExtractionMixin
 
-from sentio.data.audio import load_audio
-from sentio.data.features import FeatureParams, canonical_kind, param_names, params_for
+from sentio.features.audio import load_audio
+from sentio.features.params import FeatureParams, canonical_kind, param_names, params_for
 
 
 class SentioFeatureExtractor(FeatureExtractionMixin):
     """Turns one waveform or audio file into all its model-input windows for `feature_kind`
-    (fbank, waveform or mel_image; see sentio.data.features).
+    (fbank, waveform or mel_image; see sentio.features.params).
 
     Params are plain attributes (HF convention, `sampling_rate` included) so they serialise to
     `preprocessor_config.json`; `params` rebuilds the typed dataclass from them.

@@ -14,9 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import sentio.data.feature_cache as fc
-from sentio.data.feature_extractor import SentioFeatureExtractor
-from sentio.data.features import FbankParams, kaldi_fbank
+import sentio.features.cache as fc
+from sentio.features.extractor import SentioFeatureExtractor
+from sentio.features.params import FbankParams, kaldi_fbank
+from sentio.features.stats import compute_fbank_stats
 from tests.conftest import REPO, write_audio
 
 SECONDS = [1.0, 1.2, 2.5, 2.2, 0.8]  # max_length=128: 1.295 s windows -> 1, 1, 2, 2, 1 windows
@@ -138,24 +139,24 @@ def test_recompute_on_param_change_and_touched_file(corpus, monkeypatch):
 def test_ast_stats_stream_over_real_frames(corpus):
     manifest, _ = corpus
     p = FbankParams(max_length=128)
-    mean, std = fc.compute_fbank_stats(manifest, p)  # broken rows are skipped
+    mean, std = compute_fbank_stats(manifest, p)  # broken rows are skipped
     values = []
     for path in manifest["path"][:5]:
-        from sentio.data.audio import load_audio
+        from sentio.features.audio import load_audio
 
         fbank, lengths, _ = kaldi_fbank(load_audio(path, 16000), p)
         values += [w[:n] for w, n in zip(fbank, lengths)]
     values = np.concatenate([v.ravel() for v in values]).astype(np.float64)
     assert mean == pytest.approx(values.mean(), rel=1e-6) and std == pytest.approx(values.std(), rel=1e-5)
-    assert fc.compute_fbank_stats(manifest, p, max_clips=1) != (mean, std)
+    assert compute_fbank_stats(manifest, p, max_clips=1) != (mean, std)
 
 
 NUM_PROC_SCRIPT = textwrap.dedent(
     """
     import json, sys
     import pandas as pd, torch
-    from sentio.data.feature_cache import build_feature_dataset
-    from sentio.data.feature_extractor import SentioFeatureExtractor
+    from sentio.features.cache import build_feature_dataset
+    from sentio.features.extractor import SentioFeatureExtractor
     torch.set_num_threads(2)
     a = torch.randn(512, 512)
     (a @ a).sum()  # a multi-threaded op in the parent before the workers fork

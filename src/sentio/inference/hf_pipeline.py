@@ -1,5 +1,5 @@
 """`transformers.pipeline("music-emotion", model=RUN)`: a Sentio run through transformers' own
-pipeline API (registered by `import sentio`). It gives what EmotionPredictor.predict gives:
+pipeline API (registered by `import sentio`, see sentio/registration.py). It gives what EmotionPredictor.predict gives:
 
     import sentio
     from transformers import pipeline
@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 from transformers import AutoModel, Pipeline
+
+from .predictor import EmotionPredictor
 
 TASK = "music-emotion"
 
@@ -45,8 +47,7 @@ class MusicEmotionPipeline(Pipeline):
         calibration.json, also a `checkpoint-N` folder's run's; what the run was trained on), as for
         every other prediction path. Built once; a demo-corpus model is said once, here."""
         if getattr(self, "_emotion_predictor", None) is None:
-            # inference imports the model package, which registers this pipeline: imported when used
-            from .inference.predictor import DEMO_NOTE, EmotionPredictor, ResultBuilder, logger
+            from .predictor import DEMO_NOTE, ResultBuilder, logger
 
             folder = Path(str(getattr(self.model, "name_or_path", "") or ""))
             results = ResultBuilder.for_run(folder if folder.is_dir() else None, self.model.config,

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from sentio.data.audio import AudioError, audio_blocks, load_audio
-from sentio.data.feature_extractor import SentioFeatureExtractor
+from sentio.features.audio import AudioError, audio_blocks, load_audio
+from sentio.features.extractor import SentioFeatureExtractor
 from sentio.inference.stream import WindowStream
 from tests.conftest import write_audio
 

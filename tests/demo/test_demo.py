@@ -12,8 +12,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from sentio.data import demo
-from sentio.data.demo import (
+from sentio.demo import corpus as demo
+from sentio.demo import deam_files
+from sentio.demo.__main__ import main as demo_main
+from sentio.demo.ceiling import split_dynamic_ceiling
+from sentio.demo.corpus import ensure_demo, generate_demo
+from sentio.demo.deam_files import (
     ANNOTATION_SUBDIR,
     AUDIO_SUBDIR,
     CSV_1_2000,
@@ -21,11 +25,8 @@ from sentio.data.demo import (
     DYNAMIC_FILES,
     DYNAMIC_SUBDIR,
     TRUTH_DYNAMIC,
-    ensure_demo,
-    generate_demo,
-    split_dynamic_ceiling,
 )
-from sentio.data.demo_synth import PATH_RATE, SYNTH_SR, render
+from sentio.demo.synth import PATH_RATE, SYNTH_SR, render
 
 HEADER_A = b"song_id, valence_mean, valence_std, arousal_mean, arousal_std\r\n"
 HEADER_B = (
@@ -92,8 +93,8 @@ def test_csv_bytes_match_deam(corpus: Path) -> None:
         assert raw.endswith(b"\r\n") and raw.count(b"\n") == raw.count(b"\r\n")
     # Whole numbers: `3` in the 1_2000 file, `3.0` in the 2000_2058 file, as in the real ones.
     assert not re.search(rb"\.0(,|\r)", a)
-    assert demo._fmt(3.0, 1, True) == "3" and demo._fmt(3.0, 1, False) == "3.0"
-    assert demo._fmt(1.4, 2, True) == "1.4" and demo._fmt(0.949, 2, True) == "0.95"
+    assert deam_files._fmt(3.0, 1, True) == "3" and deam_files._fmt(3.0, 1, False) == "3.0"
+    assert deam_files._fmt(1.4, 2, True) == "1.4" and deam_files._fmt(0.949, 2, True) == "0.95"
 
     rows_a, rows_b = rows(ann / CSV_1_2000), rows(ann / CSV_2000_2058)
     ids_a, ids_b = [int(r[0]) for r in rows_a], [int(r[0]) for r in rows_b]
@@ -404,5 +405,5 @@ def test_refuses_foreign_folder_and_bad_args(tmp_path: Path, capsys: pytest.Capt
     with pytest.raises(FileExistsError):
         generate_demo(tmp_path / "mine", num_clips=2)
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
-    assert demo.main(["--output_dir", str(tmp_path / "x"), "--num_clips", "0"]) == 2
+    assert demo_main(["--output_dir", str(tmp_path / "x"), "--num_clips", "0"]) == 2
     assert "num_clips" in capsys.readouterr().err

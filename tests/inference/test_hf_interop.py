@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from sentio.data.feature_extractor import SentioFeatureExtractor
+from sentio.features.extractor import SentioFeatureExtractor
 from sentio.inference import EmotionPredictor
 from sentio.models import build_model
 from tests.conftest import write_audio
@@ -48,9 +48,8 @@ def run_folder(tmp_path_factory):
 ], ids=["sentio-first", "transformers-first"])
 def test_auto_classes_and_pipeline_load_a_run(run_folder, tmp_path, imports):
     audio = write_audio(tmp_path / "song.wav", seconds=1.5, sr=16000, seed=3)
-    env = {k: v for k, v in os.environ.items() if k != "SENTIO_DEFER_REGISTRATION"}  # a user's plain process
     done = subprocess.run([sys.executable, "-c", CHECK.replace("IMPORTS", imports), str(run_folder), str(audio)],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env)
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     got = json.loads(done.stdout.strip().splitlines()[-1])
     assert got["model"] == "ASTForEmotionRegression" and got["extractor"] == "SentioFeatureExtractor"
@@ -81,8 +80,11 @@ def test_every_prediction_path_builds_the_same_calibrated_result(run_folder, tmp
     trained on the demo corpus and when a clip is shorter than one window."""
     import shutil
 
-    import sentio.models  # noqa: F401  (registers the pipeline task in this process)
     from transformers import pipeline
+
+    from sentio.registration import register
+
+    register()  # the pipeline task, in this process
 
     from sentio.calibration import Calibration
     from sentio.inference.predictor import DEMO_NOTE
