@@ -74,6 +74,10 @@ def main() -> int:
     if counts["scored"] < 2:
         print(f"evaluate.py: note: CCC, Pearson r and R2 need at least 2 songs and are n/a; score more songs "
               f"(--split {ALL_SPLITS} scores every song of --data)", file=sys.stderr)
+    print(f"{eval_args.split} R² valence {value(m['valence']['r2'])}  arousal {value(m['arousal']['r2'])}  "
+          f"mean {value(m['mean']['r2'])}")
+    if report.get("protocol"):  # the protocol's headline beside the published numbers
+        print("\n".join(report["protocol"]["table"]))
     return 0
 
 

@@ -284,6 +284,8 @@ def markdown(report: dict[str, Any], plots: dict[str, str], notes: Sequence[str]
             rho = cov["spread_vs_raters_spearman"]
             lines += ["", "Spearman correlation of the predicted spread with the raters' spread: "
                       + ", ".join(f"{dim} {_fmt(entry)}" for dim, entry in rho.items()) + "."]
+    if report.get("protocol"):  # a benchmark protocol's headline beside the published numbers
+        lines += ["", "## Protocol", "", "```", *report["protocol"].get("table", []), "```"]
     quad = report["quadrants"]
     lines += ["", f"## Quadrants (accuracy {quad['accuracy']:.3f})", "", "Rows: true quadrant; columns: predicted.", "",
               "| true \\ predicted | " + " | ".join(quad["labels"]) + " |", "|---|" + "---|" * len(quad["labels"])]
