@@ -59,6 +59,7 @@ def main() -> int:
     from sentio.data.sources import prepare_manifest
     from sentio.errors import ArgumentError, DataError
     from sentio.choices import TRAINED_ON_DEMO
+    from sentio.training.search import STUDY_FILE
     from sentio.cli import check_run_folder, ensure_writable_dir, missing_folders, note_failed_run
     from sentio.training.augment import Mixup
     from sentio.training.calibrate import calibrate_run
@@ -104,7 +105,8 @@ def main() -> int:
     if training_args.push_to_hub:
         check_hub_ready()  # fail now, not after hours of training
     resume = resume_checkpoint(training_args.resume_from_checkpoint, training_args.output_dir)
-    check_run_folder(training_args.output_dir, training_args.overwrite_output_dir, resume is not None)
+    resuming_search = bool(search_args.hp_search) and os.path.exists(os.path.join(training_args.output_dir, STUDY_FILE))
+    check_run_folder(training_args.output_dir, training_args.overwrite_output_dir, resume is not None or resuming_search)
     created = missing_folders(training_args.output_dir)
     ensure_writable_dir(training_args.output_dir, "--output_dir")
     set_seed(training_args.seed)

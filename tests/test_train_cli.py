@@ -105,7 +105,7 @@ def test_bad_data_is_one_line(tmp_path):
     result = run(["train.py", "--model", "ast", "--data", str(tmp_path / "nowhere"), "--output_dir", str(tmp_path / "r")])
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == (f"train.py: error: {tmp_path / 'nowhere'}: no such file or folder; "
-                                                      "pass --data DEAM_DIR|EMOMUSIC_DIR|CSV|manifest.csv")
+                                                      "pass --data DEAM_DIR|EMOMUSIC_DIR|PMEMO_DIR|CSV|manifest.csv")
     result = run(["train.py", "--model", "bert", "--demo", "--output_dir", str(tmp_path / "r")])
     assert result.returncode == 2 and "unknown model 'bert'" in result.stderr
 
@@ -172,7 +172,7 @@ def test_defaults_resolve_after_parsing_whatever_the_flag_spelling(monkeypatch):
                            (["--mod", "mert"], os.path.join("runs", "mert")),  # an abbreviation is a spelling too
                            (["--demo", "--model=wav2vec2", "--output_dir=elsewhere"], "elsewhere")):
         monkeypatch.setattr(system, "argv", ["train.py", *argv])
-        assert train["parse_args"]()[-1].output_dir == expected, argv
+        assert train["parse_args"]()[3].output_dir == expected, argv  # (model, data, synthetic, training, search)
     distill = runpy.run_path(str(REPO / "distill.py"), run_name="distill_script")
     monkeypatch.setattr(system, "argv", ["distill.py", "--teacher", "t", "--student=mobilevit"])
     assert distill["parse_args"]()[-1].output_dir == os.path.join("runs", "student-mobilevit")

@@ -98,7 +98,7 @@ def test_wav2vec2_is_refused_in_one_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == (
         "train_gan.py: error: --model wav2vec2 reads waveform features, not spectrograms: the GAN imitates spectrogram "
-        "features (use --model ast or vit)")
+        "features (use --model ast or vit or clap)")
 
 
 def test_kill_9_mid_training_then_the_rerun_resumes(tmp_path):
