@@ -57,10 +57,9 @@ def main() -> int:
     output_dir = eval_args.output_dir or os.path.join(eval_args.model_dir, default)
     report = evaluate_run(eval_args.model_dir, data_args, eval_args.split, output_dir, eval_args.per_window,
                           eval_args.bootstrap, eval_args.seed, eval_args.batch_size)
-    m = report["metrics"]
-    print(f"{eval_args.split} ({report['level']}s: {report['counts']['scored']}) CCC valence "
-          f"{m['valence']['ccc']['value']:.4f}  arousal {m['arousal']['ccc']['value']:.4f}  "
-          f"mean {m['mean']['ccc']['value']:.4f}  quadrant accuracy {report['quadrants']['accuracy']:.3f}   ({output_dir})")
+    print(f"{eval_args.split} ({report.level}s: {report.counts['scored']}) CCC valence "
+          f"{report.value('ccc', 'valence'):.4f}  arousal {report.value('ccc', 'arousal'):.4f}  "
+          f"mean {report.value('ccc', 'mean'):.4f}  quadrant accuracy {report.quadrant_accuracy:.3f}   ({output_dir})")
     return 0
 
 

@@ -97,8 +97,8 @@ def main() -> int:
             features, feature_report = build_feature_dataset(
                 manifest, extractor, data_args.cache_dir, num_proc=data_args.preprocessing_num_workers, curves=curves
             )
-        for failure in feature_report["failed"]:
-            logger.warning("skipped %s: %s", failure["path"], failure["reason"])
+        for failure in feature_report.failed:
+            logger.warning("skipped %s: %s", failure.path, failure.reason)
         record_feature_cache(training_args.output_dir, feature_report)
         input_name, collator = extractor.feature_name, EmotionCollator.for_extractor(extractor)
         if plan.probe:  # the frozen encoder runs once over every window; the head trains on its cached output
@@ -121,7 +121,7 @@ def main() -> int:
             raise DataError(f"the train split gives {len(train_ds)} training items, fewer than one batch of {batch}: "
                             "lower --per_device_train_batch_size (or use --train_windows all)")
         logger.info("songs: train %d, validation %d, test %d; windows %d", len(set(train_ds.song_ids)),
-                    len(set(val_ds.song_ids)), len(set(test_ds.song_ids)), feature_report["windows"])
+                    len(set(val_ds.song_ids)), len(set(test_ds.song_ids)), feature_report.windows)
 
         callbacks = [EarlyStoppingCallback(model_args.early_stopping_patience)] if model_args.early_stopping_patience else []
         trainer = EmotionTrainer(
@@ -164,15 +164,15 @@ def main() -> int:
         results.update(synthetic_info)
 
     if trainer.is_world_process_zero():
-        data_source = data_report.get("source", "")
+        data_source = data_report.source
         if synthetic_info:
             data_source += (f"; plus {synthetic_info['synthetic_rows']} synthetic GAN windows from "
                             f"{synthetic_info['synthetic_dir']} (training only)")
         info = ModelCardInfo(
             backbone=plan.backbone.name, model_class=type(model).__name__, num_parameters=model.num_parameters(),
             init=model.config.init_checkpoint, pooling=model.config.pooling, loss=model.config.loss,
-            features=extractor.to_dict(), data_source=data_source, split_method=data_report.get("split_method", ""),
-            splits=data_report.get("splits", {}), epochs=training_args.num_train_epochs,
+            features=extractor.to_dict(), data_source=data_source, split_method=data_report.split_method,
+            splits=data_report.splits, epochs=training_args.num_train_epochs,
             batch_size=training_args.per_device_train_batch_size, learning_rate=training_args.learning_rate,
             seed=training_args.seed, metric_for_best_model=training_args.metric_for_best_model,
             layer=model.config.layer, probe=model.config.probe,

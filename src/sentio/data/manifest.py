@@ -23,7 +23,7 @@ from .. import __version__
 from ..errors import DataError, MissingFileError
 from ..features.audio import AudioError, audio_info
 from .csv_table import read_csv_file
-from .dynamic import CURVES_FILE, Curve, read_long_dynamic, write_curves
+from .dynamic import CURVES_FILE, Curve, DynamicReport, read_long_dynamic, write_curves
 from .labels import check_scale, std_to_unit, to_unit
 from .splits import SPLITS, normalise_split_name, read_split_files, seeded_split
 
@@ -52,12 +52,36 @@ class SplitSpec:
 
 @dataclass
 class ManifestReport:
+    """What building (or reusing) a manifest found: data_report.json is written from it (to_dict)."""
+
     source: str
-    label_scale: str
+    label_scale: str = ""
     rows_total: int = 0
+    rows_kept: int = 0
     skipped: list[dict] = field(default_factory=list)
     split_method: str = ""
     splits: dict[str, int] = field(default_factory=dict)
+    checks: dict = field(default_factory=dict)  # the source's own checks (e.g. deam_label_check), top-level keys
+    dynamic: DynamicReport | None = None  # what the 2 Hz annotations gave, when the source has them
+    reused: bool = False  # read from a manifest.csv: the report says only what that manifest holds
+
+    @classmethod
+    def of_manifest(cls, source: str, manifest: pd.DataFrame) -> ManifestReport:
+        """The report of a manifest.csv used as it is (nothing checked, nothing skipped)."""
+        return cls(source=source, rows_kept=len(manifest), splits=manifest["split"].value_counts().to_dict(),
+                   reused=True)
+
+    @property
+    def rows_skipped(self) -> int:
+        return len(self.skipped)
+
+    @property
+    def skipped_by_reason(self) -> dict[str, int]:
+        by_reason: dict[str, int] = {}
+        for item in self.skipped:
+            kind = item["reason"].split(":")[0].split(" (")[0]
+            by_reason[kind] = by_reason.get(kind, 0) + 1
+        return by_reason
 
     def skip(self, row: pd.Series, reason: str, strict: bool) -> None:
         where = row.get("source") or row.get("path")
@@ -65,24 +89,29 @@ class ManifestReport:
             raise ManifestError(f"{where}: {reason}; fix or remove the row")
         self.skipped.append({"row": where, "song_id": str(row.get("song_id")), "path": str(row.get("path")), "reason": reason})
 
-    def to_dict(self, rows_kept: int) -> dict:
-        by_reason: dict[str, int] = {}
-        for item in self.skipped:
-            kind = item["reason"].split(":")[0].split(" (")[0]
-            by_reason[kind] = by_reason.get(kind, 0) + 1
-        return {
-            "source": self.source,
-            "label_scale": self.label_scale,
-            "labels_in_manifest": "[-1, 1]",
-            "rows_total": self.rows_total,
-            "rows_kept": rows_kept,
-            "rows_skipped": len(self.skipped),
-            "skipped_by_reason": by_reason,
-            "split_method": self.split_method,
-            "splits": self.splits,
-            "skipped": self.skipped,
-            "sentio_version": __version__,
-        }
+    def to_dict(self) -> dict:
+        """data_report.json (the `feature_cache` entry is added later by features.records)."""
+        if self.reused:
+            out = {"source": self.source, "rows_kept": self.rows_kept, "rows_skipped": self.rows_skipped,
+                   "skipped": self.skipped, "splits": self.splits}
+        else:
+            out = {
+                "source": self.source,
+                "label_scale": self.label_scale,
+                "labels_in_manifest": "[-1, 1]",
+                "rows_total": self.rows_total,
+                "rows_kept": self.rows_kept,
+                "rows_skipped": self.rows_skipped,
+                "skipped_by_reason": self.skipped_by_reason,
+                "split_method": self.split_method,
+                "splits": self.splits,
+                "skipped": self.skipped,
+                "sentio_version": __version__,
+                **self.checks,
+            }
+        if self.dynamic is not None:
+            out["dynamic"] = self.dynamic.to_dict()
+        return out
 
 
 def _label_problem(row: pd.Series, low: float, high: float) -> str | None:
@@ -118,7 +147,7 @@ def build_manifest(
     strict: bool = False,
     source: str = "",
     progress: bool = True,
-) -> tuple[pd.DataFrame, dict]:
+) -> tuple[pd.DataFrame, ManifestReport]:
     """Validate a source table (song_id, path, valence, arousal[, valence_std, arousal_std, split, subset, source])
     into a manifest (MANIFEST_COLUMNS; no curves yet: see with_curves)."""
     low, high = check_scale(label_scale)
@@ -155,7 +184,8 @@ def build_manifest(
     manifest = pd.DataFrame(kept)
     manifest = _assign_splits(manifest, split, report, strict)
     report.splits = {name: int((manifest["split"] == name).sum()) for name in SPLITS}
-    return manifest[MANIFEST_COLUMNS].reset_index(drop=True), report.to_dict(len(manifest))
+    report.rows_kept = len(manifest)
+    return manifest[MANIFEST_COLUMNS].reset_index(drop=True), report
 
 
 def _assign_splits(manifest: pd.DataFrame, spec: SplitSpec, report: ManifestReport, strict: bool) -> pd.DataFrame:
@@ -187,7 +217,7 @@ def with_curves(manifest: pd.DataFrame, curves: Mapping[str, Curve]) -> pd.DataF
     return manifest
 
 
-def write_manifest(manifest: pd.DataFrame, report: dict, output_dir: str | Path,
+def write_manifest(manifest: pd.DataFrame, report: ManifestReport, output_dir: str | Path,
                    curves: Mapping[str, Curve] | None = None) -> Path:
     """Write manifest.csv, data_report.json and, for the songs whose `curve` column names it, curves.csv
     from `curves`; returns the manifest path."""
@@ -195,7 +225,7 @@ def write_manifest(manifest: pd.DataFrame, report: dict, output_dir: str | Path,
     output_dir.mkdir(parents=True, exist_ok=True)
     path = output_dir / MANIFEST_FILE
     manifest.to_csv(path, index=False)
-    (output_dir / "data_report.json").write_text(json.dumps(report, indent=2) + "\n")
+    (output_dir / "data_report.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     named = manifest.get("curve", pd.Series("", index=manifest.index)) == CURVES_FILE
     if named.any():
         write_curves(curves or {}, output_dir / CURVES_FILE, manifest.loc[named, "song_id"])

@@ -16,6 +16,7 @@ from .emomusic import EMOMUSIC_SCALE, EmoMusicReader, is_emomusic
 from .manifest import (
     REQUIRED_COLUMNS,
     ManifestError,
+    ManifestReport,
     SplitSpec,
     build_manifest,
     read_curves,
@@ -138,34 +139,32 @@ def load_source(spec: DataSourceSpec) -> Source:
 
 
 def prepare_manifest(spec: DataSourceSpec, output_dir: str | Path | None = None,
-                     progress: bool = True) -> tuple[pd.DataFrame, dict]:
+                     progress: bool = True) -> tuple[pd.DataFrame, ManifestReport]:
     """Build (or reuse, for a manifest.csv) the manifest and attach each song's dynamic curve where
     the source has one; write manifest.csv, data_report.json and curves.csv into output_dir."""
     given = Path(spec.data) if spec.data and not spec.demo else None
     dynamic, curves = None, {}
     if given is not None and given.is_file() and _is_manifest(given):
         manifest, curves = read_manifest(given), read_curves(given)
-        report = {"source": f"manifest {given}", "rows_kept": len(manifest), "rows_skipped": 0, "skipped": [],
-                  "splits": manifest["split"].value_counts().to_dict()}
+        report = ManifestReport.of_manifest(f"manifest {given}", manifest)
     else:
         source = load_source(spec)
         split = SplitSpec(seed=spec.split_seed, fractions=spec.fractions(), files=spec.split_files)
         manifest, report = build_manifest(source.table, source.label_scale, split, strict=spec.strict,
                                           source=source.description, progress=progress)
-        report.update(source.checks)
+        report.checks = source.checks
         dynamic = source.dynamic
     if spec.dynamic_labels:
         dynamic = read_long_dynamic(spec.dynamic_labels, spec.dynamic_label_scale)
     if dynamic is not None:
-        curves, dynamic_report = dynamic.curves(manifest, strict=spec.strict)
-        report["dynamic"] = dynamic_report.to_dict()
+        curves, report.dynamic = dynamic.curves(manifest, strict=spec.strict)
     manifest = with_curves(manifest, curves)
-    if report["rows_skipped"]:
-        logger.warning("skipped %d of %d rows (reasons in data_report.json): %s", report["rows_skipped"],
-                       report.get("rows_total", len(manifest)), report.get("skipped_by_reason"))
-    if report.get("dynamic", {}).get("frames_skipped"):
+    if report.rows_skipped:
+        logger.warning("skipped %d of %d rows (reasons in data_report.json): %s", report.rows_skipped,
+                       report.rows_total, report.skipped_by_reason)
+    if report.dynamic is not None and report.dynamic.frames_skipped:
         logger.warning("skipped %d dynamic label frames (reasons in data_report.json): %s",
-                       report["dynamic"]["frames_skipped"], report["dynamic"]["frames_skipped_by_reason"])
+                       report.dynamic.frames_skipped, report.dynamic.frames_skipped_by_reason)
     if output_dir is not None:
         write_manifest(manifest, report, output_dir, curves)
     return manifest, report
@@ -176,7 +175,7 @@ def load_manifest(model_dir: str, data_args: DataSourceSpec, output_dir: str) ->
     also a description and the folder holding the manifest (and its curves.csv)."""
     if data_args.data or data_args.demo:
         manifest, report = prepare_manifest(data_args, output_dir)
-        return manifest, report.get("source", data_args.data or "demo"), Path(output_dir)
+        return manifest, report.source, Path(output_dir)
     path = Path(model_dir) / "manifest.csv"
     if not path.is_file():
         raise MissingFileError(f"{model_dir}: no manifest.csv in the run; pass --data DEAM_DIR|CSV or --demo")

@@ -63,9 +63,9 @@ def generate_demo(output_dir: str | os.PathLike, num_clips: int = 300, seed: int
     try:
         (tmp / AUDIO_SUBDIR).mkdir(parents=True)
         plan = plan_corpus(num_clips, seed)
-        specs = [ClipSpec(int(sid), seed, plan["paths"][i], float(plan["divisiveness"][i]),
-                          int(plan["rates"][i]), int(plan["channels"][i]), float(plan["durations"][i]),
-                          str(tmp / AUDIO_SUBDIR / f"{sid}.mp3")) for i, sid in enumerate(plan["ids"])]
+        specs = [ClipSpec(int(sid), seed, plan.paths[i], float(plan.divisiveness[i]),
+                          int(plan.rates[i]), int(plan.channels[i]), float(plan.durations[i]),
+                          str(tmp / AUDIO_SUBDIR / f"{sid}.mp3")) for i, sid in enumerate(plan.ids)]
         specs_by_length = sorted(specs, key=lambda s: -s.duration)  # long clips first: even load
         workers = min(2, os.cpu_count() or 1) if num_workers is None else num_workers
         bar = dict(total=num_clips, desc="demo corpus", unit="clip")
@@ -78,7 +78,7 @@ def generate_demo(output_dir: str | os.PathLike, num_clips: int = 300, seed: int
         by_id = {c["song_id"]: c for c in done}
         write_static(tmp, plan)
         write_dynamic(tmp, plan)
-        write_truth(tmp, plan, [by_id[int(s)] for s in plan["ids"]])
+        write_truth(tmp, plan, [by_id[int(s)] for s in plan.ids])
         (tmp / "ceiling.json").write_text(json.dumps(ceiling(plan, num_clips, seed), indent=2) + "\n")
         marker = {"generator": "sentio.data.demo", "version": GENERATOR_VERSION, "num_clips": num_clips, "seed": seed}
         (tmp / MARKER).write_text(json.dumps(marker, indent=2) + "\n")  # last: the corpus is complete

@@ -17,7 +17,8 @@ import logging
 import os
 import time
 from contextlib import contextmanager
-from typing import Any, Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Iterator, Mapping
 
 import datasets
 import numpy as np
@@ -35,6 +36,36 @@ from sentio.features.params import FEATURE_VERSION
 logger = logging.getLogger(__name__)
 _MARKER = "done.json"
 _WRITER_BYTES = 8 << 20  # rows buffered per Arrow write: small, so memory does not grow with clips
+
+
+@dataclass(frozen=True)
+class FailedClip:
+    """A clip whose features could not be computed, and why."""
+
+    song_id: str
+    path: str
+    reason: str
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+@dataclass
+class FeatureReport:
+    """What build_feature_dataset did: clip and window counts, the cache folder, whether it was reused,
+    and each failed clip."""
+
+    kind: str
+    clips: int
+    clips_ok: int
+    windows: int
+    failed: list[FailedClip] = field(default_factory=list)
+    cache_dir: str = ""
+    reused: bool = False
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "failed": [f.to_dict() for f in self.failed]}
 
 
 def _clip_stats(manifest: pd.DataFrame) -> list[list]:
@@ -224,7 +255,7 @@ def build_feature_dataset(
     num_proc: int = 1,
     batch_size: int = 4,
     curves: Mapping[str, Curve] | None = None,
-) -> tuple[Dataset, dict[str, Any]]:
+) -> tuple[Dataset, FeatureReport]:
     """Window rows for every decodable clip of `manifest`, computed once and cached under `cache_dir`.
 
     Columns: song_id, clip, window, start, length, <feature_name>, then, attached fresh from
@@ -268,23 +299,16 @@ def build_feature_dataset(
         ds = ds.add_column("frame_labels", values, feature=Array2D((frames, 2), "float32"))
     # Columns are added before select: add_column on a selection would rewrite every feature.
     keep = [i for i, e in enumerate(errors) if not e]
-    failed = [{"song_id": str(manifest.at[clip[i], "song_id"]), "path": str(manifest.at[clip[i], "path"]), "reason": e}
+    failed = [FailedClip(str(manifest.at[clip[i], "song_id"]), str(manifest.at[clip[i], "path"]), e)
               for i, e in enumerate(errors) if e]
     if not keep:
-        raise DataError(f"no clip could be used; first failure: {failed[0]['reason']}")
+        raise DataError(f"no clip could be used; first failure: {failed[0].reason}")
     ds = ds.remove_columns("error")
     if len(keep) < len(ds):
         ds = ds.select(keep)
-    report = {
-        "kind": extractor.feature_kind,
-        "clips": len(manifest),
-        "clips_ok": len(manifest) - len(failed),
-        "windows": len(ds),
-        "failed": failed,
-        "cache_dir": directory,
-        "reused": reused,
-        "seconds": round(time.perf_counter() - t0, 3),
-    }
+    report = FeatureReport(kind=extractor.feature_kind, clips=len(manifest), clips_ok=len(manifest) - len(failed),
+                           windows=len(ds), failed=failed, cache_dir=directory, reused=reused,
+                           seconds=round(time.perf_counter() - t0, 3))
     return ds, report
 
 

@@ -110,7 +110,7 @@ def train_gan(data_args: DataArguments, args: GanArguments) -> dict[str, Any]:
     manifest, _ = prepare_manifest(data_args, out, progress=args.progress)
     features, feature_report = build_feature_dataset(manifest, extractor, data_args.cache_dir,
                                                      num_proc=data_args.preprocessing_num_workers)
-    return train_gan_on(features, plan, extractor, args, train_songs, feature_report["failed"])
+    return train_gan_on(features, plan, extractor, args, train_songs, feature_report.failed)
 
 
 def train_gan_on(features: Dataset, plan: ModelPlan, extractor: SentioFeatureExtractor, args: GanArguments,
@@ -189,7 +189,7 @@ def train_gan_on(features: Dataset, plan: ModelPlan, extractor: SentioFeatureExt
               "seconds_per_epoch": float(np.mean(seconds)) if seconds else None, "history": trainer.history,
               "best": trainer.best, "sampled_from": sampled, "num_synthetic": len(synthetic),
               "filter_consistency": filter_report.to_dict() if filter_report is not None else None,
-              "failed_clips": list(failed_clips)}
+              "failed_clips": [f.to_dict() for f in failed_clips]}
     (out / "gan_report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
     return report
 

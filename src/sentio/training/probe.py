@@ -26,7 +26,7 @@ from datasets import Array2D, Array3D, Dataset, Features, Value
 
 from ..features.cache_store import build_once
 from ..features.datasets import TARGET_COLUMNS, EmotionCollator, stack_targets
-from ..features.cache import is_complete
+from ..features.cache import FeatureReport, is_complete
 from ..features.extractor import SentioFeatureExtractor
 from ..inference.runner import TorchRunner
 
@@ -86,13 +86,13 @@ def _compute(features: Dataset, model: torch.nn.Module, extractor: SentioFeature
         json.dump(marker, fh, indent=2)
 
 
-def probe_embeddings(features: Dataset, feature_report: dict[str, Any], model: torch.nn.Module,
+def probe_embeddings(features: Dataset, feature_report: FeatureReport, model: torch.nn.Module,
                      extractor: SentioFeatureExtractor, cache_dir: str | os.PathLike,
                      batch_size: int = 32) -> tuple[Dataset, dict[str, Any]]:
     """`features` with the feature column replaced by cached `layer_embeddings` (labels and split
     kept), and a report: cache folder, whether it was reused, seconds."""
     t0 = time.perf_counter()
-    blob = {"version": EMBEDDING_VERSION, "features": os.path.basename(os.path.normpath(feature_report["cache_dir"])),
+    blob = {"version": EMBEDDING_VERSION, "features": os.path.basename(os.path.normpath(feature_report.cache_dir)),
             "pooling": model.config.pooling, "target": model.config.target, "encoder": encoder_fingerprint(model)}
     key = hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()
     directory = os.path.join(os.fspath(cache_dir), f"embeddings-{key[:16]}")
