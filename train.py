@@ -1,4 +1,4 @@
-"""Fine-tune a backbone (AST / Wav2Vec2 / ViT) to predict valence and arousal.
+"""Fine-tune a backbone (AST / Wav2Vec2 / ViT / MERT) to predict valence and arousal.
 
     python train.py --model ast --epochs 30 --demo
     python train.py --model ast --data /path/to/DEAM --checkpoint MIT/ast-finetuned-audioset-10-10-0.4593

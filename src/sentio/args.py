@@ -78,7 +78,7 @@ class FeatureArguments:
 class ModelArguments(FeatureArguments):
     """Which backbone, where its weights come from, and the regression head."""
 
-    model: str = field(default="ast", metadata={"help": "Backbone: ast, wav2vec2 or vit."})
+    model: str = field(default="ast", metadata={"help": "Backbone: ast, wav2vec2, vit or mert."})
     pooling: str | None = field(
         default=None, metadata={"help": "How the head pools the encoder's tokens (default: per backbone).",
                                 "choices": list(POOLING_MODES)})

@@ -34,7 +34,7 @@ from sentio.features.extractor import SentioFeatureExtractor
 from sentio.features.params import FEATURE_VERSION
 
 logger = logging.getLogger(__name__)
-_MARKER = "done.json"
+MARKER = "done.json"  # written last into a finished cache folder (is_complete reads it)
 _WRITER_BYTES = 8 << 20  # rows buffered per Arrow write: small, so memory does not grow with clips
 
 
@@ -135,6 +135,22 @@ def one_torch_thread(restore: bool = True) -> Iterator[None]:
             torch.set_num_threads(previous)
 
 
+@contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """torch's intra-op thread count set to `count` for the block (0: left as it is), then restored:
+    library code leaves the process's setting as it found it."""
+    import torch
+
+    previous = torch.get_num_threads()
+    if count > 0:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        if count > 0:
+            torch.set_num_threads(previous)
+
+
 def _features_batch(batch: dict[str, list], extractor: SentioFeatureExtractor, in_worker: bool) -> pa.Table:
     """Batched map function: clips in, windows out (more rows than it got), markers for failures."""
     with one_torch_thread(restore=not in_worker):
@@ -225,14 +241,14 @@ def _compute(manifest: pd.DataFrame, extractor: SentioFeatureExtractor, director
     _check_unchanged(manifest, clips)
     marker = {"key": key, "kind": extractor.feature_kind, "params": extractor.params.to_dict(), "files": files,
               "clips": len(manifest)}
-    tmp = os.path.join(directory, _MARKER + ".tmp")
+    tmp = os.path.join(directory, MARKER + ".tmp")
     with open(tmp, "w") as fh:
         json.dump(marker, fh, indent=2)
-    os.replace(tmp, os.path.join(directory, _MARKER))  # atomic: a marker means complete files
+    os.replace(tmp, os.path.join(directory, MARKER))  # atomic: a marker means complete files
 
 
 def _load(directory: str) -> Dataset:
-    with open(os.path.join(directory, _MARKER)) as fh:
+    with open(os.path.join(directory, MARKER)) as fh:
         files = json.load(fh)["files"]
     parts = [Dataset.from_file(os.path.join(directory, f), in_memory=False) for f in files]
     return parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
@@ -315,7 +331,7 @@ def build_feature_dataset(
 def is_complete(directory: str | os.PathLike) -> bool:
     """A finished cache folder: its marker (written last) names files that all exist."""
     try:
-        with open(os.path.join(directory, _MARKER)) as fh:
+        with open(os.path.join(directory, MARKER)) as fh:
             files = list(json.load(fh)["files"])
     except (OSError, ValueError, KeyError):
         return False  # no or unreadable marker: not complete

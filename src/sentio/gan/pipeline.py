@@ -17,7 +17,7 @@ import torch
 from datasets import Dataset
 
 from ..args import DataArguments, ModelArguments
-from ..features.cache import build_feature_dataset
+from ..features.cache import build_feature_dataset, torch_threads
 from ..features.extractor import SentioFeatureExtractor
 from ..data.sources import prepare_manifest
 from ..errors import ArgumentError, DataError, MissingFileError
@@ -97,8 +97,11 @@ def train_gan(data_args: DataArguments, args: GanArguments) -> dict[str, Any]:
     """train_gan.py: the manifest and cached features of `data_args`, then `train_gan_on`."""
     check_args(args)
     torch.manual_seed(args.seed)
-    if args.num_threads > 0:
-        torch.set_num_threads(args.num_threads)
+    with torch_threads(args.num_threads):  # --num_threads for this run only
+        return _train_gan(data_args, args)
+
+
+def _train_gan(data_args: DataArguments, args: GanArguments) -> dict[str, Any]:
     # The exact features the regressor of this backbone (compact with --demo) is trained on.
     plan = spectrogram_plan(args, data_args.demo)
     extractor = plan.feature_extractor(plan.architecture())  # no weights are read

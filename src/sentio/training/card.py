@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..errors import CheckpointError
-
-PIPELINE_TASK = "music-emotion"
+from ..errors import CheckpointError, first_line
+from ..inference.hf_pipeline import TASK as PIPELINE_TASK  # the card's pipeline_tag is the task registered
 
 _TABLE_METRICS = ("ccc", "pearson", "r2", "rmse", "mae")
 
@@ -135,7 +134,7 @@ def check_hub_ready(timeout: float = 15.0) -> None:
         try:
             outcome["user"] = HfApi().whoami()
         except Exception as exc:  # network errors, 401s, ... all mean "cannot push"
-            outcome["error"] = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            outcome["error"] = first_line(exc)
 
     thread = threading.Thread(target=ask, daemon=True)
     thread.start()

@@ -26,14 +26,13 @@ from datasets import Array2D, Array3D, Dataset, Features, Value
 
 from ..features.cache_store import build_once
 from ..features.datasets import TARGET_COLUMNS, EmotionCollator, stack_targets
-from ..features.cache import FeatureReport, is_complete
+from ..features.cache import MARKER, FeatureReport, is_complete
 from ..features.extractor import SentioFeatureExtractor
 from ..inference.runner import TorchRunner
 
 logger = logging.getLogger(__name__)
 EMBEDDING_VERSION = "1"  # bump when the pooled values change for the same encoder and features
 INPUT_NAME = "layer_embeddings"
-_MARKER = "done.json"
 _CHEAP = ["song_id", "clip", "window", "start", "length"]
 
 
@@ -82,7 +81,7 @@ def _compute(features: Dataset, model: torch.nn.Module, extractor: SentioFeature
         desc="probe: encoder pass",
     )
     marker = {"key": key, "files": ["embeddings.arrow"], "windows": len(features), "shape": list(shape)}
-    with open(os.path.join(directory, _MARKER), "w") as fh:
+    with open(os.path.join(directory, MARKER), "w") as fh:
         json.dump(marker, fh, indent=2)
 
 
