@@ -60,6 +60,10 @@ def main() -> int:
     print(f"{eval_args.split} ({report.level}s: {report.counts['scored']}) CCC valence "
           f"{report.value('ccc', 'valence'):.4f}  arousal {report.value('ccc', 'arousal'):.4f}  "
           f"mean {report.value('ccc', 'mean'):.4f}  quadrant accuracy {report.quadrant_accuracy:.3f}   ({output_dir})")
+    print(f"{eval_args.split} R² valence {report.value('r2', 'valence'):.4f}  arousal {report.value('r2', 'arousal'):.4f}  "
+          f"mean {report.value('r2', 'mean'):.4f}")
+    if report.protocol:  # the protocol's headline beside the published numbers
+        print("\n".join(report.protocol["table"]))
     return 0
 
 

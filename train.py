@@ -36,6 +36,11 @@ def parse_args() -> tuple[ModelArguments, DataArguments, SyntheticArguments, Emo
         from sentio.training.setup import apply_probe_defaults
 
         apply_probe_defaults(model_args, training_args, given_flags(parser))
+    if data_args.protocol:
+        from sentio.data.protocols import get_protocol
+        from sentio.training.setup import apply_protocol_defaults
+
+        apply_protocol_defaults(model_args, get_protocol(data_args.protocol), given_flags(parser))
     return model_args, data_args, synthetic_args, training_args
 
 
@@ -49,6 +54,7 @@ def main() -> int:
     from sentio.demo.ceiling import split_ceiling, split_dynamic_ceiling
     from sentio.features.cache import build_feature_dataset
     from sentio.features.records import record_feature_cache
+    from sentio.data.protocols import get_protocol, protocol_notes
     from sentio.data.sources import prepare_manifest
     from sentio.errors import ArgumentError, DataError
     from sentio.cli import ensure_writable_dir, note_failed_run
@@ -67,6 +73,7 @@ def main() -> int:
     from sentio.models.plan import model_plan
 
     transformers.utils.logging.set_verbosity_warning()
+    protocol = get_protocol(data_args.protocol) if data_args.protocol else None
     plan = model_plan(model_args, data_args.demo)
     if synthetic_args.synthetic and not plan.backbone.is_spectrogram:
         raise ArgumentError(f"--synthetic: --model {plan.backbone.name} reads {plan.backbone.feature_kind} features, "
@@ -95,7 +102,8 @@ def main() -> int:
         curves = time_resolved_curves(training_args.output_dir) if plan.time_resolved else None
         with training_args.main_process_first(desc="features"):
             features, feature_report = build_feature_dataset(
-                manifest, extractor, data_args.cache_dir, num_proc=data_args.preprocessing_num_workers, curves=curves
+                manifest, extractor, data_args.cache_dir, num_proc=data_args.preprocessing_num_workers, curves=curves,
+                max_seconds=protocol.max_seconds if protocol else None,
             )
         for failure in feature_report.failed:
             logger.warning("skipped %s: %s", failure.path, failure.reason)
@@ -159,6 +167,10 @@ def main() -> int:
         results.update({f"test_ceiling_ccc_{k}": v for k, v in ceiling.items()})
         results["test_ccc_mean_of_ceiling"] = results["test_ccc_mean"] / ceiling["mean"]
         trainer.save_metrics("test", {k: v for k, v in results.items() if k.startswith("test_")})
+    protocol_section = data_report.protocol or {}
+    if "test_songs_trained_on" in protocol_section:  # music2emo: recorded in all_results.json and the card
+        results["test_songs_trained_on"] = protocol_section["test_songs_trained_on"]
+        trainer.save_metrics("test", {k: v for k, v in results.items() if k.startswith("test_")})
     if synthetic_info:  # recorded in all_results.json and the model card
         trainer.save_metrics("synthetic", synthetic_info)
         results.update(synthetic_info)
@@ -175,12 +187,14 @@ def main() -> int:
             splits=data_report.splits, epochs=training_args.num_train_epochs,
             batch_size=training_args.per_device_train_batch_size, learning_rate=training_args.learning_rate,
             seed=training_args.seed, metric_for_best_model=training_args.metric_for_best_model,
-            layer=model.config.layer, probe=model.config.probe,
+            layer=model.config.layer, probe=model.config.probe, protocol_notes=protocol_notes(protocol_section),
         )
         write_model_card(training_args.output_dir, info, results)
         ceiling = f", {results['test_ccc_mean_of_ceiling']:.2f} of the ceiling" if data_args.demo else ""
         print(f"test CCC: valence {results['test_ccc_valence']:.4f}  arousal {results['test_ccc_arousal']:.4f}  "
               f"mean {results['test_ccc_mean']:.4f}{ceiling}   ({training_args.output_dir})")
+        print(f"test R²: valence {results['test_r2_valence']:.4f}  arousal {results['test_r2_arousal']:.4f}  "
+              f"mean {results['test_r2_mean']:.4f}")
     if training_args.push_to_hub:
         trainer.push_to_hub(commit_message="Sentio: trained model, feature extractor and card")
     return 0

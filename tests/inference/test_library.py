@@ -221,7 +221,7 @@ def test_outputs_of_another_kind_are_refused_in_one_line(run, folder, tmp_path, 
 
 
 def test_optional_fields_are_written_and_resumed(run, folder, tmp_path, predict_py, monkeypatch):
-    import sentio.inference.library as library
+    import sentio.inference.batch as library
 
     plain = library.song_result
     monkeypatch.setattr(library, "song_result", lambda *args, **kwargs: {**plain(*args, **kwargs), **CALIBRATED})

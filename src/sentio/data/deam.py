@@ -12,17 +12,18 @@ annotations)/`, are read when the folder has them (see sentio.data.dynamic).
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
 
 from ..errors import ArgumentError, MissingFileError
-from .csv_table import read_csv_file, song_ids
+from .csv_table import numbers, read_csv_file, song_ids
 from .dynamic import Curve, DynamicTable, read_wide_dynamic
 
 STATIC_FILES = (
@@ -35,6 +36,7 @@ AUDIO_DIR_NAME = "MEMD_audio"
 DEAM_SCALE = "1-9"
 # Below this many songs with dynamic annotations a subset's correlations say too little to act on.
 _MIN_SONGS_FOR_CHECK = 10
+logger = logging.getLogger(__name__)
 
 
 class DeamLayoutError(MissingFileError):
@@ -84,6 +86,23 @@ class DeamReader:
     """Read a DEAM folder into one table of songs with labels on DEAM's 1..9 scale."""
 
     root: Path
+    name = "deam"  # the manifest's `dataset` value
+    title = "DEAM"
+    label_scale = DEAM_SCALE
+
+    @classmethod
+    def detects(cls, root: Path) -> bool:
+        return any(find_in_tree(Path(root), n, want_dir=False) for n in STATIC_FILES)
+
+    def read(self, options: Any = None) -> tuple[pd.DataFrame, dict]:
+        """The static table with `options.deam_swapped_subsets` applied (default auto), and the check for
+        data_report.json's `deam_label_check`."""
+        mode = getattr(options, "deam_swapped_subsets", "auto")
+        table, check = resolve_swapped_subsets(self, self.read_static(), mode)
+        if check["swapped_subsets"]:
+            logger.warning("DEAM subset(s) %s: static valence and arousal exchanged (--deam_swapped_subsets %s; "
+                           "details in data_report.json)", ", ".join(check["swapped_subsets"]), check["mode"])
+        return table, {"deam_label_check": check}
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
@@ -114,15 +133,15 @@ class DeamReader:
             frame["source"] = [f"{path.name}:{i + 2}" for i in range(len(frame))]
             frames.append(frame)
         table = pd.concat(frames, ignore_index=True)
-        ids = pd.to_numeric(table["song_id"], errors="coerce")
+        ids = numbers(table["song_id"])
         out = pd.DataFrame(
             {
                 "song_id": song_ids(table["song_id"]),
-                "valence": pd.to_numeric(table["valence_mean"], errors="coerce"),
-                "arousal": pd.to_numeric(table["arousal_mean"], errors="coerce"),
-                "valence_std": pd.to_numeric(table["valence_std"], errors="coerce"),
-                "arousal_std": pd.to_numeric(table["arousal_std"], errors="coerce"),
-                "subset": [deam_subset(int(i)) if pd.notna(i) else "" for i in ids],
+                "valence": numbers(table["valence_mean"]),
+                "arousal": numbers(table["arousal_mean"]),
+                "valence_std": numbers(table["valence_std"]),
+                "arousal_std": numbers(table["arousal_std"]),
+                "subset": [deam_subset(int(i)) if np.isfinite(i) else "" for i in ids],  # inf: a huge id
                 "source": table["source"],
             }
         )

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
-from .csv_table import CsvFormatError, read_csv_file, resolve_audio_paths, song_ids
+from .csv_table import CsvFormatError, numbers, read_csv_file, resolve_audio_paths, song_ids
 from .labels import check_scale, to_unit
 
 FRAME_SECONDS = 0.5  # one label per half-second (2 Hz)
@@ -229,7 +229,7 @@ def _to_curves(frames: pd.DataFrame, label_scale: str) -> dict[str, Curve]:
 def _value_problems(text: pd.Series, label_scale: str) -> tuple[pd.Series, np.ndarray]:
     """Numbers of the cells and, per cell, '' or why it cannot be used."""
     low, high = check_scale(label_scale)
-    value = pd.to_numeric(text.astype(str).str.strip(), errors="coerce")
+    value = numbers(text.astype(str).str.strip())
     problem = np.where(value.isna(), "not a number",
                        np.where(value.between(low, high), "", f"outside the {low:g}..{high:g} scale"))
     return value, problem
@@ -323,17 +323,25 @@ def read_long_dynamic(csv_path: str | Path, label_scale: str = "-1-1") -> Dynami
     if missing:
         raise CsvFormatError(f"{csv_path}: missing column(s) {missing}; found {list(frame.columns)} "
                              "(dynamic labels need song_id or path, time, valence, arousal)")
+    return long_dynamic_table(frame, csv_path, label_scale, key_column)
+
+
+def long_dynamic_table(frame: pd.DataFrame, csv_path: Path, label_scale: str, key_column: str = "song_id",
+                       file_columns: Mapping[str, str] | None = None) -> DynamicTable:
+    """A DynamicTable from a long frame read as text with columns `key_column`, time, valence, arousal.
+    `file_columns` names each of those as the file spells it, for the report (e.g. PMEmo's `frameTime`)."""
+    names = {c: c for c in (key_column, "time", "valence", "arousal")} | dict(file_columns or {})
     raw_keys = frame[key_column].fillna("").astype(str).str.strip()
     by_path = key_column == "path"
     keys = resolve_audio_paths(raw_keys, csv_path.resolve().parent) if by_path else raw_keys.tolist()
-    time = pd.to_numeric(frame["time"].astype(str).str.strip(), errors="coerce")
+    time = numbers(frame["time"].astype(str).str.strip())
     valence, problem_v = _value_problems(frame["valence"], label_scale)
     arousal, problem_a = _value_problems(frame["arousal"], label_scale)
     checks = [(raw_keys == "").to_numpy(), time.isna().to_numpy(), problem_v != "", problem_a != ""]
     frames = pd.DataFrame({
         "key": keys, "time": time, "valence": valence, "arousal": arousal, "file": csv_path.name,
         "line": np.arange(len(frame)) + 2,
-        "column": np.select(checks, [key_column, "time", "valence", "arousal"], ""),
+        "column": np.select(checks, [names[c] for c in (key_column, "time", "valence", "arousal")], ""),
         "detail": np.select(checks, [raw_keys, *(frame[c].fillna("") for c in ("time", "valence", "arousal"))], ""),
         "problem": np.select(checks, [f"no {key_column}", "time is not a number", problem_v, problem_a], ""),
     })

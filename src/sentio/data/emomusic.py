@@ -14,11 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from ..errors import MissingFileError
-from .csv_table import CsvFormatError, read_csv_file, song_ids
+from .csv_table import CsvFormatError, numbers, read_csv_file, song_ids
 from .deam import find_dynamic_pair, find_in_tree
 from .dynamic import DynamicTable, read_wide_dynamic
 
@@ -29,6 +30,7 @@ STATIC_COLUMNS = {"mean_valence": "valence", "mean_arousal": "arousal",
 DYNAMIC_FILES = ("valence_cont_average.csv", "arousal_cont_average.csv")
 INFO_FILE = "songs_info.csv"
 SUBSET_COLUMN = "Mediaeval2013set"  # "Mediaeval 2013 set" once clean_columns has removed the spaces
+ARTIST_COLUMN = "Artist"
 AUDIO_DIR_NAME = "clips_45seconds"
 EMOMUSIC_SCALE = "1-9"
 
@@ -44,6 +46,17 @@ class EmoMusicReader:
     """Read an EmoMusic folder into one table of songs with labels on its 1..9 scale."""
 
     root: Path
+    name = "emomusic"  # the manifest's `dataset` value
+    title = "EmoMusic"
+    label_scale = EMOMUSIC_SCALE
+
+    @classmethod
+    def detects(cls, root: Path) -> bool:
+        return is_emomusic(root)
+
+    def read(self, options: Any = None) -> tuple[pd.DataFrame, dict]:
+        """The source table and the checks for data_report.json (none: EmoMusic's files agree with each other)."""
+        return self.read_static(), {}
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
@@ -67,22 +80,27 @@ class EmoMusicReader:
                                  "song_id,mean_arousal,std_arousal,mean_valence,std_valence")
         out = pd.DataFrame({"song_id": song_ids(frame["song_id"])})
         for column, name in STATIC_COLUMNS.items():
-            out[name] = pd.to_numeric(frame[column], errors="coerce")
-        subsets = self._subsets()
+            out[name] = numbers(frame[column])
+        subsets, artists = self._info()
         out["subset"] = [subsets.get(sid, "") for sid in out["song_id"]]
+        out["artist"] = [artists.get(sid, "") for sid in out["song_id"]]
         out["source"] = [f"{self.static_path.name}:{i + 2}" for i in range(len(frame))]
         out["path"] = [str(self.audio_dir / f"{sid}.mp3") for sid in out["song_id"]]
         return out
 
-    def _subsets(self) -> dict[str, str]:
-        """Song id -> MediaEval 2013 set from songs_info.csv (its values are quoted and tab-padded)."""
+    def _info(self) -> tuple[dict[str, str], dict[str, str]]:
+        """Song id -> MediaEval 2013 set, and song id -> artist, from songs_info.csv (its values are
+        quoted and tab-padded); empty without the file or the column."""
         path = find_in_tree(self.root, INFO_FILE, want_dir=False)
         if path is None:
-            return {}
+            return {}, {}
         info = read_csv_file(path, dtype=str)
-        if not {"song_id", SUBSET_COLUMN} <= set(info.columns):
-            return {}
-        return dict(zip(song_ids(info["song_id"]), info[SUBSET_COLUMN].fillna("").str.strip()))
+        if "song_id" not in info.columns:
+            return {}, {}
+        ids = song_ids(info["song_id"])
+        columns = [dict(zip(ids, info[c].fillna("").str.strip())) if c in info.columns else {}
+                   for c in (SUBSET_COLUMN, ARTIST_COLUMN)]
+        return columns[0], columns[1]
 
     @cached_property
     def dynamic(self) -> DynamicTable | None:

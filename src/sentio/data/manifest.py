@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from .. import __version__
 from ..errors import DataError, MissingFileError
 from ..features.audio import AudioError, audio_info
-from .csv_table import read_csv_file
+from .csv_table import numbers, read_csv_file
 from .dynamic import CURVES_FILE, Curve, DynamicReport, read_long_dynamic, write_curves
 from .labels import check_scale, std_to_unit, to_unit
 from .splits import SPLITS, normalise_split_name, read_split_files, seeded_split
@@ -63,6 +63,8 @@ class ManifestReport:
     splits: dict[str, int] = field(default_factory=dict)
     checks: dict = field(default_factory=dict)  # the source's own checks (e.g. deam_label_check), top-level keys
     dynamic: DynamicReport | None = None  # what the 2 Hz annotations gave, when the source has them
+    dataset: str | None = None  # the dataset the source is (a reader's name), when known
+    protocol: dict | None = None  # a benchmark protocol's section: its split and what it checked
     reused: bool = False  # read from a manifest.csv: the report says only what that manifest holds
 
     @classmethod
@@ -108,7 +110,10 @@ class ManifestReport:
                 "skipped": self.skipped,
                 "sentio_version": __version__,
                 **self.checks,
+                "dataset": self.dataset,
             }
+        if self.protocol is not None:
+            out["protocol"] = self.protocol
         if self.dynamic is not None:
             out["dynamic"] = self.dynamic.to_dict()
         return out
@@ -156,7 +161,10 @@ def build_manifest(
     kept, seen = [], set()
     for _, row in tqdm(table.iterrows(), total=len(table), desc="checking audio", disable=not progress, unit="clip"):
         song_id = str(row["song_id"])
-        problem = _label_problem(row, low, high) or _spread_problem(row)
+        # a reason the source or a protocol gave (a PMEmo chorus without labels, a song a protocol leaves out)
+        given = row.get("skip_reason")
+        problem = str(given) if isinstance(given, str) and given else None
+        problem = problem or _label_problem(row, low, high) or _spread_problem(row)
         if problem is None and song_id in seen:
             problem = f"duplicate id {song_id}"
         if problem is None and not row["path"]:
@@ -168,7 +176,8 @@ def build_manifest(
             except AudioError as exc:
                 problem = "missing file" if exc.reason == "file not found" else exc.reason
         if problem is not None:
-            report.skip(row, problem, strict)
+            # --strict stops at a bad row, not at a row the source or protocol itself leaves out
+            report.skip(row, problem, strict and not (isinstance(given, str) and given))
             continue
         seen.add(song_id)
         kept.append({
@@ -259,7 +268,7 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
 def _numbers(text: pd.Series, column: str, path: Path) -> pd.Series:
     """A numeric column; only a spread may be empty (the source had none)."""
     text = text.str.strip()
-    values = pd.to_numeric(text, errors="coerce")
+    values = numbers(text)
     bad = values.isna() & ((text != "") | (column not in SPREAD_COLUMNS))
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
@@ -282,7 +291,7 @@ def _check_ranges(frame: pd.DataFrame, path: Path) -> None:
 def _resolve(audio: str, folder: Path) -> str:
     """An absolute path as is; a relative one beside the manifest if it exists there, else from the working directory."""
     relative = Path(audio)
-    if not audio or relative.is_absolute():
+    if not audio or relative.is_absolute() or "\0" in audio:  # NUL: no file has it; the file check says so
         return audio
     beside = folder / relative
     return str((beside if beside.exists() or not relative.exists() else relative).resolve())

@@ -10,9 +10,8 @@ import pandas as pd
 
 from ..errors import ArgumentError, MissingFileError
 from .csv_table import read_csv_file, read_label_csv
-from .deam import DEAM_SCALE, DeamReader, resolve_swapped_subsets
+from .deam import DEAM_SCALE, DeamReader
 from .dynamic import DynamicTable, read_long_dynamic
-from .emomusic import EMOMUSIC_SCALE, EmoMusicReader, is_emomusic
 from .manifest import (
     REQUIRED_COLUMNS,
     ManifestError,
@@ -24,6 +23,8 @@ from .manifest import (
     with_curves,
     write_manifest,
 )
+from .protocols import get_protocol
+from .readers import READERS, open_reader
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ class DataSourceSpec:
 
     data: str | None = field(
         default=None,
-        metadata={"help": "A DEAM or EmoMusic folder, a label CSV (path, valence, arousal), or a manifest.csv from prepare.py."},
+        metadata={"help": "A DEAM, EmoMusic or PMEmo folder, a label CSV (path, valence, arousal), or a manifest.csv from prepare.py."},
     )
     demo: bool = field(default=False, metadata={"help": "Use the built-in demo corpus (generated once under data/demo)."})
     demo_dir: str = field(default="data/demo", metadata={"help": "Where the demo corpus is generated."})
@@ -71,6 +72,22 @@ class DataSourceSpec:
         metadata={"help": "DEAM subsets whose static valence/arousal columns are exchanged: auto (those the "
                   "folder's dynamic annotations contradict; nothing without them), none, or e.g. 2013."},
     )
+    protocol: str | None = field(
+        default=None,
+        metadata={"help": "A benchmark protocol that fixes split, labels, windows and headline metric: marble-emo "
+                  "(EmoMusic), mediaeval-2015 (DEAM) or music2emo (DEAM, EmoMusic, PMEmo); see README, Benchmarks."})
+    keep_published_leakage: bool = field(
+        default=False,
+        metadata={"help": "--protocol music2emo: keep the published lists as they are, test songs of one dataset in "
+                  "another's train/validation list included (to reproduce the paper; the report counts them)."})
+    dataset_name: str | None = field(
+        default=None, metadata={"help": "A Hugging Face dataset: a Hub id (from the local cache when offline) or a "
+                                "folder written by save_to_disk."})
+    dataset_config_name: str | None = field(default=None, metadata={"help": "The Hugging Face dataset's config."})
+    audio_column_name: str = field(
+        default="audio", metadata={"help": "--dataset_name: the column with the audio (an Audio column or file paths)."})
+    valence_column_name: str = field(default="valence", metadata={"help": "--dataset_name: the valence column."})
+    arousal_column_name: str = field(default="arousal", metadata={"help": "--dataset_name: the arousal column."})
     split_seed: int = field(default=42, metadata={"help": "Seed of the song-level split."})
     split_fractions: str = field(default="0.8,0.1,0.1", metadata={"help": "Train,validation,test fractions."})
     strict: bool = field(default=False, metadata={"help": "Fail on the first bad row instead of skipping and reporting it."})
@@ -95,6 +112,7 @@ class Source:
     description: str
     checks: dict = field(default_factory=dict)
     dynamic: DynamicTable | None = None
+    dataset: str = ""  # the reader's name: deam, emomusic, pmemo, csv, demo, hf
 
 
 def _is_manifest(path: Path) -> bool:
@@ -103,13 +121,18 @@ def _is_manifest(path: Path) -> bool:
     return set(REQUIRED_COLUMNS) <= set(read_csv_file(path, nrows=0).columns)
 
 
-def _deam_source(path: Path, spec: DataSourceSpec) -> Source:
-    reader = DeamReader(path)
-    table, check = resolve_swapped_subsets(reader, reader.read_static(), spec.deam_swapped_subsets)
-    if check["swapped_subsets"]:
-        logger.warning("DEAM subset(s) %s: static valence and arousal exchanged (--deam_swapped_subsets %s; "
-                       "details in data_report.json)", ", ".join(check["swapped_subsets"]), check["mode"])
-    return Source(table, DEAM_SCALE, f"DEAM folder {path}", {"deam_label_check": check}, reader.dynamic)
+def source_kind(spec: DataSourceSpec) -> tuple[str, str]:
+    """(dataset name, description) of what the flags point at, without reading it (a protocol checks it first)."""
+    if spec.demo:
+        return "demo", f"demo corpus at {spec.demo_dir}"
+    if spec.dataset_name:
+        return "hf", f"Hugging Face dataset {spec.dataset_name}"
+    path = Path(spec.data or "")
+    if spec.data and path.is_dir():
+        reader = next((r for r in READERS if r.detects(path)), None)
+        if reader is not None:
+            return reader.name, f"{reader.title} folder {path}"
+    return "csv", f"CSV {path}"
 
 
 def load_source(spec: DataSourceSpec) -> Source:
@@ -120,22 +143,37 @@ def load_source(spec: DataSourceSpec) -> Source:
 
         root = ensure_demo(spec.demo_dir, num_clips=spec.demo_num_clips, seed=spec.demo_seed)
         reader = DeamReader(root)
-        return Source(reader.read_static(), DEAM_SCALE, f"demo corpus at {root}", dynamic=reader.dynamic)
+        return Source(reader.read_static(), DEAM_SCALE, f"demo corpus at {root}", dynamic=reader.dynamic,
+                      dataset="demo")
+    if spec.dataset_name:
+        from .hf_dataset import read_hf_dataset
+
+        table, description = read_hf_dataset(spec)
+        return Source(table, spec.label_scale or "", description, dataset="hf")
     if not spec.data:
-        raise ManifestError("no data given: pass --data DEAM_DIR|EMOMUSIC_DIR|CSV or --demo")
+        raise ManifestError("no data given: pass --data DEAM_DIR|EMOMUSIC_DIR|PMEMO_DIR|CSV, --dataset_name or --demo")
     path = Path(spec.data)
     if path.is_dir():
-        if is_emomusic(path):
-            reader = EmoMusicReader(path)
-            return Source(reader.read_static(), EMOMUSIC_SCALE, f"EmoMusic folder {path}", dynamic=reader.dynamic)
-        return _deam_source(path, spec)
+        reader = open_reader(path)
+        table, checks = reader.read(spec)
+        return Source(table, reader.label_scale, f"{reader.title} folder {path}", checks, reader.dynamic,
+                      dataset=reader.name)
     if not path.is_file():
-        raise ManifestError(f"{path}: no such file or folder; pass --data DEAM_DIR|EMOMUSIC_DIR|CSV|manifest.csv")
+        raise ManifestError(f"{path}: no such file or folder; pass --data DEAM_DIR|EMOMUSIC_DIR|PMEMO_DIR|CSV|manifest.csv")
     if not spec.label_scale:
         raise ManifestError(f"{path}: say the scale of the CSV's labels with --label_scale 1-9|-1-1|0-1")
     table = read_label_csv(path, spec.path_column, spec.valence_column, spec.arousal_column, spec.id_column,
                            spec.split_column, spec.valence_std_column, spec.arousal_std_column)
-    return Source(table, spec.label_scale, f"CSV {path}")
+    return Source(table, spec.label_scale, f"CSV {path}", dataset="csv")
+
+
+def check_manifest_protocol(manifest: pd.DataFrame, name: str, path: Path) -> None:
+    """A manifest used with --protocol must have been prepared with that protocol (its `protocol` column)."""
+    recorded = set(manifest["protocol"].fillna("").astype(str)) if "protocol" in manifest else {""}
+    if recorded != {name}:
+        have = ", ".join(sorted(r for r in recorded if r)) or "no protocol"
+        raise ArgumentError(f"{path}: prepared with {have}, not --protocol {name}; prepare the dataset again with "
+                            f"--protocol {name} (or pass the dataset folder)")
 
 
 def prepare_manifest(spec: DataSourceSpec, output_dir: str | Path | None = None,
@@ -144,15 +182,35 @@ def prepare_manifest(spec: DataSourceSpec, output_dir: str | Path | None = None,
     the source has one; write manifest.csv, data_report.json and curves.csv into output_dir."""
     given = Path(spec.data) if spec.data and not spec.demo else None
     dynamic, curves = None, {}
+    protocol = get_protocol(spec.protocol) if spec.protocol else None
+    if spec.keep_published_leakage and (protocol is None or not protocol.leakage_option):
+        raise ArgumentError("--keep_published_leakage belongs to --protocol music2emo (it keeps its published lists "
+                            "as they are); drop it or add --protocol music2emo")
+    if protocol is not None and spec.split_files:
+        raise ArgumentError(f"--protocol {protocol.name} fixes the split itself; drop --split_files")
     if given is not None and given.is_file() and _is_manifest(given):
         manifest, curves = read_manifest(given), read_curves(given)
         report = ManifestReport.of_manifest(f"manifest {given}", manifest)
+        if protocol is not None:
+            check_manifest_protocol(manifest, protocol.name, given)
+            report.protocol = {**protocol.describe(), **protocol.finish(manifest)}
     else:
+        if protocol is not None and (spec.demo or spec.dataset_name or Path(spec.data or "").exists()):
+            protocol.check_dataset(*source_kind(spec))  # before reading (the demo would be generated first)
         source = load_source(spec)
+        table, protocol_report = source.table, {}
+        if protocol is not None:
+            protocol.check_dataset(source.dataset, source.description)
+            assignment = protocol.assign(table, source.dataset, spec)
+            table, protocol_report = assignment.table, assignment.report
         split = SplitSpec(seed=spec.split_seed, fractions=spec.fractions(), files=spec.split_files)
-        manifest, report = build_manifest(source.table, source.label_scale, split, strict=spec.strict,
+        manifest, report = build_manifest(table, source.label_scale, split, strict=spec.strict,
                                           source=source.description, progress=progress)
         report.checks = source.checks
+        report.dataset = source.dataset
+        if protocol is not None:
+            report.protocol = {**protocol.describe(), **protocol_report, **protocol.finish(manifest)}
+            manifest["protocol"] = protocol.name
         dynamic = source.dynamic
     if spec.dynamic_labels:
         dynamic = read_long_dynamic(spec.dynamic_labels, spec.dynamic_label_scale)
@@ -173,7 +231,7 @@ def prepare_manifest(spec: DataSourceSpec, output_dir: str | Path | None = None,
 def load_manifest(model_dir: str, data_args: DataSourceSpec, output_dir: str) -> tuple[pd.DataFrame, str, Path]:
     """The run's own manifest.csv (same splits as training) unless --data/--demo names another source;
     also a description and the folder holding the manifest (and its curves.csv)."""
-    if data_args.data or data_args.demo:
+    if data_args.data or data_args.demo or data_args.dataset_name:
         manifest, report = prepare_manifest(data_args, output_dir)
         return manifest, report.source, Path(output_dir)
     path = Path(model_dir) / "manifest.csv"

@@ -16,7 +16,8 @@ from ..calibration import CALIBRATION_FILE, Calibration
 from ..choices import TARGET_STATIC
 from ..data.dynamic import stitch_frames
 from ..data.manifest import read_curves
-from ..data.sources import load_manifest
+from ..data.protocols import BenchmarkProtocol, get_protocol
+from ..data.sources import check_manifest_protocol, load_manifest
 from ..errors import DataError
 from ..features.cache import build_feature_dataset, is_cached
 from ..features.datasets import TARGET_COLUMNS, EmotionCollator, WindowDataset
@@ -25,9 +26,20 @@ from ..inference.loading import load_run
 from ..inference.runner import WindowRunner, batches_of, dataset_items, run_batches
 from ..metrics import average_by_song
 from . import plots
+from .benchmark import data_report_section, protocol_headline
 from .report import EvalReport, arrays, build_report, coverage_report, curve_report, markdown, prediction_table
 
 logger = logging.getLogger(__name__)
+
+
+def run_protocol(data_args: DataArguments, manifest: pd.DataFrame, manifest_path: Path) -> BenchmarkProtocol | None:
+    """--protocol, checked against a run's own manifest, or else the protocol the manifest was prepared with."""
+    if data_args.protocol:
+        if not (data_args.data or data_args.demo or data_args.dataset_name):
+            check_manifest_protocol(manifest, data_args.protocol, manifest_path)
+        return get_protocol(data_args.protocol)
+    recorded = sorted(set(manifest["protocol"].fillna("").astype(str)) - {""}) if "protocol" in manifest else []
+    return get_protocol(recorded[0]) if len(recorded) == 1 else None
 
 
 def _feature_manifest(manifest: pd.DataFrame, extractor: SentioFeatureExtractor, cache_dir: str,
@@ -57,13 +69,14 @@ class SplitPredictions:
 
 def predict_split(runner: WindowRunner, extractor: SentioFeatureExtractor, manifest: pd.DataFrame, split: str,
                   cache_dir: str, batch_size: int = 32, num_proc: int = 1, progress: bool = True,
-                  curves: dict | None = None) -> SplitPredictions:
+                  curves: dict | None = None, max_seconds: float | None = None) -> SplitPredictions:
     """Every output of the model on every window of one split (with `curves`, the windows' 2 Hz labels too)."""
     counts = manifest["split"].value_counts().to_dict()
     if not counts.get(split):
         raise DataError(f"the {split!r} split has no songs (splits: {counts or 'none'})")
     features, feature_report = build_feature_dataset(_feature_manifest(manifest, extractor, cache_dir, split),
-                                                     extractor, cache_dir, num_proc=num_proc, curves=curves)
+                                                     extractor, cache_dir, num_proc=num_proc, curves=curves,
+                                                     max_seconds=max_seconds)
     for failure in feature_report.failed:
         logger.warning("skipped %s: %s", failure.path, failure.reason)
     windows = WindowDataset(features, extractor.feature_name, split, targets=TARGET_COLUMNS)
@@ -164,13 +177,15 @@ def evaluate_run(model_dir: str, data_args: DataArguments, split: str, output_di
     """The whole evaluation: load, predict, score, write. Returns the report."""
     run = load_run(model_dir)
     manifest, source, manifest_dir = load_manifest(model_dir, data_args, output_dir)
+    protocol = run_protocol(data_args, manifest, manifest_dir / "manifest.csv")
     logger.info("data: %s; scoring the %s split", source, split)
     dynamic = run.config is not None and getattr(run.config, "target", TARGET_STATIC) != TARGET_STATIC
     curves = read_curves(manifest_dir) if dynamic else None
     if dynamic and not curves:
         logger.warning("a dynamic model, but the data has no 2 Hz annotations: only the static scores follow")
     predictions = predict_split(run.runner, run.extractor, manifest, split, data_args.cache_dir, batch_size,
-                                data_args.preprocessing_num_workers, progress, curves or None)
+                                data_args.preprocessing_num_workers, progress, curves or None,
+                                protocol.max_seconds if protocol else None)
     scored = score_table(predictions, manifest, per_window)
     table = scored.table
     logger.info("scoring %d %s (bootstrap %d draws)", len(table), "windows" if per_window else "songs", draws)
@@ -192,5 +207,7 @@ def evaluate_run(model_dir: str, data_args: DataArguments, split: str, output_di
             table[name] = values
         if scored.spread is not None:
             table["valence_spread"], table["arousal_spread"] = scored.spread[:, 0], scored.spread[:, 1]
+    if protocol is not None:
+        report.protocol = protocol_headline(protocol, table, report.dynamic, manifest, data_report_section(manifest_dir))
     write_outputs(table, report, model_dir, output_dir, song_curves)
     return report

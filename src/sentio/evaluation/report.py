@@ -157,6 +157,7 @@ class EvalReport:
     data: str = ""  # where the manifest came from
     dynamic: dict[str, Any] | None = None  # the 2 Hz curve scores (a dynamic model on data with curves)
     coverage: dict[str, Any] | None = None  # the calibrated intervals' coverage (a run with calibration.json)
+    protocol: dict[str, Any] | None = None  # a benchmark protocol's headline beside the published numbers
     figures: dict[str, str] = field(default_factory=dict)  # {title: file}
     notes: list[str] = field(default_factory=list)
 
@@ -178,6 +179,8 @@ class EvalReport:
             out["dynamic"] = self.dynamic
         if self.coverage is not None:
             out["coverage"] = self.coverage
+        if self.protocol is not None:
+            out["protocol"] = self.protocol
         out["figures"], out["notes"] = self.figures, self.notes
         return out
 
@@ -261,6 +264,8 @@ def markdown(report: EvalReport, plots: dict[str, str], notes: Sequence[str] = (
             rho = cov["spread_vs_raters_spearman"]
             lines += ["", "Spearman correlation of the predicted spread with the raters' spread: "
                       + ", ".join(f"{dim} {_fmt(entry)}" for dim, entry in rho.items()) + "."]
+    if report.protocol:  # a benchmark protocol's headline beside the published numbers
+        lines += ["", "## Protocol", "", "```", *report.protocol.get("table", []), "```"]
     quad = report.quadrants
     lines += ["", f"## Quadrants (accuracy {quad['accuracy']:.3f})", "", "Rows: true quadrant; columns: predicted.", "",
               "| true \\ predicted | " + " | ".join(quad["labels"]) + " |", "|---|" + "---|" * len(quad["labels"])]

@@ -271,6 +271,7 @@ def build_feature_dataset(
     num_proc: int = 1,
     batch_size: int = 4,
     curves: Mapping[str, Curve] | None = None,
+    max_seconds: float | None = None,
 ) -> tuple[Dataset, FeatureReport]:
     """Window rows for every decodable clip of `manifest`, computed once and cached under `cache_dir`.
 
@@ -280,7 +281,8 @@ def build_feature_dataset(
     with `curves`, `frame_labels` [frames per window, 2]: the 2 Hz labels of each window's
     half-seconds, NaN where unlabelled (windows must start on the 0.5 s grid). The report gives
     clip/window counts, the cache directory, whether it was reused, and each failed clip with its
-    reason.
+    reason. With `max_seconds` (a protocol's "first 30 s"), only windows that end by then are kept
+    (a clip's first window always, where even that one is longer).
     """
     t0 = time.perf_counter()
     manifest = manifest.reset_index(drop=True)
@@ -315,6 +317,10 @@ def build_feature_dataset(
         ds = ds.add_column("frame_labels", values, feature=Array2D((frames, 2), "float32"))
     # Columns are added before select: add_column on a selection would rewrite every feature.
     keep = [i for i, e in enumerate(errors) if not e]
+    if max_seconds is not None:  # the cache holds every window; a protocol scores the first ones only
+        starts, first = ds.data.column("start").to_numpy(), ds.data.column("window").to_numpy() == 0
+        inside = starts + extractor.params.window_duration <= max_seconds + 1e-6
+        keep = [i for i in keep if inside[i] or first[i]]
     failed = [FailedClip(str(manifest.at[clip[i], "song_id"]), str(manifest.at[clip[i], "path"]), e)
               for i, e in enumerate(errors) if e]
     if not keep:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,7 @@ class ModelCardInfo:
     metric_for_best_model: str | None
     layer: str | int = "last"
     probe: bool = False
+    protocol_notes: list[str] = field(default_factory=list)  # a benchmark protocol's rules and leakage counts
 
 
 def _input_line(features: dict[str, Any]) -> str:
@@ -89,6 +90,7 @@ def write_model_card(output_dir: str | Path, info: ModelCardInfo, results: dict[
         f"- Split: {info.split_method}; songs per split: {info.splits}",
         "- Labels: on [-1, 1]; DEAM's 1..9 scale maps by (x - 5) / 4. All metrics below are on [-1, 1].",
         "- Test metrics are song-level: window predictions averaged per song.",
+        *(f"- {note}" for note in info.protocol_notes),
         "",
         "## Results",
         "| split | metric | valence | arousal | mean |",

@@ -18,6 +18,7 @@ from ..features.datasets import SongWindowDataset, WindowDataset
 from ..features.extractor import SentioFeatureExtractor
 from ..features.stats import compute_fbank_stats
 from ..models.plan import ModelPlan
+from ..models.registry import get_backbone
 from .augment import SpecAugment
 
 logger = logging.getLogger(__name__)
@@ -34,6 +35,18 @@ def run_feature_extractor(plan: ModelPlan, config: Any, manifest: pd.DataFrame,
     if dataset_stats:  # model_plan refused it for other features
         extractor.mean, extractor.std = compute_fbank_stats(manifest[manifest["split"] == "train"], extractor.params)
     return extractor
+
+
+def apply_protocol_defaults(model_args: ModelArguments, protocol: Any, given: set[str]) -> None:
+    """A protocol's window (MARBLE: 5 s) where the command line chose none and the backbone's window is
+    set in seconds; a backbone whose window the model fixes in frames keeps its own (logged)."""
+    if protocol is None or protocol.window_seconds is None or given & {"window_seconds", "max_length"}:
+        return
+    if get_backbone(model_args.model).window_unit == "seconds":
+        model_args.window_seconds = protocol.window_seconds
+    else:
+        logger.info("--protocol %s scores %g s windows; --model %s sets its window in frames and keeps its own "
+                    "(set --max_length to change it)", protocol.name, protocol.window_seconds, model_args.model)
 
 
 def resume_checkpoint(value: str | None, output_dir: str) -> str | None:
