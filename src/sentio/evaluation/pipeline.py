@@ -13,9 +13,10 @@ import pandas as pd
 
 from ..args import DataArguments
 from ..calibration import CALIBRATION_FILE, Calibration
-from ..choices import TARGET_STATIC
+from ..choices import ALL_SPLITS, TARGET_STATIC
+from ..data.duplicates import SeenInTraining, songs_seen_in_training
 from ..data.dynamic import stitch_frames
-from ..data.manifest import read_curves
+from ..data.manifest import read_curves, read_manifest
 from ..data.protocols import BenchmarkProtocol, get_protocol
 from ..data.sources import check_manifest_protocol, load_manifest
 from ..errors import DataError
@@ -32,6 +33,25 @@ from .report import EvalReport, arrays, build_report, coverage_report, curve_rep
 logger = logging.getLogger(__name__)
 
 
+def leave_out_seen(model_dir: str, data_args: DataArguments, manifest: pd.DataFrame, split: str,
+                   progress: bool = True) -> tuple[pd.DataFrame, SeenInTraining | None]:
+    """With --data/--demo (another dataset, or the same one prepared again), the `split` songs that
+    are copies of songs the run trained on (its manifest's train and validation splits, found by
+    their audio) are left out of the scores and counted; None when the run's own manifest is scored."""
+    run_manifest = Path(model_dir) / "manifest.csv"
+    if not (data_args.data or data_args.demo) or not run_manifest.is_file():
+        return manifest, None
+    scored = manifest[manifest["split"] == split]
+    seen = songs_seen_in_training(read_manifest(run_manifest), scored, data_args.match_audio, data_args.cache_dir,
+                                  progress)
+    if seen.left_out:
+        logger.warning("left out %d of %d %s songs: the run trained on copies of them (%s; listed in eval_report.json)",
+                       len(seen.left_out), len(scored), split, seen.matched_by)
+        drop = {row["song_id"] for row in seen.left_out}
+        manifest = manifest[~((manifest["split"] == split) & manifest["song_id"].astype(str).isin(drop))]
+    return manifest, seen
+
+
 def run_protocol(data_args: DataArguments, manifest: pd.DataFrame, manifest_path: Path) -> BenchmarkProtocol | None:
     """--protocol, checked against a run's own manifest, or else the protocol the manifest was prepared with."""
     if data_args.protocol:
@@ -46,7 +66,7 @@ def _feature_manifest(manifest: pd.DataFrame, extractor: SentioFeatureExtractor,
                       split: str) -> pd.DataFrame:
     """The whole manifest when training already cached its features (free), else only the split's
     clips, so a fresh cache computes a tenth of the corpus instead of all of it."""
-    if is_cached(manifest, extractor, cache_dir):
+    if split == ALL_SPLITS or is_cached(manifest, extractor, cache_dir):
         return manifest
     return manifest[manifest["split"] == split]
 
@@ -72,14 +92,19 @@ def predict_split(runner: WindowRunner, extractor: SentioFeatureExtractor, manif
                   curves: dict | None = None, max_seconds: float | None = None) -> SplitPredictions:
     """Every output of the model on every window of one split (with `curves`, the windows' 2 Hz labels too)."""
     counts = manifest["split"].value_counts().to_dict()
-    if not counts.get(split):
-        raise DataError(f"the {split!r} split has no songs (splits: {counts or 'none'})")
+    if split == ALL_SPLITS:
+        if manifest.empty:
+            raise DataError("the data has no songs to score")
+    elif not counts.get(split):
+        raise DataError(f"the {split!r} split has no songs (splits: {counts or 'none'}); --split {ALL_SPLITS} "
+                        "scores every song")
     features, feature_report = build_feature_dataset(_feature_manifest(manifest, extractor, cache_dir, split),
                                                      extractor, cache_dir, num_proc=num_proc, curves=curves,
                                                      max_seconds=max_seconds)
     for failure in feature_report.failed:
         logger.warning("skipped %s: %s", failure.path, failure.reason)
-    windows = WindowDataset(features, extractor.feature_name, split, targets=TARGET_COLUMNS)
+    windows = WindowDataset(features, extractor.feature_name, None if split == ALL_SPLITS else split,
+                            targets=TARGET_COLUMNS)
     if len(windows) == 0:
         raise DataError(f"no usable clip in the {split!r} split (all failed to decode)")
     batches = batches_of(dataset_items(windows), EmotionCollator.for_extractor(extractor), batch_size)
@@ -138,7 +163,7 @@ def write_outputs(table: pd.DataFrame, report: EvalReport, model_dir: str, outpu
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "predictions.csv", index=False)  # full precision: metrics recompute exactly
     level = report.level
-    ccc = {dim: report.value("ccc", dim) for dim in ("valence", "arousal")}
+    ccc = {dim: report.value("ccc", dim) for dim in ("valence", "arousal")}  # None: undefined
     figures = {
         "Predicted vs true": plots.scatter(table, ccc, out / "scatter.png", level),
         "Errors": plots.error_histograms(table, out / "errors.png", level),
@@ -177,6 +202,7 @@ def evaluate_run(model_dir: str, data_args: DataArguments, split: str, output_di
     """The whole evaluation: load, predict, score, write. Returns the report."""
     run = load_run(model_dir)
     manifest, source, manifest_dir = load_manifest(model_dir, data_args, output_dir)
+    manifest, seen = leave_out_seen(model_dir, data_args, manifest, split, progress)
     protocol = run_protocol(data_args, manifest, manifest_dir / "manifest.csv")
     logger.info("data: %s; scoring the %s split", source, split)
     dynamic = run.config is not None and getattr(run.config, "target", TARGET_STATIC) != TARGET_STATIC
@@ -192,6 +218,8 @@ def evaluate_run(model_dir: str, data_args: DataArguments, split: str, output_di
     report = build_report(table, level="window" if per_window else "song", split=split, model_dir=model_dir,
                           windows=len(predictions.pred), draws=draws, seed=seed)
     report.data = source
+    if seen is not None:
+        report.left_out_seen_in_training = seen.to_dict()
     song_curves = None
     if predictions.frame_pred is not None and predictions.frame_labels is not None:
         song_curves = curve_outputs(predictions)
