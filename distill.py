@@ -46,22 +46,22 @@ def main() -> int:
     from sentio.training.card import ModelCardInfo, write_model_card
 
     run = run_distillation(dargs, data_args, targs)
-    model, trainer, results, out = run["model"], run["trainer"], run["results"], targs.output_dir
-    teacher = run["teacher"]
+    model, trainer, results, out = run.model, run.trainer, run.results, targs.output_dir
+    teacher = run.teacher
     info = {
         "teacher": {"dir": dargs.teacher, "model_class": type(teacher).__name__,
                     "num_parameters": teacher.num_parameters(),
                     "test_ccc": {k: results[f"teacher_test_ccc_{k}"] for k in ("valence", "arousal", "mean")}},
         "student": {"architecture": dargs.student, "model_class": type(model).__name__,
                     "num_parameters": model.num_parameters(), "width_mult": dargs.width_mult if dargs.student == "cnn" else None,
-                    "features": f"{run['extractor'].feature_kind} {run['extractor'].params.to_dict()}"},
+                    "features": f"{run.extractor.feature_kind} {run.extractor.params.to_dict()}"},
         "loss": f"{dargs.alpha} * MSE(student, labels) + {1 - dargs.alpha:g} * MSE(student, teacher)"
                 + (f" + {dargs.hint_weight} * MSE(hint projection, teacher embedding)" if dargs.hint_weight > 0 else ""),
-        "targets": run["targets"],
+        "targets": run.targets,
     }
     measured = {}
     if dargs.export:
-        measured = export_and_measure(model, run["extractor"], run["features"], run["manifest"], out,
+        measured = export_and_measure(model, run.extractor, run.features, run.manifest, out,
                                       dargs.calibration_windows, dargs.latency_runs)
         measured["test_ccc"]["teacher"] = info["teacher"]["test_ccc"]
         results.update({f"test_int8_onnx_ccc_{k}": v for k, v in measured["test_ccc"]["student_int8_onnx"].items()})
@@ -72,7 +72,7 @@ def main() -> int:
     card = ModelCardInfo(
         backbone=f"student-{dargs.student}", model_class=type(model).__name__, num_parameters=model.num_parameters(),
         init="scratch", pooling=model.config.pooling, loss=f"distillation ({info['loss']})",
-        features=run["extractor"].to_dict(), data_source=run["source"], split_method=data_report.get("split_method", ""),
+        features=run.extractor.to_dict(), data_source=run.source, split_method=data_report.get("split_method", ""),
         splits=data_report.get("splits", {}), epochs=targs.num_train_epochs, batch_size=targs.per_device_train_batch_size,
         learning_rate=targs.learning_rate, seed=targs.seed, metric_for_best_model=targs.metric_for_best_model,
     )

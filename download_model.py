@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sentio.cli import parse_dataclasses, parser_for, run_cli
-from sentio.errors import ArgumentError, CheckpointError
+from sentio.errors import ArgumentError, CheckpointError, first_line
 
 logger = logging.getLogger("download_model")
 NEEDED = ("config.json",)
@@ -58,7 +58,7 @@ def main() -> int:
             download_checkpoint(repo_id, target)
             break
         except Exception as exc:  # network errors come in many types; a 404 will not heal
-            text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            text = first_line(exc)
             if attempt == args.retries or "404" in text or "401" in text:
                 raise CheckpointError(f"cannot download {args.model!r}: {text}") from None
             pause = 2 ** attempt

@@ -64,25 +64,24 @@ def main() -> int:
     output_dir = eval_args.output_dir or os.path.join(eval_args.model_dir, default)
     report = evaluate_run(eval_args.model_dir, data_args, eval_args.split, output_dir, eval_args.per_window,
                           eval_args.bootstrap, eval_args.seed, eval_args.batch_size)
-    m = report["metrics"]
+    def value(metric: str, dim: str) -> str:  # a metric undefined on what was scored (one song) is n/a, never 0
+        number = report.value(metric, dim)
+        return "n/a" if number is None else f"{number:.4f}"
 
-    def value(entry: dict) -> str:  # a metric undefined on what was scored (one song) is n/a, never 0
-        return "n/a" if entry["value"] is None else f"{entry['value']:.4f}"
-
-    counts = report["counts"]
-    windows = f", {counts['scored']} windows" if report["level"] == "window" else ""
+    counts = report.counts
+    windows = f", {counts['scored']} windows" if report.level == "window" else ""
     songs = f"{counts['songs']} song" + ("s" if counts["songs"] != 1 else "")
-    print(f"{eval_args.split} ({songs}{windows}) CCC valence {value(m['valence']['ccc'])}  "
-          f"arousal {value(m['arousal']['ccc'])}  mean {value(m['mean']['ccc'])}  "
-          f"quadrant accuracy {report['quadrants']['accuracy']:.3f}   ({output_dir})")
+    print(f"{eval_args.split} ({songs}{windows}) CCC valence {value('ccc', 'valence')}  "
+          f"arousal {value('ccc', 'arousal')}  mean {value('ccc', 'mean')}  "
+          f"quadrant accuracy {report.quadrant_accuracy:.3f}   ({output_dir})")
     if counts["scored"] < 2:
         print(f"evaluate.py: note: CCC, Pearson r and R2 need at least 2 songs and are n/a; score more songs "
               f"(--split {ALL_SPLITS} scores every song of --data)", file=sys.stderr)
-    print(f"{eval_args.split} R² valence {value(m['valence']['r2'])}  arousal {value(m['arousal']['r2'])}  "
-          f"mean {value(m['mean']['r2'])}")
-    if report.get("protocol"):  # the protocol's headline beside the published numbers
-        print("\n".join(report["protocol"]["table"]))
-    seen = report.get("left_out_seen_in_training")
+    print(f"{eval_args.split} R² valence {value('r2', 'valence')}  arousal {value('r2', 'arousal')}  "
+          f"mean {value('r2', 'mean')}")
+    if report.protocol:  # the protocol's headline beside the published numbers
+        print("\n".join(report.protocol["table"]))
+    seen = report.left_out_seen_in_training
     if seen is not None:
         print(f"left out {seen['count']} songs the run trained on, of {seen['songs_checked']} {eval_args.split} songs "
               f"({seen['matched_by']})")

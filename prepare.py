@@ -40,8 +40,8 @@ def main() -> int:
     plans = [model_plan(ModelArguments(model=name.strip(), **vars(feature_args)), data_args.demo)
              for name in prep_args.features.split(",") if name.strip()]
     manifest, report = prepare_manifest(data_args, prep_args.output_dir)
-    print(f"manifest: {prep_args.output_dir}/manifest.csv  rows kept {report['rows_kept']}, "
-          f"skipped {report['rows_skipped']}, splits {json.dumps(report['splits'])}")
+    print(f"manifest: {prep_args.output_dir}/manifest.csv  rows kept {report.rows_kept}, "
+          f"skipped {report.rows_skipped}, splits {json.dumps(report.splits)}")
     for plan in plans:
         from sentio.features.cache import build_feature_dataset
         from sentio.training.setup import run_feature_extractor
@@ -50,8 +50,8 @@ def main() -> int:
         dataset, feat_report = build_feature_dataset(
             manifest, extractor, data_args.cache_dir, num_proc=data_args.preprocessing_num_workers
         )
-        print(f"features {plan.backbone.name}: {len(dataset)} windows from {feat_report['clips_ok']} clips, "
-              f"{len(feat_report['failed'])} clips failed to decode ({feat_report['cache_dir']})")
+        print(f"features {plan.backbone.name}: {len(dataset)} windows from {feat_report.clips_ok} clips, "
+              f"{len(feat_report.failed)} clips failed to decode ({feat_report.cache_dir})")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Fine-tune a backbone (AST / Wav2Vec2 / ViT) to predict valence and arousal.
+"""Fine-tune a backbone (AST / Wav2Vec2 / ViT / MERT) to predict valence and arousal.
 
     python train.py --model ast --epochs 30 --demo
     python train.py --model ast --data /path/to/DEAM --checkpoint MIT/ast-finetuned-audioset-10-10-0.4593
@@ -116,7 +116,7 @@ def main() -> int:
         with training_args.main_process_first(desc="manifest"):
             manifest, data_report = prepare_manifest(data_args, training_args.output_dir,
                                                      progress=training_args.process_index == 0)
-        check_split_sizes(manifest, data_report.get("split_method", ""))  # before hours of training, not after
+        check_split_sizes(manifest, data_report.split_method)  # before hours of training, not after
 
         # Model: pretrained checkpoint, or the same architecture from scratch (--demo: compact config).
         model = plan.build()
@@ -132,8 +132,8 @@ def main() -> int:
                 manifest, extractor, data_args.cache_dir, num_proc=data_args.preprocessing_num_workers, curves=curves,
                 max_seconds=protocol.max_seconds if protocol else None,
             )
-        for failure in feature_report["failed"]:
-            logger.warning("skipped %s: %s", failure["path"], failure["reason"])
+        for failure in feature_report.failed:
+            logger.warning("skipped %s: %s", failure.path, failure.reason)
         record_feature_cache(training_args.output_dir, feature_report)
         input_name, collator = extractor.feature_name, EmotionCollator.for_extractor(extractor)
         if plan.probe:  # the frozen encoder runs once over every window; the head trains on its cached output
@@ -157,7 +157,7 @@ def main() -> int:
             raise DataError(f"the train split gives {len(train_ds)} training items, fewer than one batch of {batch}: "
                             "lower --per_device_train_batch_size (or use --train_windows all)")
         logger.info("songs: train %d, validation %d, test %d; windows %d", len(set(train_ds.song_ids)),
-                    len(set(val_ds.song_ids)), len(set(test_ds.song_ids)), feature_report["windows"])
+                    len(set(val_ds.song_ids)), len(set(test_ds.song_ids)), feature_report.windows)
 
         callbacks = [EarlyStoppingCallback(model_args.early_stopping_patience)] if model_args.early_stopping_patience else []
         trainer_kwargs = dict(args=training_args, train_dataset=train_ds, eval_dataset=val_ds, data_collator=collator,
@@ -201,7 +201,7 @@ def main() -> int:
         results.update({f"test_ceiling_ccc_{k}": v for k, v in ceiling.items()})
         results["test_ccc_mean_of_ceiling"] = results["test_ccc_mean"] / ceiling["mean"]
         trainer.save_metrics("test", {k: v for k, v in results.items() if k.startswith("test_")})
-    protocol_section = data_report.get("protocol", {})
+    protocol_section = data_report.protocol or {}
     if "test_songs_trained_on" in protocol_section:  # music2emo: recorded in all_results.json and the card
         results["test_songs_trained_on"] = protocol_section["test_songs_trained_on"]
         trainer.save_metrics("test", {k: v for k, v in results.items() if k.startswith("test_")})
@@ -214,9 +214,9 @@ def main() -> int:
         results.update(synthetic_info)
 
     if trainer.is_world_process_zero():
-        data_source = data_report.get("source", "")
-        if "duplicates" in data_report:  # several datasets: say how their copies of the same music were handled
-            dup = data_report["duplicates"]
+        data_source = data_report.source
+        if data_report.duplicates is not None:  # several datasets: say how their copies of the same music were handled
+            dup = data_report.duplicates
             data_source += (f"; {dup['groups_found']} groups of copies of the same music ({dup['songs_in_groups']} "
                             f"songs; {dup['matched_by']}), each in one split with one label "
                             f"({dup['label_rule'].split(' (')[0]})")
@@ -226,8 +226,8 @@ def main() -> int:
         info = ModelCardInfo(
             backbone=plan.backbone.name, model_class=type(model).__name__, num_parameters=model.num_parameters(),
             init=model.config.init_checkpoint, pooling=model.config.pooling, loss=model.config.loss,
-            features=extractor.to_dict(), data_source=data_source, split_method=data_report.get("split_method", ""),
-            splits=data_report.get("splits", {}), epochs=training_args.num_train_epochs,
+            features=extractor.to_dict(), data_source=data_source, split_method=data_report.split_method,
+            splits=data_report.splits, epochs=training_args.num_train_epochs,
             batch_size=training_args.per_device_train_batch_size, learning_rate=training_args.learning_rate,
             seed=training_args.seed, metric_for_best_model=training_args.metric_for_best_model,
             layer=model.config.layer, probe=model.config.probe, protocol_notes=protocol_notes(protocol_section),

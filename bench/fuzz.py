@@ -491,7 +491,7 @@ def read_annotations(case_dir: Path, target: str) -> str:
 
     spec = DataSourceSpec(**ANNOTATION_TARGETS[target].spec(case_dir))
     manifest, report = prepare_manifest(spec, output_dir=case_dir / "out", progress=False)
-    return f"{len(manifest)} rows, {report['rows_skipped']} skipped"
+    return f"{len(manifest)} rows, {report.rows_skipped} skipped"
 
 
 # ---- the campaign --------------------------------------------------------------------------------

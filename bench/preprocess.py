@@ -82,8 +82,8 @@ def task_pass(manifest, args) -> dict:
     ex = _extractor(args.kind, args.max_length)
     with _Clock() as clock:
         ds, report = build_feature_dataset(manifest, ex, args.cache, num_proc=args.num_proc)
-    disk = sum(f.stat().st_size for f in Path(report["cache_dir"]).glob("*.arrow"))
-    return clock.result(clips=len(manifest), windows=report["windows"], reused=report["reused"], disk_mb=disk / 2**20)
+    disk = sum(f.stat().st_size for f in Path(report.cache_dir).glob("*.arrow"))
+    return clock.result(clips=len(manifest), windows=report.windows, reused=report.reused, disk_mb=disk / 2**20)
 
 
 def task_per_item_epoch(manifest, args) -> dict:
@@ -123,7 +123,7 @@ def task_cached_epochs(manifest, args) -> dict:
     t0 = time.perf_counter()
     ds, report = build_feature_dataset(manifest, _extractor(args.kind, args.max_length), args.cache)
     load = time.perf_counter() - t0
-    assert report["reused"], "the cache should have been reused"
+    assert report.reused, "the cache should have been reused"
     name = _extractor(args.kind, args.max_length).feature_name
     view = ds.with_format("numpy", columns=[name, "length", "labels"])
     songs: dict[str, list[int]] = {}

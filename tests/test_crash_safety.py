@@ -40,7 +40,7 @@ fc.load_audio = slow
 paths = sorted(str(p) for p in __import__("pathlib").Path(audio_dir).glob("*.wav"))
 manifest = pd.DataFrame({"song_id": [f"s{i}" for i in range(len(paths))], "path": paths})
 ds, report = fc.build_feature_dataset(manifest, SentioFeatureExtractor("fbank", max_length=64), cache, batch_size=1)
-print(json.dumps({"windows": len(ds), "reused": report["reused"], "cache_dir": report["cache_dir"],
+print(json.dumps({"windows": len(ds), "reused": report.reused, "cache_dir": report.cache_dir,
                   "first": ds.with_format("numpy")[0]["input_values"].sum().item()}))
 """
 

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from .errors import ArgumentError, OutputError, SentioError
+from .errors import ArgumentError, OutputError, SentioError, first_line
 
 # OS errors the user fixes (space, permissions), whatever library raised them: one line, not a bug.
 _ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS}
@@ -107,7 +107,7 @@ def parse_dataclasses(parser: Any, argv: Sequence[str] | None = None) -> tuple:
     except SentioError:
         raise
     except ValueError as exc:
-        raise ArgumentError(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__) from None
+        raise ArgumentError(first_line(exc)) from None
 
 
 def check_unknown_flags(parser: argparse.ArgumentParser, args: Sequence[str]) -> None:

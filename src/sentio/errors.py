@@ -13,12 +13,18 @@ code that catches those keeps working.
 from __future__ import annotations
 
 
+def first_line(exc: BaseException, limit: int | None = None) -> str:
+    """The first line of an exception's message (at most `limit` characters), or its type's name
+    when the message is empty: how another library's error is named inside a one-line message."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:limit] if text else type(exc).__name__
+
+
 class SentioError(Exception):
     """Bad input or environment that the user can fix; the message is one line."""
 
     def one_line(self) -> str:
-        text = str(self).strip()
-        return text.splitlines()[0] if text else type(self).__name__
+        return first_line(self)
 
 
 class ArgumentError(SentioError, ValueError):

@@ -158,7 +158,7 @@ def test_prepare_writes_the_label_check_into_the_report(tmp_path):
         write_audio(tmp_path / "deam" / "DEAM_audio" / "MEMD_audio" / f"{sid}.mp3", seconds=0.5, sr=16000, seed=sid)
     manifest, report = prepare_manifest(DataArguments(data=str(tmp_path / "deam")), tmp_path / "out", progress=False)
     written = json.loads((tmp_path / "out" / "data_report.json").read_text())
-    assert written["deam_label_check"]["swapped_subsets"] == ["2013"] == report["deam_label_check"]["swapped_subsets"]
+    assert written["deam_label_check"]["swapped_subsets"] == ["2013"] == report.checks["deam_label_check"]["swapped_subsets"]
     static = DeamReader(tmp_path / "deam").read_static().set_index("song_id")
     row = manifest.set_index("song_id").loc["1"]
     assert row["valence"] == pytest.approx((static.loc["1", "arousal"] - 5) / 4)

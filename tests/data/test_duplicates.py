@@ -128,7 +128,7 @@ def test_seeded_split_keeps_every_group_in_one_split():
     per_group = manifest.groupby("group")["split"].nunique()
     assert (per_group == 1).all() and len(per_group) == 100
     assert set(manifest["split"]) == {"train", "validation", "test"}
-    assert "group-level" in report["split_method"]
+    assert "group-level" in report.split_method
 
 
 def test_single_dataset_seeded_split_is_the_song_level_split_it_always_was():
@@ -148,8 +148,8 @@ def test_split_lists_that_disagree_within_a_group_send_it_to_the_most_held_out_s
     manifest, report = finish_manifest(_manifest(rows), SplitSpec(files=str(tmp_path)), ManifestReport("t", "1-9"))
     splits = dict(zip(manifest["song_id"], manifest["split"]))
     assert splits == {"deam:1": "test", "emomusic:3": "test", "deam:2": "validation", "emomusic:4": "validation"}
-    assert report["rows_moved_to_their_group_split"] == 2
-    assert [s["reason"] for s in report["skipped"]] == ["id not in any split list"]
+    assert report.groups_moved_to_held_out == report.to_dict()["rows_moved_to_their_group_split"] == 2
+    assert [s["reason"] for s in report.skipped] == ["id not in any split list"]
 
 
 def test_label_reconciliation_takes_the_mean_and_flags_copies_that_disagree():
@@ -232,7 +232,7 @@ def test_trusting_ids_only_groups_by_the_known_id_map(two_datasets, tmp_path):
     manifest, report = prepare_manifest(args, None, progress=False)
     groups = manifest.set_index("song_id")["group"]
     assert groups["emomusic:2"] == "deam:2" and groups["emomusic:8"] == "emomusic:8"  # only audio finds 1005 = 8
-    assert report["duplicates"]["groups"][0]["matches"][0]["found_by"] == "id map (audio not checked)"
+    assert report.duplicates["groups"][0]["matches"][0]["found_by"] == "id map (audio not checked)"
     assert not (tmp_path / "cache").exists()
 
 

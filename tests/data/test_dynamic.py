@@ -184,8 +184,8 @@ def test_dynamic_labels_flag_attaches_a_long_csv_and_strict_stops(tmp_path):
     args = DataArguments(data=str(root), dynamic_labels=str(tmp_path / "dyn.csv"))
     manifest, report = prepare_manifest(args, tmp_path / "run", progress=False)
     assert manifest.set_index("song_id")["curve_frames"].to_dict() == {"2": 0, "5": 1, "1005": 0}
-    assert report["dynamic"]["frames_skipped_by_reason"] == {"outside the -1..1 scale": 1}
-    assert report["dynamic"]["files"] == [str(tmp_path / "dyn.csv")]
+    assert report.dynamic.frames_skipped_by_reason == {"outside the -1..1 scale": 1}
+    assert report.dynamic.files == [str(tmp_path / "dyn.csv")]
     with pytest.raises(DataError, match=r"^dyn.csv:3 column arousal: outside the -1..1 scale \(1.75\); "
                                         r"fix or remove the value$"):
         prepare_manifest(DataArguments(data=str(root), dynamic_labels=str(tmp_path / "dyn.csv"), strict=True), progress=False)
@@ -197,7 +197,7 @@ def test_a_manifest_without_curves_leaves_no_curves_file(tmp_path):
     for name in ("valence.csv", "arousal.csv"):
         (root / DYNAMIC / name).unlink()
     manifest, report = prepare_manifest(DataArguments(data=str(root)), tmp_path / "run", progress=False)
-    assert manifest["curve"].tolist() == ["", "", ""] and "dynamic" not in report
+    assert manifest["curve"].tolist() == ["", "", ""] and report.dynamic is None
     assert not (tmp_path / "run" / "curves.csv").exists() and read_curves(tmp_path / "run") == {}
 
 

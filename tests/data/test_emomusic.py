@@ -34,12 +34,12 @@ def test_prepare_reads_an_emomusic_folder(tmp_path):
     assert is_emomusic(root)
     manifest, report = prepare_manifest(DataArguments(data=str(root)), tmp_path / "run", progress=False)
     rows = manifest.set_index("song_id")
-    assert rows.index.tolist() == ["2", "3"] and report["source"] == f"EmoMusic folder {root}"
+    assert rows.index.tolist() == ["2", "3"] and report.source == f"EmoMusic folder {root}"
     assert (rows.loc["2", "valence"], rows.loc["2", "arousal"]) == ((3 - 5) / 4, (3.1 - 5) / 4)
     assert rows.loc["2", ["valence_std", "arousal_std"]].tolist() == pytest.approx([0.66667 / 4, 0.99443 / 4])
     assert rows["subset"].tolist() == ["development", "evaluation"]
     assert rows["path"].tolist() == [str((root / "clips_45seconds" / f"{s}.mp3").resolve()) for s in (2, 3)]
-    assert [r["reason"] for r in report["skipped"]] == ["missing file"]
+    assert [r["reason"] for r in report.skipped] == ["missing file"]
     assert rows["curve_frames"].tolist() == [3, 2]
     written = json.loads((tmp_path / "run" / "data_report.json").read_text())["dynamic"]
     assert written["frames_skipped_by_reason"] == {"not a number": 1}

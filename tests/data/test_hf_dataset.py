@@ -33,8 +33,8 @@ def test_audio_column_with_bytes_and_splits(tmp_path):
     assert rows["split"].tolist() == ["train"] * 4 + ["test"] * 2
     assert rows.loc["c1", ["valence", "arousal"]].tolist() == pytest.approx([(2 - 5) / 4, (8 - 5) / 4])
     assert all(p.startswith(str((tmp_path / "cache" / "hf_audio").resolve())) for p in rows["path"])
-    assert (rows["duration"] == 1.0).all() and report["dataset"] == "hf"
-    assert report["source"] == f"Hugging Face dataset {folder}"
+    assert (rows["duration"] == 1.0).all() and report.dataset == "hf"
+    assert report.source == f"Hugging Face dataset {folder}"
 
 
 def test_path_column_and_bad_input(tmp_path):
@@ -51,7 +51,7 @@ def test_path_column_and_bad_input(tmp_path):
         prepare_manifest(spec, progress=False)
     (folder / "ds" / "clips").symlink_to(folder / "clips")
     manifest, report = prepare_manifest(spec, progress=False)
-    assert len(manifest) == 4 and [r["reason"] for r in report["skipped"]] == ["missing file"]
+    assert len(manifest) == 4 and [r["reason"] for r in report.skipped] == ["missing file"]
     assert manifest["valence"].tolist()[0] == pytest.approx(-0.8)
     with pytest.raises(ArgumentError, match=r"no column\(s\) \['mood'\]"):
         prepare_manifest(DataArguments(dataset_name=str(folder / "ds"), label_scale="0-1", audio_column_name="file",

@@ -39,8 +39,8 @@ def test_csv_manifest_keeps_good_rows_and_reports_each_bad_one(csv_dataset, tmp_
     args = DataArguments(data=str(csv_dataset), label_scale="1-9", split_seed=1)
     manifest, report = prepare_manifest(args, tmp_path / "out", progress=False)
     assert list(manifest.columns) == MANIFEST_COLUMNS
-    assert len(manifest) == 10 and report["rows_kept"] == 10 and report["rows_total"] == 16
-    reasons = {item["row"]: item["reason"] for item in report["skipped"]}
+    assert len(manifest) == 10 and report.rows_kept == 10 and report.rows_total == 16
+    reasons = {item["row"]: item["reason"] for item in report.skipped}
     assert reasons["labels.csv:12"] == "missing file"
     assert reasons["labels.csv:13"] == "empty file"
     assert reasons["labels.csv:14"] == "corrupt or not an audio file (cannot decode it)"
@@ -81,7 +81,7 @@ def test_split_column_and_unit_scale(tmp_path):
     manifest, report = prepare_manifest(args, progress=False)
     assert manifest["split"].tolist() == ["train", "validation", "test"]
     assert manifest["valence"].tolist() == [0.1, 0.3, -0.5]
-    assert report["skipped"][0]["reason"] == "split value is not train/validation/test"
+    assert report.skipped[0]["reason"] == "split value is not train/validation/test"
 
 
 def test_a_manifest_is_accepted_as_data(csv_dataset, tmp_path):
@@ -102,7 +102,7 @@ def test_csv_spread_columns_map_onto_the_unit_scale_and_bad_ones_are_skipped(tmp
     rows = manifest.set_index("song_id")
     assert rows.loc["0", ["valence_std", "arousal_std"]].tolist() == [0.5, 0.25]  # std * 2 / 8
     assert rows.loc["1", ["valence_std", "arousal_std"]].tolist() == [0.0, 0.125]
-    assert {item["row"]: item["reason"] for item in report["skipped"]} == {
+    assert {item["row"]: item["reason"] for item in report.skipped} == {
         "l.csv:4": "valence_std -1 is negative", "l.csv:5": "valence_std is missing or not a number",
         "l.csv:6": "arousal_std is missing or not a number"}
     without, _ = prepare_manifest(DataArguments(data=str(tmp_path / "l.csv"), label_scale="1-9", valence_column="v",

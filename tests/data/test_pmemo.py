@@ -42,15 +42,15 @@ def test_prepare_reads_a_pmemo_folder(tmp_path):
     assert is_pmemo(root) and isinstance(open_reader(root), PmemoReader)
     manifest, report = prepare_manifest(DataArguments(data=str(root)), tmp_path / "run", progress=False)
     rows = manifest.set_index("song_id")
-    assert rows.index.tolist() == ["1", "4"] and report["source"] == f"PMEmo folder {root}"
-    assert report["dataset"] == "pmemo" and report["label_scale"] == "0-1"
+    assert rows.index.tolist() == ["1", "4"] and report.source == f"PMEmo folder {root}"
+    assert report.dataset == "pmemo" and report.label_scale == "0-1"
     # [0, 1] -> [-1, 1] by 2x - 1; spreads x 2
     assert rows.loc["1", ["valence", "arousal"]].tolist() == pytest.approx([0.15, -0.2])
     assert rows.loc["4", ["valence", "arousal"]].tolist() == pytest.approx([1.0, -0.5])
     assert rows.loc["1", ["valence_std", "arousal_std"]].tolist() == pytest.approx([0.4, 0.3])
-    skipped = {r["song_id"]: r["reason"] for r in report["skipped"]}
+    skipped = {r["song_id"]: r["reason"] for r in report.skipped}
     assert skipped == {"7": UNLABELLED_REASON, "9": "missing file"}
-    assert report["skipped_by_reason"] == {"no annotations in the release": 1, "missing file": 1}
+    assert report.skipped_by_reason == {"no annotations in the release": 1, "missing file": 1}
     # 2 Hz curves: song 1 keeps 0.5 .. 3.0 (the value at T describes [T - 0.5, T)); 3.5 starts at the end
     assert rows.loc["1", "curve_frames"] == 6 and rows.loc["4", "curve_frames"] == 1
     dynamic = json.loads((tmp_path / "run" / "data_report.json").read_text())["dynamic"]

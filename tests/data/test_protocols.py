@@ -84,7 +84,7 @@ def test_marble_emo_prepare(tmp_path):
     assert norm["mean"]["valence"] == pytest.approx(fit["valence"].mean())
     assert norm["std"]["arousal"] == pytest.approx(fit["arousal"].std(ddof=0))  # population std, as MARBLE
     assert section["window_seconds"] == 5.0 and section["max_seconds"] == 30.0
-    assert report["split_method"] == "split column of the source"
+    assert report.split_method == "split column of the source"
 
 
 def test_protocols_refuse_other_datasets(tmp_path):
@@ -110,7 +110,7 @@ def test_mediaeval_2015_tests_the_full_songs(tmp_path):
     split = dict(zip(manifest["song_id"], manifest["split"]))
     assert sorted(s for s, v in split.items() if v == "test") == ["2001", "2002", "2058"]
     assert {v for s, v in split.items() if int(s) <= 2000} == {"train", "validation"}
-    assert report["protocol"]["headline_metric"] == "dynamic"
+    assert report.protocol["headline_metric"] == "dynamic"
 
 
 def test_music2emo_leaves_out_copies_of_test_songs(tmp_path):
@@ -126,13 +126,13 @@ def test_music2emo_leaves_out_copies_of_test_songs(tmp_path):
     manifest, report = prepare_manifest(DataArguments(data=str(root), protocol="music2emo"), tmp_path / "run",
                                         progress=False)
     assert sorted(manifest["song_id"], key=int) == sorted(clean + tests, key=int)
-    assert report["protocol"]["left_out"] == 2 and report["protocol"]["test_songs_trained_on"] == 0
-    assert report["skipped_by_reason"] == {"test song of the published lists": 2}
-    assert {r["song_id"] for r in report["skipped"]} == set(leaked)
-    assert all(f"(deam:{r['song_id']})" in r["reason"] for r in report["skipped"])
+    assert report.protocol["left_out"] == 2 and report.protocol["test_songs_trained_on"] == 0
+    assert report.skipped_by_reason == {"test song of the published lists": 2}
+    assert {r["song_id"] for r in report.skipped} == set(leaked)
+    assert all(f"(deam:{r['song_id']})" in r["reason"] for r in report.skipped)
     kept, report = prepare_manifest(DataArguments(data=str(root), protocol="music2emo", keep_published_leakage=True),
                                     tmp_path / "kept", progress=False)
-    assert len(kept) == 6 and report["protocol"]["test_songs_trained_on"] == 2
+    assert len(kept) == 6 and report.protocol["test_songs_trained_on"] == 2
     assert dict(zip(kept["song_id"], kept["split"]))[leaked[0]] == "train"
 
 
@@ -201,14 +201,14 @@ def test_headline_of_each_kind_and_the_leakage_notes():
     # mediaeval-2015: the per-song curve metrics of a dynamic model, nothing for a static one
     dyn = {dim: {"song_rmse": {"value": 0.1 + i}, "song_pearson": {"value": 0.5 + i}}
            for i, dim in enumerate(("valence", "arousal", "mean"))}
-    section = protocol_headline(get_protocol("mediaeval-2015"), table, {"dynamic": {"metrics": dyn, "songs": 3}},
+    section = protocol_headline(get_protocol("mediaeval-2015"), table, {"metrics": dyn, "songs": 3},
                                 manifest, {"dataset": "deam"})
     assert section["headline"]["song_rmse"]["arousal"] == 1.1 and section["headline"]["songs"] == 3
     assert "  (no published numbers kept for this protocol and dataset)" in section["table"]
-    static = protocol_headline(get_protocol("mediaeval-2015"), table, {}, manifest, {"dataset": "deam"})
+    static = protocol_headline(get_protocol("mediaeval-2015"), table, None, manifest, {"dataset": "deam"})
     assert static["headline"] is None and "needs a run trained with --target dynamic" in static["notes"][-1]
     # music2emo: R² on [-1, 1], the dataset's published rows, the joint ones marked
-    m2e = protocol_headline(get_protocol("music2emo"), table, {}, manifest,
+    m2e = protocol_headline(get_protocol("music2emo"), table, None, manifest,
                             {"dataset": "pmemo", "protocol": {"name": "music2emo", "left_out": 0}})
     assert m2e["headline"]["r2"]["valence"] == pytest.approx(1 - 3 * 0.05 ** 2 / np.sum((true[:, 0] - true[:, 0].mean()) ** 2))
     assert [r["dataset"] for r in m2e["published"]] == ["pmemo", "pmemo"]

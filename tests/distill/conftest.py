@@ -1,5 +1,5 @@
 """One torch thread for these tests: on shared 2-core machines a 2-thread pool waits on descheduled
-threads and runs the small ops here many times slower (see STACK.md)."""
+threads and runs the small ops here many times slower (as measured for sentio.features.cache.one_torch_thread)."""
 
 import pytest
 import torch

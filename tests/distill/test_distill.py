@@ -97,10 +97,10 @@ def test_teacher_outputs_are_cached_and_reused(student_run, teacher_run):
     teacher = load_teacher(str(teacher_run[0]))
     model, extractor = teacher.model, teacher.extractor
     features, report = build_feature_dataset(teacher_run[1], extractor, str(root / "cache"))
-    assert report["reused"]
-    path = teacher_cache_path(str(teacher_run[0]), report["cache_dir"], str(root / "cache"))
+    assert report.reused
+    path = teacher_cache_path(str(teacher_run[0]), report.cache_dir, str(root / "cache"))
     assert path.is_file()  # written by the distill.py run
-    cached, _, reused = cached_teacher_outputs(teacher.runner, str(teacher_run[0]), features, extractor, report["cache_dir"],
+    cached, _, reused = cached_teacher_outputs(teacher.runner, str(teacher_run[0]), features, extractor, report.cache_dir,
                                                str(root / "cache"))
     assert reused and len(cached.predictions) == len(features)
     with torch.no_grad():  # the cached values are the teacher's outputs on those windows

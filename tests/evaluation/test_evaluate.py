@@ -33,7 +33,7 @@ def run_eval(args: list[str], cache: Path) -> subprocess.CompletedProcess:
 def tiny_run(tmp_path_factory) -> Path:
     """A trained-looking run folder: tiny AST, its extractor, manifest.csv and a trainer_state.json."""
     from sentio.features.extractor import SentioFeatureExtractor
-    from sentio.data.manifest import write_manifest
+    from sentio.data.manifest import ManifestReport, write_manifest
     from sentio.models import build_model
 
     root = tmp_path_factory.mktemp("evalrun")
@@ -48,7 +48,7 @@ def tiny_run(tmp_path_factory) -> Path:
         v, a = rng.uniform(-0.9, 0.9, 2)
         rows.append({"song_id": str(100 + i), "path": str(path), "valence": v, "arousal": a, "split": SPLITS[i],
                      "subset": SUBSETS[i], "duration": seconds, "sample_rate": 16000, "channels": 1})
-    write_manifest(pd.DataFrame(rows), {"source": "test"}, run)
+    write_manifest(pd.DataFrame(rows), ManifestReport(source="test", reused=True), run)
     history = [{"epoch": e / 2, "step": 5 * e, "loss": 1.0 / e} for e in range(1, 7)]
     history += [{"epoch": float(e), "step": 10 * e, "eval_loss": 0.8 / e, "eval_ccc_valence": 0.1 * e,
                  "eval_ccc_arousal": 0.12 * e, "eval_ccc_mean": 0.11 * e} for e in range(1, 4)]

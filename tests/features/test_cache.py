@@ -57,9 +57,9 @@ def forbid_compute(monkeypatch):
 def test_build_schema_labels_and_failures(corpus):
     manifest, cache = corpus
     ds, report = fc.build_feature_dataset(manifest, extractor(), str(cache))
-    assert report["clips"] == 7 and report["clips_ok"] == 5 and report["windows"] == 7 == len(ds)
-    assert not report["reused"]
-    reasons = {f["song_id"]: f["reason"] for f in report["failed"]}
+    assert report.clips == 7 and report.clips_ok == 5 and report.windows == 7 == len(ds)
+    assert not report.reused
+    reasons = {f.song_id: f.reason for f in report.failed}
     assert set(reasons) == {"corrupt", "empty"}
     assert "empty file" in reasons["empty"] and "corrupt" in reasons["corrupt"]
 
@@ -91,7 +91,7 @@ def test_other_kinds_round_trip_through_the_cache(tmp_path, kind, column_type):
     ex = SentioFeatureExtractor(kind, window_seconds=1.0)
     ds, report = fc.build_feature_dataset(manifest, ex, str(tmp_path / "cache"))
     assert type(ds.features[ex.feature_name]).__name__ == column_type
-    assert report["windows"] == len(ds) == 4  # 1.0 s, 1.2 s, 2.5 s clips: 1, 1, 2 windows
+    assert report.windows == len(ds) == 4  # 1.0 s, 1.2 s, 2.5 s clips: 1, 1, 2 windows
     stored = ds.with_format("numpy")[2:4][ex.feature_name]
     np.testing.assert_array_equal(stored, ex(manifest.at[2, "path"], return_tensors="np")[ex.feature_name])
 
@@ -99,16 +99,16 @@ def test_other_kinds_round_trip_through_the_cache(tmp_path, kind, column_type):
 def test_reload_without_recompute_and_fresh_labels(corpus, monkeypatch):
     manifest, cache = corpus
     first, report = fc.build_feature_dataset(manifest, extractor(), str(cache))
-    marker = Path(report["cache_dir"]) / "done.json"
+    marker = Path(report.cache_dir) / "done.json"
     stamp = marker.stat().st_mtime_ns
     assert json.loads(marker.read_text())["files"] == ["features.arrow"]
 
     forbid_compute(monkeypatch)
     relabelled = manifest.assign(valence=-manifest["valence"], split=["test"] * len(manifest))
     again, report2 = fc.build_feature_dataset(relabelled, extractor(), str(cache))
-    assert report2["reused"] and report2["cache_dir"] == report["cache_dir"]
+    assert report2.reused and report2.cache_dir == report.cache_dir
     assert marker.stat().st_mtime_ns == stamp
-    assert report2["failed"] == report["failed"]
+    assert report2.failed == report.failed
     np.testing.assert_array_equal(again.with_format("numpy")["input_values"][:],
                                   first.with_format("numpy")["input_values"][:])
     # Labels and splits come from the new manifest, not from the cache.
@@ -121,19 +121,19 @@ def test_recompute_on_param_change_and_touched_file(corpus, monkeypatch):
     _, base = fc.build_feature_dataset(manifest, extractor(), str(cache))
 
     ds, changed = fc.build_feature_dataset(manifest, extractor(max_length=64), str(cache))
-    assert not changed["reused"] and changed["cache_dir"] != base["cache_dir"]
+    assert not changed.reused and changed.cache_dir != base.cache_dir
     assert ds.features["input_values"].shape == (64, 128)
 
     path = manifest.at[1, "path"]
     st = os.stat(path)
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
     _, touched = fc.build_feature_dataset(manifest, extractor(), str(cache))
-    assert not touched["reused"] and touched["cache_dir"] != base["cache_dir"]
+    assert not touched.reused and touched.cache_dir != base.cache_dir
 
     # Without a completion marker (a crashed run), the directory is recomputed, not trusted.
-    os.remove(Path(touched["cache_dir"]) / "done.json")
+    os.remove(Path(touched.cache_dir) / "done.json")
     _, again = fc.build_feature_dataset(manifest, extractor(), str(cache))
-    assert not again["reused"] and again["windows"] == touched["windows"]
+    assert not again.reused and again.windows == touched.windows
 
 
 def test_ast_stats_stream_over_real_frames(corpus):
@@ -162,7 +162,7 @@ NUM_PROC_SCRIPT = textwrap.dedent(
     (a @ a).sum()  # a multi-threaded op in the parent before the workers fork
     manifest = pd.read_csv(sys.argv[1], keep_default_na=False)
     ds, report = build_feature_dataset(manifest, SentioFeatureExtractor("fbank", max_length=128), sys.argv[2], num_proc=2)
-    print(json.dumps({"windows": len(ds), "failed": sorted(f["song_id"] for f in report["failed"]),
+    print(json.dumps({"windows": len(ds), "failed": sorted(f.song_id for f in report.failed),
                       "songs": list(ds["song_id"])}))
     """
 )

@@ -31,7 +31,7 @@ def features(tmp_path_factory):
                      "split": split, "subset": "", "duration": 1.2, "sample_rate": 16000, "channels": 1})
     extractor = SentioFeatureExtractor(feature_kind="ast", max_length=64, num_mel_bins=32)
     ds, report = build_feature_dataset(pd.DataFrame(rows), extractor, str(tmp_path_factory.mktemp("cache")))
-    assert report["windows"] == 24
+    assert report.windows == 24
     return ds
 
 

@@ -129,6 +129,10 @@ class DynamicReport:
     examples: list[dict]
     songs_not_in_manifest: int = 0
 
+    @property
+    def frames_skipped(self) -> int:
+        return sum(self.frames_skipped_by_reason.values())
+
     def to_dict(self) -> dict:
         return {
             "files": self.files,
@@ -137,7 +141,7 @@ class DynamicReport:
             "time_convention": TIME_CONVENTION,
             "songs_with_curve": self.songs_with_curve,
             "frames_kept": self.frames_kept,
-            "frames_skipped": sum(self.frames_skipped_by_reason.values()),
+            "frames_skipped": self.frames_skipped,
             "frames_skipped_by_reason": self.frames_skipped_by_reason,
             "songs_not_in_manifest": self.songs_not_in_manifest,
             "examples": self.examples,

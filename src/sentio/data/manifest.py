@@ -29,7 +29,7 @@ from .. import __version__
 from ..errors import DataError, MissingFileError
 from ..features.audio import AudioError, audio_info
 from .csv_table import numbers, read_csv_file
-from .dynamic import CURVES_FILE, Curve, read_long_dynamic, write_curves
+from .dynamic import CURVES_FILE, Curve, DynamicReport, read_long_dynamic, write_curves
 from .labels import check_scale, std_to_unit, to_unit
 from .splits import SPLITS, normalise_split_name, read_split_files, seeded_split
 
@@ -61,13 +61,41 @@ class SplitSpec:
 
 @dataclass
 class ManifestReport:
+    """What building (or reusing) a manifest found: data_report.json is written from it (to_dict)."""
+
     source: str
-    label_scale: str
+    label_scale: str = ""
     rows_total: int = 0
+    rows_kept: int = 0
     skipped: list[dict] = field(default_factory=list)
     split_method: str = ""
     splits: dict[str, int] = field(default_factory=dict)
+    checks: dict = field(default_factory=dict)  # the source's own checks (e.g. deam_label_check), top-level keys
+    dynamic: DynamicReport | None = None  # what the 2 Hz annotations gave, when the source has them
+    dataset: str | None = None  # the dataset the source is (a reader's name), when known
+    protocol: dict | None = None  # a benchmark protocol's section: its split and what it checked
     groups_moved_to_held_out: int = 0  # rows whose split a copy elsewhere overrode
+    sources: list[dict] | None = None  # several --data sources: each one's summary
+    duplicates: dict | None = None  # copies of the same music grouped (several sources or --match_audio yes)
+    reused: bool = False  # read from a manifest.csv: the report says only what that manifest holds
+
+    @classmethod
+    def of_manifest(cls, source: str, manifest: pd.DataFrame) -> ManifestReport:
+        """The report of a manifest.csv used as it is (nothing checked, nothing skipped)."""
+        return cls(source=source, rows_kept=len(manifest), splits=manifest["split"].value_counts().to_dict(),
+                   reused=True)
+
+    @property
+    def rows_skipped(self) -> int:
+        return len(self.skipped)
+
+    @property
+    def skipped_by_reason(self) -> dict[str, int]:
+        by_reason: dict[str, int] = {}
+        for item in self.skipped:
+            kind = item["reason"].split(":")[0].split(" (")[0]
+            by_reason[kind] = by_reason.get(kind, 0) + 1
+        return by_reason
 
     def skip(self, row: pd.Series, reason: str, strict: bool) -> None:
         where = row.get("source") or row.get("path")
@@ -75,26 +103,39 @@ class ManifestReport:
             raise ManifestError(f"{where}: {reason}; fix or remove the row")
         self.skipped.append({"row": where, "song_id": str(row.get("song_id")), "path": str(row.get("path")), "reason": reason})
 
-    def to_dict(self, rows_kept: int) -> dict:
-        by_reason: dict[str, int] = {}
-        for item in self.skipped:
-            kind = item["reason"].split(":")[0].split(" (")[0]
-            by_reason[kind] = by_reason.get(kind, 0) + 1
-        return {
-            "source": self.source,
-            "label_scale": self.label_scale,
-            "labels_in_manifest": "[-1, 1]",
-            "rows_total": self.rows_total,
-            "rows_kept": rows_kept,
-            "rows_skipped": len(self.skipped),
-            "skipped_by_reason": by_reason,
-            "split_method": self.split_method,
-            "splits": self.splits,
-            **({"rows_moved_to_their_group_split": self.groups_moved_to_held_out}
-               if self.groups_moved_to_held_out else {}),
-            "skipped": self.skipped,
-            "sentio_version": __version__,
-        }
+    def to_dict(self) -> dict:
+        """data_report.json (the `feature_cache` entry is added later by features.records)."""
+        if self.reused:
+            out = {"source": self.source, "rows_kept": self.rows_kept, "rows_skipped": self.rows_skipped,
+                   "skipped": self.skipped, "splits": self.splits}
+        else:
+            out = {
+                "source": self.source,
+                "label_scale": self.label_scale,
+                "labels_in_manifest": "[-1, 1]",
+                "rows_total": self.rows_total,
+                "rows_kept": self.rows_kept,
+                "rows_skipped": self.rows_skipped,
+                "skipped_by_reason": self.skipped_by_reason,
+                "split_method": self.split_method,
+                "splits": self.splits,
+                **({"rows_moved_to_their_group_split": self.groups_moved_to_held_out}
+                   if self.groups_moved_to_held_out else {}),
+                "skipped": self.skipped,
+                "sentio_version": __version__,
+            }
+            if self.sources is not None:
+                out["sources"] = self.sources
+            if self.duplicates is not None:
+                out["duplicates"] = self.duplicates
+            out.update(self.checks)
+            if self.dataset is not None:
+                out["dataset"] = self.dataset
+        if self.protocol is not None:
+            out["protocol"] = self.protocol
+        if self.dynamic is not None:
+            out["dynamic"] = self.dynamic.to_dict()
+        return out
 
 
 def _label_problem(row: pd.Series, low: float, high: float) -> str | None:
@@ -169,7 +210,7 @@ def build_manifest(
     source: str = "",
     progress: bool = True,
     dataset: str = "",
-) -> tuple[pd.DataFrame, dict]:
+) -> tuple[pd.DataFrame, ManifestReport]:
     """Validate a source table (song_id, path, valence, arousal[, valence_std, arousal_std, split, subset, source])
     into a manifest (MANIFEST_COLUMNS; every song its own group; no curves yet: see with_curves)."""
     check_scale(label_scale)
@@ -181,11 +222,12 @@ def build_manifest(
 
 
 def finish_manifest(manifest: pd.DataFrame, split: SplitSpec, report: ManifestReport,
-                    strict: bool = False) -> tuple[pd.DataFrame, dict]:
+                    strict: bool = False) -> tuple[pd.DataFrame, ManifestReport]:
     """Assign splits group by group (the `group` column) and return the manifest and its report."""
     manifest = _assign_splits(manifest, split, report, strict)
     report.splits = {name: int((manifest["split"] == name).sum()) for name in SPLITS}
-    return manifest[MANIFEST_COLUMNS].reset_index(drop=True), report.to_dict(len(manifest))
+    report.rows_kept = len(manifest)
+    return manifest[MANIFEST_COLUMNS].reset_index(drop=True), report
 
 
 def _assign_splits(manifest: pd.DataFrame, spec: SplitSpec, report: ManifestReport, strict: bool) -> pd.DataFrame:
@@ -239,7 +281,7 @@ def with_curves(manifest: pd.DataFrame, curves: Mapping[str, Curve]) -> pd.DataF
     return manifest
 
 
-def write_manifest(manifest: pd.DataFrame, report: dict, output_dir: str | Path,
+def write_manifest(manifest: pd.DataFrame, report: ManifestReport, output_dir: str | Path,
                    curves: Mapping[str, Curve] | None = None) -> Path:
     """Write manifest.csv, data_report.json and, for the songs whose `curve` column names it, curves.csv
     from `curves`; returns the manifest path."""
@@ -247,7 +289,7 @@ def write_manifest(manifest: pd.DataFrame, report: dict, output_dir: str | Path,
     output_dir.mkdir(parents=True, exist_ok=True)
     path = output_dir / MANIFEST_FILE
     manifest.to_csv(path, index=False)
-    (output_dir / "data_report.json").write_text(json.dumps(report, indent=2) + "\n")
+    (output_dir / "data_report.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     named = manifest.get("curve", pd.Series("", index=manifest.index)) == CURVES_FILE
     if named.any():
         write_curves(curves or {}, output_dir / CURVES_FILE, manifest.loc[named, "song_id"])

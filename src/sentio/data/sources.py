@@ -221,7 +221,7 @@ def _local_name(dataset: str, taken: set[str]) -> str:
     return name
 
 
-def _several_sources(spec: DataSourceSpec, progress: bool) -> tuple[pd.DataFrame, dict, dict]:
+def _several_sources(spec: DataSourceSpec, progress: bool) -> tuple[pd.DataFrame, ManifestReport, dict]:
     """Several --data sources, each read by its own reader onto [-1, 1], song ids made unique as
     `dataset:id`, copies of the same music grouped (by audio unless --match_audio no) with one
     label, and splits assigned per group. Returns the manifest (before curves), the report and the curves."""
@@ -262,22 +262,23 @@ def _several_sources(spec: DataSourceSpec, progress: bool) -> tuple[pd.DataFrame
         raise ManifestError(f"{report.source}: no usable rows ({len(report.skipped)} skipped; see the reasons with --strict)")
     manifest, duplicates = apply_groups(pd.DataFrame(rows), spec.match_audio, _cache_dir(spec), local_ids, progress)
     split = SplitSpec(seed=spec.split_seed, fractions=spec.fractions(), files=spec.split_files)
-    manifest, out = finish_manifest(manifest, split, report, spec.strict)
-    out["sources"] = per_source
-    out["duplicates"] = duplicates.to_dict()
-    return manifest, out, curves
+    manifest, report = finish_manifest(manifest, split, report, spec.strict)
+    report.sources = per_source
+    report.duplicates = duplicates.to_dict()
+    return manifest, report, curves
 
 
-def _one_source_grouped(source: Source, split: SplitSpec, spec: DataSourceSpec, progress: bool) -> tuple[pd.DataFrame, dict]:
+def _one_source_grouped(source: Source, split: SplitSpec, spec: DataSourceSpec,
+                        progress: bool) -> tuple[pd.DataFrame, ManifestReport]:
     """One source whose copies of the same music (found by audio) become groups before the split."""
     report = ManifestReport(source=source.description, label_scale=source.label_scale, rows_total=len(source.table))
     kept = check_rows(source.table, source.label_scale, report, spec.strict, source.dataset, progress)
     if not kept:
         raise ManifestError(f"{source.description}: no usable rows ({len(report.skipped)} skipped; see the reasons with --strict)")
     manifest, duplicates = apply_groups(pd.DataFrame(kept), "yes", _cache_dir(spec), progress=progress)
-    manifest, out = finish_manifest(manifest, split, report, spec.strict)
-    out["duplicates"] = duplicates.to_dict()
-    return manifest, out
+    manifest, report = finish_manifest(manifest, split, report, spec.strict)
+    report.duplicates = duplicates.to_dict()
+    return manifest, report
 
 
 def _cache_dir(spec: DataSourceSpec) -> str:
@@ -286,7 +287,7 @@ def _cache_dir(spec: DataSourceSpec) -> str:
 
 
 def prepare_manifest(spec: DataSourceSpec, output_dir: str | Path | None = None,
-                     progress: bool = True) -> tuple[pd.DataFrame, dict]:
+                     progress: bool = True) -> tuple[pd.DataFrame, ManifestReport]:
     """Build (or reuse, for a manifest.csv) the manifest and attach each song's dynamic curve where
     the source has one; write manifest.csv, data_report.json and curves.csv into output_dir."""
     several = len(spec.data_sources()) + bool(spec.demo) > 1
@@ -304,11 +305,10 @@ def prepare_manifest(spec: DataSourceSpec, output_dir: str | Path | None = None,
         manifest, report, curves = _several_sources(spec, progress)
     elif given is not None and given.is_file() and _is_manifest(given):
         manifest, curves = read_manifest(given), read_curves(given)
-        report = {"source": f"manifest {given}", "rows_kept": len(manifest), "rows_skipped": 0, "skipped": [],
-                  "splits": manifest["split"].value_counts().to_dict()}
+        report = ManifestReport.of_manifest(f"manifest {given}", manifest)
         if protocol is not None:
             check_manifest_protocol(manifest, protocol.name, given)
-            report["protocol"] = {**protocol.describe(), **protocol.finish(manifest)}
+            report.protocol = {**protocol.describe(), **protocol.finish(manifest)}
     else:
         if protocol is not None and (spec.demo or spec.dataset_name or Path(spec.data or "").exists()):
             protocol.check_dataset(*source_kind(spec))  # before reading (the demo would be generated first)
@@ -325,24 +325,23 @@ def prepare_manifest(spec: DataSourceSpec, output_dir: str | Path | None = None,
         else:
             manifest, report = build_manifest(table, source.label_scale, split, strict=spec.strict,
                                               source=source.description, progress=progress, dataset=source.dataset)
-        report.update(source.checks)
-        report["dataset"] = source.dataset
+        report.checks = source.checks
+        report.dataset = source.dataset
         if protocol is not None:
-            report["protocol"] = {**protocol.describe(), **protocol_report, **protocol.finish(manifest)}
+            report.protocol = {**protocol.describe(), **protocol_report, **protocol.finish(manifest)}
             manifest["protocol"] = protocol.name
         dynamic = source.dynamic
     if spec.dynamic_labels:
         dynamic = read_long_dynamic(spec.dynamic_labels, spec.dynamic_label_scale)
     if dynamic is not None:
-        curves, dynamic_report = dynamic.curves(manifest, strict=spec.strict)
-        report["dynamic"] = dynamic_report.to_dict()
+        curves, report.dynamic = dynamic.curves(manifest, strict=spec.strict)
     manifest = with_curves(manifest, curves)
-    if report["rows_skipped"]:
-        logger.warning("skipped %d of %d rows (reasons in data_report.json): %s", report["rows_skipped"],
-                       report.get("rows_total", len(manifest)), report.get("skipped_by_reason"))
-    if report.get("dynamic", {}).get("frames_skipped"):
+    if report.rows_skipped:
+        logger.warning("skipped %d of %d rows (reasons in data_report.json): %s", report.rows_skipped,
+                       report.rows_total, report.skipped_by_reason)
+    if report.dynamic is not None and report.dynamic.frames_skipped:
         logger.warning("skipped %d dynamic label frames (reasons in data_report.json): %s",
-                       report["dynamic"]["frames_skipped"], report["dynamic"]["frames_skipped_by_reason"])
+                       report.dynamic.frames_skipped, report.dynamic.frames_skipped_by_reason)
     if output_dir is not None:
         write_manifest(manifest, report, output_dir, curves)
     return manifest, report
@@ -353,7 +352,7 @@ def load_manifest(model_dir: str, data_args: DataSourceSpec, output_dir: str) ->
     also a description and the folder holding the manifest (and its curves.csv)."""
     if data_args.data or data_args.demo or data_args.dataset_name:
         manifest, report = prepare_manifest(data_args, output_dir)
-        return manifest, report.get("source", data_args.data or "demo"), Path(output_dir)
+        return manifest, report.source, Path(output_dir)
     path = Path(model_dir) / "manifest.csv"
     if not path.is_file():
         raise MissingFileError(f"{model_dir}: no manifest.csv in the run; pass --data DEAM_DIR|CSV or --demo")

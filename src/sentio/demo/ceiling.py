@@ -11,6 +11,7 @@ import numpy as np
 from ..metrics import DIMENSIONS, concordance_cc, pearson_r, rmse
 from .deam_files import DYNAMIC_FILES, DYNAMIC_RATE, DYNAMIC_START_S, DYNAMIC_SUBDIR, TRUTH_DYNAMIC
 from .plan import (
+    CorpusPlan,
     DIVISIVENESS_BETA,
     DYNAMIC_NOISE_RHO,
     RATER_SD_BASE,
@@ -44,14 +45,14 @@ def _mean_rater_variance() -> float:
     return (RATER_SD_BASE + RATER_SD_SLOPE * mean) ** 2 + RATER_SD_SLOPE**2 * var
 
 
-def ceiling(plan: dict, num_clips: int, seed: int) -> dict:
+def ceiling(plan: CorpusPlan, num_clips: int, seed: int) -> dict:
     """The best scores any model can reach: those of the true values against the noisy labels."""
-    labels = np.round(plan["ratings"].mean(-1), 1)
+    labels = np.round(plan.ratings.mean(-1), 1)
     rater_var = _mean_rater_variance()  # per-song noise: the mean variance sets the ceiling
     noise_var = rater_var / RATERS + 0.1**2 / 12  # rater noise of the mean + 1-decimal rounding
     theory = 2 * TRUE_SD**2 / (2 * TRUE_SD**2 + noise_var)
-    emp = [concordance_cc(plan["truth"][:, d], labels[:, d]) for d in (0, 1)]
-    scores = _dynamic_scores(plan["dynamic_truth"], plan["dynamic"])
+    emp = [concordance_cc(plan.truth[:, d], labels[:, d]) for d in (0, 1)]
+    scores = _dynamic_scores(plan.dynamic_truth, plan.dynamic)
     return {
         "note": "Highest CCC any model can reach on these labels: a perfect model predicts the true "
                 "values, which differ from the labels by rater noise. Compare a model's test CCC with "

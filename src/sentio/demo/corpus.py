@@ -24,6 +24,7 @@ import json
 import multiprocessing
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,7 @@ from tqdm.auto import tqdm
 
 from .ceiling import ceiling
 from .deam_files import AUDIO_SUBDIR, TRUTH_DYNAMIC, write_dynamic, write_static, write_truth
-from .plan import MAX_CLIPS, plan_corpus
+from .plan import MAX_CLIPS, CorpusPlan, plan_corpus
 from .synth import ClipSpec, write_clip
 
 GENERATOR_VERSION = 2
@@ -51,15 +52,14 @@ def _check_replaceable(out: Path) -> None:
         raise FileExistsError(f"{out} exists and is not a demo corpus: choose another output_dir")
 
 
-def _biased(plan: dict, variant: int) -> dict:
+def _biased(plan: CorpusPlan, variant: int) -> CorpusPlan:
     """The plan with variant's rater bias added to its ratings and 2 Hz labels (the truth unchanged)."""
     bias = np.asarray(RATER_BIAS[variant], np.float64)
     if not bias.any():
         return plan
-    plan["ratings"] = np.clip(plan["ratings"] + bias[None, :, None], 1.0, 9.0)
-    plan["extremes"] = np.clip(plan["extremes"] + bias[None, :, None, None], 1.0, 9.0)
-    plan["dynamic"] = [np.round(np.clip(f + bias / 4.0, -1.0, 1.0), 3) + 0.0 for f in plan["dynamic"]]
-    return plan
+    return replace(plan, ratings=np.clip(plan.ratings + bias[None, :, None], 1.0, 9.0),
+                   extremes=np.clip(plan.extremes + bias[None, :, None, None], 1.0, 9.0),
+                   dynamic=[np.round(np.clip(f + bias / 4.0, -1.0, 1.0), 3) + 0.0 for f in plan.dynamic])
 
 
 def generate_demo(output_dir: str | os.PathLike, num_clips: int = 300, seed: int = 0,
@@ -81,9 +81,9 @@ def generate_demo(output_dir: str | os.PathLike, num_clips: int = 300, seed: int
     try:
         (tmp / AUDIO_SUBDIR).mkdir(parents=True)
         plan = _biased(plan_corpus(num_clips, seed), variant)
-        specs = [ClipSpec(int(sid), seed, plan["paths"][i], float(plan["divisiveness"][i]),
-                          int(plan["rates"][i]), int(plan["channels"][i]), float(plan["durations"][i]),
-                          str(tmp / AUDIO_SUBDIR / f"{sid}.mp3"), variant) for i, sid in enumerate(plan["ids"])]
+        specs = [ClipSpec(int(sid), seed, plan.paths[i], float(plan.divisiveness[i]),
+                          int(plan.rates[i]), int(plan.channels[i]), float(plan.durations[i]),
+                          str(tmp / AUDIO_SUBDIR / f"{sid}.mp3"), variant) for i, sid in enumerate(plan.ids)]
         specs_by_length = sorted(specs, key=lambda s: -s.duration)  # long clips first: even load
         workers = min(2, os.cpu_count() or 1) if num_workers is None else num_workers
         bar = dict(total=num_clips, desc="demo corpus", unit="clip")
@@ -96,7 +96,7 @@ def generate_demo(output_dir: str | os.PathLike, num_clips: int = 300, seed: int
         by_id = {c["song_id"]: c for c in done}
         write_static(tmp, plan)
         write_dynamic(tmp, plan)
-        write_truth(tmp, plan, [by_id[int(s)] for s in plan["ids"]])
+        write_truth(tmp, plan, [by_id[int(s)] for s in plan.ids])
         (tmp / "ceiling.json").write_text(json.dumps(ceiling(plan, num_clips, seed), indent=2) + "\n")
         marker = {"generator": "sentio.data.demo", "version": GENERATOR_VERSION, "num_clips": num_clips, "seed": seed,
                   **({"variant": variant} if variant else {})}  # variant 0's marker as it always was

@@ -4,8 +4,12 @@ Kaggle: CRLF static CSVs with their quirks, 2 Hz dynamic CSVs), plus its truth f
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # plan.py imports this module's label timing
+    from .plan import CorpusPlan
 
 AUDIO_SUBDIR = Path("DEAM_audio", "MEMD_audio")
 ANNOTATION_SUBDIR = Path("DEAM_Annotations", "annotations", "annotations averaged per song", "song_level")
@@ -46,13 +50,13 @@ def _label_times(frames: int) -> np.ndarray:
     return DYNAMIC_START_S + np.arange(frames) / DYNAMIC_RATE
 
 
-def write_static(out: Path, plan: dict) -> None:
+def write_static(out: Path, plan: CorpusPlan) -> None:
     """The two static annotation CSVs, bytes and quirks as DEAM's."""
     ann = out / ANNOTATION_SUBDIR
     ann.mkdir(parents=True)
     rows_a, rows_b = [], []
-    for i, sid in enumerate(plan["ids"]):
-        r, e = plan["ratings"][i], plan["extremes"][i]
+    for i, sid in enumerate(plan.ids):
+        r, e = plan.ratings[i], plan.extremes[i]
         if sid <= 2000:
             rows_a.append([str(sid)] + _label_columns(r[0], True) + _label_columns(r[1], True))
         else:
@@ -62,19 +66,19 @@ def write_static(out: Path, plan: dict) -> None:
     _write_csv(ann / CSV_2000_2058, HEADER_2000_2058, rows_b)
 
 
-def write_dynamic(out: Path, plan: dict) -> None:
+def write_dynamic(out: Path, plan: CorpusPlan) -> None:
     """valence.csv and arousal.csv as DEAM's dynamic files (one row per song, cells after the
     song's end empty, LF endings as pandas writes them), and truth_dynamic.csv in long format."""
     folder = out / DYNAMIC_SUBDIR
     folder.mkdir(parents=True)
-    width = max(len(f) for f in plan["dynamic"])
+    width = max(len(f) for f in plan.dynamic)
     header = ",".join(["song_id"] + [f"sample_{round(1000 * t)}ms" for t in _label_times(width)])
     for d, name in enumerate(DYNAMIC_FILES.values()):
         lines = [header] + [",".join([str(sid)] + [_fmt(x, 3, False) for x in f[:, d]] + [""] * (width - len(f)))
-                            for sid, f in zip(plan["ids"], plan["dynamic"])]
+                            for sid, f in zip(plan.ids, plan.dynamic)]
         (folder / name).write_text("\n".join(lines) + "\n", encoding="ascii")
     lines = ["song_id,time,valence,arousal"]
-    for sid, f in zip(plan["ids"], plan["dynamic_truth"]):
+    for sid, f in zip(plan.ids, plan.dynamic_truth):
         f = np.round(f, 4) + 0.0  # + 0.0: no "-0.0000"
         lines += [f"{sid},{t:.1f},{v:.4f},{a:.4f}" for t, (v, a) in zip(_label_times(len(f)), f)]
     (out / TRUTH_DYNAMIC).write_text("\n".join(lines) + "\n", encoding="ascii")
@@ -87,7 +91,7 @@ def _truth_cell(x) -> str:
     return "" if np.isnan(x) else f"{x:.4f}"
 
 
-def write_truth(out: Path, plan: dict, cues: list[dict]) -> None:
+def write_truth(out: Path, plan: CorpusPlan, cues: list[dict]) -> None:
     """truth.csv: the static truth, the cues (time-averages over the clip, see clip_cues), the
     format, the song's divisiveness and true rater sd, and the time of its clear change if any."""
     cols = ["song_id", "valence", "arousal", "tempo_bpm", "mode", "mode_index", "register",
@@ -95,8 +99,8 @@ def write_truth(out: Path, plan: dict, cues: list[dict]) -> None:
             "divisiveness", "rater_sd_valence", "rater_sd_arousal", "change_time"]
     lines = [",".join(cols)]
     for i, c in enumerate(cues):
-        vals = {"valence": plan["truth"][i, 0], "arousal": plan["truth"][i, 1], **c,
-                "divisiveness": plan["divisiveness"][i], "rater_sd_valence": plan["rater_sd"][i, 0],
-                "rater_sd_arousal": plan["rater_sd"][i, 1], "change_time": plan["change_at"][i]}
+        vals = {"valence": plan.truth[i, 0], "arousal": plan.truth[i, 1], **c,
+                "divisiveness": plan.divisiveness[i], "rater_sd_valence": plan.rater_sd[i, 0],
+                "rater_sd_arousal": plan.rater_sd[i, 1], "change_time": plan.change_at[i]}
         lines.append(",".join(_truth_cell(vals[k]) for k in cols))
     (out / "truth.csv").write_text("\n".join(lines) + "\n", encoding="ascii")

@@ -3,6 +3,8 @@ paths, formats, durations, rater noise and labels), before any audio or file is 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .deam_files import DYNAMIC_RATE, DYNAMIC_START_S
@@ -24,6 +26,25 @@ MAX_CLIPS = 2058  # DEAM's id range
 # Clip lengths: excerpts (ids <= 2000) and the longer "2015" songs that exercise multi-window code.
 # MP3 encoding costs ~25 ms of CPU per second of stereo audio, most of the generation time.
 CLIP_SECONDS, LONG_CLIP_SECONDS = (10.0, 15.0), (20.0, 30.0)  # changing them: bump GENERATOR_VERSION
+
+
+@dataclass
+class CorpusPlan:
+    """The demo corpus decided from its seed, one entry (row) per clip in id order."""
+
+    ids: np.ndarray  # DEAM song ids, sorted
+    truth: np.ndarray  # (clips, 2) static truth on 1..9: the time-average of `paths`
+    rates: np.ndarray  # sample rates
+    channels: np.ndarray
+    durations: np.ndarray  # seconds, whole path cells
+    paths: list[np.ndarray]  # each clip's true path (cells, 2) on 1..9
+    change_at: np.ndarray  # the time of each clip's clear change, NaN for none
+    divisiveness: np.ndarray
+    rater_sd: np.ndarray  # (clips, 2) raters' sd on 1..9
+    ratings: np.ndarray  # (clips, 2, RATERS) each rater's static rating
+    extremes: np.ndarray  # (clips, 2, 2, RATERS) each rater's max and min over the song
+    dynamic_truth: list[np.ndarray]  # each clip's true 2 Hz values (frames, 2) on [-1, 1]
+    dynamic: list[np.ndarray]  # each clip's published 2 Hz labels: the raters' mean
 
 
 def _cell_times(cells: int) -> np.ndarray:
@@ -102,7 +123,7 @@ def _dynamic_labels(truth: np.ndarray, rater_sd: np.ndarray, rng: np.random.Gene
     return np.round(np.clip(truth + noise, -1.0, 1.0).mean(0), 3) + 0.0  # + 0.0: no "-0.0"
 
 
-def plan_corpus(num_clips: int, seed: int) -> dict:
+def plan_corpus(num_clips: int, seed: int) -> CorpusPlan:
     """Everything decided at corpus level (ids, truth paths, formats, durations, labels), from `seed`."""
     rng = np.random.default_rng(seed)
     n15 = min(58, max(1, round(0.05 * num_clips))) if num_clips >= 3 else 0
@@ -143,6 +164,6 @@ def plan_corpus(num_clips: int, seed: int) -> dict:
     extremes = np.stack([np.minimum(ratings + spread[..., 0], 9.0), np.maximum(ratings - spread[..., 1], 1.0)], 2)
     dynamic_truth = [_dynamic_truth(p) for p in paths]
     dynamic = [_dynamic_labels(f, sd, rng) for f, sd in zip(dynamic_truth, rater_sd)]
-    return {"ids": ids, "truth": truth, "rates": rates, "channels": channels, "durations": durations,
-            "paths": paths, "change_at": change_at, "divisiveness": divisiveness, "rater_sd": rater_sd,
-            "ratings": ratings, "extremes": extremes, "dynamic_truth": dynamic_truth, "dynamic": dynamic}
+    return CorpusPlan(ids=ids, truth=truth, rates=rates, channels=channels, durations=durations, paths=paths,
+                      change_at=change_at, divisiveness=divisiveness, rater_sd=rater_sd, ratings=ratings,
+                      extremes=extremes, dynamic_truth=dynamic_truth, dynamic=dynamic)

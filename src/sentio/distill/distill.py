@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import logging
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 from datasets import Dataset, List, Value
 
 from ..args import DataArguments
@@ -32,6 +34,21 @@ from .teacher import TeacherOutputs, align, cached_teacher_outputs
 from .trainer import DistillationTrainer, DistillCollator, TeacherTargetDataset
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass
+class DistillRun:
+    """What run_distillation trained and measured: what distill.py's report and model card need."""
+
+    trainer: DistillationTrainer
+    model: StudentForEmotionRegression
+    extractor: SentioFeatureExtractor
+    features: Dataset
+    manifest: pd.DataFrame
+    source: str
+    results: dict[str, float]
+    teacher: torch.nn.Module
+    targets: dict[str, Any]  # distill_report.json's `targets`: per-window and song-mean counts, cache file, reused
 
 
 def load_teacher(teacher_dir: str) -> Run:
@@ -98,7 +115,7 @@ def _with_teacher_columns(features: Dataset, teacher: TeacherOutputs, hint: bool
 
 
 def run_distillation(dargs: DistillArguments, data_args: DataArguments,
-                     targs: DistillTrainingArguments) -> dict[str, Any]:
+                     targs: DistillTrainingArguments) -> DistillRun:
     """Train and save the student in targs.output_dir; returns what the report and card need."""
     teacher_run = load_teacher(dargs.teacher)
     teacher_model, teacher_extractor = teacher_run.model, teacher_run.extractor
@@ -110,7 +127,7 @@ def run_distillation(dargs: DistillArguments, data_args: DataArguments,
     teacher_features, teacher_report = build_feature_dataset(manifest, teacher_extractor, data_args.cache_dir,
                                                              num_proc=data_args.preprocessing_num_workers)
     teacher, cache_file, reused = cached_teacher_outputs(teacher_run.runner, dargs.teacher, teacher_features,
-                                                         teacher_extractor, teacher_report["cache_dir"],
+                                                         teacher_extractor, teacher_report.cache_dir,
                                                          data_args.cache_dir, dargs.teacher_batch_size)
     extractor = student_extractor_for(teacher_extractor)
     if extractor.params == teacher_extractor.params:
@@ -148,6 +165,6 @@ def run_distillation(dargs: DistillArguments, data_args: DataArguments,
         results.update(metrics)
     teacher_test = teacher_song_metrics(teacher, manifest, "test")
     results.update({f"teacher_test_{k}": v for k, v in teacher_test.items()})
-    return {"trainer": trainer, "model": trainer.model, "extractor": extractor, "features": features,
-            "manifest": manifest, "source": source, "results": results, "teacher": teacher_model,
-            "targets": {**counts, "cache_file": str(cache_file), "reused": reused}}
+    return DistillRun(trainer=trainer, model=trainer.model, extractor=extractor, features=features,
+                      manifest=manifest, source=source, results=results, teacher=teacher_model,
+                      targets={**counts, "cache_file": str(cache_file), "reused": reused})

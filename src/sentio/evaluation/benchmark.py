@@ -28,10 +28,10 @@ def manifest_dataset(manifest: pd.DataFrame, data_report: dict[str, Any]) -> str
     return str(data_report.get("dataset", ""))
 
 
-def protocol_headline(protocol: BenchmarkProtocol, table: pd.DataFrame, report: dict[str, Any],
+def protocol_headline(protocol: BenchmarkProtocol, table: pd.DataFrame, dynamic: dict[str, Any] | None,
                       manifest: pd.DataFrame, data_report: dict[str, Any]) -> dict[str, Any]:
     """eval_report.json's `protocol` section: the headline metric on the scored songs, its notes, and
-    the published numbers for the same dataset."""
+    the published numbers for the same dataset (`dynamic`: the report's 2 Hz curve section, if any)."""
     dataset = manifest_dataset(manifest, data_report)
     section = data_report.get("protocol", {})
     out: dict[str, Any] = {"name": protocol.name, "dataset": dataset, "headline_metric": protocol.headline_metric,
@@ -45,11 +45,11 @@ def protocol_headline(protocol: BenchmarkProtocol, table: pd.DataFrame, report: 
         values = {dim: r2_score(pred[:, d], true[:, d]) for d, dim in enumerate(DIMENSIONS)}
         values["mean"] = float(np.mean([values[d] for d in DIMENSIONS]))
         out["headline"] = {"r2": values, "labels": scale, "songs": int(len(table))}
-    elif report.get("dynamic"):
-        metrics = report["dynamic"]["metrics"]
+    elif dynamic:
+        metrics = dynamic["metrics"]
         out["headline"] = {name: {dim: metrics[dim][name]["value"] for dim in (*DIMENSIONS, "mean")}
                            for name in ("song_rmse", "song_pearson")}
-        out["headline"]["songs"] = report["dynamic"]["songs"]
+        out["headline"]["songs"] = dynamic["songs"]
     else:
         out["headline"] = None
         out["notes"].append("this model predicts no 2 Hz curves: the protocol's headline (per-song RMSE and Pearson r "

@@ -7,7 +7,6 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -29,7 +28,7 @@ from ..inference.runner import WindowRunner, batches_of, dataset_items, run_batc
 from ..metrics import average_by_song
 from . import plots
 from .benchmark import data_report_section, protocol_headline
-from .report import arrays, build_report, coverage_report, curve_report, markdown, prediction_table
+from .report import EvalReport, arrays, build_report, coverage_report, curve_report, markdown, prediction_table
 
 logger = logging.getLogger(__name__)
 
@@ -102,8 +101,8 @@ def predict_split(runner: WindowRunner, extractor: SentioFeatureExtractor, manif
     features, feature_report = build_feature_dataset(_feature_manifest(manifest, extractor, cache_dir, split),
                                                      extractor, cache_dir, num_proc=num_proc, curves=curves,
                                                      max_seconds=max_seconds)
-    for failure in feature_report["failed"]:
-        logger.warning("skipped %s: %s", failure["path"], failure["reason"])
+    for failure in feature_report.failed:
+        logger.warning("skipped %s: %s", failure.path, failure.reason)
     windows = WindowDataset(features, extractor.feature_name, None if split == ALL_SPLITS else split,
                             targets=TARGET_COLUMNS)
     if len(windows) == 0:
@@ -156,23 +155,23 @@ def curve_outputs(predictions: SplitPredictions) -> dict[str, tuple[np.ndarray, 
     return {song: (times, values[:, :2], values[:, 2:]) for song, (times, values) in stitched.items() if len(times)}
 
 
-def write_outputs(table: pd.DataFrame, report: dict[str, Any], model_dir: str, output_dir: str,
+def write_outputs(table: pd.DataFrame, report: EvalReport, model_dir: str, output_dir: str,
                   curves: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None) -> dict[str, str]:
     """predictions.csv (and predicted_curves.csv), the PNGs, eval_report.json and report.md;
     returns {title: file} of the figures."""
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "predictions.csv", index=False)  # full precision: metrics recompute exactly
-    level = report["level"]
-    ccc = {dim: report["metrics"][dim]["ccc"]["value"] for dim in ("valence", "arousal")}  # None: undefined
+    level = report.level
+    ccc = {dim: report.value("ccc", dim) for dim in ("valence", "arousal")}  # None: undefined
     figures = {
         "Predicted vs true": plots.scatter(table, ccc, out / "scatter.png", level),
         "Errors": plots.error_histograms(table, out / "errors.png", level),
         "Valence-arousal plane": plots.va_plane(table, out / "va_plane.png", level),
-        "Quadrant confusion matrix": plots.confusion(report["quadrants"], out / "quadrants.png"),
+        "Quadrant confusion matrix": plots.confusion(report.quadrants, out / "quadrants.png"),
     }
     if curves:
-        picks = report["dynamic"]["picks"]
+        picks = report.dynamic["picks"]
         figures["2 Hz curves (best, median and worst song by RMSE)"] = plots.song_curves(curves, picks,
                                                                                        out / "curves.png")
         figures["Trajectories on the valence-arousal plane"] = plots.trajectories(curves, picks, out / "trajectories.png")
@@ -180,8 +179,8 @@ def write_outputs(table: pd.DataFrame, report: dict[str, Any], model_dir: str, o
                  "arousal_true": y[1]} for song, (times, pred, true) in curves.items()
                 for t, p, y in zip(times, pred, true)]
         pd.DataFrame(rows).to_csv(out / "predicted_curves.csv", index=False)
-    if "coverage" in report:
-        figures["Coverage of the calibrated intervals"] = plots.coverage(report["coverage"], out / "coverage.png")
+    if report.coverage is not None:
+        figures["Coverage of the calibrated intervals"] = plots.coverage(report.coverage, out / "coverage.png")
     notes = []
     history = plots.read_log_history(model_dir)
     training = plots.training_curves(history, out / "training_curves.png") if history else None
@@ -191,15 +190,15 @@ def write_outputs(table: pd.DataFrame, report: dict[str, Any], model_dir: str, o
         notes.append("training curves skipped: no trainer_state.json log_history in the model folder")
         if os.path.exists(out / "training_curves.png"):  # a stale picture from an earlier run would mislead
             os.remove(out / "training_curves.png")
-    report["figures"] = figures
-    report["notes"] = notes
-    (out / "eval_report.json").write_text(json.dumps(report, indent=2) + "\n")
+    report.figures = figures
+    report.notes = notes
+    (out / "eval_report.json").write_text(json.dumps(report.to_json(), indent=2) + "\n")
     (out / "report.md").write_text(markdown(report, figures, notes))
     return figures
 
 
 def evaluate_run(model_dir: str, data_args: DataArguments, split: str, output_dir: str, per_window: bool,
-                 draws: int, seed: int, batch_size: int = 32, progress: bool = True) -> dict[str, Any]:
+                 draws: int, seed: int, batch_size: int = 32, progress: bool = True) -> EvalReport:
     """The whole evaluation: load, predict, score, write. Returns the report."""
     run = load_run(model_dir)
     manifest, source, manifest_dir = load_manifest(model_dir, data_args, output_dir)
@@ -218,25 +217,25 @@ def evaluate_run(model_dir: str, data_args: DataArguments, split: str, output_di
     logger.info("scoring %d %s (bootstrap %d draws)", len(table), "windows" if per_window else "songs", draws)
     report = build_report(table, level="window" if per_window else "song", split=split, model_dir=model_dir,
                           windows=len(predictions.pred), draws=draws, seed=seed)
-    report["data"] = source
+    report.data = source
     if seen is not None:
-        report["left_out_seen_in_training"] = seen.to_dict()
+        report.left_out_seen_in_training = seen.to_dict()
     song_curves = None
     if predictions.frame_pred is not None and predictions.frame_labels is not None:
         song_curves = curve_outputs(predictions)
         static = dict(zip(manifest["song_id"].astype(str), manifest[["valence", "arousal"]].to_numpy(np.float64)))
-        report["dynamic"] = curve_report(song_curves, static, draws, seed)
+        report.dynamic = curve_report(song_curves, static, draws, seed)
     calibration_file = run.file(CALIBRATION_FILE)
     if calibration_file is not None:
         pred, true = arrays(table)
         coverage, columns = coverage_report(Calibration.load(calibration_file), pred, scored.spread, true,
                                             table["song_id"].tolist(), scored.label_spread, draws, seed)
-        report["coverage"] = coverage
+        report.coverage = coverage
         for name, values in columns.items():
             table[name] = values
         if scored.spread is not None:
             table["valence_spread"], table["arousal_spread"] = scored.spread[:, 0], scored.spread[:, 1]
     if protocol is not None:
-        report["protocol"] = protocol_headline(protocol, table, report, manifest, data_report_section(manifest_dir))
+        report.protocol = protocol_headline(protocol, table, report.dynamic, manifest, data_report_section(manifest_dir))
     write_outputs(table, report, model_dir, output_dir, song_curves)
     return report

@@ -7,7 +7,7 @@ reports with, on the [-1, 1] label scale (RMSE/MAE also on DEAM's 1..9 scale).
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -200,26 +200,74 @@ def quadrant_report(table: pd.DataFrame) -> dict[str, Any]:
             "accuracy": float(np.trace(matrix) / total) if total else 0.0, "rows": total}
 
 
+@dataclass
+class EvalReport:
+    """An evaluation's numbers; eval_report.json is written from it (to_json). The nested sections
+    (metrics, subsets, quadrants, dynamic, coverage) are that file's JSON as it is."""
+
+    model_dir: str
+    split: str
+    level: str  # "song" or "window": what one scored row is
+    counts: dict[str, int]  # songs, windows, scored
+    bootstrap: dict[str, Any]
+    metrics: dict[str, Any]  # {dim: {metric: entry}} on [-1, 1]; dims include `mean`
+    metrics_1_9: dict[str, Any]  # {dim: {rmse|mae: entry}} on 1..9
+    flat: dict[str, float | None]  # regression_metrics' flat names, no intervals; None: undefined
+    subsets: dict[str, Any]
+    quadrants: dict[str, Any]
+    data: str = ""  # where the manifest came from
+    left_out_seen_in_training: dict[str, Any] | None = None  # held-out songs the run trained on (run_info.json)
+    dynamic: dict[str, Any] | None = None  # the 2 Hz curve scores (a dynamic model on data with curves)
+    coverage: dict[str, Any] | None = None  # the calibrated intervals' coverage (a run with calibration.json)
+    protocol: dict[str, Any] | None = None  # a benchmark protocol's headline beside the published numbers
+    figures: dict[str, str] = field(default_factory=dict)  # {title: file}
+    notes: list[str] = field(default_factory=list)
+
+    def value(self, metric: str, dim: str) -> float | None:
+        """A point metric on [-1, 1], e.g. value("ccc", "mean"); None where undefined (one song scored)."""
+        return self.metrics[dim][metric]["value"]
+
+    @property
+    def quadrant_accuracy(self) -> float:
+        return self.quadrants["accuracy"]
+
+    def to_json(self) -> dict[str, Any]:
+        """eval_report.json (keys in the order the file always had)."""
+        out = {"model_dir": self.model_dir, "split": self.split, "level": self.level,
+               "label_scale": "[-1, 1] (1..9 = 5 + 4 x value)", "counts": self.counts, "bootstrap": self.bootstrap,
+               "metrics": self.metrics, "metrics_1_9": self.metrics_1_9, "flat": self.flat, "subsets": self.subsets,
+               "quadrants": self.quadrants, "data": self.data}
+        if self.left_out_seen_in_training is not None:
+            out["left_out_seen_in_training"] = self.left_out_seen_in_training
+        if self.dynamic is not None:
+            out["dynamic"] = self.dynamic
+        if self.coverage is not None:
+            out["coverage"] = self.coverage
+        if self.protocol is not None:
+            out["protocol"] = self.protocol
+        out["figures"], out["notes"] = self.figures, self.notes
+        return out
+
+
 def build_report(table: pd.DataFrame, *, level: str, split: str, model_dir: str, windows: int, draws: int,
-                 seed: int) -> dict[str, Any]:
-    """The whole eval_report.json (plots and notes are added by the caller)."""
+                 seed: int) -> EvalReport:
+    """The whole evaluation report (the data source, curves, coverage, plots and notes are added by the caller)."""
     pred, true = arrays(table)
     unit, nine = metrics_with_ci(pred, true, table["song_id"].tolist(), draws, seed)
-    return {
-        "model_dir": model_dir,
-        "split": split,
-        "level": level,
-        "label_scale": "[-1, 1] (1..9 = 5 + 4 x value)",
-        "counts": {"songs": int(table["song_id"].nunique()), "windows": int(windows), "scored": len(table)},
-        "bootstrap": {"draws": draws, "seed": seed, "confidence": 0.95,
-                      "method": "scipy.stats.bootstrap over songs (resampled with replacement): BCa, percentile "
-                                "where BCa degenerates (each entry's ci_method says which)"},
-        "metrics": unit,
-        "metrics_1_9": nine,
-        "flat": defined_metrics(pred, true),
-        "subsets": subset_metrics(table),
-        "quadrants": quadrant_report(table),
-    }
+    return EvalReport(
+        model_dir=model_dir,
+        split=split,
+        level=level,
+        counts={"songs": int(table["song_id"].nunique()), "windows": int(windows), "scored": len(table)},
+        bootstrap={"draws": draws, "seed": seed, "confidence": 0.95,
+                   "method": "scipy.stats.bootstrap over songs (resampled with replacement): BCa, percentile "
+                             "where BCa degenerates (each entry's ci_method says which)"},
+        metrics=unit,
+        metrics_1_9=nine,
+        flat=defined_metrics(pred, true),
+        subsets=subset_metrics(table),
+        quadrants=quadrant_report(table),
+    )
 
 
 def _fmt(entry: dict[str, Any]) -> str:
@@ -230,14 +278,14 @@ def _fmt(entry: dict[str, Any]) -> str:
     return f"{entry['value']:.3f} [{entry['ci_low']:.3f}, {entry['ci_high']:.3f}]"
 
 
-def markdown(report: dict[str, Any], plots: dict[str, str], notes: Sequence[str] = ()) -> str:
+def markdown(report: EvalReport, plots: dict[str, str], notes: Sequence[str] = ()) -> str:
     """report.md: metric table with CIs, subsets, quadrant matrix, and the pictures (relative links)."""
-    counts, boot = report["counts"], report["bootstrap"]
+    counts, boot = report.counts, report.bootstrap
     ci = f"95% CI from {boot['draws']} bootstrap draws over songs" if boot["draws"] else "no bootstrap CI"
     lines = [
-        f"# Evaluation: {report['split']} split",
+        f"# Evaluation: {report.split} split",
         "",
-        f"Model `{report['model_dir']}`, {report['level']}-level scores ({counts['songs']} songs, "
+        f"Model `{report.model_dir}`, {report.level}-level scores ({counts['songs']} songs, "
         f"{counts['windows']} windows). Labels and predictions on [-1, 1]; brackets: {ci}. "
         f"Every number of this table rests on {counts['songs']} song{'s' if counts['songs'] != 1 else ''}"
         + (" (CCC, Pearson r and R2 need at least 2: n/a)." if counts["scored"] < 2 else "."),
@@ -246,21 +294,21 @@ def markdown(report: dict[str, Any], plots: dict[str, str], notes: Sequence[str]
         + " | RMSE (1..9) | MAE (1..9) |",
         "|---|" + "---|" * (len(METRICS) + 2),
     ]
-    for dim, row in report["metrics"].items():
-        nine = report["metrics_1_9"][dim]
+    for dim, row in report.metrics.items():
+        nine = report.metrics_1_9[dim]
         cells = [_fmt(row[m]) for m in METRICS] + [_fmt(nine["rmse"]), _fmt(nine["mae"])]
         lines.append(f"| {dim} | " + " | ".join(cells) + " |")
-    if report["subsets"]:
+    if report.subsets:
         lines += ["", "## By subset", "", "| subset | songs | CCC valence | CCC arousal | RMSE valence | RMSE arousal |",
                   "|---|---|---|---|---|---|"]
-        for name, part in report["subsets"].items():
+        for name, part in report.subsets.items():
             m = part["metrics"]
             # CCC of a single row is undefined (None): don't print a number
             ccc = [f"{m[k]:.3f}" if m[k] is not None else "n/a" for k in ("ccc_valence", "ccc_arousal")]
             lines.append(f"| {name} | {part['songs']} | {ccc[0]} | {ccc[1]} | "
                          f"{m['rmse_valence']:.3f} | {m['rmse_arousal']:.3f} |")
-    if "dynamic" in report:
-        dyn = report["dynamic"]
+    if report.dynamic is not None:
+        dyn = report.dynamic
         lines += ["", "## 2 Hz curves (MediaEval protocol)", "",
                   f"{dyn['songs']} songs, {dyn['frames']} labelled half-seconds. Per-song Pearson r and RMSE are "
                   "averaged over songs; CCC is over all frames. The song-level table above scores each song's mean "
@@ -269,8 +317,8 @@ def markdown(report: dict[str, Any], plots: dict[str, str], notes: Sequence[str]
         for dim, row in dyn["metrics"].items():
             lines.append(f"| {dim} | {_fmt(row['song_pearson'])} | {_fmt(row['song_rmse'])} | {_fmt(row['ccc'])} | "
                          f"{_fmt(row['pearson'])} |")
-    if "coverage" in report:
-        cov = report["coverage"]
+    if report.coverage is not None:
+        cov = report.coverage
         lines += ["", "## Calibrated intervals", "", f"{cov['method']} ({cov['calibration_songs']} songs).", "",
                   "| nominal | dimension | coverage | mean width | constant-width coverage | constant width |",
                   "|---|---|---|---|---|---|"]
@@ -284,9 +332,9 @@ def markdown(report: dict[str, Any], plots: dict[str, str], notes: Sequence[str]
             rho = cov["spread_vs_raters_spearman"]
             lines += ["", "Spearman correlation of the predicted spread with the raters' spread: "
                       + ", ".join(f"{dim} {_fmt(entry)}" for dim, entry in rho.items()) + "."]
-    if report.get("protocol"):  # a benchmark protocol's headline beside the published numbers
-        lines += ["", "## Protocol", "", "```", *report["protocol"].get("table", []), "```"]
-    quad = report["quadrants"]
+    if report.protocol:  # a benchmark protocol's headline beside the published numbers
+        lines += ["", "## Protocol", "", "```", *report.protocol.get("table", []), "```"]
+    quad = report.quadrants
     lines += ["", f"## Quadrants (accuracy {quad['accuracy']:.3f})", "", "Rows: true quadrant; columns: predicted.", "",
               "| true \\ predicted | " + " | ".join(quad["labels"]) + " |", "|---|" + "---|" * len(quad["labels"])]
     for name, row in zip(quad["labels"], quad["confusion"]):

@@ -17,7 +17,8 @@ import logging
 import os
 import time
 from contextlib import contextmanager
-from typing import Any, Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Iterator, Mapping
 
 import datasets
 import numpy as np
@@ -33,8 +34,38 @@ from sentio.features.extractor import SentioFeatureExtractor
 from sentio.features.params import FEATURE_VERSION
 
 logger = logging.getLogger(__name__)
-_MARKER = "done.json"
+MARKER = "done.json"  # written last into a finished cache folder (is_complete reads it)
 _WRITER_BYTES = 8 << 20  # rows buffered per Arrow write: small, so memory does not grow with clips
+
+
+@dataclass(frozen=True)
+class FailedClip:
+    """A clip whose features could not be computed, and why."""
+
+    song_id: str
+    path: str
+    reason: str
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+@dataclass
+class FeatureReport:
+    """What build_feature_dataset did: clip and window counts, the cache folder, whether it was reused,
+    and each failed clip."""
+
+    kind: str
+    clips: int
+    clips_ok: int
+    windows: int
+    failed: list[FailedClip] = field(default_factory=list)
+    cache_dir: str = ""
+    reused: bool = False
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "failed": [f.to_dict() for f in self.failed]}
 
 
 def _clip_stats(manifest: pd.DataFrame) -> list[list]:
@@ -101,6 +132,22 @@ def one_torch_thread(restore: bool = True) -> Iterator[None]:
         yield
     finally:
         if restore:  # the caller's own process (num_proc=1) keeps its thread setting
+            torch.set_num_threads(previous)
+
+
+@contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """torch's intra-op thread count set to `count` for the block (0: left as it is), then restored:
+    library code leaves the process's setting as it found it."""
+    import torch
+
+    previous = torch.get_num_threads()
+    if count > 0:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        if count > 0:
             torch.set_num_threads(previous)
 
 
@@ -194,14 +241,14 @@ def _compute(manifest: pd.DataFrame, extractor: SentioFeatureExtractor, director
     _check_unchanged(manifest, clips)
     marker = {"key": key, "kind": extractor.feature_kind, "params": extractor.params.to_dict(), "files": files,
               "clips": len(manifest)}
-    tmp = os.path.join(directory, _MARKER + ".tmp")
+    tmp = os.path.join(directory, MARKER + ".tmp")
     with open(tmp, "w") as fh:
         json.dump(marker, fh, indent=2)
-    os.replace(tmp, os.path.join(directory, _MARKER))  # atomic: a marker means complete files
+    os.replace(tmp, os.path.join(directory, MARKER))  # atomic: a marker means complete files
 
 
 def _load(directory: str) -> Dataset:
-    with open(os.path.join(directory, _MARKER)) as fh:
+    with open(os.path.join(directory, MARKER)) as fh:
         files = json.load(fh)["files"]
     parts = [Dataset.from_file(os.path.join(directory, f), in_memory=False) for f in files]
     return parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
@@ -225,7 +272,7 @@ def build_feature_dataset(
     batch_size: int = 4,
     curves: Mapping[str, Curve] | None = None,
     max_seconds: float | None = None,
-) -> tuple[Dataset, dict[str, Any]]:
+) -> tuple[Dataset, FeatureReport]:
     """Window rows for every decodable clip of `manifest`, computed once and cached under `cache_dir`.
 
     Columns: song_id, clip, window, start, length, <feature_name>, then, attached fresh from
@@ -274,30 +321,23 @@ def build_feature_dataset(
         starts, first = ds.data.column("start").to_numpy(), ds.data.column("window").to_numpy() == 0
         inside = starts + extractor.params.window_duration <= max_seconds + 1e-6
         keep = [i for i in keep if inside[i] or first[i]]
-    failed = [{"song_id": str(manifest.at[clip[i], "song_id"]), "path": str(manifest.at[clip[i], "path"]), "reason": e}
+    failed = [FailedClip(str(manifest.at[clip[i], "song_id"]), str(manifest.at[clip[i], "path"]), e)
               for i, e in enumerate(errors) if e]
     if not keep:
-        raise DataError(f"no clip could be used; first failure: {failed[0]['reason']}")
+        raise DataError(f"no clip could be used; first failure: {failed[0].reason}")
     ds = ds.remove_columns("error")
     if len(keep) < len(ds):
         ds = ds.select(keep)
-    report = {
-        "kind": extractor.feature_kind,
-        "clips": len(manifest),
-        "clips_ok": len(manifest) - len(failed),
-        "windows": len(ds),
-        "failed": failed,
-        "cache_dir": directory,
-        "reused": reused,
-        "seconds": round(time.perf_counter() - t0, 3),
-    }
+    report = FeatureReport(kind=extractor.feature_kind, clips=len(manifest), clips_ok=len(manifest) - len(failed),
+                           windows=len(ds), failed=failed, cache_dir=directory, reused=reused,
+                           seconds=round(time.perf_counter() - t0, 3))
     return ds, report
 
 
 def is_complete(directory: str | os.PathLike) -> bool:
     """A finished cache folder: its marker (written last) names files that all exist."""
     try:
-        with open(os.path.join(directory, _MARKER)) as fh:
+        with open(os.path.join(directory, MARKER)) as fh:
             files = list(json.load(fh)["files"])
     except (OSError, ValueError, KeyError):
         return False  # no or unreadable marker: not complete

@@ -17,7 +17,7 @@ import torch
 from datasets import Dataset
 
 from ..args import DataArguments, ModelArguments
-from ..features.cache import build_feature_dataset
+from ..features.cache import build_feature_dataset, torch_threads
 from ..features.extractor import SentioFeatureExtractor
 from ..data.sources import prepare_manifest
 from ..errors import ArgumentError, DataError, MissingFileError
@@ -97,8 +97,11 @@ def train_gan(data_args: DataArguments, args: GanArguments) -> dict[str, Any]:
     """train_gan.py: the manifest and cached features of `data_args`, then `train_gan_on`."""
     check_args(args)
     torch.manual_seed(args.seed)
-    if args.num_threads > 0:
-        torch.set_num_threads(args.num_threads)
+    with torch_threads(args.num_threads):  # --num_threads for this run only
+        return _train_gan(data_args, args)
+
+
+def _train_gan(data_args: DataArguments, args: GanArguments) -> dict[str, Any]:
     # The exact features the regressor of this backbone (compact with --demo) is trained on.
     plan = spectrogram_plan(args, data_args.demo)
     extractor = plan.feature_extractor(plan.architecture())  # no weights are read
@@ -110,7 +113,7 @@ def train_gan(data_args: DataArguments, args: GanArguments) -> dict[str, Any]:
     manifest, _ = prepare_manifest(data_args, out, progress=args.progress)
     features, feature_report = build_feature_dataset(manifest, extractor, data_args.cache_dir,
                                                      num_proc=data_args.preprocessing_num_workers)
-    return train_gan_on(features, plan, extractor, args, train_songs, feature_report["failed"])
+    return train_gan_on(features, plan, extractor, args, train_songs, feature_report.failed)
 
 
 def train_gan_on(features: Dataset, plan: ModelPlan, extractor: SentioFeatureExtractor, args: GanArguments,
@@ -189,7 +192,7 @@ def train_gan_on(features: Dataset, plan: ModelPlan, extractor: SentioFeatureExt
               "seconds_per_epoch": float(np.mean(seconds)) if seconds else None, "history": trainer.history,
               "best": trainer.best, "sampled_from": sampled, "num_synthetic": len(synthetic),
               "filter_consistency": filter_report.to_dict() if filter_report is not None else None,
-              "failed_clips": list(failed_clips)}
+              "failed_clips": [f.to_dict() for f in failed_clips]}
     (out / "gan_report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
     return report
 

@@ -20,7 +20,7 @@ import torch
 from safetensors import SafetensorError
 
 from ..features.extractor import SentioFeatureExtractor
-from ..errors import CheckpointError
+from ..errors import CheckpointError, first_line
 from ..choices import TRAINED_ON_DEMO
 from .runner import OnnxRunner, TorchRunner, WindowRunner
 
@@ -156,7 +156,7 @@ def _load_torch_model(source: str, local_only: bool) -> torch.nn.Module:
     try:
         return transformers.AutoModel.from_pretrained(source, local_files_only=local_only).eval()
     except (OSError, ValueError, RuntimeError, SafetensorError) as exc:  # a truncated or foreign weights file
-        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc, 200)
         raise CheckpointError(f"{source}: cannot load the model weights ({reason}); the run is damaged or "
                               "incomplete: copy it again or retrain") from None
 

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..errors import ArgumentError, CheckpointError
+from ..errors import ArgumentError, CheckpointError, first_line
 
 # Output fields of a Sentio model that are per-window arrays (hidden states and attentions are not).
 WINDOW_OUTPUTS = ("predictions", "embedding", "spread", "frame_predictions", "frame_spread", "frame_mask")
@@ -79,7 +79,7 @@ def onnx_session(path: str | os.PathLike, threads: int | None = None, sequential
     try:
         return ort.InferenceSession(os.fspath(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own types for unreadable graphs
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)
         raise CheckpointError(f"{path}: not a loadable ONNX model ({reason[:200]})") from None
 
 

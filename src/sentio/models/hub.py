@@ -27,7 +27,7 @@ from huggingface_hub import (
 from safetensors import SafetensorError
 from transformers import PretrainedConfig, PreTrainedModel
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, first_line
 from .auto import register_models
 from .backbone import Backbone
 from .registry import BACKBONES, backbone_for_model_type, get_backbone
@@ -53,8 +53,7 @@ def _what_to_do(checkpoint: str) -> str:
 
 
 def _first_line(exc: Exception, limit: int = 160) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:limit] if text else type(exc).__name__
+    return first_line(exc, limit)
 
 
 # Where Sentio writes runs by default (train.py's runs/<model>): a name under it is a run folder,

@@ -9,12 +9,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
-from ..errors import CheckpointError
+from ..errors import CheckpointError, first_line
+from ..inference.hf_pipeline import TASK as PIPELINE_TASK  # the card's pipeline_tag is the task registered
 
 if TYPE_CHECKING:
     from .search import SearchSummary
-
-PIPELINE_TASK = "music-emotion"
 
 _TABLE_METRICS = ("ccc", "pearson", "r2", "rmse", "mae")
 
@@ -157,7 +156,7 @@ def check_hub_ready(timeout: float = 15.0) -> None:
         try:
             outcome["user"] = HfApi().whoami()
         except Exception as exc:  # network errors, 401s, ... all mean "cannot push"
-            outcome["error"] = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            outcome["error"] = first_line(exc)
 
     thread = threading.Thread(target=ask, daemon=True)
     thread.start()

@@ -26,14 +26,13 @@ from datasets import Array2D, Array3D, Dataset, Features, Value
 
 from ..features.cache_store import build_once
 from ..features.datasets import TARGET_COLUMNS, EmotionCollator, stack_targets
-from ..features.cache import is_complete
+from ..features.cache import MARKER, FeatureReport, is_complete
 from ..features.extractor import SentioFeatureExtractor
 from ..inference.runner import TorchRunner
 
 logger = logging.getLogger(__name__)
 EMBEDDING_VERSION = "1"  # bump when the pooled values change for the same encoder and features
 INPUT_NAME = "layer_embeddings"
-_MARKER = "done.json"
 _CHEAP = ["song_id", "clip", "window", "start", "length"]
 
 
@@ -82,17 +81,17 @@ def _compute(features: Dataset, model: torch.nn.Module, extractor: SentioFeature
         desc="probe: encoder pass",
     )
     marker = {"key": key, "files": ["embeddings.arrow"], "windows": len(features), "shape": list(shape)}
-    with open(os.path.join(directory, _MARKER), "w") as fh:
+    with open(os.path.join(directory, MARKER), "w") as fh:
         json.dump(marker, fh, indent=2)
 
 
-def probe_embeddings(features: Dataset, feature_report: dict[str, Any], model: torch.nn.Module,
+def probe_embeddings(features: Dataset, feature_report: FeatureReport, model: torch.nn.Module,
                      extractor: SentioFeatureExtractor, cache_dir: str | os.PathLike,
                      batch_size: int = 32) -> tuple[Dataset, dict[str, Any]]:
     """`features` with the feature column replaced by cached `layer_embeddings` (labels and split
     kept), and a report: cache folder, whether it was reused, seconds."""
     t0 = time.perf_counter()
-    blob = {"version": EMBEDDING_VERSION, "features": os.path.basename(os.path.normpath(feature_report["cache_dir"])),
+    blob = {"version": EMBEDDING_VERSION, "features": os.path.basename(os.path.normpath(feature_report.cache_dir)),
             "pooling": model.config.pooling, "target": model.config.target, "encoder": encoder_fingerprint(model)}
     key = hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()
     directory = os.path.join(os.fspath(cache_dir), f"embeddings-{key[:16]}")

@@ -41,7 +41,7 @@ class EmotionTrainer(Trainer):
       window frames are stitched into one curve per song and scored frame by frame and song by
       song (sentio.metrics.curve_metrics), its static scores prefixed `static_`;
     - resuming and loading the best checkpoint go through `from_pretrained` with a strict check,
-      because the stock path silently misloads AST/ViT encoder weights (see STACK.md).
+      because the stock path silently misloads AST/ViT encoder weights.
     """
 
     def __init__(self, *args: Any, **kwargs: Any):
