@@ -31,14 +31,18 @@ def parse_args() -> tuple[DistillArguments, DataArguments, DistillTrainingArgume
     if not targs.output_dir_given:
         targs.output_dir = os.path.join("runs", f"student-{dargs.student}")
     if data_args.demo:  # demo-sized settings where the command line chose nothing (explicit flags win)
-        apply_demo_defaults(targs, given_flags(parser))
+        apply_demo_defaults(dargs, targs, given_flags(parser))
     return dargs, data_args, targs
 
 
 def main() -> int:
     dargs, data_args, targs = parse_args()
+    import torch
     import transformers
     from transformers import set_seed
+
+    if dargs.torch_threads is not None:
+        torch.set_num_threads(dargs.torch_threads)
 
     transformers.utils.logging.set_verbosity_warning()
     set_seed(targs.seed)
