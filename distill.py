@@ -18,8 +18,8 @@ import sys
 from pathlib import Path
 
 from sentio.args import DataArguments
-from sentio.cli import parse_dataclasses, parser_for, run_cli
-from sentio.distill.args import DistillArguments, DistillTrainingArguments
+from sentio.cli import given_flags, parse_dataclasses, parser_for, run_cli
+from sentio.distill.args import DistillArguments, DistillTrainingArguments, apply_demo_defaults
 
 logger = logging.getLogger("distill")
 
@@ -30,13 +30,19 @@ def parse_args() -> tuple[DistillArguments, DataArguments, DistillTrainingArgume
     dargs, data_args, targs = parse_dataclasses(parser)
     if not targs.output_dir_given:
         targs.output_dir = os.path.join("runs", f"student-{dargs.student}")
+    if data_args.demo:  # demo-sized settings where the command line chose nothing (explicit flags win)
+        apply_demo_defaults(dargs, targs, given_flags(parser))
     return dargs, data_args, targs
 
 
 def main() -> int:
     dargs, data_args, targs = parse_args()
+    import torch
     import transformers
     from transformers import set_seed
+
+    if dargs.torch_threads is not None:
+        torch.set_num_threads(dargs.torch_threads)
 
     transformers.utils.logging.set_verbosity_warning()
     set_seed(targs.seed)

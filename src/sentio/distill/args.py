@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..args import EmotionTrainingArguments
 from ..errors import ArgumentError
@@ -26,6 +28,8 @@ class DistillArguments:
     export: bool = field(default=True, metadata={"help": "Write student.onnx, student.int8.onnx and the parity/latency figures."})
     calibration_windows: int = field(default=256, metadata={"help": "Training windows that calibrate the int8 activation ranges."})
     latency_runs: int = field(default=200, metadata={"help": "session.run calls timed per latency figure (median reported)."})
+    torch_threads: int | None = field(default=None, metadata={"help": "torch CPU threads for the teacher pass and training "
+                                                              "(default: torch's; --demo: 1)."})
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.alpha <= 1.0:  # also refuses NaN
@@ -34,6 +38,8 @@ class DistillArguments:
             raise ArgumentError(f"--hint_weight must be >= 0, got {self.hint_weight}")
         if not 0 < self.width_mult <= 4:
             raise ArgumentError(f"--width_mult must be in (0, 4], got {self.width_mult}")
+        if self.torch_threads is not None and self.torch_threads < 1:
+            raise ArgumentError(f"--torch_threads must be >= 1, got {self.torch_threads}")
         for name in ("teacher_batch_size", "calibration_windows", "latency_runs"):
             if getattr(self, name) < 1:
                 raise ArgumentError(f"--{name} must be >= 1, got {getattr(self, name)}")
@@ -47,3 +53,26 @@ class DistillTrainingArguments(EmotionTrainingArguments):
     learning_rate: float = field(default=2e-3, metadata={"help": "Peak learning rate (AdamW); students start from scratch."})
     per_device_train_batch_size: int = field(default=32, metadata={"help": "Batch size per device for training."})
     weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay."})
+
+
+# What --demo changes where the command line chose nothing (as train.py's --demo picks the compact
+# teacher): the demo's students converge within a few epochs over every window (~37 steps of 32 at
+# the demo teacher's 256-frame windows); 30 epochs tripled the run for no better test CCC.
+DEMO_TRAINING = {"num_train_epochs": 8.0}
+# One torch thread: the demo student's small convolutions gain little from a second one, and on
+# 2 shared cores a 2-thread pool waits on a descheduled thread: a demo step took 3.5-4 s wall with
+# 2 threads against ~1 s with 1 on the same busy machine (and 10 vs 0.7 CPU s, bench/distill_step.py).
+DEMO_DISTILL = {"torch_threads": 1}
+
+
+def apply_demo_defaults(dargs: DistillArguments, targs: DistillTrainingArguments, given: set[str]) -> dict[str, Any]:
+    """Demo-sized settings for every DEMO_TRAINING / DEMO_DISTILL field the user did not set
+    (OMP_NUM_THREADS in the environment counts as a thread count set); returns what changed."""
+    changed: dict[str, Any] = {}
+    for target, defaults in ((targs, DEMO_TRAINING), (dargs, DEMO_DISTILL)):
+        for name, value in defaults.items():
+            if name in given or (name == "torch_threads" and os.environ.get("OMP_NUM_THREADS")):
+                continue
+            setattr(target, name, value)
+            changed[name] = value
+    return changed
