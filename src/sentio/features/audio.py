@@ -1,7 +1,8 @@
 """Audio decoding: any common file -> mono float32 at the sample rate a backbone needs.
 
 soundfile (libsndfile) reads WAV/FLAC/OGG/Opus/MP3 without system libraries and is fast; other
-formats (M4A/AAC, ...) go through librosa/audioread, which needs ffmpeg on the PATH.
+formats (M4A/AAC, ...) stream from an ffmpeg child (features/ffmpeg_pipe.py), or without ffmpeg go
+through librosa/audioread.
 
 `audio_blocks` decodes the same way block by block (soundfile's block reads, soxr's streaming
 resampler), so a two-hour file never lies in memory whole.
@@ -24,6 +25,7 @@ import soundfile as sf
 import soxr
 
 from ..errors import DataError
+from . import ffmpeg_pipe
 
 # Formats libsndfile decodes without ffmpeg (see module docstring), and the ones that need it.
 _SNDFILE_EXTENSIONS = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif"}
@@ -87,6 +89,13 @@ def audio_info(path: str | os.PathLike) -> AudioInfo:
 
 def _decode_fallback(path: str) -> tuple[np.ndarray, int]:
     """librosa/audioread decode, (frames, channels) float32; one-line AudioError on failure."""
+    shape = ffmpeg_pipe.probe(path) if ffmpeg_pipe.available() else None
+    if shape is not None:  # the same decoder audio_blocks streams through, so both agree
+        try:
+            wave = np.concatenate(list(ffmpeg_pipe.blocks(path, shape, BLOCK_FRAMES)))
+        except (ffmpeg_pipe.DecodeFailed, ValueError):  # ValueError: no block at all
+            raise _undecodable(path) from None
+        return wave, shape.sample_rate
     try:
         import librosa
 
@@ -224,12 +233,20 @@ STDERR = _StderrMute()
 
 
 def _sndfile_blocks(path: str, block_frames: int) -> Iterator[tuple[np.ndarray, int]]:
-    """(frames, channels) float32 blocks and the file's rate from libsndfile; the ffmpeg fallback
-    decodes the whole file first (audioread cannot be read in blocks at a known rate)."""
+    """(frames, channels) float32 blocks and the file's rate from libsndfile, else streamed from an
+    ffmpeg child; without ffmpeg, the librosa fallback decodes the whole file first."""
     try:
         with STDERR.muted():
             sound = sf.SoundFile(path)
     except Exception:
+        shape = ffmpeg_pipe.probe(path) if ffmpeg_pipe.available() else None
+        if shape is not None:
+            try:
+                for block in ffmpeg_pipe.blocks(path, shape, block_frames):
+                    yield block, shape.sample_rate
+            except ffmpeg_pipe.DecodeFailed:
+                raise _undecodable(path) from None
+            return
         with STDERR.muted():  # librosa tries libsndfile again first
             wave, sr = _decode_fallback(path)
         for start in range(0, wave.shape[0], block_frames):
