@@ -190,7 +190,7 @@ print(json.dumps({"wall_s": time.perf_counter() - start, "exit": os.waitstatus_t
 def timed(system: System) -> Measure:
     """Run one command: its wall time, CPU time and peak RSS."""
     if system.output is not None:  # the output and whatever predict.py keeps beside it to resume
-        for stale in system.output.parent.glob(system.output.name + "*"):
+        for stale in system.output.parent.glob(system.output.stem + ".*"):  # with its part files and journals
             shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
     load = os.getloadavg()[0]
     done = subprocess.run([sys.executable, "-c", LAUNCHER, *system.command], capture_output=True, text=True, cwd=ROOT)
