@@ -9,6 +9,14 @@ windows (or the 2 Hz curve of a dynamic model) as a path on the plane and as cur
 the numbers on [-1, 1] and on DEAM's 1..9, and the JSON predict.py writes for the file. Without
 --port it listens where GRADIO_SERVER_NAME / GRADIO_SERVER_PORT say, like any Gradio app; the
 HTTP API (`gradio_client`) stays on: `Client(url).predict(handle_file("song.mp3"), api_name="/predict")`.
+
+Uploads come from strangers: the server listens on 127.0.0.1 unless --host (or GRADIO_SERVER_NAME)
+says otherwise, refuses uploads over --max_file_size, analyses at most the first --max_duration
+seconds of a file, runs --concurrency analyses at once with one model shared by all of them, keeps
+at most --queue_size requests waiting (the next one is refused: the page says "This application is
+currently busy. Please try again.", gradio_client raises QueueError), deletes each upload
+and its JSON once they are older than --keep_files seconds, and serves only its own temporary files
+and the demo clips.
 """
 
 from __future__ import annotations
@@ -16,7 +24,10 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
+import shutil
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,16 +61,37 @@ class AppArguments:
         "help": "Port to listen on (default: GRADIO_SERVER_PORT, else Gradio's 7860; the host is GRADIO_SERVER_NAME, "
                 "else 127.0.0.1)."})
     demo_dir: str = field(default=DEFAULT_DEMO_DIR, metadata={"help": "The demo corpus, whose clips the page offers."})
+    host: str | None = field(default=None, metadata={
+        "help": "Address to listen on (default: GRADIO_SERVER_NAME, else 127.0.0.1: this machine only). "
+                "0.0.0.0 serves the network: read SECURITY.md first."})
+    concurrency: int = field(default=2, metadata={
+        "help": "Analyses run at once (threads sharing the one model); more requests wait in the queue."})
+    queue_size: int = field(default=16, metadata={
+        "help": "Requests that may wait; the next one is told the demo is busy."})
+    max_duration: float = field(default=600.0, metadata={
+        "help": "Seconds of each upload that are analysed (a longer file is cut, and the page says so)."})
+    max_file_size: str = field(default="50mb", metadata={
+        "help": "Largest upload Gradio accepts, e.g. 50mb or 1gb (a larger one is refused before it is stored)."})
+    keep_files: float = field(default=600.0, metadata={
+        "help": "Seconds an upload and its JSON download are kept (then deleted; all are deleted at exit)."})
 
 
 def parse_args(argv: list[str] | None = None) -> AppArguments:
     (args,) = parse_dataclasses(parser_for([AppArguments], prog=PROG, description="A web demo of a Sentio run."), argv)
     if args.port is not None and not 0 < args.port < 65536:
         raise ArgumentError(f"--port must be in 1..65535, got {args.port}")
+    for name in ("concurrency", "queue_size"):
+        if getattr(args, name) < 1:
+            raise ArgumentError(f"--{name} must be >= 1, got {getattr(args, name)}")
+    for name in ("max_duration", "keep_files"):
+        if not getattr(args, name) > 0:
+            raise ArgumentError(f"--{name} must be a positive number of seconds, got {getattr(args, name)}")
+    if not re.fullmatch(r"\d+\s*(b|kb|mb|gb|tb)?", args.max_file_size.strip().lower()):
+        raise ArgumentError(f"--max_file_size must be a size like 50mb or 1gb, got {args.max_file_size!r}")
     return args
 
 
-def load_predictor(model_dir: str) -> "EmotionPredictor":
+def load_predictor(model_dir: str, max_duration: float | None = None) -> "EmotionPredictor":
     """The run to demo; the default one is trained by `make demo`, which a fresh clone has not run yet."""
     if model_dir == DEFAULT_RUN and not Path(model_dir).exists():
         raise MissingFileError(f"the demo model {DEFAULT_RUN} does not exist yet: run `make demo` to train it "
@@ -69,7 +101,7 @@ def load_predictor(model_dir: str) -> "EmotionPredictor":
     from sentio.inference import EmotionPredictor
 
     transformers.utils.logging.disable_progress_bar()  # a weights bar in the server log is noise
-    return EmotionPredictor.from_pretrained(model_dir)
+    return EmotionPredictor.from_pretrained(model_dir, max_duration=max_duration)
 
 
 def demo_clips(demo_dir: str | os.PathLike) -> list[str]:
@@ -193,7 +225,9 @@ def json_download(name: str, result: dict[str, Any], folder: str | os.PathLike) 
     """The JSON file predict.py --timeline --output x.json writes for this one file."""
     from sentio.inference.library import record
 
-    path = Path(folder) / f"{Path(name).stem}.emotion.json"
+    # the upload's name is a stranger's text: letters, digits, - and _ only, never a path
+    stem = re.sub(r"[^\w-]+", "_", Path(name.replace("\\", "/")).stem).strip("_")[:80] or "song"
+    path = Path(folder) / f"{stem}.emotion.json"
     path.write_text(json.dumps([record(name, result)], indent=2) + "\n", encoding="utf-8")
     return path
 
@@ -215,31 +249,58 @@ class Shown:
         return self.status, self.numbers, self.plane, self.timeline, self.download
 
 
+def escape_markdown(text: str) -> str:
+    """A stranger's text (a file name) shown as itself in Markdown: no links, emphasis or HTML."""
+    return re.sub(r"([\\`*_\[\]|~])", r"\\\1", text).replace("<", "&lt;")
+
+
+def sweep(folder: str | os.PathLike, older_than: float) -> None:
+    """Delete the entries of `folder` last changed more than `older_than` seconds ago."""
+    now = time.time()
+    for entry in Path(folder).iterdir():
+        try:
+            if now - entry.stat().st_mtime > older_than:
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+        except OSError:  # another request removed it first
+            continue
+
+
 def analyse(predictor: "EmotionPredictor", audio_path: str | None, downloads: str | os.PathLike,
             name: str | None = None) -> Shown:
     """Everything the page shows for one file (its JSON written under `downloads`); an unreadable
-    one gives only a message."""
+    one gives only a message. A file longer than the predictor's max_duration is analysed up to
+    it, and the status says so."""
     from sentio.features.audio import AudioError
 
     if not audio_path:
         return Shown()
     name = name or Path(audio_path).name
+    shown_name = escape_markdown(name)
     try:
         result = predictor.predict(audio_path, timeline=True)
     except AudioError as exc:
-        return Shown(status=f"**Cannot read {name}**: {exc.reason}. Try a WAV, FLAC, OGG or MP3 file.")
+        return Shown(status=f"**Cannot read {shown_name}**: {exc.reason}. Try a WAV, FLAC, OGG or MP3 file.")
     path = emotion_path(result, predictor.extractor.params.window_duration)
     download = json_download(name, result, tempfile.mkdtemp(dir=downloads))  # a folder per request: same names
-    return Shown(numbers=numbers_markdown(result), plane=plane_figure(result, path),
+    status = ""
+    if "cut_at" in result:
+        status = (f"**Only the first {result['cut_at']:g} s of {shown_name} were analysed** "
+                  "(this demo's limit per file; `predict.py` has none unless given --max_duration).")
+    return Shown(status=status, numbers=numbers_markdown(result), plane=plane_figure(result, path),
                  timeline=timeline_figure(result, path), download=str(download))
 
 
-def build_app(predictor: "EmotionPredictor", model_name: str, examples: list[str]) -> "gr.Blocks":
+def build_app(predictor: "EmotionPredictor", model_name: str, examples: list[str], concurrency: int = 2,
+              queue_size: int = 16, keep_files: float = 600.0) -> "gr.Blocks":
+    """The page, its queue (`concurrency` analyses at once on the one `predictor`, `queue_size`
+    waiting) and its temporary files (uploads and JSON downloads deleted after `keep_files` s)."""
     import gradio as gr
 
     window = predictor.extractor.params.window_duration
     downloads = tempfile.TemporaryDirectory(prefix="sentio-app-")  # removed with the app's process
-    with gr.Blocks(title="Sentio: the emotion of music", analytics_enabled=False) as app:
+    keep = max(1, round(keep_files))
+    # Gradio deletes its own copies of uploads and outputs every `keep` s once older than `keep` s (all at exit)
+    with gr.Blocks(title="Sentio: the emotion of music", analytics_enabled=False, delete_cache=(keep, keep)) as app:
         gr.Markdown(f"# Sentio: the emotion of music\nModel `{model_name}`: valence (negative … positive) and "
                     f"arousal (calm … excited) from {window:.2f} s windows, averaged over the song.")
         with gr.Row():
@@ -253,17 +314,30 @@ def build_app(predictor: "EmotionPredictor", model_name: str, examples: list[str
             with gr.Column(scale=3):
                 plane = gr.Plot(label="Valence-arousal plane", elem_id="plane")
                 timeline = gr.Plot(label="Over time", elem_id="timeline")
-        audio.change(lambda path: analyse(predictor, path, downloads.name).outputs(), inputs=audio,
-                     outputs=[status, numbers, plane, timeline, download], api_name="predict")
+        def request(path: str | None) -> tuple:
+            sweep(downloads.name, keep_files)  # the JSON of earlier requests, once old enough
+            return analyse(predictor, path, downloads.name).outputs()
+
+        audio.change(request, inputs=audio, outputs=[status, numbers, plane, timeline, download], api_name="predict")
+    app.downloads = downloads  # kept alive (and removed at exit) with the app
+    app.queue(default_concurrency_limit=concurrency, max_size=queue_size)
     return app
 
 
 def main() -> int:
     args = parse_args()
-    predictor = load_predictor(args.model_dir)
-    app = build_app(predictor, args.model_dir, demo_clips(args.demo_dir))
-    # server_port None: Gradio reads GRADIO_SERVER_PORT itself (and GRADIO_SERVER_NAME for the host)
-    app.launch(server_port=args.port, allowed_paths=[str(Path(args.demo_dir).resolve())])
+    predictor = load_predictor(args.model_dir, args.max_duration)
+    import torch
+
+    # the analyses running at once share the cores instead of each spreading over all of them
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // args.concurrency))
+    app = build_app(predictor, args.model_dir, demo_clips(args.demo_dir), args.concurrency, args.queue_size,
+                    args.keep_files)
+    host = args.host or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
+    # server_port None: Gradio reads GRADIO_SERVER_PORT itself. Only the demo clips are served
+    # besides Gradio's own temporary files.
+    app.launch(server_name=host, server_port=args.port, max_file_size=args.max_file_size.strip().lower(),
+               allowed_paths=[str(Path(args.demo_dir).resolve())])
     return 0
 
 

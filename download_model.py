@@ -26,7 +26,7 @@ WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.b
 
 @dataclass
 class DownloadArguments:
-    model: str = field(metadata={"help": "A backbone name (ast, wav2vec2, vit, mert) or any Hub id."})
+    model: str = field(metadata={"help": "A backbone name (ast, wav2vec2, vit, mert, clap) or any Hub id."})
     output_dir: str = field(metadata={"help": "Folder to write the checkpoint into."})
     zip: bool = field(default=False, metadata={"help": "Also write OUTPUT_DIR.zip (upload it as a Kaggle dataset)."})
     retries: int = field(default=4, metadata={"help": "Attempts on network errors, with growing pauses; files resume."})

@@ -3,6 +3,10 @@
     python evaluate.py --model_dir runs/ast-demo                      # the run's own test split
     python evaluate.py --model_dir runs/ast --data data/DEAM --split validation --bootstrap 2000
     python evaluate.py --model_dir runs/ast --per_window --output_dir reports/ast-windows
+    python evaluate.py --model_dir runs/ast-deam --data data/PMEmo2019     # another dataset's test songs
+
+With --data, songs that are copies of the run's train/validation songs (found by their audio) are
+left out of the scores and counted.
 
 Writes eval_report.json, predictions.csv, report.md and PNG figures to --output_dir
 (default <model_dir>/eval-<split>).
@@ -65,6 +69,10 @@ def main() -> int:
           f"mean {m['mean']['r2']['value']:.4f}")
     if report.get("protocol"):  # the protocol's headline beside the published numbers
         print("\n".join(report["protocol"]["table"]))
+    seen = report.get("left_out_seen_in_training")
+    if seen is not None:
+        print(f"left out {seen['count']} songs the run trained on, of {seen['songs_checked']} {eval_args.split} songs "
+              f"({seen['matched_by']})")
     return 0
 
 

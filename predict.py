@@ -68,6 +68,9 @@ class PredictArguments:
     num_workers: int | None = field(default=None, metadata={
         "help": "Threads decoding files while the model runs (default: one per CPU core, at most 8)."})
     device: str | None = field(default=None, metadata={"help": "cpu, cuda, cuda:1, ... (default: cuda if available, else cpu)."})
+    max_duration: float | None = field(default=None, metadata={
+        "help": "Predict at most the first SECONDS of each file (a longer file is cut, with a note on stderr, and "
+                "its JSON record says `cut_at`); default: whole files."})
     file_timeout: float = field(default=300.0, metadata={"help": TIMEOUT_HELP})
 
 
@@ -85,6 +88,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[PredictArguments, list[st
         raise ArgumentError(f"--batch_size must be >= 1, got {args.batch_size}")
     if args.num_workers is not None and args.num_workers < 1:
         raise ArgumentError(f"--num_workers must be >= 1, got {args.num_workers}")
+    if args.max_duration is not None and not args.max_duration > 0:
+        raise ArgumentError(f"--max_duration must be a positive number of seconds, got {args.max_duration}")
     if not args.file_timeout >= 0:
         raise ArgumentError(f"--file_timeout must be >= 0 seconds (0: no limit), got {args.file_timeout}")
     return args, extra.audio
@@ -267,6 +272,9 @@ def main() -> int:
         else:
             tally.predicted += 1
             tally.audio_seconds += done.duration
+            if done.cut:
+                report(f"{PROG}: note: {done.path} is longer than --max_duration {args.max_duration:g} s: "
+                       "only its beginning was predicted")
             if writer:
                 writer.write(done.path, done.result, FileKey.of(done.path))  # the key after tagging
             else:
@@ -278,7 +286,8 @@ def main() -> int:
         if files:
             transformers.utils.logging.disable_progress_bar()  # our own bar counts files; a weights bar is noise
             predictor = EmotionPredictor.from_pretrained(args.model_dir, device=procs.device or args.device,
-                                                         batch_size=args.batch_size)
+                                                         batch_size=args.batch_size,
+                                                         max_duration=args.max_duration)
             timeout = args.file_timeout or None
             start = journal.start if journal else None
             suspects = [f for f in files if f in plan.suspects]

@@ -18,6 +18,7 @@ from sentio.args import (
     DataArguments,
     EmotionTrainingArguments,
     ModelArguments,
+    SearchArguments,
     SyntheticArguments,
 )
 from sentio.cli import given_flags, parse_dataclasses, parser_for, run_cli
@@ -25,10 +26,10 @@ from sentio.cli import given_flags, parse_dataclasses, parser_for, run_cli
 logger = logging.getLogger("train")
 
 
-def parse_args() -> tuple[ModelArguments, DataArguments, SyntheticArguments, EmotionTrainingArguments]:
-    parser = parser_for((ModelArguments, DataArguments, SyntheticArguments, EmotionTrainingArguments), prog="train.py",
-                        description="Fine-tune a backbone to predict valence and arousal.")
-    model_args, data_args, synthetic_args, training_args = parse_dataclasses(parser)
+def parse_args() -> tuple[ModelArguments, DataArguments, SyntheticArguments, EmotionTrainingArguments, SearchArguments]:
+    parser = parser_for((ModelArguments, DataArguments, SyntheticArguments, EmotionTrainingArguments, SearchArguments),
+                        prog="train.py", description="Fine-tune a backbone to predict valence and arousal.")
+    model_args, data_args, synthetic_args, training_args, search_args = parse_dataclasses(parser)
     # Defaults that depend on other flags, resolved now that every flag is parsed.
     if not training_args.output_dir_given:
         training_args.output_dir = os.path.join("runs", f"{model_args.model}-demo" if data_args.demo else model_args.model)
@@ -41,11 +42,11 @@ def parse_args() -> tuple[ModelArguments, DataArguments, SyntheticArguments, Emo
         from sentio.training.setup import apply_protocol_defaults
 
         apply_protocol_defaults(model_args, get_protocol(data_args.protocol), given_flags(parser))
-    return model_args, data_args, synthetic_args, training_args
+    return model_args, data_args, synthetic_args, training_args, search_args
 
 
 def main() -> int:
-    model_args, data_args, synthetic_args, training_args = parse_args()
+    model_args, data_args, synthetic_args, training_args, search_args = parse_args()
     # Heavy imports once the arguments are valid: `--help` and flag errors stay fast.
     import transformers
     from transformers import EarlyStoppingCallback, set_seed
@@ -61,6 +62,7 @@ def main() -> int:
     from sentio.training.augment import Mixup
     from sentio.training.calibrate import calibrate_run
     from sentio.training.card import ModelCardInfo, check_hub_ready, write_model_card
+    from sentio.training.freeze import check_trained_part, finish_training, select_trained
     from sentio.training.probe import INPUT_NAME, EmbeddingCollator, probe_embeddings
     from sentio.training.setup import (
         resume_checkpoint,
@@ -83,6 +85,20 @@ def main() -> int:
     if plan.probe and synthetic_args.synthetic:
         raise ArgumentError("--synthetic cannot be combined with --probe: GAN windows are features, and a probe "
                             "trains on cached encoder embeddings")
+    if (training_args.activation_checkpointing or training_args.gradient_checkpointing) and \
+            not plan.backbone.model_class.supports_gradient_checkpointing:
+        raise ArgumentError(f"--activation_checkpointing: the {plan.backbone.name} encoder does not support it; "
+                            "drop the flag (or lower the batch size / use --gradient_accumulation_steps)")
+    if model_args.lora or model_args.unfreeze_top_layers:  # their flags against the architecture, before data work
+        check_trained_part(model_args, plan.backbone, plan.architecture())
+    if search_args.hp_search and (model_args.lora or model_args.unfreeze_top_layers):
+        raise ArgumentError("--hp_search searches head and training settings of a fine-tune or a probe: drop --lora / "
+                            "--unfreeze_top_layers, or search without them")
+    space = None
+    if search_args.hp_search:  # optuna, the space and the flags it cannot go with: checked before any data work
+        from sentio.training.search import check_search_flags
+
+        space = check_search_flags(search_args, plan, training_args)
     if training_args.push_to_hub:
         check_hub_ready()  # fail now, not after hours of training
     resume = resume_checkpoint(training_args.resume_from_checkpoint, training_args.output_dir)
@@ -97,6 +113,8 @@ def main() -> int:
 
         # Model: pretrained checkpoint, or the same architecture from scratch (--demo: compact config).
         model = plan.build()
+        trained = select_trained(model, plan.backbone, model_args)  # LoRA, top layers, probe or all
+        logger.info("training %s", trained.summary())
         extractor = run_feature_extractor(plan, model.config, manifest, model_args.dataset_stats)
         model.config.input_step_seconds = extractor.params.step_seconds  # places a dynamic model's tokens in time
         curves = time_resolved_curves(training_args.output_dir) if plan.time_resolved else None
@@ -116,6 +134,7 @@ def main() -> int:
             input_name, collator = INPUT_NAME, EmbeddingCollator()
         train_ds, val_ds, test_ds = training_datasets(features, extractor, model_args, input_name,
                                                       run_targets(model.config))
+        plain_train = train_ds  # a search wraps it in each trial's own mixup
         synthetic_info = {}
         if synthetic_args.synthetic:  # GAN windows join the training set only; validation and test stay real
             from sentio.gan.synthetic import with_synthetic
@@ -132,19 +151,25 @@ def main() -> int:
                     len(set(val_ds.song_ids)), len(set(test_ds.song_ids)), feature_report["windows"])
 
         callbacks = [EarlyStoppingCallback(model_args.early_stopping_patience)] if model_args.early_stopping_patience else []
-        trainer = EmotionTrainer(
-            model=model,
-            args=training_args,
-            train_dataset=train_ds,
-            eval_dataset=val_ds,
-            data_collator=collator,
-            processing_class=extractor,
-            callbacks=callbacks,
-        )
-        train_result = trainer.train(resume_from_checkpoint=resume)
+        trainer_kwargs = dict(args=training_args, train_dataset=train_ds, eval_dataset=val_ds, data_collator=collator,
+                              processing_class=extractor, callbacks=callbacks)
+        search_summary = None
+        if space is not None:  # the best of N trials becomes the run's model
+            from sentio.training.search import HyperparameterSearch
+
+            search = HyperparameterSearch(space, training_args.output_dir, search_args.hp_search, model, plain_train,
+                                          input_name, training_args.seed, model_args.mixup_alpha)
+            trainer, search_summary = search.run(trainer_kwargs, training_args.metric_for_best_model,
+                                                 bool(training_args.greater_is_better))
+            model, train_metrics = trainer.model, trainer.search_train_metrics
+        else:
+            trainer = EmotionTrainer(model=model, **trainer_kwargs)
+            train_metrics = trainer.train(resume_from_checkpoint=resume).metrics
+            train_metrics["trainable_parameters"] = trained.trainable
+            finish_training(trainer, model_args.save_adapter)  # LoRA: adapters merged (optionally saved first)
         trainer.save_model()  # model + preprocessor_config.json, loadable with from_pretrained
-        trainer.log_metrics("train", train_result.metrics)
-        trainer.save_metrics("train", train_result.metrics)
+        trainer.log_metrics("train", train_metrics)
+        trainer.save_metrics("train", train_metrics)
         trainer.save_state()
 
     # Final numbers: validation, then the test songs (window predictions averaged per song). Early
@@ -171,12 +196,21 @@ def main() -> int:
     if "test_songs_trained_on" in protocol_section:  # music2emo: recorded in all_results.json and the card
         results["test_songs_trained_on"] = protocol_section["test_songs_trained_on"]
         trainer.save_metrics("test", {k: v for k, v in results.items() if k.startswith("test_")})
+    if search_summary is not None:  # recorded in all_results.json; every trial in hp_search.json and the card
+        trainer.save_metrics("hp_search", {"hp_search_trials": len(search_summary.trials),
+                                           "hp_search_best_trial": search_summary.best_trial,
+                                           "hp_search_best_objective": search_summary.best_objective})
     if synthetic_info:  # recorded in all_results.json and the model card
         trainer.save_metrics("synthetic", synthetic_info)
         results.update(synthetic_info)
 
     if trainer.is_world_process_zero():
         data_source = data_report.get("source", "")
+        if "duplicates" in data_report:  # several datasets: say how their copies of the same music were handled
+            dup = data_report["duplicates"]
+            data_source += (f"; {dup['groups_found']} groups of copies of the same music ({dup['songs_in_groups']} "
+                            f"songs; {dup['matched_by']}), each in one split with one label "
+                            f"({dup['label_rule'].split(' (')[0]})")
         if synthetic_info:
             data_source += (f"; plus {synthetic_info['synthetic_rows']} synthetic GAN windows from "
                             f"{synthetic_info['synthetic_dir']} (training only)")
@@ -188,6 +222,8 @@ def main() -> int:
             batch_size=training_args.per_device_train_batch_size, learning_rate=training_args.learning_rate,
             seed=training_args.seed, metric_for_best_model=training_args.metric_for_best_model,
             layer=model.config.layer, probe=model.config.probe, protocol_notes=protocol_notes(protocol_section),
+            trained=trained.description, trainable_parameters=trained.trainable,
+            search=search_summary,
         )
         write_model_card(training_args.output_dir, info, results)
         ceiling = f", {results['test_ccc_mean_of_ceiling']:.2f} of the ceiling" if data_args.demo else ""

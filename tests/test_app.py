@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import runpy
 import shutil
 import socket
@@ -148,16 +149,29 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+class Server(str):
+    """The server's URL, with its process and log."""
+
+    process: subprocess.Popen
+    log: Path
+
+
 @pytest.fixture(scope="module")
 def server(run, tmp_path_factory):
-    """app.py on a free localhost port, as a user starts it."""
+    """app.py on a free localhost port, as a user starts it (host left to its default), with small
+    limits for the hostile-upload tests: 2 MB uploads, 60 s per file, one analysis at a time and
+    two waiting."""
     port = _free_port()
     log = tmp_path_factory.mktemp("server") / "app.log"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_SERVER_NAME": "127.0.0.1"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    env.pop("GRADIO_SERVER_NAME", None)
     with open(log, "w") as sink:
         process = subprocess.Popen([sys.executable, "app.py", "--model_dir", str(run), "--port", str(port),
-                                    "--demo_dir", str(log.parent)], cwd=REPO, env=env, stdout=sink, stderr=sink)
-    url = f"http://127.0.0.1:{port}/"
+                                    "--demo_dir", str(log.parent), "--max_file_size", "2mb", "--max_duration", "60",
+                                    "--concurrency", "1", "--queue_size", "2"],
+                                   cwd=REPO, env=env, stdout=sink, stderr=sink)
+    url = Server(f"http://127.0.0.1:{port}/")
+    url.process, url.log = process, log
     try:
         deadline = time.monotonic() + 180
         while True:
@@ -259,3 +273,119 @@ def test_browser_shows_the_predictors_values_and_a_message_for_a_broken_file(ser
     message = _text_of(browser, "#status", "Cannot read")
     assert message.startswith("Cannot read broken.wav: corrupt or not an audio file"), message
     assert "Traceback" not in browser.page_source
+
+
+# ---- hostile uploads, through a real Gradio client ---------------------------------------------
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def _silence(path: Path, hours: float, rate: int = 8000) -> Path:
+    """Hours of silence as FLAC, written a minute at a time: a few hundred KB."""
+    import soundfile as sf
+
+    minute = np.zeros(60 * rate, np.float32)
+    with sf.SoundFile(path, "w", rate, 1, format="FLAC") as sink:
+        for _ in range(round(hours * 60)):
+            sink.write(minute)
+    return path
+
+
+def test_the_server_listens_on_loopback_only_by_default(server):
+    assert f"Running on local URL:  http://127.0.0.1:{server.split(':')[-1].rstrip('/')}" in server.log.read_text()
+    assert app.parse_args(["--model_dir", "x"]).host is None  # then GRADIO_SERVER_NAME, else 127.0.0.1
+
+
+def test_hostile_uploads_are_a_message_and_the_server_keeps_serving(server, predictor, files, tmp_path):
+    from gradio_client import Client, handle_file
+
+    client = Client(server, verbose=False)
+    client.predict(handle_file(str(files["song"])), api_name="/predict")  # warm
+    before = _rss_mb(server.process.pid)
+    # two hours of silence in a few hundred KB: the duration limit answers within seconds
+    silence = _silence(tmp_path / "silence.flac", hours=2.0)
+    assert silence.stat().st_size < 600_000
+    started = time.monotonic()
+    status, numbers, *_ = client.predict(handle_file(str(silence)), api_name="/predict")
+    assert time.monotonic() - started < 30
+    assert status.startswith("**Only the first 60 s of silence.flac were analysed**") and "Quadrant:" in numbers
+    # misleading extensions: text named .mp3 is a message; a FLAC named .wav is read by its content
+    fake = tmp_path / "song.mp3"
+    fake.write_text("definitely not an mp3\n" * 100)
+    status, numbers, *_ = client.predict(handle_file(str(fake)), api_name="/predict")
+    assert status.startswith("**Cannot read song.mp3**") and numbers == ""
+    disguised = tmp_path / "disguised.wav"
+    disguised.write_bytes(write_audio(tmp_path / "real.flac", 2.0, 22050).read_bytes())
+    status, numbers, *_ = client.predict(handle_file(str(disguised)), api_name="/predict")
+    assert status == "" and "Quadrant:" in numbers
+    # shell characters in the name: nothing runs, the download's name is plain
+    shell = tmp_path / "$(touch pwned);`id`|x&y.wav"
+    shutil.copyfile(files["song"], shell)
+    status, numbers, *_, download = client.predict(handle_file(str(shell)), api_name="/predict")
+    assert status == "" and "Quadrant:" in numbers
+    assert re.fullmatch(r"[\w-]+\.emotion\.json", Path(download).name), download
+    assert not (REPO / "pwned").exists() and not Path("pwned").exists()
+    # the server still serves, and its memory stayed flat
+    status, numbers, *_ = client.predict(handle_file(str(files["song"])), api_name="/predict")
+    for row, values in _expected(predictor, files["song"]).items():
+        np.testing.assert_allclose(_values(numbers)[row], values, atol=6e-5)
+    assert _rss_mb(server.process.pid) - before < 150, (before, _rss_mb(server.process.pid))
+
+
+def test_an_upload_over_the_size_limit_is_refused_before_it_is_stored(server, files, tmp_path):
+    import httpx
+    from gradio_client import Client, handle_file
+
+    big = tmp_path / "big.wav"
+    big.write_bytes(os.urandom(3 << 20))
+    client = Client(server, verbose=False)
+    with pytest.raises(ValueError, match="exceeds the maximum file size"):
+        client.predict(handle_file(str(big)), api_name="/predict")
+    # a client that does not check first: the server refuses the upload itself
+    with open(big, "rb") as body:
+        answer = httpx.post(f"{server}gradio_api/upload", files={"files": ("big.wav", body, "audio/wav")}, timeout=60)
+    assert answer.status_code == 413, (answer.status_code, answer.text[:200])
+    status, *_ = client.predict(handle_file(str(files["song"])), api_name="/predict")
+    assert status == ""
+
+
+def test_only_its_own_files_are_served(server):
+    import httpx
+
+    for path in ("/etc/passwd", str(REPO / "README.md"), "../../../../etc/passwd"):
+        answer = httpx.get(f"{server}gradio_api/file={path}", timeout=30)
+        assert answer.status_code in (403, 404), (path, answer.status_code)
+
+
+def test_a_full_queue_is_refused_as_busy(server, tmp_path):
+    from gradio_client import Client, handle_file
+    from gradio_client.utils import QueueError
+
+    slow = _silence(tmp_path / "minute.flac", hours=1 / 60)  # a minute: some work per request
+    client = Client(server, verbose=False)
+    jobs = [client.submit(handle_file(str(slow)), api_name="/predict") for _ in range(10)]
+    done, busy = 0, 0
+    for job in jobs:
+        try:
+            job.result(timeout=120)
+            done += 1
+        except QueueError as error:
+            assert "Queue is full" in str(error)
+            busy += 1
+    assert done >= 1 and busy >= 1, (done, busy)  # one running, two waiting: the rest are told
+    assert "Quadrant:" in client.predict(handle_file(str(slow)), api_name="/predict")[1]  # and it goes on
+
+
+def test_a_hostile_name_never_becomes_a_path(predictor, files, tmp_path):
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    shown = app.analyse(predictor, str(files["song"]), downloads, name="../../etc/passwd\\x<b>*y*.wav")
+    download = Path(shown.download)
+    assert download.resolve().parent.parent == downloads.resolve()  # inside its request's folder
+    assert download.name == "x_b_y.emotion.json"
+    assert app.escape_markdown("x<b>*y*[z](u)") == "x&lt;b>\\*y\\*\\[z\\](u)"

@@ -52,8 +52,8 @@ def test_prepare_with_spreads_and_dynamic_labels(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     manifest = (out / "manifest.csv").read_text().splitlines()
     assert manifest[0] == ("song_id,path,valence,arousal,split,subset,duration,sample_rate,channels,"
-                           "valence_std,arousal_std,curve,curve_frames")
-    assert manifest[1].startswith(f"a/0,{tmp_path / 'a' / '0.wav'},0.1,-0.1,") and manifest[1].endswith(",0.1,0.2,curves.csv,2")
+                           "valence_std,arousal_std,curve,curve_frames,dataset,group")
+    assert manifest[1].startswith(f"a/0,{tmp_path / 'a' / '0.wav'},0.1,-0.1,") and manifest[1].endswith(",0.1,0.2,curves.csv,2,csv,a/0")
     assert (out / "curves.csv").read_text() == "song_id,time,valence,arousal\na/0,0.5,0.1,0.2\na/0,1.0,0.3,0.4\n"
     report = json.loads((out / "data_report.json").read_text())
     assert report["dynamic"]["frames_skipped_by_reason"] == {"time outside the audio": 1}

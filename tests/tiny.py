@@ -17,4 +17,10 @@ TINY = {
         num_conv_pos_embedding_groups=4, feat_extract_norm="group", do_stable_layer_norm=False, layerdrop=0.0,
         conv_bias=False, feat_proj_layer_norm=True,
     ),  # fmt: skip
+    # HTSAT: 16 mel bins in a 64 x 64 image, two Swin stages (the CLAP test's tiny audio tower).
+    "clap": dict(
+        spec_size=64, num_mel_bins=16, patch_embeds_hidden_size=16, hidden_size=32, depths=[1, 1],
+        num_attention_heads=[2, 2], num_hidden_layers=2, window_size=4, enable_fusion=False,
+        head_hidden_size=16,
+    ),  # fmt: skip
 }

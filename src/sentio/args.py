@@ -24,6 +24,7 @@ class DataArguments(DataSourceSpec):
     preprocessing_num_workers: int = field(default=1, metadata={"help": "Processes for the one-time feature pass."})
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         self.fractions()  # a malformed --split_fractions fails at parse time, before any data work
         if self.preprocessing_num_workers < 1:
             raise ArgumentError(f"--preprocessing_num_workers must be >= 1, got {self.preprocessing_num_workers}")
@@ -43,6 +44,26 @@ class SyntheticArguments:
     def __post_init__(self) -> None:
         if self.synthetic_ratio is not None and not self.synthetic_ratio >= 0:
             raise ArgumentError(f"--synthetic_ratio must be >= 0, got {self.synthetic_ratio}")
+
+
+@dataclass
+class SearchArguments:
+    """Hyperparameter search (train.py only; see sentio.training.search)."""
+
+    hp_search: int | None = field(
+        default=None, metadata={"help": "Search N trials with Optuna (objective: validation --metric_for_best_model, "
+                                "maximised); the best trial becomes the run. Trials live in OUTPUT_DIR/trials/NNN, the "
+                                "study in OUTPUT_DIR/hp_search.db: rerunning the command resumes a stopped search."})
+    hp_space: str | None = field(
+        default=None, metadata={"help": "JSON file replacing the default search space: {setting: {\"type\": \"float\"|"
+                                "\"int\", \"low\", \"high\", \"log\", \"step\"} or {\"type\": \"categorical\", "
+                                "\"choices\": [...]}} (see the README)."})
+
+    def __post_init__(self) -> None:
+        if self.hp_search is not None and self.hp_search < 1:
+            raise ArgumentError(f"--hp_search must be a positive number of trials, got {self.hp_search}")
+        if self.hp_space is not None and self.hp_search is None:
+            raise ArgumentError("--hp_space needs --hp_search N (the number of trials)")
 
 
 @dataclass
@@ -78,7 +99,7 @@ class FeatureArguments:
 class ModelArguments(FeatureArguments):
     """Which backbone, where its weights come from, and the regression head."""
 
-    model: str = field(default="ast", metadata={"help": "Backbone: ast, wav2vec2 or vit."})
+    model: str = field(default="ast", metadata={"help": "Backbone: ast, wav2vec2, vit, mert or clap."})
     pooling: str | None = field(
         default=None, metadata={"help": "How the head pools the encoder's tokens (default: per backbone).",
                                 "choices": list(POOLING_MODES)})
@@ -102,6 +123,21 @@ class ModelArguments(FeatureArguments):
     spec_augment: bool = field(default=True, metadata={"help": "SpecAugment-style masks on spectrogram training inputs (AST, ViT)."})
     mixup_alpha: float = field(default=0.0, metadata={"help": "mixup of training windows and labels, lam ~ Beta(a, a) (0 = off; 0.2 is usual)."})
     early_stopping_patience: int | None = field(default=None, metadata={"help": "Stop after N evaluations without improvement (default: never)."})
+    # Which part trains (besides --probe): LoRA adapters or the top encoder layers, each with the head.
+    lora: bool = field(
+        default=False, metadata={"help": "LoRA adapters (through peft) on the encoder's attention projections; the head "
+                                 "trains in full. The saved run has them merged: it loads without peft."})
+    lora_r: int = field(default=8, metadata={"help": "LoRA rank."})
+    lora_alpha: float = field(default=16.0, metadata={"help": "LoRA scaling alpha (the update is scaled by alpha / r)."})
+    lora_dropout: float = field(default=0.1, metadata={"help": "Dropout on the LoRA adapters' input."})
+    lora_target_modules: str | None = field(
+        default=None, metadata={"help": "Comma-separated encoder linear layers that get adapters (default: the "
+                                "backbone's attention projections, e.g. q_proj,k_proj,v_proj,out_proj)."})
+    save_adapter: bool = field(
+        default=False, metadata={"help": "With --lora: also write the PEFT adapter (adapter_config.json, "
+                                 "adapter_model.safetensors, the head included) into the run."})
+    unfreeze_top_layers: int | None = field(
+        default=None, metadata={"help": "Train only the top N encoder layers and the head (the rest stays frozen)."})
 
     def __post_init__(self) -> None:
         if self.layer is not None:
@@ -122,6 +158,37 @@ class ModelArguments(FeatureArguments):
             raise ArgumentError(f"--mixup_alpha must be >= 0, got {self.mixup_alpha}")
         if self.early_stopping_patience is not None and self.early_stopping_patience < 1:
             raise ArgumentError(f"--early_stopping_patience must be >= 1, got {self.early_stopping_patience}")
+        self._check_trained_part()
+
+    @property
+    def lora_target_list(self) -> tuple[str, ...] | None:
+        """--lora_target_modules as names, or None for the backbone's own."""
+        if self.lora_target_modules is None:
+            return None
+        return tuple(name.strip() for name in self.lora_target_modules.split(",") if name.strip())
+
+    def _check_trained_part(self) -> None:
+        modes = [flag for flag, on in (("--probe", self.probe), ("--lora", self.lora),
+                                       ("--unfreeze_top_layers", self.unfreeze_top_layers is not None)) if on]
+        if len(modes) > 1:
+            raise ArgumentError(f"{' and '.join(modes)} cannot be combined: each says which part of the model trains")
+        if self.unfreeze_top_layers is not None and self.unfreeze_top_layers < 1:
+            raise ArgumentError(f"--unfreeze_top_layers must be >= 1, got {self.unfreeze_top_layers}")
+        if not self.lora:
+            if self.save_adapter or self.lora_target_modules is not None:
+                raise ArgumentError("--save_adapter and --lora_target_modules need --lora")
+            return
+        if self.lora_r < 1:
+            raise ArgumentError(f"--lora_r must be >= 1, got {self.lora_r}")
+        if not self.lora_alpha > 0:
+            raise ArgumentError(f"--lora_alpha must be positive, got {self.lora_alpha}")
+        if not 0 <= self.lora_dropout < 1:
+            raise ArgumentError(f"--lora_dropout must be in [0, 1), got {self.lora_dropout}")
+        if self.lora_target_modules is not None and not self.lora_target_list:
+            raise ArgumentError("--lora_target_modules names no module; give comma-separated names such as q_proj,v_proj")
+        from .training.lora import import_peft
+
+        import_peft()  # one line now, before any data work, if peft is missing
 
 
 @dataclass

@@ -407,3 +407,26 @@ def test_refuses_foreign_folder_and_bad_args(tmp_path: Path, capsys: pytest.Capt
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
     assert demo_main(["--output_dir", str(tmp_path / "x"), "--num_clips", "0"]) == 2
     assert "num_clips" in capsys.readouterr().err
+
+
+def test_demo_variant_is_other_music_with_biased_raters(tmp_path):
+    """Variant 1 (cross-dataset benchmarks): same ids and truth as variant 0, other audio, raters shifted."""
+    import pandas as pd
+
+    from sentio.demo.corpus import RATER_BIAS, ensure_demo
+
+    plain = ensure_demo(tmp_path / "a", num_clips=3, seed=4)
+    shifted = ensure_demo(tmp_path / "b", num_clips=3, seed=4, variant=1)
+    assert "variant" not in json.loads((plain / "demo.json").read_text())
+    assert json.loads((shifted / "demo.json").read_text())["variant"] == 1
+    assert ensure_demo(tmp_path / "b", num_clips=3, seed=4, variant=1) == shifted  # reused, not regenerated
+    a, b = (pd.read_csv(root / "truth.csv") for root in (plain, shifted))
+    assert a["song_id"].tolist() == b["song_id"].tolist()
+    assert np.allclose(a[["valence", "arousal"]], b[["valence", "arousal"]])
+    assert (b["tempo_bpm"] < 0.8 * a["tempo_bpm"]).all()  # a slower tempo range
+    audio = sorted((plain / "DEAM_audio" / "MEMD_audio").glob("*.mp3"))
+    assert all(p.read_bytes() != (shifted / "DEAM_audio" / "MEMD_audio" / p.name).read_bytes() for p in audio)
+    static = "DEAM_Annotations/annotations/annotations averaged per song/song_level/static_annotations_averaged_songs_1_2000.csv"
+    la, lb = (pd.read_csv(root / static, skipinitialspace=True) for root in (plain, shifted))
+    shift = (lb[["valence_mean", "arousal_mean"]] - la[["valence_mean", "arousal_mean"]]).mean().to_numpy()
+    assert shift == pytest.approx(RATER_BIAS[1], abs=0.15)

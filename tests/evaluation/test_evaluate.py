@@ -222,3 +222,20 @@ def test_curve_bootstrap_statistic_from_sums_equals_recomputing_the_metrics():
     for draw in (np.arange(6), np.array([3, 3, 0, 5, 2, 2]), np.array([1, 4])):
         expected = curve_list_metrics([preds[i] for i in draw], [trues[i] for i in draw])
         np.testing.assert_allclose(statistic(draw), [expected[k] for k in keys], rtol=1e-9, atol=1e-12)
+
+
+def test_another_dataset_leaves_out_the_songs_the_run_trained_on(tiny_run, tmp_path):
+    """--data OTHER: OTHER's test songs that are the run's train songs (here the same file) are left out and counted."""
+    manifest = pd.read_csv(tiny_run / "manifest.csv", dtype=str)
+    trained = manifest.loc[manifest["split"] == "train", "path"].iloc[0]
+    fresh = [write_audio(tmp_path / "other" / f"n{i}.wav", seconds=1.5, sr=16000, seed=50 + i) for i in range(3)]
+    rows = [f"{trained},0.1,0.2,test", *[f"{p},-0.1,0.3,test" for p in fresh]]
+    (tmp_path / "other.csv").write_text("\n".join(["path,valence,arousal,split", *rows]) + "\n")
+    out = tmp_path / "eval"
+    result = run_eval(["--model_dir", str(tiny_run), "--data", str(tmp_path / "other.csv"), "--label_scale=-1-1",
+                       "--output_dir", str(out), "--bootstrap", "0", "--match_audio", "no"], tmp_path / "cache")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "left out 1 songs the run trained on" in result.stdout
+    report = json.loads((out / "eval_report.json").read_text())
+    assert report["left_out_seen_in_training"]["count"] == 1 and report["counts"]["scored"] == 3
+    assert report["left_out_seen_in_training"]["left_out"][0]["run_split"] == "train"

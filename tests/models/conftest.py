@@ -17,7 +17,8 @@ def auto_classes() -> None:
 
 def _tiny_inputs(name: str, batch: int = 3, seed: int = 0) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
-    shape = {"ast": (batch, 64, 32), "wav2vec2": (batch, 1600), "vit": (batch, 32, 32), "mert": (batch, 1600)}[name]
+    shape = {"ast": (batch, 64, 32), "wav2vec2": (batch, 1600), "vit": (batch, 32, 32), "mert": (batch, 1600),
+             "clap": (batch, 201, 16)}[name]
     return torch.randn(shape, generator=g)
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -35,16 +36,36 @@ def read_csv_file(path: str | Path, **kwargs) -> pd.DataFrame:
     return clean_columns(frame)
 
 
+def numbers(values: pd.Series) -> pd.Series:
+    """pd.to_numeric(values, errors="coerce"), which still raises OverflowError on an integer too long
+    for a float (a cell of 400 digits): then cell by cell, such a cell becoming inf as float() makes
+    it (the row checks refuse it) and anything else that is not a number NaN."""
+    try:
+        return pd.to_numeric(values, errors="coerce")
+    except OverflowError:
+        return pd.Series([_number(v) for v in values], index=values.index, dtype=float)
+
+
+def _number(value: object) -> float:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except OverflowError:  # an int pandas read whole: out of any scale
+        return math.inf if value > 0 else -math.inf  # type: ignore[operator]
+    except (TypeError, ValueError):
+        return float("nan")
+
+
 def song_ids(values: pd.Series) -> list[str]:
     """Numeric ids as text without the decimal point pandas may add ('2.0' -> '2'); other ids stripped."""
-    numbers = pd.to_numeric(values, errors="coerce")
+    numbers_ = numbers(values)
     return ["" if pd.isna(raw) else str(int(n)) if pd.notna(n) and float(n).is_integer() else str(raw).strip()
-            for raw, n in zip(values, numbers)]
+            for raw, n in zip(values, numbers_)]
 
 
 def resolve_audio_paths(raw_paths: pd.Series, base: Path) -> list[str]:
-    """Absolute, resolved audio paths; a relative path is relative to `base` (the CSV's folder). Empty stays empty."""
-    return [str((base / p).resolve()) if p else "" for p in raw_paths]
+    """Absolute, resolved audio paths; a relative path is relative to `base` (the CSV's folder). Empty stays empty,
+    and so does a path with a NUL byte, which no file system has (its row is then skipped as a missing file)."""
+    return [str((base / p).resolve()) if p and "\0" not in p else p for p in raw_paths]
 
 
 def read_label_csv(
@@ -82,14 +103,14 @@ def read_label_csv(
         {
             "song_id": list(ids),
             "path": resolve_audio_paths(raw_paths, csv_path.resolve().parent),
-            "valence": pd.to_numeric(frame[valence_column], errors="coerce"),
-            "arousal": pd.to_numeric(frame[arousal_column], errors="coerce"),
+            "valence": numbers(frame[valence_column]),
+            "arousal": numbers(frame[arousal_column]),
             "subset": [""] * len(frame),
         }
     )
     for name, column in (("valence_std", valence_std_column), ("arousal_std", arousal_std_column)):
         if column:
-            out[name] = pd.to_numeric(frame[column], errors="coerce")
+            out[name] = numbers(frame[column])
     if split_column and split_column in frame.columns:
         out["split"] = frame[split_column].fillna("").astype(str).str.strip().str.lower()
     # line numbers as the user sees them in an editor (header is line 1)

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ArgumentError, MissingFileError
-from .csv_table import read_csv_file, song_ids
+from .csv_table import numbers, read_csv_file, song_ids
 from .dynamic import Curve, DynamicTable, read_wide_dynamic
 
 STATIC_FILES = (
@@ -133,15 +133,15 @@ class DeamReader:
             frame["source"] = [f"{path.name}:{i + 2}" for i in range(len(frame))]
             frames.append(frame)
         table = pd.concat(frames, ignore_index=True)
-        ids = pd.to_numeric(table["song_id"], errors="coerce")
+        ids = numbers(table["song_id"])
         out = pd.DataFrame(
             {
                 "song_id": song_ids(table["song_id"]),
-                "valence": pd.to_numeric(table["valence_mean"], errors="coerce"),
-                "arousal": pd.to_numeric(table["arousal_mean"], errors="coerce"),
-                "valence_std": pd.to_numeric(table["valence_std"], errors="coerce"),
-                "arousal_std": pd.to_numeric(table["arousal_std"], errors="coerce"),
-                "subset": [deam_subset(int(i)) if pd.notna(i) else "" for i in ids],
+                "valence": numbers(table["valence_mean"]),
+                "arousal": numbers(table["arousal_mean"]),
+                "valence_std": numbers(table["valence_std"]),
+                "arousal_std": numbers(table["arousal_std"]),
+                "subset": [deam_subset(int(i)) if np.isfinite(i) else "" for i in ids],  # inf: a huge id
                 "source": table["source"],
             }
         )

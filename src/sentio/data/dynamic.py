@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
-from .csv_table import CsvFormatError, read_csv_file, resolve_audio_paths, song_ids
+from .csv_table import CsvFormatError, numbers, read_csv_file, resolve_audio_paths, song_ids
 from .labels import check_scale, to_unit
 
 FRAME_SECONDS = 0.5  # one label per half-second (2 Hz)
@@ -225,7 +225,7 @@ def _to_curves(frames: pd.DataFrame, label_scale: str) -> dict[str, Curve]:
 def _value_problems(text: pd.Series, label_scale: str) -> tuple[pd.Series, np.ndarray]:
     """Numbers of the cells and, per cell, '' or why it cannot be used."""
     low, high = check_scale(label_scale)
-    value = pd.to_numeric(text.astype(str).str.strip(), errors="coerce")
+    value = numbers(text.astype(str).str.strip())
     problem = np.where(value.isna(), "not a number",
                        np.where(value.between(low, high), "", f"outside the {low:g}..{high:g} scale"))
     return value, problem
@@ -330,7 +330,7 @@ def long_dynamic_table(frame: pd.DataFrame, csv_path: Path, label_scale: str, ke
     raw_keys = frame[key_column].fillna("").astype(str).str.strip()
     by_path = key_column == "path"
     keys = resolve_audio_paths(raw_keys, csv_path.resolve().parent) if by_path else raw_keys.tolist()
-    time = pd.to_numeric(frame["time"].astype(str).str.strip(), errors="coerce")
+    time = numbers(frame["time"].astype(str).str.strip())
     valence, problem_v = _value_problems(frame["valence"], label_scale)
     arousal, problem_a = _value_problems(frame["arousal"], label_scale)
     checks = [(raw_keys == "").to_numpy(), time.isna().to_numpy(), problem_v != "", problem_a != ""]

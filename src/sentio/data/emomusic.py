@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from ..errors import MissingFileError
-from .csv_table import CsvFormatError, read_csv_file, song_ids
+from .csv_table import CsvFormatError, numbers, read_csv_file, song_ids
 from .deam import find_dynamic_pair, find_in_tree
 from .dynamic import DynamicTable, read_wide_dynamic
 
@@ -80,7 +80,7 @@ class EmoMusicReader:
                                  "song_id,mean_arousal,std_arousal,mean_valence,std_valence")
         out = pd.DataFrame({"song_id": song_ids(frame["song_id"])})
         for column, name in STATIC_COLUMNS.items():
-            out[name] = pd.to_numeric(frame[column], errors="coerce")
+            out[name] = numbers(frame[column])
         subsets, artists = self._info()
         out["subset"] = [subsets.get(sid, "") for sid in out["song_id"]]
         out["artist"] = [artists.get(sid, "") for sid in out["song_id"]]

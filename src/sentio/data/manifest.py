@@ -5,6 +5,12 @@ label, bad rater spread, duplicate id) and either skips it with its reason in th
 strict=True, stops at the first problem. Audio paths are stored absolute and resolved, so a
 manifest works from any working directory. Songs with dynamic (2 Hz) labels name the file that
 holds their curve (`curves.csv`, beside manifest.csv) in the `curve` column.
+
+Every row names its `dataset` (deam, emomusic, pmemo, csv, demo, hf) and its `group`: the copies
+of one piece of music (in several datasets, or twice in one; found by their audio, see
+sentio.data.duplicates) share a group, and a group is one unit for splits and labels. A song with
+no copy is its own group, named by its song id, so a single-dataset manifest splits exactly as
+before groups existed.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from tqdm.auto import tqdm
 from .. import __version__
 from ..errors import DataError, MissingFileError
 from ..features.audio import AudioError, audio_info
-from .csv_table import read_csv_file
+from .csv_table import numbers, read_csv_file
 from .dynamic import CURVES_FILE, Curve, read_long_dynamic, write_curves
 from .labels import check_scale, std_to_unit, to_unit
 from .splits import SPLITS, normalise_split_name, read_split_files, seeded_split
@@ -30,10 +36,13 @@ from .splits import SPLITS, normalise_split_name, read_split_files, seeded_split
 MANIFEST_FILE = "manifest.csv"
 # Every manifest has these; the spread and curve columns came later and read_manifest adds them when absent.
 REQUIRED_COLUMNS = ["song_id", "path", "valence", "arousal", "split", "subset", "duration", "sample_rate", "channels"]
-_ADDED_COLUMNS = {"valence_std": np.nan, "arousal_std": np.nan, "curve": "", "curve_frames": 0}
+_ADDED_COLUMNS = {"valence_std": np.nan, "arousal_std": np.nan, "curve": "", "curve_frames": 0, "dataset": "", "group": ""}
 MANIFEST_COLUMNS = REQUIRED_COLUMNS + list(_ADDED_COLUMNS)
 SPREAD_COLUMNS = ("valence_std", "arousal_std")
-_TEXT_COLUMNS = ("song_id", "path", "split", "subset", "curve")
+_TEXT_COLUMNS = ("song_id", "path", "split", "subset", "curve", "dataset", "group")
+# How strongly a split holds a song out: a group whose copies were given different splits (by lists
+# or a split column) goes wholly to the most held-out one, so no copy of a test song is trained on.
+_HOLD_OUT_ORDER = {"train": 0, "validation": 1, "test": 2}
 
 
 class ManifestError(DataError):
@@ -58,6 +67,7 @@ class ManifestReport:
     skipped: list[dict] = field(default_factory=list)
     split_method: str = ""
     splits: dict[str, int] = field(default_factory=dict)
+    groups_moved_to_held_out: int = 0  # rows whose split a copy elsewhere overrode
 
     def skip(self, row: pd.Series, reason: str, strict: bool) -> None:
         where = row.get("source") or row.get("path")
@@ -80,6 +90,8 @@ class ManifestReport:
             "skipped_by_reason": by_reason,
             "split_method": self.split_method,
             "splits": self.splits,
+            **({"rows_moved_to_their_group_split": self.groups_moved_to_held_out}
+               if self.groups_moved_to_held_out else {}),
             "skipped": self.skipped,
             "sentio_version": __version__,
         }
@@ -111,19 +123,11 @@ def _unit_spread(row: pd.Series, column: str, scale: str) -> float:
     return float(std_to_unit(row[column], scale)) if column in row.index else math.nan
 
 
-def build_manifest(
-    table: pd.DataFrame,
-    label_scale: str,
-    split: SplitSpec | None = None,
-    strict: bool = False,
-    source: str = "",
-    progress: bool = True,
-) -> tuple[pd.DataFrame, dict]:
-    """Validate a source table (song_id, path, valence, arousal[, valence_std, arousal_std, split, subset, source])
-    into a manifest (MANIFEST_COLUMNS; no curves yet: see with_curves)."""
+def check_rows(table: pd.DataFrame, label_scale: str, report: ManifestReport, strict: bool = False,
+               dataset: str = "", progress: bool = True) -> list[dict]:
+    """Validate a source table's rows (labels, spreads, ids, audio) into manifest rows on [-1, 1];
+    skipped rows go into `report` with their reason."""
     low, high = check_scale(label_scale)
-    split = split or SplitSpec()
-    report = ManifestReport(source=source, label_scale=label_scale, rows_total=len(table))
     kept, seen = [], set()
     for _, row in tqdm(table.iterrows(), total=len(table), desc="checking audio", disable=not progress, unit="clip"):
         song_id = str(row["song_id"])
@@ -152,34 +156,78 @@ def build_manifest(
             "split": row.get("split", ""), "subset": str(row.get("subset", "") or ""),
             "duration": round(info.duration, 3), "sample_rate": info.sample_rate, "channels": info.channels,
             **{c: _unit_spread(row, c, label_scale) for c in SPREAD_COLUMNS}, "curve": "", "curve_frames": 0,
-            "source": row.get("source", ""),
+            "dataset": dataset, "group": song_id, "source": row.get("source", ""),
         })
+    return kept
+
+
+def build_manifest(
+    table: pd.DataFrame,
+    label_scale: str,
+    split: SplitSpec | None = None,
+    strict: bool = False,
+    source: str = "",
+    progress: bool = True,
+    dataset: str = "",
+) -> tuple[pd.DataFrame, dict]:
+    """Validate a source table (song_id, path, valence, arousal[, valence_std, arousal_std, split, subset, source])
+    into a manifest (MANIFEST_COLUMNS; every song its own group; no curves yet: see with_curves)."""
+    check_scale(label_scale)
+    report = ManifestReport(source=source, label_scale=label_scale, rows_total=len(table))
+    kept = check_rows(table, label_scale, report, strict, dataset, progress)
     if not kept:
         raise ManifestError(f"{source}: no usable rows ({len(report.skipped)} skipped; see the reasons with --strict)")
-    manifest = pd.DataFrame(kept)
+    return finish_manifest(pd.DataFrame(kept), split or SplitSpec(), report, strict)
+
+
+def finish_manifest(manifest: pd.DataFrame, split: SplitSpec, report: ManifestReport,
+                    strict: bool = False) -> tuple[pd.DataFrame, dict]:
+    """Assign splits group by group (the `group` column) and return the manifest and its report."""
     manifest = _assign_splits(manifest, split, report, strict)
     report.splits = {name: int((manifest["split"] == name).sum()) for name in SPLITS}
     return manifest[MANIFEST_COLUMNS].reset_index(drop=True), report.to_dict(len(manifest))
 
 
 def _assign_splits(manifest: pd.DataFrame, spec: SplitSpec, report: ManifestReport, strict: bool) -> pd.DataFrame:
+    """One split per group. Seeded: the groups are shuffled (a song without copies is a group named
+    by its song id, so single-dataset splits are what they were before groups). From lists or a
+    split column: a group whose copies were given different splits goes to the most held-out one
+    (test > validation > train), counted in the report."""
     column = manifest["split"].fillna("").astype(str)
+    groups = manifest["group"].astype(str)
     if spec.files:
         mapping = read_split_files(spec.files)
         report.split_method = f"id lists from {spec.files}"
-        manifest["split"] = [mapping.get(s, "") for s in manifest["song_id"]]
+        # a multi-dataset manifest's ids are 'dataset:id'; the lists hold the dataset's own ids
+        manifest["split"] = [mapping.get(s, mapping.get(s.partition(":")[2], "")) for s in manifest["song_id"]]
     elif spec.use_column and (column != "").any():
         report.split_method = "split column of the source"
         manifest["split"] = [normalise_split_name(s) or "" for s in column]
     else:
-        mapping = seeded_split(manifest["song_id"].tolist(), spec.seed, spec.fractions)
-        report.split_method = f"seeded song-level split seed={spec.seed} fractions={list(spec.fractions)}"
-        manifest["split"] = [mapping[s] for s in manifest["song_id"]]
+        mapping = seeded_split(groups.tolist(), spec.seed, spec.fractions)
+        report.split_method = f"seeded group-level split seed={spec.seed} fractions={list(spec.fractions)}"
+        manifest["split"] = [mapping[g] for g in groups]
+        return manifest
+    moved = _one_split_per_group(manifest)
+    if moved:
+        report.groups_moved_to_held_out = moved
     unassigned = manifest["split"] == ""
     for _, row in manifest[unassigned].iterrows():
         reason = "id not in any split list" if spec.files else "split value is not train/validation/test"
         report.skip(row, reason, strict)
     return manifest[~unassigned]
+
+
+def _one_split_per_group(manifest: pd.DataFrame) -> int:
+    """Give every copy of a group the most held-out split any copy has; the number of rows moved."""
+    held_out = {}
+    for group, split in zip(manifest["group"], manifest["split"]):
+        if split and _HOLD_OUT_ORDER[split] >= _HOLD_OUT_ORDER.get(held_out.get(group, ""), -1):
+            held_out[group] = split
+    new = [held_out.get(g, s) for g, s in zip(manifest["group"], manifest["split"])]
+    moved = int(sum(a != b for a, b in zip(new, manifest["split"])))
+    manifest["split"] = new
+    return moved
 
 
 def with_curves(manifest: pd.DataFrame, curves: Mapping[str, Curve]) -> pd.DataFrame:
@@ -225,6 +273,8 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
     for column, default in _ADDED_COLUMNS.items():
         if column not in frame.columns:
             frame[column] = default
+    no_group = frame["group"] == ""
+    frame.loc[no_group, "group"] = frame.loc[no_group, "song_id"]  # older manifests: every song its own group
     _check_ranges(frame, path)
     frame["path"] = [_resolve(p, path.parent) for p in frame["path"]]
     return frame
@@ -233,7 +283,7 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
 def _numbers(text: pd.Series, column: str, path: Path) -> pd.Series:
     """A numeric column; only a spread may be empty (the source had none)."""
     text = text.str.strip()
-    values = pd.to_numeric(text, errors="coerce")
+    values = numbers(text)
     bad = values.isna() & ((text != "") | (column not in SPREAD_COLUMNS))
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
@@ -256,7 +306,7 @@ def _check_ranges(frame: pd.DataFrame, path: Path) -> None:
 def _resolve(audio: str, folder: Path) -> str:
     """An absolute path as is; a relative one beside the manifest if it exists there, else from the working directory."""
     relative = Path(audio)
-    if not audio or relative.is_absolute():
+    if not audio or relative.is_absolute() or "\0" in audio:  # NUL: no file has it; the file check says so
         return audio
     beside = folder / relative
     return str((beside if beside.exists() or not relative.exists() else relative).resolve())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -12,11 +12,16 @@ from ..errors import ArgumentError, MissingFileError
 from .csv_table import read_csv_file, read_label_csv
 from .deam import DEAM_SCALE, DeamReader
 from .dynamic import DynamicTable, read_long_dynamic
+from .duplicates import MATCH_MODES, apply_groups
+from .fingerprint import require_chromaprint
 from .manifest import (
     REQUIRED_COLUMNS,
     ManifestError,
+    ManifestReport,
     SplitSpec,
     build_manifest,
+    check_rows,
+    finish_manifest,
     read_curves,
     read_manifest,
     with_curves,
@@ -26,6 +31,7 @@ from .protocols import get_protocol
 from .readers import READERS, open_reader
 
 logger = logging.getLogger(__name__)
+DEMO_MARKER = "demo.json"  # sentio.demo.corpus.MARKER (not imported: data/ does not import the demo package)
 
 
 @dataclass
@@ -34,12 +40,18 @@ class DataSourceSpec:
 
     data: str | None = field(
         default=None,
-        metadata={"help": "A DEAM, EmoMusic or PMEmo folder, a label CSV (path, valence, arousal), or a manifest.csv from prepare.py."},
+        metadata={"help": "A DEAM, EmoMusic or PMEmo folder, a label CSV (path, valence, arousal), or a manifest.csv from "
+                  "prepare.py; several datasets at once: --data DEAM_DIR EMOMUSIC_DIR (the same music in two is "
+                  "found by its audio and becomes one song group: one split, one label).", "nargs": "+"},
     )
-    demo: bool = field(default=False, metadata={"help": "Use the built-in demo corpus (generated once under data/demo)."})
+    demo: bool = field(default=False, metadata={"help": "Use the built-in demo corpus (generated once under data/demo); "
+                                                  "with --data, the demo corpus is one more source."})
     demo_dir: str = field(default="data/demo", metadata={"help": "Where the demo corpus is generated."})
     demo_num_clips: int = field(default=300, metadata={"help": "Size of the demo corpus."})
     demo_seed: int = field(default=0, metadata={"help": "Seed of the demo corpus."})
+    demo_variant: int = field(
+        default=0, metadata={"help": "0: the demo corpus; 1: a domain-shifted one (other timbres and tempo range, "
+                             "raters with a bias), for cross-dataset benchmarks."})
     label_scale: str | None = field(
         default=None, metadata={"help": "Scale of the CSV's labels: 1-9, -1-1 or 0-1 (DEAM and the demo are 1-9)."}
     )
@@ -90,6 +102,24 @@ class DataSourceSpec:
     split_seed: int = field(default=42, metadata={"help": "Seed of the song-level split."})
     split_fractions: str = field(default="0.8,0.1,0.1", metadata={"help": "Train,validation,test fractions."})
     strict: bool = field(default=False, metadata={"help": "Fail on the first bad row instead of skipping and reporting it."})
+    match_audio: str = field(
+        default="auto",
+        metadata={"help": "Find copies of the same music by their audio (Chromaprint): auto (with several --data "
+                  "sources; needs Chromaprint), yes (also within one source), no (trust song ids and known id maps "
+                  "only, e.g. DEAM ids <= 1000 = EmoMusic).", "choices": list(MATCH_MODES)},
+    )
+
+    def __post_init__(self) -> None:
+        if isinstance(self.data, (list, tuple)):  # --data A [B ...]: one source stays a plain string
+            self.data = self.data[0] if len(self.data) == 1 else list(self.data)
+        if self.match_audio not in MATCH_MODES:
+            raise ArgumentError(f"--match_audio must be one of {', '.join(MATCH_MODES)}, got {self.match_audio!r}")
+
+    def data_sources(self) -> list[str]:
+        """The --data sources given (none for --demo alone)."""
+        if not self.data:
+            return []
+        return [self.data] if isinstance(self.data, str) else list(self.data)
 
     def fractions(self) -> tuple[float, float, float]:
         """The train, validation, test fractions of --split_fractions."""
@@ -140,7 +170,7 @@ def load_source(spec: DataSourceSpec) -> Source:
     if spec.demo:
         from ..demo.corpus import ensure_demo
 
-        root = ensure_demo(spec.demo_dir, num_clips=spec.demo_num_clips, seed=spec.demo_seed)
+        root = ensure_demo(spec.demo_dir, num_clips=spec.demo_num_clips, seed=spec.demo_seed, variant=spec.demo_variant)
         reader = DeamReader(root)
         return Source(reader.read_static(), DEAM_SCALE, f"demo corpus at {root}", dynamic=reader.dynamic,
                       dataset="demo")
@@ -151,8 +181,14 @@ def load_source(spec: DataSourceSpec) -> Source:
         return Source(table, spec.label_scale or "", description, dataset="hf")
     if not spec.data:
         raise ManifestError("no data given: pass --data DEAM_DIR|EMOMUSIC_DIR|PMEMO_DIR|CSV, --dataset_name or --demo")
+    if len(spec.data_sources()) > 1:
+        raise ManifestError("several --data sources are read one by one: see prepare_manifest")
     path = Path(spec.data)
     if path.is_dir():
+        if (path / DEMO_MARKER).is_file():  # a demo corpus given as --data: DEAM's layout, its own dataset name
+            reader = DeamReader(path)
+            return Source(reader.read_static(), DEAM_SCALE, f"demo corpus at {path}", dynamic=reader.dynamic,
+                          dataset="demo")
         reader = open_reader(path)
         table, checks = reader.read(spec)
         return Source(table, reader.label_scale, f"{reader.title} folder {path}", checks, reader.dynamic,
@@ -175,11 +211,86 @@ def check_manifest_protocol(manifest: pd.DataFrame, name: str, path: Path) -> No
                             f"--protocol {name} (or pass the dataset folder)")
 
 
+def _local_name(dataset: str, taken: set[str]) -> str:
+    """The dataset's name as a song-id prefix, numbered when two sources are of one kind (csv, csv-2)."""
+    name, k = dataset, 1
+    while name in taken:
+        k += 1
+        name = f"{dataset}-{k}"
+    taken.add(name)
+    return name
+
+
+def _several_sources(spec: DataSourceSpec, progress: bool) -> tuple[pd.DataFrame, dict, dict]:
+    """Several --data sources, each read by its own reader onto [-1, 1], song ids made unique as
+    `dataset:id`, copies of the same music grouped (by audio unless --match_audio no) with one
+    label, and splits assigned per group. Returns the manifest (before curves), the report and the curves."""
+    given = spec.data_sources()
+    if spec.dynamic_labels:
+        raise ArgumentError("--dynamic_labels goes with one --data source; several sources bring their own "
+                            "dynamic annotations")
+    if spec.match_audio != "no":
+        require_chromaprint(f"a run over several datasets (--data {' '.join(given)}{' and --demo' if spec.demo else ''})")
+    for path in given:
+        if Path(path).is_file() and _is_manifest(Path(path)):
+            raise ArgumentError(f"{path}: a manifest.csv cannot be one of several --data sources; pass the datasets it came from")
+    report = ManifestReport(source="several datasets: " + "; ".join((["demo corpus"] if spec.demo else []) + given),
+                            label_scale="each source's own")
+    rows, local_ids, curves, per_source, taken = [], [], {}, [], set()
+    # --demo with --data: the demo corpus is one more source. Every layout problem before any audio work.
+    sources = ([load_source(replace(spec, data=None))] if spec.demo else []) + \
+        [load_source(replace(spec, demo=False, data=path)) for path in given]
+    for source in sources:
+        name = _local_name(source.dataset, taken)
+        before = len(report.skipped)
+        kept = check_rows(source.table, source.label_scale, report, spec.strict, source.dataset, progress)
+        report.rows_total += len(source.table)
+        for row in kept:
+            local_ids.append(row["song_id"])
+            row["song_id"] = row["group"] = f"{name}:{row['song_id']}"
+        summary = {"source": source.description, "dataset": source.dataset, "id_prefix": f"{name}:",
+                   "label_scale": source.label_scale, "rows_total": len(source.table), "rows_kept": len(kept),
+                   "rows_skipped": len(report.skipped) - before, **source.checks}
+        if source.dynamic is not None and kept:
+            local = pd.DataFrame(kept).assign(song_id=local_ids[len(local_ids) - len(kept):])
+            found, dynamic_report = source.dynamic.curves(local, strict=spec.strict)
+            curves.update({f"{name}:{song}": curve for song, curve in found.items()})
+            summary["dynamic"] = dynamic_report.to_dict()
+        per_source.append(summary)
+        rows += kept
+    if not rows:
+        raise ManifestError(f"{report.source}: no usable rows ({len(report.skipped)} skipped; see the reasons with --strict)")
+    manifest, duplicates = apply_groups(pd.DataFrame(rows), spec.match_audio, _cache_dir(spec), local_ids, progress)
+    split = SplitSpec(seed=spec.split_seed, fractions=spec.fractions(), files=spec.split_files)
+    manifest, out = finish_manifest(manifest, split, report, spec.strict)
+    out["sources"] = per_source
+    out["duplicates"] = duplicates.to_dict()
+    return manifest, out, curves
+
+
+def _one_source_grouped(source: Source, split: SplitSpec, spec: DataSourceSpec, progress: bool) -> tuple[pd.DataFrame, dict]:
+    """One source whose copies of the same music (found by audio) become groups before the split."""
+    report = ManifestReport(source=source.description, label_scale=source.label_scale, rows_total=len(source.table))
+    kept = check_rows(source.table, source.label_scale, report, spec.strict, source.dataset, progress)
+    if not kept:
+        raise ManifestError(f"{source.description}: no usable rows ({len(report.skipped)} skipped; see the reasons with --strict)")
+    manifest, duplicates = apply_groups(pd.DataFrame(kept), "yes", _cache_dir(spec), progress=progress)
+    manifest, out = finish_manifest(manifest, split, report, spec.strict)
+    out["duplicates"] = duplicates.to_dict()
+    return manifest, out
+
+
+def _cache_dir(spec: DataSourceSpec) -> str:
+    """Where fingerprints are cached: beside the features (DataArguments.cache_dir)."""
+    return getattr(spec, "cache_dir", None) or "data/cache"
+
+
 def prepare_manifest(spec: DataSourceSpec, output_dir: str | Path | None = None,
                      progress: bool = True) -> tuple[pd.DataFrame, dict]:
     """Build (or reuse, for a manifest.csv) the manifest and attach each song's dynamic curve where
     the source has one; write manifest.csv, data_report.json and curves.csv into output_dir."""
-    given = Path(spec.data) if spec.data and not spec.demo else None
+    several = len(spec.data_sources()) + bool(spec.demo) > 1
+    given = Path(spec.data) if spec.data and not spec.demo and not several else None
     dynamic, curves = None, {}
     protocol = get_protocol(spec.protocol) if spec.protocol else None
     if spec.keep_published_leakage and (protocol is None or not protocol.leakage_option):
@@ -187,7 +298,11 @@ def prepare_manifest(spec: DataSourceSpec, output_dir: str | Path | None = None,
                             "as they are); drop it or add --protocol music2emo")
     if protocol is not None and spec.split_files:
         raise ArgumentError(f"--protocol {protocol.name} fixes the split itself; drop --split_files")
-    if given is not None and given.is_file() and _is_manifest(given):
+    if several and protocol is not None:
+        raise ArgumentError(f"--protocol {protocol.name} reads one dataset per run; give one --data source")
+    if several:
+        manifest, report, curves = _several_sources(spec, progress)
+    elif given is not None and given.is_file() and _is_manifest(given):
         manifest, curves = read_manifest(given), read_curves(given)
         report = {"source": f"manifest {given}", "rows_kept": len(manifest), "rows_skipped": 0, "skipped": [],
                   "splits": manifest["split"].value_counts().to_dict()}
@@ -204,8 +319,12 @@ def prepare_manifest(spec: DataSourceSpec, output_dir: str | Path | None = None,
             assignment = protocol.assign(table, source.dataset, spec)
             table, protocol_report = assignment.table, assignment.report
         split = SplitSpec(seed=spec.split_seed, fractions=spec.fractions(), files=spec.split_files)
-        manifest, report = build_manifest(table, source.label_scale, split, strict=spec.strict,
-                                          source=source.description, progress=progress)
+        if spec.match_audio == "yes":  # copies within one source: grouped before the split
+            require_chromaprint("--match_audio yes")
+            manifest, report = _one_source_grouped(replace(source, table=table), split, spec, progress)
+        else:
+            manifest, report = build_manifest(table, source.label_scale, split, strict=spec.strict,
+                                              source=source.description, progress=progress, dataset=source.dataset)
         report.update(source.checks)
         report["dataset"] = source.dataset
         if protocol is not None:

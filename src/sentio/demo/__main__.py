@@ -8,7 +8,7 @@ import json
 import sys
 import time
 
-from .corpus import DEFAULT_DEMO_DIR, generate_demo
+from .corpus import DEFAULT_DEMO_DIR, RATER_BIAS, generate_demo
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,11 +18,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--output_dir", default=DEFAULT_DEMO_DIR)
     p.add_argument("--num_clips", type=int, default=300)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--variant", type=int, default=0, choices=sorted(RATER_BIAS),
+                   help="1: a domain-shifted corpus (other timbres, tempo range, rater bias)")
     p.add_argument("--num_workers", type=int, default=None, help="processes (default: 2)")
     args = p.parse_args(argv)
     start = time.perf_counter()
     try:
-        out = generate_demo(args.output_dir, args.num_clips, args.seed, args.num_workers)
+        out = generate_demo(args.output_dir, args.num_clips, args.seed, args.num_workers, args.variant)
     except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -26,6 +26,7 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 from tqdm.auto import tqdm
 
 from .ceiling import ceiling
@@ -38,6 +39,9 @@ GENERATOR_VERSION = 2
 
 DEFAULT_DEMO_DIR = "data/demo"  # relative to the repo root / cwd
 MARKER = "demo.json"
+# Per synth.VARIANTS: the raters of a variant corpus rate (valence, arousal) this much higher on
+# 1..9 than the truth (a panel's bias, as datasets' raters differ), their 2 Hz values by the same / 4.
+RATER_BIAS = {0: (0.0, 0.0), 1: (0.8, -0.6)}
 _OWN_NAMES = {"DEAM_audio", "DEAM_Annotations", "truth.csv", TRUTH_DYNAMIC, "ceiling.json", MARKER}
 
 
@@ -47,13 +51,27 @@ def _check_replaceable(out: Path) -> None:
         raise FileExistsError(f"{out} exists and is not a demo corpus: choose another output_dir")
 
 
+def _biased(plan: dict, variant: int) -> dict:
+    """The plan with variant's rater bias added to its ratings and 2 Hz labels (the truth unchanged)."""
+    bias = np.asarray(RATER_BIAS[variant], np.float64)
+    if not bias.any():
+        return plan
+    plan["ratings"] = np.clip(plan["ratings"] + bias[None, :, None], 1.0, 9.0)
+    plan["extremes"] = np.clip(plan["extremes"] + bias[None, :, None, None], 1.0, 9.0)
+    plan["dynamic"] = [np.round(np.clip(f + bias / 4.0, -1.0, 1.0), 3) + 0.0 for f in plan["dynamic"]]
+    return plan
+
+
 def generate_demo(output_dir: str | os.PathLike, num_clips: int = 300, seed: int = 0,
-                  num_workers: int | None = None) -> Path:
+                  num_workers: int | None = None, variant: int = 0) -> Path:
     """Write a demo corpus of `num_clips` clips to `output_dir` (replacing an older one); return it.
 
-    Deterministic in (num_clips, seed). Built in a sibling temporary folder that is renamed into
+    Deterministic in (num_clips, seed, variant). `variant` 1 is a domain-shifted corpus (other
+    timbres and tempo range, raters with a bias: synth.VARIANTS, RATER_BIAS). Built in a sibling temporary folder that is renamed into
     place at the end, so an interrupted run never leaves a corpus that looks complete.
     """
+    if variant not in RATER_BIAS:
+        raise ValueError(f"demo variant must be one of {sorted(RATER_BIAS)}, got {variant}")
     if not 1 <= num_clips <= MAX_CLIPS:
         raise ValueError(f"num_clips must be in 1..{MAX_CLIPS} (DEAM's id range), got {num_clips}")
     out = Path(output_dir)
@@ -62,10 +80,10 @@ def generate_demo(output_dir: str | os.PathLike, num_clips: int = 300, seed: int
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         (tmp / AUDIO_SUBDIR).mkdir(parents=True)
-        plan = plan_corpus(num_clips, seed)
+        plan = _biased(plan_corpus(num_clips, seed), variant)
         specs = [ClipSpec(int(sid), seed, plan["paths"][i], float(plan["divisiveness"][i]),
                           int(plan["rates"][i]), int(plan["channels"][i]), float(plan["durations"][i]),
-                          str(tmp / AUDIO_SUBDIR / f"{sid}.mp3")) for i, sid in enumerate(plan["ids"])]
+                          str(tmp / AUDIO_SUBDIR / f"{sid}.mp3"), variant) for i, sid in enumerate(plan["ids"])]
         specs_by_length = sorted(specs, key=lambda s: -s.duration)  # long clips first: even load
         workers = min(2, os.cpu_count() or 1) if num_workers is None else num_workers
         bar = dict(total=num_clips, desc="demo corpus", unit="clip")
@@ -80,7 +98,8 @@ def generate_demo(output_dir: str | os.PathLike, num_clips: int = 300, seed: int
         write_dynamic(tmp, plan)
         write_truth(tmp, plan, [by_id[int(s)] for s in plan["ids"]])
         (tmp / "ceiling.json").write_text(json.dumps(ceiling(plan, num_clips, seed), indent=2) + "\n")
-        marker = {"generator": "sentio.data.demo", "version": GENERATOR_VERSION, "num_clips": num_clips, "seed": seed}
+        marker = {"generator": "sentio.data.demo", "version": GENERATOR_VERSION, "num_clips": num_clips, "seed": seed,
+                  **({"variant": variant} if variant else {})}  # variant 0's marker as it always was
         (tmp / MARKER).write_text(json.dumps(marker, indent=2) + "\n")  # last: the corpus is complete
         if out.exists():
             old = out.parent / f".{out.name}.old"
@@ -96,15 +115,16 @@ def generate_demo(output_dir: str | os.PathLike, num_clips: int = 300, seed: int
     return out
 
 
-def ensure_demo(output_dir: str | os.PathLike = DEFAULT_DEMO_DIR, num_clips: int = 300, seed: int = 0) -> Path:
+def ensure_demo(output_dir: str | os.PathLike = DEFAULT_DEMO_DIR, num_clips: int = 300, seed: int = 0,
+                variant: int = 0) -> Path:
     """Return the demo corpus at `output_dir`, generating it only if absent, stale or incomplete."""
     out = Path(output_dir)
     try:
         marker = json.loads((out / MARKER).read_text())
         wanted = {"version": GENERATOR_VERSION, "num_clips": num_clips, "seed": seed}
-        if all(marker.get(k) == v for k, v in wanted.items()) and \
+        if all(marker.get(k) == v for k, v in wanted.items()) and marker.get("variant", 0) == variant and \
                 len(os.listdir(out / AUDIO_SUBDIR)) == num_clips:
             return out
     except (OSError, ValueError):
         pass
-    return generate_demo(out, num_clips, seed)
+    return generate_demo(out, num_clips, seed, variant=variant)

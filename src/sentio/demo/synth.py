@@ -64,6 +64,27 @@ class ClipSpec:
     channels: int
     duration: float  # seconds
     path: str
+    variant: int = 0  # see VARIANTS
+
+
+# Domain-shifted versions of the demo music, for cross-dataset benchmarks. Variant 0 is the demo
+# corpus as it always was (nothing here touches it: no extra random draws, offsets of 0). Variant 1:
+# other timbres (odd-harmonic, darker tables; FM at ratio 3) and a slower tempo range; its raters'
+# bias is in demo.RATER_BIAS.
+VARIANTS: dict[int, dict] = {0: {}, 1: {"tempo_factor": 0.7, "tilt_offset": 0.8, "odd_harmonics": True, "fm_ratio": 3}}
+
+
+def _with_variant(nuisances: dict, variant: int) -> dict:
+    """A clip's nuisances moved to `variant`'s domain (tempo scaled, timbre fields replaced)."""
+    shift = VARIANTS[variant]
+    out = dict(nuisances)
+    for key, value in shift.items():
+        if key == "tempo_factor":
+            out[key] = nuisances[key] * value
+        elif key != "tilt_offset":
+            out[key] = value
+    out["tilt_offset"] = shift.get("tilt_offset", 0.0)
+    return out
 
 
 def unit(values: np.ndarray) -> np.ndarray:
@@ -219,11 +240,12 @@ def _loudness_gain(audio: np.ndarray, target_dbfs: Callable[[np.ndarray], np.nda
     return np.interp(np.arange(len(audio)) / SYNTH_SR, centres, gain).astype(np.float32)
 
 
-def render(duration: float, emotion: np.ndarray, divisiveness: float, rng: np.random.Generator, channels: int):
+def render(duration: float, emotion: np.ndarray, divisiveness: float, rng: np.random.Generator, channels: int,
+           variant: int = 0):
     """Render a clip at SYNTH_SR along its emotion path (cells, 2) on 1..9 (see ClipSpec):
     returns (audio (frames, channels) float32, cues dict as clip_cues)."""
     texture_rng = rng.spawn(1)[0]  # its own stream: the texture is independent of the music
-    c = clip_nuisances(rng)
+    c = _with_variant(clip_nuisances(rng), variant)
     n = int(round(duration * SYNTH_SR))
     t = np.arange(n) / SYNTH_SR
     cell_t = (np.arange(len(emotion)) + 0.5) / PATH_RATE
@@ -267,7 +289,7 @@ def render(duration: float, emotion: np.ndarray, divisiveness: float, rng: np.ra
     env_c = (np.minimum(since / attack, 1.0) * (sustain + (1 - sustain) * np.exp(-since / 0.25))).astype(np.float32)
     shade = np.round((2.4 - arousal_cues(s_ua)["tilt"]) / 1.7 * (TILT_STEPS - 1)).astype(np.int64)
     used, shade_of = np.unique(shade, return_inverse=True)
-    tables = np.concatenate([_table(2.4 - 1.7 * k / (TILT_STEPS - 1), c["odd_harmonics"]) for k in used])
+    tables = np.concatenate([_table(2.4 - 1.7 * k / (TILT_STEPS - 1) + c["tilt_offset"], c["odd_harmonics"]) for k in used])
     offset = shade_of[si] * TABLE_SIZE  # switches at strikes, where the attack hides it
     cents = (3.0 + 35.0 * bar_v["dissonance"])[bar_of]
     left, right = np.zeros(n, np.float32), np.zeros(n, np.float32)
@@ -340,8 +362,9 @@ def render(duration: float, emotion: np.ndarray, divisiveness: float, rng: np.ra
 
 def write_clip(spec: ClipSpec) -> dict:
     """Render one clip, write it as MP3 at its own rate and channel count, and return its cues."""
-    rng = np.random.default_rng([spec.seed, spec.song_id])  # per clip: workers agree on it
-    audio, cues = render(spec.duration, spec.emotion, spec.divisiveness, rng, spec.channels)
+    # per clip: workers agree on it; another variant is other music too
+    rng = np.random.default_rng([spec.seed, spec.song_id] + ([spec.variant] if spec.variant else []))
+    audio, cues = render(spec.duration, spec.emotion, spec.divisiveness, rng, spec.channels, spec.variant)
     if spec.sample_rate != SYNTH_SR:
         audio = soxr.resample(audio, SYNTH_SR, spec.sample_rate, quality="HQ").astype(np.float32)
         audio = np.clip(audio, -0.95, 0.95)  # resampling may overshoot the soft-knee limit a bit

@@ -15,8 +15,9 @@ import pandas as pd
 from ..args import DataArguments
 from ..calibration import CALIBRATION_FILE, Calibration
 from ..choices import TARGET_STATIC
+from ..data.duplicates import SeenInTraining, songs_seen_in_training
 from ..data.dynamic import stitch_frames
-from ..data.manifest import read_curves
+from ..data.manifest import read_curves, read_manifest
 from ..data.protocols import BenchmarkProtocol, get_protocol
 from ..data.sources import check_manifest_protocol, load_manifest
 from ..errors import DataError
@@ -31,6 +32,25 @@ from .benchmark import data_report_section, protocol_headline
 from .report import arrays, build_report, coverage_report, curve_report, markdown, prediction_table
 
 logger = logging.getLogger(__name__)
+
+
+def leave_out_seen(model_dir: str, data_args: DataArguments, manifest: pd.DataFrame, split: str,
+                   progress: bool = True) -> tuple[pd.DataFrame, SeenInTraining | None]:
+    """With --data/--demo (another dataset, or the same one prepared again), the `split` songs that
+    are copies of songs the run trained on (its manifest's train and validation splits, found by
+    their audio) are left out of the scores and counted; None when the run's own manifest is scored."""
+    run_manifest = Path(model_dir) / "manifest.csv"
+    if not (data_args.data or data_args.demo) or not run_manifest.is_file():
+        return manifest, None
+    scored = manifest[manifest["split"] == split]
+    seen = songs_seen_in_training(read_manifest(run_manifest), scored, data_args.match_audio, data_args.cache_dir,
+                                  progress)
+    if seen.left_out:
+        logger.warning("left out %d of %d %s songs: the run trained on copies of them (%s; listed in eval_report.json)",
+                       len(seen.left_out), len(scored), split, seen.matched_by)
+        drop = {row["song_id"] for row in seen.left_out}
+        manifest = manifest[~((manifest["split"] == split) & manifest["song_id"].astype(str).isin(drop))]
+    return manifest, seen
 
 
 def run_protocol(data_args: DataArguments, manifest: pd.DataFrame, manifest_path: Path) -> BenchmarkProtocol | None:
@@ -178,6 +198,7 @@ def evaluate_run(model_dir: str, data_args: DataArguments, split: str, output_di
     """The whole evaluation: load, predict, score, write. Returns the report."""
     run = load_run(model_dir)
     manifest, source, manifest_dir = load_manifest(model_dir, data_args, output_dir)
+    manifest, seen = leave_out_seen(model_dir, data_args, manifest, split, progress)
     protocol = run_protocol(data_args, manifest, manifest_dir / "manifest.csv")
     logger.info("data: %s; scoring the %s split", source, split)
     dynamic = run.config is not None and getattr(run.config, "target", TARGET_STATIC) != TARGET_STATIC
@@ -193,6 +214,8 @@ def evaluate_run(model_dir: str, data_args: DataArguments, split: str, output_di
     report = build_report(table, level="window" if per_window else "song", split=split, model_dir=model_dir,
                           windows=len(predictions.pred), draws=draws, seed=seed)
     report["data"] = source
+    if seen is not None:
+        report["left_out_seen_in_training"] = seen.to_dict()
     song_curves = None
     if predictions.frame_pred is not None and predictions.frame_labels is not None:
         song_curves = curve_outputs(predictions)

@@ -1,16 +1,19 @@
 """Audio decoding: any common file -> mono float32 at the sample rate a backbone needs.
 
 soundfile (libsndfile) reads WAV/FLAC/OGG/Opus/MP3 without system libraries and is fast; other
-formats (M4A/AAC, ...) stream from an ffmpeg child (features/ffmpeg_pipe.py), or without ffmpeg go
-through librosa/audioread.
+formats (M4A/AAC, ...) stream from an ffmpeg child (features/ffmpeg_pipe.py), or without ffprobe
+through audioread (librosa's fallback), which needs ffmpeg on the PATH.
 
-`audio_blocks` decodes the same way block by block (soundfile's block reads, soxr's streaming
-resampler), so a two-hour file never lies in memory whole.
+`AudioBlocks` decodes block by block (soundfile's block reads, soxr's streaming resampler), so a
+two-hour file never lies in memory whole; `load_audio` joins its blocks. Every header is checked
+before anything is allocated from it, and a block bounds the memory of decoding AND resampling,
+whatever the header claims and whatever the ratio of the rates (a file is a stranger's input).
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import shutil
 import sys
@@ -31,6 +34,16 @@ from . import ffmpeg_pipe
 _SNDFILE_EXTENSIONS = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif"}
 FFMPEG_EXTENSIONS = {".m4a", ".aac", ".mp4", ".m4b", ".wma", ".webm", ".mka", ".ac3", ".amr", ".3gp"}
 BLOCK_FRAMES = 1 << 16  # frames per streaming read: 1.5 s at 44.1 kHz
+BLOCK_SAMPLES = 2 * BLOCK_FRAMES  # values per decoded block, whatever the channel count
+# Headers outside these bounds are refused before anything is allocated (see _check_header).
+MIN_SAMPLE_RATE = 4_000  # below telephone speech (8 kHz) and old samplers (5.5 kHz)
+MAX_SAMPLE_RATE = 768_000  # the highest rate studio converters record
+MAX_CHANNELS = 64  # third-order ambisonics (16) and multitrack stems stay below
+MAX_FRAMES_PER_BYTE = 16_384  # no codec packs more audio into a byte (FLAC's silence: ~350 frames)
+# Uncompressed subtypes: bytes per sample, to compare a header's frame count with the file's size.
+_PCM_BYTES = {"PCM_S8": 1, "PCM_U8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8,
+              "ULAW": 1, "ALAW": 1}
+_COMPRESSED_CONTAINERS = {"FLAC", "OGG", "MPEG"}
 
 
 class AudioError(DataError):
@@ -72,40 +85,53 @@ def _check_file(path: str) -> None:
 
 
 def audio_info(path: str | os.PathLike) -> AudioInfo:
-    """Duration, sample rate and channel count, read from the header where possible."""
+    """Duration, sample rate and channel count, read from the header where possible (the ffmpeg
+    formats are decoded block by block to count their frames). Refuses implausible headers."""
     path = os.fspath(path)
     _check_file(path)
     try:
-        info = sf.info(path)
-        frames, sr, channels = info.frames, info.samplerate, info.channels
+        with STDERR.muted():
+            info = sf.info(path)
     except Exception:
-        # Not a libsndfile format: decode once through the fallback to learn its shape.
-        wave, sr = _decode_fallback(path)
-        frames, channels = wave.shape[0], wave.shape[1]
+        # Not a libsndfile format: decode once through the fallback (in blocks) to learn its length.
+        source = _fallback(path)
+        try:
+            sr, channels, frames = source.rate, source.channels, 0
+            while (read := source.read(BLOCK_SAMPLES // channels).shape[0]) > 0:
+                frames += read
+        finally:
+            source.close()
+    else:
+        frames, sr, channels = info.frames, info.samplerate, info.channels
+        _check_header(path, sr, channels, frames, _pcm_bytes(info.format, info.subtype))
     if frames <= 0 or sr <= 0:
         raise AudioError(path, "no audio samples")
     return AudioInfo(duration=frames / sr, sample_rate=int(sr), channels=int(channels))
 
 
-def _decode_fallback(path: str) -> tuple[np.ndarray, int]:
-    """librosa/audioread decode, (frames, channels) float32; one-line AudioError on failure."""
-    shape = ffmpeg_pipe.probe(path) if ffmpeg_pipe.available() else None
-    if shape is not None:  # the same decoder audio_blocks streams through, so both agree
-        try:
-            wave = np.concatenate(list(ffmpeg_pipe.blocks(path, shape, BLOCK_FRAMES)))
-        except (ffmpeg_pipe.DecodeFailed, ValueError):  # ValueError: no block at all
-            raise _undecodable(path) from None
-        return wave, shape.sample_rate
-    try:
-        import librosa
+def _pcm_bytes(container: str, subtype: str) -> int | None:
+    """Bytes per sample of an uncompressed file, None for a compressed one (FLAC says PCM_16 too)."""
+    return None if container in _COMPRESSED_CONTAINERS else _PCM_BYTES.get(subtype)
 
-        with warnings.catch_warnings():  # librosa warns that it falls back; we say so ourselves on failure
-            warnings.simplefilter("ignore")
-            wave, sr = librosa.load(path, sr=None, mono=False)
-    except Exception:  # audioread raises several unrelated types, none of them more telling
-        raise _undecodable(path) from None
-    wave = np.atleast_2d(wave).T  # librosa gives (channels, frames)
-    return np.ascontiguousarray(wave, dtype=np.float32), int(sr)
+
+def _check_header(path: str, sample_rate: int, channels: int, frames: int | None, pcm_bytes: int | None) -> None:
+    """Refuse a header no real recording has, before anything is allocated from it: a rate of 1 Hz
+    would make the resampler write 16,000 samples per decoded one, hundreds of channels multiply
+    every block, and a frame count far beyond what the file's bytes can hold is a forged length."""
+    if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
+        raise AudioError(path, f"the header claims a sample rate of {sample_rate} Hz, outside the "
+                               f"{MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE} Hz of real audio (a damaged or forged file)")
+    if not 1 <= channels <= MAX_CHANNELS:
+        raise AudioError(path, f"the header claims {channels} channels (at most {MAX_CHANNELS} are read): "
+                               "a damaged or forged file")
+    if frames is None or frames <= 0:
+        return
+    size = os.path.getsize(path)
+    # uncompressed: the samples themselves must fit in the file; compressed: no codec packs more
+    # than MAX_FRAMES_PER_BYTE frames of audio into one byte (FLAC's silence: ~350).
+    if (frames * channels * pcm_bytes > size + 4096) if pcm_bytes else (frames > size * MAX_FRAMES_PER_BYTE):
+        raise AudioError(path, f"the header claims {frames} frames ({frames / sample_rate:.0f} s), more than its "
+                               f"{size} bytes can hold: a damaged or forged file")
 
 
 def _downmix(wave: np.ndarray) -> np.ndarray:
@@ -120,32 +146,26 @@ def _downmix(wave: np.ndarray) -> np.ndarray:
     return mono
 
 
-def load_audio(path: str | os.PathLike, sample_rate: int | None = None) -> np.ndarray:
-    """Decode `path` to a mono float32 waveform, resampled to `sample_rate` (None keeps the file's).
+def load_audio(path: str | os.PathLike, sample_rate: int | None = None,
+               max_duration: float | None = None) -> np.ndarray:
+    """Decode `path` to a mono float32 waveform, resampled to `sample_rate` (None keeps the file's),
+    at most its first `max_duration` seconds.
 
-    Raises AudioError (one line naming the file) for missing, empty, corrupt or silent-length files.
+    Raises AudioError (one line naming the file) for missing, empty, corrupt, silent-length or
+    implausible (see `_check_header`) files.
     """
-    wave, sr = load_audio_with_rate(path, sample_rate)
+    wave, sr = load_audio_with_rate(path, sample_rate, max_duration)
     return wave
 
 
-def load_audio_with_rate(path: str | os.PathLike, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
-    """Like load_audio, also returning the rate of the returned waveform."""
-    path = os.fspath(path)
-    _check_file(path)
-    try:
-        wave, sr = sf.read(path, dtype="float32", always_2d=True)
-    except Exception:
-        wave, sr = _decode_fallback(path)
-    if wave.shape[0] == 0:
-        raise AudioError(path, "no audio samples")
-    mono = _downmix(wave)
-    if not np.all(np.isfinite(mono)):
-        raise AudioError(path, "audio contains NaN or infinite samples")
-    if sample_rate is not None and sr != sample_rate:
-        mono = soxr.resample(mono, sr, sample_rate, quality="HQ")
-        sr = sample_rate
-    return np.ascontiguousarray(mono, dtype=np.float32), int(sr)
+def load_audio_with_rate(path: str | os.PathLike, sample_rate: int | None = None,
+                         max_duration: float | None = None) -> tuple[np.ndarray, int]:
+    """Like load_audio, also returning the rate of the returned waveform. The blocks of
+    `audio_blocks` joined: the same samples, and no more memory than the waveform returned plus a
+    block, whatever the header claims."""
+    blocks = AudioBlocks(path, sample_rate, max_duration=max_duration)
+    wave = np.concatenate(list(blocks))
+    return wave, blocks.rate
 
 
 FREE_WAIT_S = 2.0  # the longest a message waits for the decoders' muted sections to end
@@ -232,67 +252,202 @@ class _StderrMute:
 STDERR = _StderrMute()
 
 
-def _sndfile_blocks(path: str, block_frames: int) -> Iterator[tuple[np.ndarray, int]]:
-    """(frames, channels) float32 blocks and the file's rate from libsndfile, else streamed from an
-    ffmpeg child; without ffmpeg, the librosa fallback decodes the whole file first."""
+class _Source:
+    """An open audio file: its rate and channels (header checked), and `read(frames)`: up to
+    `frames` (frames, channels) float32, fewer only at the end."""
+
+    rate: int
+    channels: int
+
+    def read(self, frames: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+class _SndfileSource(_Source):
+    def __init__(self, path: str, sound: sf.SoundFile) -> None:
+        self.path, self.sound = path, sound
+        self.rate, self.channels = int(sound.samplerate), int(sound.channels)
+        try:
+            _check_header(path, self.rate, self.channels, sound.frames, _pcm_bytes(sound.format, sound.subtype))
+        except AudioError:
+            sound.close()
+            raise
+
+    def read(self, frames: int) -> np.ndarray:
+        try:
+            with STDERR.muted():
+                return self.sound.read(frames, dtype="float32", always_2d=True)
+        except Exception:  # libsndfile gives up on a damaged stream part-way
+            raise _undecodable(self.path) from None
+
+    def close(self) -> None:
+        self.sound.close()
+
+
+class _AudioreadSource(_Source):
+    """The decoder librosa.load falls back to (audioread: ffmpeg, the standard library's WAV/AIFF
+    readers), read here directly because librosa.load holds the whole file in memory and audioread
+    gives its PCM in buffers of any size. Samples equal librosa's (16-bit PCM / 32768)."""
+
+    def __init__(self, path: str) -> None:
+        import audioread
+
+        self.path = path
+        try:
+            with STDERR.muted(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                self.source = audioread.audio_open(path)
+        except Exception:  # audioread raises several unrelated types, none of them more telling
+            raise _undecodable(path) from None
+        try:
+            self.rate, self.channels = int(self.source.samplerate), int(self.source.channels)
+            _check_header(path, self.rate, self.channels, None, None)
+        except Exception as exc:
+            self.source.close()
+            if isinstance(exc, AudioError):
+                raise
+            raise _undecodable(path) from None
+        self.buffers = iter(self.source)
+        self.pending = bytearray()
+        self.ended = False
+
+    def read(self, frames: int) -> np.ndarray:
+        frame_bytes = 2 * self.channels
+        while not self.ended and len(self.pending) < frames * frame_bytes:
+            try:
+                with STDERR.muted():
+                    data = next(self.buffers, None)
+            except Exception:  # a stream damaged part-way
+                raise _undecodable(self.path) from None
+            if data is None:
+                self.ended = True
+            else:
+                self.pending += data
+        take = min(frames, len(self.pending) // frame_bytes)  # whole frames: a buffer may end inside one
+        block = np.frombuffer(bytes(self.pending[: take * frame_bytes]), "<i2").astype(np.float32) * np.float32(1 / 32768)
+        del self.pending[: take * frame_bytes]
+        return block.reshape(take, self.channels)
+
+    def close(self) -> None:
+        self.source.close()
+
+
+class _FfmpegSource(_Source):
+    """The formats libsndfile lacks, streamed as float32 from an ffmpeg child (ffmpeg_pipe): unlike
+    audioread, whose reader thread queues the whole file when decoding runs ahead of the model,
+    the pipe's buffer holds ffmpeg back, so memory stays a block whatever the file's length."""
+
+    def __init__(self, path: str, shape: ffmpeg_pipe.StreamShape) -> None:
+        self.path, self.rate, self.channels = path, shape.sample_rate, shape.channels
+        _check_header(path, self.rate, self.channels, None, None)
+        self.reader = ffmpeg_pipe.Reader(path, shape)
+
+    def read(self, frames: int) -> np.ndarray:
+        try:
+            return self.reader.read(frames)
+        except ffmpeg_pipe.DecodeFailed:
+            raise _undecodable(self.path) from None
+
+    def close(self) -> None:
+        self.reader.close()
+
+
+def _fallback(path: str) -> _Source:
+    """A file libsndfile cannot read: through ffmpeg's pipe where ffprobe finds an audio stream,
+    else audioread (which also words the error)."""
+    shape = ffmpeg_pipe.probe(path) if ffmpeg_pipe.available() else None
+    return _FfmpegSource(path, shape) if shape is not None else _AudioreadSource(path)
+
+
+def _open(path: str) -> _Source:
+    """libsndfile where it reads the file, else the ffmpeg/audioread fallback; header checked either way."""
     try:
         with STDERR.muted():
             sound = sf.SoundFile(path)
     except Exception:
-        shape = ffmpeg_pipe.probe(path) if ffmpeg_pipe.available() else None
-        if shape is not None:
-            try:
-                for block in ffmpeg_pipe.blocks(path, shape, block_frames):
-                    yield block, shape.sample_rate
-            except ffmpeg_pipe.DecodeFailed:
-                raise _undecodable(path) from None
-            return
-        with STDERR.muted():  # librosa tries libsndfile again first
-            wave, sr = _decode_fallback(path)
-        for start in range(0, wave.shape[0], block_frames):
-            yield wave[start : start + block_frames], sr
-        return
-    with sound:
-        while True:
-            try:
-                with STDERR.muted():
-                    block = sound.read(block_frames, dtype="float32", always_2d=True)
-            except Exception:  # libsndfile gives up on a damaged stream part-way
-                raise _undecodable(path) from None
-            if block.shape[0] == 0:
-                return
-            yield block, sound.samplerate
+        return _fallback(path)
+    return _SndfileSource(path, sound)
 
 
-def audio_blocks(path: str | os.PathLike, sample_rate: int | None = None,
-                 block_frames: int = BLOCK_FRAMES) -> Iterator[np.ndarray]:
-    """Decode `path` block by block: mono float32 blocks that, joined, equal
-    `load_audio(path, sample_rate)` sample for sample (soxr's streaming resampler gives the
-    one-shot resampler's output).
+class AudioBlocks:
+    """Decode a file block by block: mono float32 blocks that, joined, are `load_audio(path,
+    sample_rate, max_duration)` sample for sample (soxr's streaming resampler gives the one-shot
+    resampler's output).
 
-    Raises AudioError like load_audio, possibly after some blocks (a stream damaged part-way).
+    Memory is bounded by a block, whatever the header claims: a block holds at most
+    `block_frames` frames and BLOCK_SAMPLES values, and when resampling up, fewer frames are read
+    per block so that the resampler's OUTPUT stays within `block_frames` samples too. With
+    `max_duration`, decoding stops after that many seconds (`cut` then tells, after iterating).
+    Raises AudioError (one line), possibly after some blocks (a stream damaged part-way).
     """
-    path = os.fspath(path)
-    _check_file(path)
-    resampler: soxr.ResampleStream | None = None
-    frames = 0
-    for block, sr in _sndfile_blocks(path, block_frames):
-        mono = _downmix(block)
-        if not np.all(np.isfinite(mono)):
-            raise AudioError(path, "audio contains NaN or infinite samples")
-        if frames == 0 and sample_rate is not None and sr != sample_rate:
-            resampler = soxr.ResampleStream(sr, sample_rate, 1, dtype="float32", quality="HQ")
-        frames += mono.shape[0]
+
+    def __init__(self, path: str | os.PathLike, sample_rate: int | None = None, block_frames: int = BLOCK_FRAMES,
+                 max_duration: float | None = None) -> None:
+        self.path = os.fspath(path)
+        self.sample_rate = sample_rate
+        self.block_frames = max(1, block_frames)
+        self.max_duration = max_duration
+        self.rate = sample_rate or 0  # the rate of the blocks, known once the header is read
+        self.cut = False  # True once decoding stopped at max_duration with audio left
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        path = self.path
+        _check_file(path)
+        source = _open(path)
+        try:
+            yield from self._blocks(source)
+        finally:
+            source.close()
+
+    def _blocks(self, source: _Source) -> Iterator[np.ndarray]:
+        path, sr = self.path, source.rate
+        self.rate = self.sample_rate or sr
+        ratio = self.rate / sr
+        resampler = soxr.ResampleStream(sr, self.rate, 1, dtype="float32", quality="HQ") if ratio != 1 else None
+        # a block: at most block_frames frames, BLOCK_SAMPLES values, and block_frames resampled samples
+        frames_per_block = max(1, min(self.block_frames, BLOCK_SAMPLES // source.channels,
+                                      int(self.block_frames / max(ratio, 1.0))))
+        limit = None if self.max_duration is None else max(1, math.ceil(self.max_duration * self.rate))
+        frames = emitted = 0
+        while True:
+            block = source.read(frames_per_block)
+            if block.shape[0] == 0:
+                break
+            mono = _downmix(block)
+            if not np.all(np.isfinite(mono)):
+                raise AudioError(path, "audio contains NaN or infinite samples")
+            frames += mono.shape[0]
+            if resampler is not None:
+                mono = resampler.resample_chunk(mono)
+            if limit is not None and emitted + mono.size > limit:
+                # stop here: the first `limit` samples are those of the whole decode
+                self.cut = True
+                if limit > emitted:
+                    yield np.ascontiguousarray(mono[: limit - emitted], dtype=np.float32)
+                return
+            if mono.size:
+                emitted += mono.size
+                yield np.ascontiguousarray(mono, dtype=np.float32)
+        if frames == 0:
+            raise AudioError(path, "no audio samples")
         if resampler is not None:
-            mono = resampler.resample_chunk(mono)
-        if mono.size:
-            yield np.ascontiguousarray(mono, dtype=np.float32)
-    if frames == 0:
-        raise AudioError(path, "no audio samples")
-    if resampler is not None:
-        tail = resampler.resample_chunk(np.zeros(0, np.float32), last=True)
-        if tail.size:
-            yield tail
+            tail = resampler.resample_chunk(np.zeros(0, np.float32), last=True)
+            if limit is not None and emitted + tail.size > limit:
+                self.cut, tail = True, tail[: limit - emitted]
+            if tail.size:
+                emitted += tail.size
+                yield np.ascontiguousarray(tail, dtype=np.float32)
+        if emitted == 0:  # a few frames that the resampler turns into none
+            raise AudioError(path, f"no audio samples at {self.rate} Hz (the file holds {frames} frames)")
+
+
+def audio_blocks(path: str | os.PathLike, sample_rate: int | None = None, block_frames: int = BLOCK_FRAMES,
+                 max_duration: float | None = None) -> Iterator[np.ndarray]:
+    """The blocks of `AudioBlocks(path, sample_rate, block_frames, max_duration)`."""
+    return iter(AudioBlocks(path, sample_rate, block_frames, max_duration))
 
 
 def window_starts(num_samples: int, window: int, hop: int, min_last: float = 0.5) -> list[int]:

@@ -14,7 +14,6 @@ import json
 import shutil
 import subprocess
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 
@@ -48,33 +47,36 @@ def probe(path: str) -> StreamShape | None:
     return StreamShape(rate, channels) if rate > 0 and channels > 0 else None
 
 
+class Reader:
+    """An ffmpeg child decoding `path`'s first audio stream to float32 on a pipe. `read(frames)`
+    gives up to `frames` (frames, channels) float32, fewer only at the end; raises DecodeFailed when
+    ffmpeg ends with an error. `close()` kills and reaps the child, however far reading got."""
+
+    def __init__(self, path: str, shape: StreamShape) -> None:
+        self.path, self.shape = path, shape
+        self.proc = subprocess.Popen(
+            ["ffmpeg", "-nostdin", "-v", "quiet", "-i", "file:" + path, "-map", "0:a:0", "-vn", "-sn", "-dn",
+             "-f", "f32le", "-acodec", "pcm_f32le", "-"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.ended = False
+
+    def read(self, frames: int) -> np.ndarray:
+        frame_bytes = 4 * self.shape.channels
+        data = b"" if self.ended else self.proc.stdout.read(frames * frame_bytes)  # type: ignore[union-attr]
+        if len(data) < frames * frame_bytes and not self.ended:  # a buffered read is short only at the end
+            self.ended = True
+            if self.proc.wait() != 0:
+                raise DecodeFailed(self.path)
+        whole = len(data) - len(data) % frame_bytes
+        return np.frombuffer(data[:whole], np.float32).reshape(-1, self.shape.channels)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        self.proc.wait()
+
+
 class DecodeFailed(Exception):
     """ffmpeg could not decode the file (the caller words the user's message)."""
-
-
-def blocks(path: str, shape: StreamShape, block_frames: int) -> Iterator[np.ndarray]:
-    """(frames, channels) float32 blocks of `path`'s first audio stream. The child is killed and
-    reaped however the iteration ends (exhausted, an error, or the consumer closing it early).
-    Raises DecodeFailed when ffmpeg exits with an error."""
-    frame_bytes = 4 * shape.channels
-    proc = subprocess.Popen(
-        ["ffmpeg", "-nostdin", "-v", "quiet", "-i", "file:" + path, "-map", "0:a:0", "-vn", "-sn", "-dn",
-         "-f", "f32le", "-acodec", "pcm_f32le", "-"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    assert proc.stdout is not None
-    try:
-        while True:
-            # a buffered read returns the whole block, short only at the end of the stream
-            data = proc.stdout.read(block_frames * frame_bytes)
-            whole = len(data) - len(data) % frame_bytes
-            if whole:
-                yield np.frombuffer(data[:whole], np.float32).reshape(-1, shape.channels)
-            if len(data) < block_frames * frame_bytes:
-                break
-        if proc.wait() != 0:
-            raise DecodeFailed(path)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.stdout.close()
-        proc.wait()

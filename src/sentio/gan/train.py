@@ -259,7 +259,7 @@ class GanTrainer:
 
     def load(self, path: str) -> None:
         """Restore everything saved by `save`; the configs must match this trainer's."""
-        state = torch.load(path, map_location=self.device, weights_only=False)
+        state = torch.load(path, map_location=self.device, weights_only=True)  # tensors and plain types only: no code runs
         mine = {"gan": self.gan.to_dict(), "train": json.loads(json.dumps(asdict(self.train_config)))}
         # Settings added since a checkpoint was written compare at their defaults (which were its behaviour).
         theirs = {"gan": {**asdict(GanConfig()), **state["gan"]},
@@ -276,7 +276,7 @@ class GanTrainer:
 
 def load_generator(path: str, device: str = "cpu") -> tuple[Generator, dict[str, Any]]:
     """The EMA generator of a checkpoint (eval mode) and the checkpoint's `extra` (layout, ...)."""
-    state = torch.load(path, map_location=device, weights_only=False)
+    state = torch.load(path, map_location=device, weights_only=True)
     G = Generator(GanConfig(**state["gan"])).to(device)
     G.load_state_dict(state["G_ema"])
     return G.eval(), state.get("extra", {})

@@ -54,6 +54,7 @@ class FileOutcome:
     error: AudioError | None = None
     duration: float = 0.0
     traceback: str | None = None
+    cut: bool = False  # longer than the predictor's max_duration: only its beginning was predicted
 
     @property
     def internal(self) -> bool:
@@ -69,6 +70,7 @@ class _Decoded:
     windows: Windows | None = None
     duration: float | None = None
     error: BaseException | None = None
+    cut: bool = False
 
 
 @dataclass
@@ -79,6 +81,7 @@ class _InFlight:
     starts: list[float] = field(default_factory=list)
     outputs: list[dict[str, np.ndarray]] = field(default_factory=list)  # per window: the model's outputs for it
     duration: float | None = None  # set once decoding finished
+    cut: bool = False
 
     @property
     def complete(self) -> bool:
@@ -122,6 +125,7 @@ class _Decoders:
     def __init__(self, predictor: "EmotionPredictor", paths: list[str], num_workers: int,
                  on_start: Callable[[str], None] | None = None) -> None:
         self.extractor = predictor.extractor
+        self.max_duration = predictor.max_duration
         self.paths = paths
         self.queue: queue.Queue[_Decoded] = queue.Queue(maxsize=CHUNKS_PER_WORKER * num_workers)
         self.todo: queue.SimpleQueue[tuple[int, str]] = queue.SimpleQueue()
@@ -161,7 +165,7 @@ class _Decoders:
             if self.on_start is not None:
                 self.on_start(path)
             before = _stat(path)
-            stream = WindowStream(self.extractor, path)
+            stream = WindowStream(self.extractor, path, max_duration=self.max_duration)
             chunks = iter(stream)
             while True:
                 with self.lock:
@@ -177,7 +181,7 @@ class _Decoders:
                     return
             if _stat(path) != before:  # replaced or rewritten while it was read: its key would lie
                 raise AudioError(path, "changed while it was read: rerun to predict its new content")
-            self._put(_Decoded(index, duration=stream.duration))
+            self._put(_Decoded(index, duration=stream.duration, cut=stream.cut))
         except Exception as exc:
             self._put(_Decoded(index, error=exc))
 
@@ -297,7 +301,7 @@ def _predict(predictor: "EmotionPredictor", paths: list[str], decoders: _Decoder
             yield FileOutcome(state.path, error=error, traceback=trace)
         else:
             ended += 1
-            state.duration = message.duration
+            state.duration, state.cut = message.duration, message.cut
         yield from _finished(files, timeline, predictor.calibration)
     if batch:
         _forward(predictor, batch, files)
@@ -322,6 +326,8 @@ def _finished(files: dict[int, _InFlight], timeline: bool, calibration: "Calibra
             error, trace = file_error(state.path, exc)
             yield FileOutcome(state.path, error=error, traceback=trace)
             continue
-        yield FileOutcome(state.path, result=result, duration=state.duration or 0.0)
+        if state.cut:
+            result["cut_at"] = state.duration
+        yield FileOutcome(state.path, result=result, duration=state.duration or 0.0, cut=state.cut)
 
 

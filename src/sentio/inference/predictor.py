@@ -86,14 +86,19 @@ def song_result(outputs: Mapping[str, np.ndarray], starts: np.ndarray, timeline:
 class EmotionPredictor:
     """Predicts (valence, arousal) of whole clips from a model and the feature extractor it was trained with.
 
-    `model` is a Sentio regression model (wrapped in a TorchRunner) or any WindowRunner.
+    `model` is a Sentio regression model (wrapped in a TorchRunner) or any WindowRunner. With
+    `max_duration`, only the first `max_duration` seconds of a clip are predicted (its result then
+    says `cut_at`): a server's bound on the work one upload can ask for.
     """
 
     def __init__(self, model: torch.nn.Module | WindowRunner, extractor: SentioFeatureExtractor,
                  device: str | torch.device | None = None, batch_size: int = 32,
-                 calibration: Calibration | None = None) -> None:
+                 calibration: Calibration | None = None, max_duration: float | None = None) -> None:
         if batch_size < 1:
             raise ArgumentError(f"batch_size must be at least 1, got {batch_size}")
+        if max_duration is not None and not max_duration > 0:
+            raise ArgumentError(f"max_duration must be a positive number of seconds, got {max_duration}")
+        self.max_duration = max_duration
         self.runner: WindowRunner = (TorchRunner(model, device, outputs=RESULT_OUTPUTS)
                                      if isinstance(model, torch.nn.Module) else model)
         self.extractor = extractor
@@ -103,7 +108,7 @@ class EmotionPredictor:
 
     @classmethod
     def from_pretrained(cls, model_dir: str | os.PathLike, device: str | torch.device | None = None,
-                        batch_size: int = 32) -> "EmotionPredictor":
+                        batch_size: int = 32, max_duration: float | None = None) -> "EmotionPredictor":
         """Load a training run's folder (config.json, model.safetensors, preprocessor_config.json,
         and calibration.json when the run has one), an exported .onnx file, or the hub id of a
         pushed run. Raises CheckpointError (one line) when it is missing or incomplete."""
@@ -111,7 +116,8 @@ class EmotionPredictor:
         calibration_file = run.file(CALIBRATION_FILE)
         calibration = None if calibration_file is None else Calibration.load(calibration_file)
         model = run.model if run.model is not None else run.runner  # a torch model gets a runner of our outputs
-        return cls(model, run.extractor, device=device, batch_size=batch_size, calibration=calibration)
+        return cls(model, run.extractor, device=device, batch_size=batch_size, calibration=calibration,
+                   max_duration=max_duration)
 
     def window_outputs(self, audio: AudioInput, sampling_rate: int | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """(the model's outputs per window: `predictions` [K, 2] on [-1, 1] and, when the model gives
@@ -120,14 +126,27 @@ class EmotionPredictor:
         A file is decoded and cut into windows block by block (`WindowStream`), so memory stays
         bounded by a batch whatever its length; a waveform is cut in memory.
         """
+        outputs, starts, _ = self._outputs(audio, sampling_rate)
+        return outputs, starts
+
+    def _outputs(self, audio: AudioInput, sampling_rate: int | None) -> tuple[dict[str, np.ndarray], np.ndarray, bool]:
+        """window_outputs, and whether the clip was cut at max_duration."""
         name = self.extractor.feature_name
         if isinstance(audio, (str, os.PathLike)):
-            stream = WindowStream(self.extractor, audio)
+            stream = WindowStream(self.extractor, audio, max_duration=self.max_duration)
             outputs = run_batches(self.runner, batches_of(stream_items(stream, name), self.collate, self.batch_size))
-            return outputs, np.asarray(stream.starts, dtype=np.float64)
+            return outputs, np.asarray(stream.starts, dtype=np.float64), stream.cut
+        cut = False
+        wave = np.asarray(audio)
+        if self.max_duration is not None and wave.ndim in (1, 2):
+            limit = int(np.ceil(self.max_duration * (sampling_rate or self.extractor.sampling_rate)))
+            # time is the long axis, as the extractor reads a stereo array
+            time_axis = 1 if wave.ndim == 2 and wave.shape[0] <= wave.shape[1] else 0
+            if wave.shape[time_axis] > limit:
+                audio, cut = (wave[:, :limit] if time_axis else wave[:limit]), True
         windows = self.extractor(audio, sampling_rate=sampling_rate)
         outputs = run_batches(self.runner, batches_of(window_items(windows, name), self.collate, self.batch_size))
-        return outputs, np.asarray(windows["start"], dtype=np.float64)
+        return outputs, np.asarray(windows["start"], dtype=np.float64), cut
 
     def predict(self, audio: AudioInput | Sequence[AudioInput], sampling_rate: int | None = None,
                 timeline: bool = False) -> Result | list[Result]:
@@ -139,11 +158,16 @@ class EmotionPredictor:
         for a calibrated run `intervals` {"80"|"90"|"95": {valence: [low, high], arousal: [...]}}
         and `quadrant_probabilities` {happy, tense, sad, calm}; with `timeline`, a list of
         {start (s), valence, arousal} per window and, for a dynamic model, `curve` {times,
-        valence, arousal} at 2 Hz. Raises AudioError for a file that cannot be decoded.
+        valence, arousal} at 2 Hz; `cut_at` (s) when the clip was longer than `max_duration`
+        and only its beginning was predicted. Raises AudioError for a file that cannot be decoded.
         """
         if isinstance(audio, (list, tuple)):
             return [self.predict(a, sampling_rate, timeline) for a in audio]
-        return song_result(*self.window_outputs(audio, sampling_rate), timeline=timeline, calibration=self.calibration)
+        outputs, starts, cut = self._outputs(audio, sampling_rate)
+        result = song_result(outputs, starts, timeline=timeline, calibration=self.calibration)
+        if cut:
+            result["cut_at"] = float(self.max_duration)
+        return result
 
     def predict_files(self, paths: Iterable[str | os.PathLike], progress: bool = True, timeline: bool = False,
                       num_workers: int | None = None) -> Iterator[tuple[str, Result | AudioError]]:

@@ -15,7 +15,7 @@ from typing import Iterator
 
 import numpy as np
 
-from ..features.audio import BLOCK_FRAMES, audio_blocks
+from ..features.audio import BLOCK_FRAMES, AudioBlocks
 from ..features.extractor import SentioFeatureExtractor
 
 Windows = dict[str, np.ndarray]  # {feature_name: [k, ...], "length": [k], "start": [k] (s)}
@@ -47,17 +47,22 @@ class _Tail:
 
 class WindowStream:
     """Iterates over the windows of the audio file at `path` as `extractor` cuts them, at most
-    `chunk_windows` per item. After the iteration, `starts` holds every window's start (s) and
-    `duration` the seconds of audio decoded. Raises AudioError like `extractor(path)`."""
+    `chunk_windows` per item. With `max_duration`, only the file's first `max_duration` seconds
+    are cut into windows. After the iteration, `starts` holds every window's start (s),
+    `duration` the seconds of audio decoded and `cut` whether audio was left beyond
+    `max_duration`. Raises AudioError like `extractor(path)`."""
 
     def __init__(self, extractor: SentioFeatureExtractor, path: str | os.PathLike,
-                 chunk_windows: int = CHUNK_WINDOWS, block_frames: int = BLOCK_FRAMES) -> None:
+                 chunk_windows: int = CHUNK_WINDOWS, block_frames: int = BLOCK_FRAMES,
+                 max_duration: float | None = None) -> None:
         self.params = extractor.params
         self.path = os.fspath(path)
         self.chunk_windows = max(1, chunk_windows)
         self.block_frames = block_frames
+        self.max_duration = max_duration
         self.starts: list[float] = []
         self.num_samples = 0
+        self.cut = False
 
     @property
     def duration(self) -> float:
@@ -67,7 +72,8 @@ class WindowStream:
         p = self.params
         window, hop, grid = p.window_samples, p.hop_samples, p.grid_samples or 0
         tail, done = _Tail(), 0  # `done`: windows of the hop grid yielded so far
-        for block in audio_blocks(self.path, p.sampling_rate, self.block_frames):
+        blocks = AudioBlocks(self.path, p.sampling_rate, self.block_frames, self.max_duration)
+        for block in blocks:
             tail.append(block)
             ready = (tail.end - window) // hop + 1 if tail.end >= window else 0
             while ready - done >= self.chunk_windows:
@@ -77,6 +83,7 @@ class WindowStream:
             # (moved back onto the start grid, when the params have one) need
             tail.drop_before(min(done * hop, tail.end - window - grid))
         self.num_samples = n = tail.end
+        self.cut = blocks.cut
         starts = p.starts(n)
         on_grid = (n - window) // hop + 1 if n >= window else 0
         for first in range(done, on_grid, self.chunk_windows):

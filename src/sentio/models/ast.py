@@ -98,4 +98,7 @@ BACKBONE = _AstBackbone(
         max_length=256, frequency_stride=16, time_stride=16, head_hidden_size=128,
     ),  # fmt: skip
     legacy_feature_kind="ast",
+    # transformers 5.23 names AST's attention projections q/k/v/o_proj (older releases: query/key/value).
+    lora_targets=("q_proj", "k_proj", "v_proj", "o_proj"),
+    encoder_layers="audio_spectrogram_transformer.layers",
 )

@@ -31,6 +31,10 @@ class Backbone:
     default_head: head fields a fresh model of this backbone gets (e.g. its pooling).
     demo_config / demo_features: overrides for the compact model `--demo` trains from scratch.
     legacy_feature_kind: the kind name older Sentio versions saved for this backbone's features.
+    lora_targets: the encoder's attention projections that get LoRA adapters (names of its
+      nn.Linear modules as the INSTALLED transformers spells them; older releases differ).
+    encoder_layers: dotted path from the model to the encoder's stack of transformer layers
+      (an nn.ModuleList), for --unfreeze_top_layers.
     """
 
     name: str
@@ -45,6 +49,8 @@ class Backbone:
     demo_config: dict[str, Any] = field(default_factory=dict)
     demo_features: dict[str, Any] = field(default_factory=dict)
     legacy_feature_kind: str | None = None
+    lora_targets: tuple[str, ...] = ()
+    encoder_layers: str = ""
 
     def __post_init__(self) -> None:
         if self.feature_kind not in PARAM_CLASSES:

@@ -159,7 +159,9 @@ class EmotionHead(nn.Module):
         x = self.dropout(pooled)
         if self.dense is not None:
             x = self.dropout(self.activation(self.dense(x)))
-        out = self.out_proj(x)
+        # tanh and softplus in float32 whatever the autocast dtype: the outputs feed float32 losses and
+        # metrics, and a half-precision softplus + MIN_SPREAD would round the smallest spreads.
+        out = self.out_proj(x).float()
         mean = torch.tanh(out[..., : len(TARGETS)])
         spread = F.softplus(out[..., len(TARGETS) :]) + MIN_SPREAD if out.shape[-1] > len(TARGETS) else None
         return mean, spread

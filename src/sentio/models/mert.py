@@ -101,4 +101,7 @@ BACKBONE = _MertBackbone(
     # keep the 320-sample hop.
     demo_config=dict(WAV2VEC2.demo_config),
     demo_features={"window_seconds": 4.0},
+    # HuBERT's attention projections (transformers 5.23); MARBLE v2 adapts q_proj and v_proj only.
+    lora_targets=("q_proj", "k_proj", "v_proj", "out_proj"),
+    encoder_layers="hubert.encoder.layers",
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from transformers import PretrainedConfig, PreTrainedModel
 
 from ..errors import ArgumentError
-from . import ast, mert, vit, wav2vec2
+from . import ast, clap, mert, vit, wav2vec2
 from .backbone import Backbone
 from .student import StudentEmotionConfig, StudentForEmotionRegression
 
@@ -16,6 +16,7 @@ BACKBONES: dict[str, Backbone] = {
         wav2vec2.BACKBONE,
         vit.BACKBONE,
         mert.BACKBONE,
+        clap.BACKBONE,
     )
 }
 

@@ -96,4 +96,7 @@ BACKBONE = _VitBackbone(
         hidden_size=192, num_hidden_layers=4, num_attention_heads=4, intermediate_size=768, head_hidden_size=128,
     ),  # fmt: skip
     legacy_feature_kind="vit",
+    # transformers 5.23 names ViT's attention projections q/k/v/o_proj (older releases: query/key/value).
+    lora_targets=("q_proj", "k_proj", "v_proj", "o_proj"),
+    encoder_layers="vit.layers",
 )

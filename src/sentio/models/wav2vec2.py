@@ -96,4 +96,7 @@ BACKBONE = Backbone(
     ),  # fmt: skip
     demo_features={"window_seconds": 4.0},
     legacy_feature_kind="wav2vec2",
+    # Wav2Vec2's attention projections (transformers 5.23).
+    lora_targets=("q_proj", "k_proj", "v_proj", "out_proj"),
+    encoder_layers="wav2vec2.encoder.layers",
 )

@@ -6,10 +6,13 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..errors import CheckpointError
+
+if TYPE_CHECKING:
+    from .search import SearchSummary
 
 PIPELINE_TASK = "music-emotion"
 
@@ -47,6 +50,9 @@ class ModelCardInfo:
     layer: str | int = "last"
     probe: bool = False
     protocol_notes: list[str] = field(default_factory=list)  # a benchmark protocol's rules and leakage counts
+    trained: str = ""  # which part trained (training.freeze.TrainedPart), when the run says
+    trainable_parameters: int | None = None
+    search: SearchSummary | None = None  # the hyperparameter search that chose this model's settings
 
 
 def _input_line(features: dict[str, Any]) -> str:
@@ -55,6 +61,14 @@ def _input_line(features: dict[str, Any]) -> str:
     rest = ", ".join(f"{k}={v}" for k, v in features.items()
                      if k not in ("feature_kind", "sampling_rate", "feature_extractor_type"))
     return f"`{kind}` features at {features.get('sampling_rate', '?')} Hz ({rest})"
+
+
+def _search_lines(search: SearchSummary | None) -> list[str]:
+    if search is None:
+        return []
+    from .search import card_section
+
+    return card_section(search)
 
 
 def write_model_card(output_dir: str | Path, info: ModelCardInfo, results: dict[str, float]) -> Path:
@@ -72,6 +86,11 @@ def write_model_card(output_dir: str | Path, info: ModelCardInfo, results: dict[
     head = (f"{info.pooling} pooling of {layers.get(str(info.layer), f'hidden state {info.layer}')} -> hidden layer "
             f"-> 2 outputs through tanh; loss `{info.loss}`")
     training = "the head only (frozen encoder, embeddings cached once: probe mode)" if info.probe else "the whole model"
+    if info.trained:
+        training = info.trained
+    if info.trainable_parameters is not None:
+        training += (f"; {info.trainable_parameters:,} of {info.num_parameters:,} parameters trained "
+                     f"({100 * info.trainable_parameters / max(info.num_parameters, 1):.2f}%)")
     lines = front + [
         "",
         f"# {Path(output_dir).name}: music emotion regression ({info.backbone})",
@@ -102,6 +121,7 @@ def write_model_card(output_dir: str | Path, info: ModelCardInfo, results: dict[
         f"- Epochs {info.epochs}, batch size {info.batch_size}, learning rate {info.learning_rate}, seed {info.seed}",
         f"- Best checkpoint chosen by validation `{info.metric_for_best_model}`",
         "",
+        *_search_lines(info.search),
         "## Use",
         "```bash",
         "python predict.py --model_dir PATH_OR_HUB_ID song.mp3 album/",

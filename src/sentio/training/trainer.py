@@ -12,7 +12,9 @@ from transformers import Trainer
 
 from ..features.datasets import TARGET_COLUMNS
 from ..data.dynamic import stitch_frames
+from ..errors import ArgumentError
 from ..metrics import average_by_song, curve_metrics, regression_metrics
+from .lora import ADAPTER_CONFIG, adapter_dir, has_adapters
 
 logger = logging.getLogger(__name__)
 # What evaluation gathers from each batch (the rest of the model output stays behind).
@@ -115,12 +117,33 @@ class EmotionTrainer(Trainer):
     def _strict_load(self, checkpoint: str, model: torch.nn.Module | None = None) -> None:
         model = model if model is not None else self.model
         target = self.accelerator.unwrap_model(model)
+        adapters = os.path.isfile(os.path.join(adapter_dir(checkpoint), ADAPTER_CONFIG))
+        if adapters != has_adapters(target):
+            raise ArgumentError(f"{checkpoint} was saved {'with' if adapters else 'without'} LoRA adapters: resume "
+                                f"with the run's own flags ({'with' if adapters else 'without'} --lora)")
         loaded, info = type(target).from_pretrained(checkpoint, output_loading_info=True)
         problems = {k: v for k, v in info.items() if v and k in ("missing_keys", "unexpected_keys", "mismatched_keys")}
         if problems:
             raise RuntimeError(f"{checkpoint}: checkpoint does not match the model: {problems}")
-        target.load_state_dict(loaded.state_dict(), strict=True)
+        state = loaded.state_dict()
+        if adapters:  # the checkpoint's base weights under plain names + its adapters, as one strict load
+            from .lora import with_adapters
+
+            state = with_adapters(target, state, checkpoint)
+        target.load_state_dict(state, strict=True)
         logger.info("restored weights from %s (strict)", checkpoint)
+
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        """A model with LoRA adapters is saved as its base weights under plain names (a from_pretrained
+        folder) plus peft's adapter files, so a checkpoint reloads strictly and resumes exactly."""
+        target = self.accelerator.unwrap_model(self.model)
+        if not has_adapters(target):
+            return super()._save(output_dir, state_dict)
+        from .lora import plain_state_dict, save_adapter
+
+        super()._save(output_dir, plain_state_dict(target))
+        if self.args.should_save:
+            save_adapter(target, output_dir if output_dir is not None else self.args.output_dir)
 
     def _plain_setup(self) -> bool:
         return not (self.is_deepspeed_enabled or self.is_fsdp_enabled)
