@@ -26,7 +26,7 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 demo: install
-	$(PY) train.py --model $(DEMO_MODEL) --epochs $(DEMO_EPOCHS) --demo --output_dir runs/$(DEMO_MODEL)-demo
+	$(PY) train.py --model $(DEMO_MODEL) --epochs $(DEMO_EPOCHS) --demo --output_dir runs/$(DEMO_MODEL)-demo --overwrite_output_dir
 	$(PY) evaluate.py --model_dir runs/$(DEMO_MODEL)-demo
 
 # The web demo of the demo run (python app.py --model_dir RUN for another one).

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sentio.choices import DEMO_NOTE
 from sentio.cli import parse_dataclasses, parser_for, run_cli
 from sentio.data.labels import QUADRANTS, from_unit, quadrant, to_unit
 from sentio.demo.corpus import DEFAULT_DEMO_DIR
@@ -106,18 +107,25 @@ def load_predictor(model_dir: str, max_duration: float | None = None) -> "Emotio
 
 def demo_clips(demo_dir: str | os.PathLike) -> list[str]:
     """One demo corpus clip per quadrant, the one furthest into it by its true labels; [] without a corpus."""
+    return [path for path, _ in demo_picks(demo_dir)]
+
+
+def demo_picks(demo_dir: str | os.PathLike) -> list[tuple[str, str]]:
+    """demo_clips with each clip's button label: its quadrant and true label on 1..9 (not a file name)."""
     root = Path(demo_dir)
     if not (root / "truth.csv").is_file():
         return []
-    best: dict[str, tuple[float, str]] = {}
+    best: dict[str, tuple[float, str, str]] = {}
     with open(root / "truth.csv", newline="") as rows:
         for row in csv.DictReader(rows):
             v, a = (float(x) for x in to_unit([float(row["valence"]), float(row["arousal"])], "1-9"))
             name = str(quadrant(v, a))
             path = root / AUDIO_SUBDIR / f"{row['song_id']}.mp3"
-            if path.is_file() and abs(v) + abs(a) > best.get(name, (-1.0, ""))[0]:
-                best[name] = (abs(v) + abs(a), str(path))
-    return [best[q][1] for q in QUADRANTS if q in best]
+            if path.is_file() and abs(v) + abs(a) > best.get(name, (-1.0, "", ""))[0]:
+                label = (f"{name} (true valence {float(row['valence']):.1f}, arousal {float(row['arousal']):.1f} "
+                         "on 1..9)")
+                best[name] = (abs(v) + abs(a), str(path), label)
+    return [best[q][1:] for q in QUADRANTS if q in best]
 
 
 # ---- what the page shows: plain functions of a result dict -------------------------------------
@@ -286,28 +294,33 @@ def analyse(predictor: "EmotionPredictor", audio_path: str | None, downloads: st
     if "cut_at" in result:
         status = (f"**Only the first {result['cut_at']:g} s of {shown_name} were analysed** "
                   "(this demo's limit per file; `predict.py` has none unless given --max_duration).")
+    # the demo-corpus note is on the page once (its header); a padded clip is said here
+    notes = [note for note in result.get("notes", []) if note != DEMO_NOTE]
+    status = " ".join([status, *(f"**Note:** {note}." for note in notes)]).strip()
     return Shown(status=status, numbers=numbers_markdown(result), plane=plane_figure(result, path),
                  timeline=timeline_figure(result, path), download=str(download))
 
 
 def build_app(predictor: "EmotionPredictor", model_name: str, examples: list[str], concurrency: int = 2,
-              queue_size: int = 16, keep_files: float = 600.0) -> "gr.Blocks":
+              queue_size: int = 16, keep_files: float = 600.0, example_labels: list[str] | None = None) -> "gr.Blocks":
     """The page, its queue (`concurrency` analyses at once on the one `predictor`, `queue_size`
     waiting) and its temporary files (uploads and JSON downloads deleted after `keep_files` s)."""
     import gradio as gr
 
     window = predictor.extractor.params.window_duration
+    demo = f"\n\n**Note:** {DEMO_NOTE}." if predictor.trained_on_demo else ""
     downloads = tempfile.TemporaryDirectory(prefix="sentio-app-")  # removed with the app's process
     keep = max(1, round(keep_files))
     # Gradio deletes its own copies of uploads and outputs every `keep` s once older than `keep` s (all at exit)
     with gr.Blocks(title="Sentio: the emotion of music", analytics_enabled=False, delete_cache=(keep, keep)) as app:
         gr.Markdown(f"# Sentio: the emotion of music\nModel `{model_name}`: valence (negative … positive) and "
-                    f"arousal (calm … excited) from {window:.2f} s windows, averaged over the song.")
+                    f"arousal (calm … excited) from {window:.2f} s windows, averaged over the song.{demo}")
         with gr.Row():
             with gr.Column(scale=2):
                 audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Song", elem_id="song")
                 if examples:
-                    gr.Examples(examples, inputs=audio, label="Demo corpus clips (one per quadrant)")
+                    gr.Examples(examples, inputs=audio, label="Demo corpus clips (one per quadrant)",
+                                example_labels=example_labels)
                 status = gr.Markdown(elem_id="status")
                 numbers = gr.Markdown(elem_id="numbers")
                 download = gr.File(label="JSON (as predict.py writes it)", elem_id="download")
@@ -331,8 +344,9 @@ def main() -> int:
 
     # the analyses running at once share the cores instead of each spreading over all of them
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // args.concurrency))
-    app = build_app(predictor, args.model_dir, demo_clips(args.demo_dir), args.concurrency, args.queue_size,
-                    args.keep_files)
+    picks = demo_picks(args.demo_dir)
+    app = build_app(predictor, args.model_dir, [path for path, _ in picks], args.concurrency, args.queue_size,
+                    args.keep_files, [label for _, label in picks])
     host = args.host or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
     # server_port None: Gradio reads GRADIO_SERVER_PORT itself. Only the demo clips are served
     # besides Gradio's own temporary files.

@@ -26,7 +26,8 @@ WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.b
 
 @dataclass
 class DownloadArguments:
-    model: str = field(metadata={"help": "A backbone name (ast, wav2vec2, vit, mert, clap) or any Hub id."})
+    model: str = field(metadata={"help": "A backbone name ({backbones}) or any Hub id; also the first positional "
+                                 "argument (download_model.py MODEL --output_dir DIR)."})
     output_dir: str = field(metadata={"help": "Folder to write the checkpoint into."})
     zip: bool = field(default=False, metadata={"help": "Also write OUTPUT_DIR.zip (upload it as a Kaggle dataset)."})
     retries: int = field(default=4, metadata={"help": "Attempts on network errors, with growing pauses; files resume."})
@@ -39,6 +40,8 @@ def main() -> int:
         argv = ["--model", argv[0], *argv[1:]]
     parser = parser_for([DownloadArguments], prog="download_model.py",
                         description="Download a pretrained backbone into a plain folder.")
+    # the form that works, as the docstring writes it (argparse would show only --model MODEL)
+    parser.usage = "%(prog)s MODEL --output_dir DIR [--zip] [--retries N]   (MODEL: a backbone name or a Hub id)"
     (args,) = parse_dataclasses(parser, argv)
     if args.retries < 1:
         raise ArgumentError(f"--retries must be >= 1, got {args.retries}")

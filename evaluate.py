@@ -19,6 +19,7 @@ import sys
 from dataclasses import dataclass, field
 
 from sentio.args import DataArguments
+from sentio.choices import ALL_SPLITS
 from sentio.cli import given_flags, parse_dataclasses, parser_for, run_cli
 from sentio.errors import ArgumentError
 
@@ -28,7 +29,9 @@ class EvalArguments:
     """Which run, which split, and how to score it."""
 
     model_dir: str = field(metadata={"help": "Output folder of a train.py run (config.json, model, preprocessor)."})
-    split: str = field(default="test", metadata={"help": "Split to score.", "choices": ["train", "validation", "test"]})
+    split: str = field(default="test", metadata={
+        "help": "Split to score: test, validation, train, or all (every song of the data: for --data OTHER, which "
+                "was never split for this run).", "choices": ["train", "validation", "test", ALL_SPLITS]})
     output_dir: str | None = field(
         default=None, metadata={"help": "Where reports go (default: <model_dir>/eval-<split>, or "
                                 "<model_dir>/eval-<split>-windows with --per_window)."})
@@ -62,11 +65,21 @@ def main() -> int:
     report = evaluate_run(eval_args.model_dir, data_args, eval_args.split, output_dir, eval_args.per_window,
                           eval_args.bootstrap, eval_args.seed, eval_args.batch_size)
     m = report["metrics"]
-    print(f"{eval_args.split} ({report['level']}s: {report['counts']['scored']}) CCC valence "
-          f"{m['valence']['ccc']['value']:.4f}  arousal {m['arousal']['ccc']['value']:.4f}  "
-          f"mean {m['mean']['ccc']['value']:.4f}  quadrant accuracy {report['quadrants']['accuracy']:.3f}   ({output_dir})")
-    print(f"{eval_args.split} R² valence {m['valence']['r2']['value']:.4f}  arousal {m['arousal']['r2']['value']:.4f}  "
-          f"mean {m['mean']['r2']['value']:.4f}")
+
+    def value(entry: dict) -> str:  # a metric undefined on what was scored (one song) is n/a, never 0
+        return "n/a" if entry["value"] is None else f"{entry['value']:.4f}"
+
+    counts = report["counts"]
+    windows = f", {counts['scored']} windows" if report["level"] == "window" else ""
+    songs = f"{counts['songs']} song" + ("s" if counts["songs"] != 1 else "")
+    print(f"{eval_args.split} ({songs}{windows}) CCC valence {value(m['valence']['ccc'])}  "
+          f"arousal {value(m['arousal']['ccc'])}  mean {value(m['mean']['ccc'])}  "
+          f"quadrant accuracy {report['quadrants']['accuracy']:.3f}   ({output_dir})")
+    if counts["scored"] < 2:
+        print(f"evaluate.py: note: CCC, Pearson r and R2 need at least 2 songs and are n/a; score more songs "
+              f"(--split {ALL_SPLITS} scores every song of --data)", file=sys.stderr)
+    print(f"{eval_args.split} R² valence {value(m['valence']['r2'])}  arousal {value(m['arousal']['r2'])}  "
+          f"mean {value(m['mean']['r2'])}")
     if report.get("protocol"):  # the protocol's headline beside the published numbers
         print("\n".join(report["protocol"]["table"]))
     seen = report.get("left_out_seen_in_training")

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from sentio.cli import parser_for, run_cli
+from sentio.cli import parse_dataclasses, parser_for, run_cli
 from sentio.errors import ArgumentError, MissingFileError, OutputError, SentioError
 
 PROG = "predict.py"
@@ -83,7 +83,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[PredictArguments, list[st
     # HfArgumentParser lets a bool flag take an optional value, so `--timeline song.wav` would read
     # the file name as that value; spelling the flag out keeps it a plain switch.
     argv = [f"{a}=true" if a in SWITCHES else a for a in argv]
-    args, extra = parser.parse_args_into_dataclasses(argv)
+    args, extra = parse_dataclasses(parser, argv)
     if args.batch_size < 1:
         raise ArgumentError(f"--batch_size must be >= 1, got {args.batch_size}")
     if args.num_workers is not None and args.num_workers < 1:
@@ -152,9 +152,12 @@ class Tally:
             extra += f"; {self.unlisted} folders or links could not be searched"
         if self.internal:
             extra += f"; {self.internal} files failed with an internal error: see above"
-        return (f"{PROG}: {self.predicted + self.failed} files ({self.failed} failed{done}), "
+        files = self.predicted + self.failed
+        # below 10 x real time a whole number says too little (a short clip: "0")
+        speed = f"{factor:.0f}" if factor >= 10 else f"{factor:.2f}"
+        return (f"{PROG}: {files} file{'s' if files != 1 else ''} ({self.failed} failed{done}), "
                 f"{duration_text(self.audio_seconds)} of audio in {duration_text(wall)}: "
-                f"real-time factor {factor:.0f}{written}{extra}")
+                f"real-time factor {speed}{written}{extra}")
 
 
 def report(line: str) -> None:
@@ -228,6 +231,7 @@ def main() -> int:
 
     from sentio.features.audio import AudioError
     from sentio.inference import EmotionPredictor  # torch loads only once the arguments are valid
+    from sentio.choices import DEMO_NOTE
     from sentio.inference.journal import MAX_CRASHES, Journal, compact, journal_path
     from sentio.inference.library import CsvWriter, FileKey, ResultLog, default_workers, predict_library, record, write_tags
     from sentio.inference.shards import part_path, part_paths, processes
@@ -275,6 +279,9 @@ def main() -> int:
             if done.cut:
                 report(f"{PROG}: note: {done.path} is longer than --max_duration {args.max_duration:g} s: "
                        "only its beginning was predicted")
+            for note in done.result.get("notes", []):  # the CSV has no column for them: say them here
+                if note != DEMO_NOTE:
+                    report(f"{PROG}: note: {done.path}: {note}")
             if writer:
                 writer.write(done.path, done.result, FileKey.of(done.path))  # the key after tagging
             else:
@@ -288,6 +295,8 @@ def main() -> int:
             predictor = EmotionPredictor.from_pretrained(args.model_dir, device=procs.device or args.device,
                                                          batch_size=args.batch_size,
                                                          max_duration=args.max_duration)
+            if predictor.trained_on_demo and procs.main:  # said once, before the numbers
+                report(f"{PROG}: note: {args.model_dir}: {DEMO_NOTE}")
             timeout = args.file_timeout or None
             start = journal.start if journal else None
             suspects = [f for f in files if f in plan.suspects]

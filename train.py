@@ -58,13 +58,15 @@ def main() -> int:
     from sentio.data.protocols import get_protocol, protocol_notes
     from sentio.data.sources import prepare_manifest
     from sentio.errors import ArgumentError, DataError
-    from sentio.cli import ensure_writable_dir, note_failed_run
+    from sentio.choices import TRAINED_ON_DEMO
+    from sentio.cli import check_run_folder, ensure_writable_dir, missing_folders, note_failed_run
     from sentio.training.augment import Mixup
     from sentio.training.calibrate import calibrate_run
     from sentio.training.card import ModelCardInfo, check_hub_ready, write_model_card
     from sentio.training.freeze import check_trained_part, finish_training, select_trained
     from sentio.training.probe import INPUT_NAME, EmbeddingCollator, probe_embeddings
     from sentio.training.setup import (
+        check_split_sizes,
         resume_checkpoint,
         run_feature_extractor,
         run_targets,
@@ -102,17 +104,22 @@ def main() -> int:
     if training_args.push_to_hub:
         check_hub_ready()  # fail now, not after hours of training
     resume = resume_checkpoint(training_args.resume_from_checkpoint, training_args.output_dir)
+    check_run_folder(training_args.output_dir, training_args.overwrite_output_dir, resume is not None)
+    created = missing_folders(training_args.output_dir)
     ensure_writable_dir(training_args.output_dir, "--output_dir")
     set_seed(training_args.seed)
 
-    with note_failed_run(training_args.output_dir):
+    with note_failed_run(training_args.output_dir, created):
         # Data: a validated manifest (written into the run), then features computed once and cached.
         with training_args.main_process_first(desc="manifest"):
             manifest, data_report = prepare_manifest(data_args, training_args.output_dir,
                                                      progress=training_args.process_index == 0)
+        check_split_sizes(manifest, data_report.get("split_method", ""))  # before hours of training, not after
 
         # Model: pretrained checkpoint, or the same architecture from scratch (--demo: compact config).
         model = plan.build()
+        # what the run was trained on, recorded in config.json: every prediction path says so for the demo
+        setattr(model.config, TRAINED_ON_DEMO, bool(data_args.demo))
         trained = select_trained(model, plan.backbone, model_args)  # LoRA, top layers, probe or all
         logger.info("training %s", trained.summary())
         extractor = run_feature_extractor(plan, model.config, manifest, model_args.dataset_stats)

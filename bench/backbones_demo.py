@@ -48,7 +48,7 @@ def run_one(backbone: str, mode: str, args: argparse.Namespace, out: Path) -> di
     run_dir = out / f"{backbone}-{mode}"
     command = [sys.executable, "train.py", "--model", backbone, "--demo", "--epochs", str(args.epochs),
                "--seed", str(args.seed), "--output_dir", str(run_dir), "--cache_dir", args.cache_dir,
-               "--report_to", "none", "--disable_tqdm", "true", *MODE_FLAGS[mode]]
+               "--report_to", "none", "--disable_tqdm", "true", "--overwrite_output_dir", *MODE_FLAGS[mode]]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)

@@ -42,7 +42,7 @@ def train(out: Path, args: argparse.Namespace, *extra: str) -> Path:
         return out
     command = [sys.executable, "train.py", "--model", "ast", "--demo", "--demo_dir", args.demo_dir, "--epochs",
                str(args.epochs), "--output_dir", str(out), "--cache_dir", args.cache_dir, "--report_to", "none",
-               "--disable_tqdm", "true", *extra]
+               "--disable_tqdm", "true", "--overwrite_output_dir", *extra]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"training failed:\n{done.stderr[-3000:]}")

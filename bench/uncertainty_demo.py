@@ -81,7 +81,7 @@ def arm(name: str, flags: list[str], args: argparse.Namespace, out: Path) -> dic
     if not (run_dir / "all_results.json").is_file():
         run("train.py", "--model", "ast", "--demo", "--demo_dir", args.demo_dir, "--epochs", str(args.epochs),
             "--output_dir", str(run_dir), "--cache_dir", args.cache_dir, "--report_to", "none", "--disable_tqdm",
-            "true", *flags)
+            "true", "--overwrite_output_dir", *flags)
     eval_dir = out / f"eval-{name}"
     run("evaluate.py", "--model_dir", str(run_dir), "--output_dir", str(eval_dir), "--bootstrap", "1000")
     report = json.loads((eval_dir / "eval_report.json").read_text())

@@ -141,6 +141,26 @@ def test_demo_clips_one_per_quadrant(tmp_path):
     (tmp_path / "truth.csv").write_text("\n".join(rows) + "\n")
     assert [Path(p).stem for p in app.demo_clips(tmp_path)] == ["2", "3", "4", "6"]  # happy, tense, sad, calm
     assert app.demo_clips(tmp_path / "missing") == []
+    # the buttons say the quadrant and the true label, not the file name
+    labels = [label for _, label in app.demo_picks(tmp_path)]
+    assert labels[0] == "happy (true valence 8.0, arousal 8.5 on 1..9)" and labels[3].startswith("calm (")
+
+
+def test_the_page_says_a_demo_model_once_and_a_padded_clip(run, tmp_path):
+    import json as json_module
+
+    from sentio.choices import DEMO_NOTE
+
+    demo_run = tmp_path / "demo_run"
+    shutil.copytree(run, demo_run)
+    config = json_module.loads((demo_run / "config.json").read_text())
+    (demo_run / "config.json").write_text(json_module.dumps({**config, "trained_on_demo_corpus": True}))
+    predictor = EmotionPredictor.from_pretrained(demo_run, device="cpu")
+    page = app.build_app(predictor, str(demo_run), [])
+    assert sum(DEMO_NOTE in str(getattr(block, "value", "")) for block in page.blocks.values()) == 1
+    short = write_audio(tmp_path / "short.wav", 0.3, 16000, seed=1)
+    shown = app.analyse(predictor, str(short), tmp_path)
+    assert "shorter than one window" in shown.status and DEMO_NOTE not in shown.status
 
 
 def _free_port() -> int:

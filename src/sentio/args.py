@@ -99,7 +99,8 @@ class FeatureArguments:
 class ModelArguments(FeatureArguments):
     """Which backbone, where its weights come from, and the regression head."""
 
-    model: str = field(default="ast", metadata={"help": "Backbone: ast, wav2vec2, vit, mert or clap."})
+    model: str = field(default="ast", metadata={"help": "Backbone: {backbones} (one file each in "
+                                                "src/sentio/models/, listed in its registry)."})
     pooling: str | None = field(
         default=None, metadata={"help": "How the head pools the encoder's tokens (default: per backbone).",
                                 "choices": list(POOLING_MODES)})
@@ -198,6 +199,9 @@ class EmotionTrainingArguments(TrainingArguments):
 
     output_dir: str | None = field(
         default=None, metadata={"help": "Where the run is written (default: runs/<model>, or runs/<model>-demo with --demo)."})
+    overwrite_output_dir: bool = field(
+        default=False, metadata={"help": "Train into an --output_dir that already holds a run (refused otherwise; its "
+                                 "old files stay beside the new run's)."})
     num_train_epochs: float = field(default=30.0, metadata={"help": "Training epochs (short form: --epochs)."})
     per_device_train_batch_size: int = field(default=16, metadata={"help": "Batch size per device for training."})
     per_device_eval_batch_size: int = field(default=32, metadata={"help": "Batch size per device for evaluation."})

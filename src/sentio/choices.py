@@ -12,3 +12,10 @@ LAYER_LAST, LAYER_WEIGHTED = "last", "weighted"
 # both losses at once.
 TARGET_STATIC, TARGET_DYNAMIC, TARGET_BOTH = "static", "dynamic", "both"
 TRAINING_TARGETS = (TARGET_STATIC, TARGET_DYNAMIC, TARGET_BOTH)
+# evaluate.py's --split that scores every song of the data, whatever its split column says.
+ALL_SPLITS = "all"
+# The config.json key in which a run records that it was trained on the synthetic demo corpus.
+TRAINED_ON_DEMO = "trained_on_demo_corpus"
+# Said once where a demo-corpus model predicts (predict.py, the web page, the pipeline) and in each result.
+DEMO_NOTE = ("this model was trained on Sentio's synthetic demo corpus, not on rated music: its values, intervals "
+             "and quadrant probabilities say little about real songs (train on DEAM, EmoMusic or your own labels)")

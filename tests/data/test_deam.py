@@ -118,13 +118,15 @@ def test_dynamic_annotations_reveal_a_swapped_subset(tmp_path):
         resolve_swapped_subsets(reader, static, "2099")
 
 
-def test_without_dynamic_files_auto_changes_nothing_and_says_so(tmp_path):
+def test_without_dynamic_files_auto_changes_nothing_and_says_so(tmp_path, caplog):
     write_deam_csvs(tmp_path / SONG_LEVEL)
     (tmp_path / "DEAM_audio" / "MEMD_audio").mkdir(parents=True)
     reader = DeamReader(tmp_path)
     static = reader.read_static()
-    table, check = resolve_swapped_subsets(reader, static, "auto")
+    with caplog.at_level("WARNING", logger="sentio.data.deam"):
+        table, check = resolve_swapped_subsets(reader, static, "auto")
     assert table.equals(static) and check["swapped_subsets"] == [] and "not checked" in check["check"]
+    assert any("swap check of each subset was skipped" in r.getMessage() for r in caplog.records)  # on the console too
 
 
 def test_real_deam_2013_static_columns_contradict_the_real_dynamic_annotations(tmp_path, shared_data):

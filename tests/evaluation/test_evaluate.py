@@ -239,3 +239,64 @@ def test_another_dataset_leaves_out_the_songs_the_run_trained_on(tiny_run, tmp_p
     report = json.loads((out / "eval_report.json").read_text())
     assert report["left_out_seen_in_training"]["count"] == 1 and report["counts"]["scored"] == 3
     assert report["left_out_seen_in_training"]["left_out"][0]["run_split"] == "train"
+
+
+def test_song_bootstrap_statistic_from_sums_equals_recomputing_the_metrics():
+    from sentio.evaluation.report import song_sums_statistic
+    from sentio.metrics import DIMENSIONS, METRICS, regression_metrics
+
+    rng = np.random.default_rng(1)
+    songs = [f"s{i}" for i, n in enumerate([1, 3, 2, 4, 1, 2]) for _ in range(n)]  # window level: rows per song
+    true = rng.uniform(-1, 1, (len(songs), 2))
+    pred = true * 0.5 + rng.normal(0, 0.3, true.shape)
+    pred[songs.index("s4"), 0] = 0.3  # with s0's valence also 0.3, a draw of {s0, s4} has constant predictions
+    pred[songs.index("s0"), 0] = 0.3
+    keys = [f"{m}_{d}" for m in METRICS for d in (*DIMENSIONS, "mean")]
+    statistic = song_sums_statistic(pred, true, songs, keys)
+    order = list(dict.fromkeys(songs))
+    for draw in (np.arange(6), np.array([3, 3, 0, 5, 2, 2]), np.array([1, 1]), np.array([0, 4]), np.array([4])):
+        rows = np.concatenate([[i for i, s in enumerate(songs) if s == order[k]] for k in draw])
+        expected = regression_metrics(pred[rows], true[rows])
+        np.testing.assert_allclose(statistic(draw), [expected[k] for k in keys], rtol=1e-9, atol=1e-9)
+
+
+def test_bootstrap_of_the_song_metrics_takes_well_under_a_second():
+    """The report's bootstrap (1000 draws, BCa and percentile) for 10 songs: from sums, not per draw."""
+    import time
+
+    from sentio.evaluation.report import metrics_with_ci
+
+    rng = np.random.default_rng(2)
+    true = rng.uniform(-1, 1, (10, 2))
+    pred = true * 0.7 + rng.normal(0, 0.2, true.shape)
+    start = time.process_time()
+    unit, _ = metrics_with_ci(pred, true, [str(i) for i in range(10)], draws=1000, seed=0)
+    assert time.process_time() - start < 2.0  # per-draw scikit-learn calls took ~40 s here
+    assert unit["mean"]["ccc"]["ci_low"] < unit["mean"]["ccc"]["value"] < unit["mean"]["ccc"]["ci_high"]
+
+
+def test_split_all_scores_every_song_and_one_song_is_na_never_zero(tiny_run, tmp_path):
+    result = run_eval(["--model_dir", str(tiny_run), "--split", "all", "--output_dir", str(tmp_path / "all"),
+                       "--bootstrap", "50"], tiny_run.parent / "cache")
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((tmp_path / "all" / "eval_report.json").read_text())
+    assert report["split"] == "all" and report["counts"]["songs"] == NUM_CLIPS
+    assert report["metrics"]["mean"]["ccc"]["songs"] == NUM_CLIPS
+    assert f"all ({NUM_CLIPS} songs)" in result.stdout
+
+    # a split of one song: CCC, r and R2 are undefined there, RMSE is not
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    manifest = pd.read_csv(run / "manifest.csv", dtype={"song_id": str})
+    manifest.loc[manifest.index[2], "split"] = "validation"
+    manifest.to_csv(run / "manifest.csv", index=False)
+    result = run_eval(["--model_dir", str(run), "--split", "validation", "--bootstrap", "50"], tiny_run.parent / "cache")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "validation (1 song) CCC valence n/a  arousal n/a  mean n/a" in result.stdout
+    assert "need at least 2 songs" in result.stderr
+    report = json.loads((run / "eval-validation" / "eval_report.json").read_text())
+    for metric in ("ccc", "pearson", "r2"):
+        assert report["metrics"]["valence"][metric]["value"] is None
+    assert report["metrics"]["valence"]["rmse"]["value"] > 0 and report["metrics"]["valence"]["rmse"]["songs"] == 1
+    md = (run / "eval-validation" / "report.md").read_text()
+    assert "| valence | n/a | n/a | n/a |" in md and "rests on 1 song (" in md

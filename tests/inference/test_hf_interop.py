@@ -72,3 +72,48 @@ def test_card_names_the_pipeline_task_that_loads(tmp_path):
     card = write_model_card(tmp_path, info, {}).read_text()
     assert f"pipeline_tag: {PIPELINE_TASK}" in card and PIPELINE_TASK == "music-emotion"
     assert "`fbank` features at 16000 Hz (max_length=256)" in card  # the input line a reader understands
+
+
+def test_every_prediction_path_builds_the_same_calibrated_result(run_folder, tmp_path):
+    """EmotionPredictor, the music-emotion pipeline and a checkpoint-N folder of the run all give the
+    run's intervals and quadrant probabilities (one result builder), and say when the model was
+    trained on the demo corpus and when a clip is shorter than one window."""
+    import shutil
+
+    from transformers import pipeline
+
+    from sentio.registration import register
+
+    register()  # the pipeline task, in this process
+
+    from sentio.calibration import Calibration
+    from sentio.inference.predictor import DEMO_NOTE
+
+    run = tmp_path / "run"
+    shutil.copytree(run_folder, run)
+    checkpoint = run / "checkpoint-5"
+    shutil.copytree(run_folder, checkpoint)  # the Trainer's checkpoint: no calibration.json of its own
+    Calibration(normalized=False, quantiles={"0.8": [0.2, 0.3], "0.9": [0.3, 0.4], "0.95": [0.4, 0.5]},
+                sigma=[0.2, 0.2], songs=12, method="split-conformal (test)").save(run)
+    audio = write_audio(tmp_path / "song.wav", seconds=1.5, sr=16000, seed=3)
+    expected = EmotionPredictor.from_pretrained(run).predict(str(audio))
+    assert set(expected["intervals"]) == {"80", "90", "95"} and "quadrant_probabilities" in expected
+    assert "notes" not in expected  # nothing to say: not a demo model, a clip longer than a window
+    for source in (run, checkpoint):
+        for got in (pipeline("music-emotion", model=str(source))(str(audio)),
+                    EmotionPredictor.from_pretrained(source).predict(str(audio))):
+            for level, dims in expected["intervals"].items():
+                for dim, bounds in dims.items():
+                    assert got["intervals"][level][dim] == pytest.approx(bounds, abs=1e-6)
+            assert got["quadrant_probabilities"] == pytest.approx(expected["quadrant_probabilities"])
+
+    # a run trained on the demo corpus says so in every result; a clip shorter than a window says it is padding
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**config, "trained_on_demo_corpus": True}))
+    short = write_audio(tmp_path / "short.wav", seconds=0.3, sr=16000, seed=4)  # a window is 64 frames: 0.66 s of audio
+    predictor = EmotionPredictor.from_pretrained(run)
+    assert predictor.trained_on_demo and not EmotionPredictor.from_pretrained(run_folder).trained_on_demo
+    for got in (predictor.predict(str(short)), pipeline("music-emotion", model=str(run))(str(short))):
+        assert got["notes"][0] == DEMO_NOTE
+        assert got["notes"][1].startswith("the clip (0.30 s) is shorter than one window (0.66 s)")
+    assert predictor.predict(str(audio))["notes"] == [DEMO_NOTE]

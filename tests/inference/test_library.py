@@ -221,10 +221,10 @@ def test_outputs_of_another_kind_are_refused_in_one_line(run, folder, tmp_path, 
 
 
 def test_optional_fields_are_written_and_resumed(run, folder, tmp_path, predict_py, monkeypatch):
-    import sentio.inference.batch as library
+    import sentio.inference.predictor as predictor_module  # the one result builder's song_result
 
-    plain = library.song_result
-    monkeypatch.setattr(library, "song_result", lambda *args, **kwargs: {**plain(*args, **kwargs), **CALIBRATED})
+    plain = predictor_module.song_result
+    monkeypatch.setattr(predictor_module, "song_result", lambda *args, **kwargs: {**plain(*args, **kwargs), **CALIBRATED})
     songs = sorted(str(p) for p in folder.iterdir())[:3]
     out_csv, out_jsonl = tmp_path / "calibrated.csv", tmp_path / "calibrated.jsonl"
     for out in (out_csv, out_jsonl):
@@ -234,13 +234,15 @@ def test_optional_fields_are_written_and_resumed(run, folder, tmp_path, predict_
     levels = [f"{dim}_{end}_{level}" for level in ("80", "90", "95") for dim in ("valence", "arousal") for end in ("low", "high")]
     assert list(rows[0]) == ["file", "start", "time", "valence", "arousal", "valence_1_9", "arousal_1_9", "quadrant",
                              "num_windows", "scale", "valence_spread", "arousal_spread", *levels,
-                             "p_happy", "p_tense", "p_sad", "p_calm", "size_bytes", "mtime_ns"]
+                             "p_happy", "p_tense", "p_sad", "p_calm", "size_bytes", "mtime_ns", "kind"]
     files = [r for r in rows if not r["start"] and not r["time"]]
     assert sorted(r["file"] for r in files) == songs
     assert {(r["scale"], r["p_calm"], r["valence_low_90"], r["arousal_spread"]) for r in files} == {
         ("[-1, 1]", "0.400000", "0.050000", "0.170000")}
     curve = [r for r in rows if r["time"]]
     assert [float(r["time"]) for r in curve] == [0.5, 1.0, 1.5, 2.0] * 3  # one row per 0.5 s of each file's curve
+    assert {r["kind"] for r in files} == {"file"} and {r["kind"] for r in curve} == {"curve"}
+    assert {r["kind"] for r in rows if r["start"]} == {"window"}
     assert curve[0]["valence_1_9"] == "5.400000" and curve[0]["quadrant"] == "calm"
     records = _records(out_jsonl)
     assert all({k: r[k] for k in CALIBRATED} == CALIBRATED for r in records)
@@ -315,7 +317,7 @@ def test_progress_and_summary(run, folder, predict_py):
     assert code == 0, err
     assert ("file/s" in err or "s/file" in err) and "audio-h/s" in err
     summary = err.strip().splitlines()[-1]
-    match = re.fullmatch(r"predict\.py: 12 files \(0 failed\), ([\d.]+) s of audio in .+: real-time factor \d+", summary)
+    match = re.fullmatch(r"predict\.py: 12 files \(0 failed\), ([\d.]+) s of audio in .+: real-time factor [\d.]+", summary)
     assert match, summary
     assert float(match.group(1)) == pytest.approx(sum(sf.info(p).duration for p in folder.iterdir()), abs=0.1)
 

@@ -180,7 +180,7 @@ def test_cli_json_and_csv_timeline(ast_run, audio, predictor, tmp_path, monkeypa
     out_csv = tmp_path / "emotions.csv"
     assert _cli_inprocess(monkeypatch, "--model_dir", str(ast_run[0]), *files, "--output", str(out_csv), "--timeline") == 0
     rows = list(csv.DictReader(out_csv.open()))
-    assert list(rows[0]) == ["file", "start", *COLUMNS[1:], "scale", "size_bytes", "mtime_ns"]  # the key a rerun skips by
+    assert list(rows[0]) == ["file", "start", *COLUMNS[1:], "scale", "size_bytes", "mtime_ns", "kind"]  # the key a rerun skips by
     songs = [r for r in rows if r["start"] == ""]
     assert sorted(r["file"] for r in songs) == sorted(files)
     for song in songs:
@@ -189,6 +189,9 @@ def test_cli_json_and_csv_timeline(ast_run, audio, predictor, tmp_path, monkeypa
     assert len(rows) == sum(1 + int(r["num_windows"]) for r in songs)
     windows = [r for r in rows if r["file"] == files[0] and r["start"] != ""]
     assert [float(r["start"]) for r in windows] == pytest.approx([w["start"] for w in records[0]["timeline"]], abs=1e-5)
+    assert {r["kind"] for r in songs} == {"file"} and {r["kind"] for r in windows} == {"window"}
+    # starts without float noise: each a whole number of 0.1 ms (23.175, not 23.174999)
+    assert all(abs(w["start"] * 1e4 - round(w["start"] * 1e4)) < 1e-6 for w in records[0]["timeline"])
 
 
 def test_cli_bad_model_dir_or_output_exit_2(tmp_path, audio, ast_run, monkeypatch, capsys):
@@ -304,3 +307,21 @@ def test_a_damaged_calibration_is_one_line(dynamic_run, tmp_path):
     (folder / "calibration.json").write_text('{"normalized": true, "quantiles": {}}')
     with pytest.raises(CheckpointError, match="calibration.json: not a Sentio calibration"):
         EmotionPredictor.from_pretrained(folder, device="cpu")
+
+
+def test_cli_says_once_that_a_model_is_a_demo_model_and_which_clips_were_padding(ast_run, tmp_path):
+    from sentio.choices import DEMO_NOTE
+
+    run = tmp_path / "demo_run"
+    shutil.copytree(ast_run[0], run)
+    (run / "data_report.json").write_text(json.dumps({"source": "demo corpus at data/demo"}))  # a run of before
+    songs = [write_audio(tmp_path / "a.wav", 2.0, 16000, seed=1), write_audio(tmp_path / "b.wav", 2.5, 16000, seed=2),
+             write_audio(tmp_path / "short.wav", 0.3, 16000, seed=3)]
+    result = _cli("--model_dir", str(run), *map(str, songs), "--output", str(tmp_path / "out.jsonl"))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count(DEMO_NOTE) == 1
+    padded = [line for line in result.stderr.splitlines() if "shorter than one window" in line]
+    assert len(padded) == 1 and str(songs[2]) in padded[0]
+    records = {r["file"]: r for r in map(json.loads, (tmp_path / "out.jsonl").read_text().splitlines())}
+    assert all(r["notes"][0] == DEMO_NOTE for r in records.values())
+    assert len(records[str(songs[2])]["notes"]) == 2 and len(records[str(songs[0])]["notes"]) == 1

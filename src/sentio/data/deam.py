@@ -24,6 +24,8 @@ import pandas as pd
 
 from ..errors import ArgumentError, MissingFileError
 from .csv_table import numbers, read_csv_file, song_ids
+
+logger = logging.getLogger(__name__)
 from .dynamic import Curve, DynamicTable, read_wide_dynamic
 
 STATIC_FILES = (
@@ -195,10 +197,20 @@ def resolve_swapped_subsets(reader: DeamReader, table: pd.DataFrame, mode: str) 
     if mode == "auto":
         if reader.dynamic is None:
             report["check"] = "no dynamic annotations (valence.csv, arousal.csv) in the folder: not checked"
+            # on the console too: DEAM's 2013 static columns are known to be exchanged (see the README)
+            logger.warning("DEAM: the valence/arousal swap check of each subset was skipped: %s (add them, or pass "
+                           "--deam_swapped_subsets 2013 or none to decide yourself)", report["check"])
             return table, report
         curves, _ = reader.dynamic.curves()
         report["by_subset"] = dynamic_agreement(table, curves)
         chosen = [s for s, stats in report["by_subset"].items() if stats.get("swapped")]
+        unchecked = [s for s, stats in report["by_subset"].items() if not stats.get("checked")]
+        if unchecked:
+            logger.warning("DEAM: the valence/arousal swap check skipped subset %s (too few songs with dynamic "
+                           "annotations)", ", ".join(unchecked))
+        if chosen:
+            logger.info("DEAM: static valence and arousal of subset %s exchanged back (their dynamic annotations "
+                        "contradict them; data_report.json has the correlations)", ", ".join(chosen))
     elif mode == "none":
         chosen = []
     else:

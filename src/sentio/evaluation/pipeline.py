@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..args import DataArguments
 from ..calibration import CALIBRATION_FILE, Calibration
-from ..choices import TARGET_STATIC
+from ..choices import ALL_SPLITS, TARGET_STATIC
 from ..data.duplicates import SeenInTraining, songs_seen_in_training
 from ..data.dynamic import stitch_frames
 from ..data.manifest import read_curves, read_manifest
@@ -67,7 +67,7 @@ def _feature_manifest(manifest: pd.DataFrame, extractor: SentioFeatureExtractor,
                       split: str) -> pd.DataFrame:
     """The whole manifest when training already cached its features (free), else only the split's
     clips, so a fresh cache computes a tenth of the corpus instead of all of it."""
-    if is_cached(manifest, extractor, cache_dir):
+    if split == ALL_SPLITS or is_cached(manifest, extractor, cache_dir):
         return manifest
     return manifest[manifest["split"] == split]
 
@@ -93,14 +93,19 @@ def predict_split(runner: WindowRunner, extractor: SentioFeatureExtractor, manif
                   curves: dict | None = None, max_seconds: float | None = None) -> SplitPredictions:
     """Every output of the model on every window of one split (with `curves`, the windows' 2 Hz labels too)."""
     counts = manifest["split"].value_counts().to_dict()
-    if not counts.get(split):
-        raise DataError(f"the {split!r} split has no songs (splits: {counts or 'none'})")
+    if split == ALL_SPLITS:
+        if manifest.empty:
+            raise DataError("the data has no songs to score")
+    elif not counts.get(split):
+        raise DataError(f"the {split!r} split has no songs (splits: {counts or 'none'}); --split {ALL_SPLITS} "
+                        "scores every song")
     features, feature_report = build_feature_dataset(_feature_manifest(manifest, extractor, cache_dir, split),
                                                      extractor, cache_dir, num_proc=num_proc, curves=curves,
                                                      max_seconds=max_seconds)
     for failure in feature_report["failed"]:
         logger.warning("skipped %s: %s", failure["path"], failure["reason"])
-    windows = WindowDataset(features, extractor.feature_name, split, targets=TARGET_COLUMNS)
+    windows = WindowDataset(features, extractor.feature_name, None if split == ALL_SPLITS else split,
+                            targets=TARGET_COLUMNS)
     if len(windows) == 0:
         raise DataError(f"no usable clip in the {split!r} split (all failed to decode)")
     batches = batches_of(dataset_items(windows), EmotionCollator.for_extractor(extractor), batch_size)
@@ -159,7 +164,7 @@ def write_outputs(table: pd.DataFrame, report: dict[str, Any], model_dir: str, o
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "predictions.csv", index=False)  # full precision: metrics recompute exactly
     level = report["level"]
-    ccc = {dim: report["metrics"][dim]["ccc"]["value"] for dim in ("valence", "arousal")}
+    ccc = {dim: report["metrics"][dim]["ccc"]["value"] for dim in ("valence", "arousal")}  # None: undefined
     figures = {
         "Predicted vs true": plots.scatter(table, ccc, out / "scatter.png", level),
         "Errors": plots.error_histograms(table, out / "errors.png", level),

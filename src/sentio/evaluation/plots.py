@@ -50,7 +50,7 @@ def scatter(table: pd.DataFrame, ccc: dict[str, float], path: Path, level: str) 
                        label=name or None, edgecolors="none")
         ax.plot([-1, 1], [-1, 1], color="0.3", linestyle="--", linewidth=1, label="identity")
         ax.set(xlim=(-1.05, 1.05), ylim=(-1.05, 1.05), aspect="equal", xlabel=f"true {dim}",
-               ylabel=f"predicted {dim}", title=f"{dim.capitalize()}: CCC {round(ccc[dim], 3) + 0.0:.3f}")  # + 0.0: no "-0.000"
+               ylabel=f"predicted {dim}", title=f"{dim.capitalize()}: CCC " + ("n/a" if ccc[dim] is None else f"{round(ccc[dim], 3) + 0.0:.3f}"))  # + 0.0: no "-0.000"
         ax.grid(alpha=0.3)
         ax.legend(loc="upper left", fontsize=8)
     fig.suptitle(f"Predicted vs true ({level} level, n = {len(table)})")

@@ -22,6 +22,17 @@ from ..metrics import DIMENSIONS, METRICS, curve_list_metrics, mae, pearson_r, r
 PREDICTION_COLUMNS = ["song_id", "subset", "valence_true", "arousal_true", "valence_pred", "arousal_pred",
                       "quadrant_true", "quadrant_pred"]
 SCALE_1_9 = 4.0  # [-1, 1] -> 1..9 stretches differences by (9 - 1) / 2
+# Metrics undefined on fewer than two scored items (a correlation of one point): reported as None
+# (n/a), never as the 0 that regression_metrics returns for them.
+NEEDS_TWO = ("ccc", "pearson", "r2")
+
+
+def defined_metrics(pred: np.ndarray, true: np.ndarray) -> dict[str, float | None]:
+    """regression_metrics, with the NEEDS_TWO metrics None when fewer than two items are scored."""
+    point: dict[str, float | None] = dict(regression_metrics(pred, true))
+    if len(pred) < 2:
+        point.update({k: None for k in point if k.split("_")[0] in NEEDS_TWO})
+    return point
 
 
 def prediction_table(pred: np.ndarray, true: np.ndarray, song_ids: Sequence[str], subsets: dict[str, str],
@@ -58,28 +69,32 @@ class Interval:
 
 
 def song_bootstrap(statistic: Callable[[np.ndarray], np.ndarray], song_ids: Sequence[str], draws: int, seed: int,
-                   confidence: float = 0.95) -> list[Interval] | None:
+                   confidence: float = 0.95, of_songs: bool = False) -> list[Interval] | None:
     """CIs of a vector `statistic(rows)` by resampling songs with scipy.stats.bootstrap.
 
     Songs, not rows, are resampled: at window level a song's windows are not independent, so a
     drawn song brings all its windows. BCa (bias-corrected and accelerated) where it applies; where
     its jackknife degenerates (e.g. a constant statistic) that entry falls back to the percentile
-    interval. None when there are fewer than 2 songs or no draws.
+    interval. None when there are fewer than 2 songs or no draws. With `of_songs`, `statistic`
+    takes the drawn songs' indices (in first-seen order of `song_ids`, repeats allowed) instead of
+    their rows: a statistic computed from per-song sums (`song_sums_statistic`) needs no rows.
     """
     codes, uniques = pd.factorize(pd.Series([str(s) for s in song_ids]))
     if draws < 1 or len(uniques) < 2:
         return None
     rows_of = [np.flatnonzero(codes == k) for k in range(len(uniques))]
 
-    def of_songs(songs: np.ndarray) -> np.ndarray:
+    def of_draw(songs: np.ndarray) -> np.ndarray:
+        if of_songs:
+            return statistic(np.asarray(songs, dtype=int))
         return statistic(np.concatenate([rows_of[int(k)] for k in songs]))
 
     data = (np.arange(len(uniques)),)
     options = dict(n_resamples=draws, vectorized=False, confidence_level=confidence, paired=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a degenerate entry warns; it is replaced just below
-        bca = stats.bootstrap(data, of_songs, method="BCa", rng=np.random.default_rng(seed), **options)
-        percentile = stats.bootstrap(data, of_songs, method="percentile", rng=np.random.default_rng(seed),
+        bca = stats.bootstrap(data, of_draw, method="BCa", rng=np.random.default_rng(seed), **options)
+        percentile = stats.bootstrap(data, of_draw, method="percentile", rng=np.random.default_rng(seed),
                                      **options)
     out = []
     for lo, hi, plo, phi in zip(*(np.atleast_1d(x) for x in (*bca.confidence_interval, *percentile.confidence_interval))):
@@ -90,30 +105,76 @@ def song_bootstrap(statistic: Callable[[np.ndarray], np.ndarray], song_ids: Sequ
     return out
 
 
-def _entry(value: float, interval: Interval | None, scale: float = 1.0) -> dict[str, Any]:
-    if interval is None:
-        return {"value": value, "ci_low": None, "ci_high": None}
-    return {"value": value, "ci_low": interval.low * scale, "ci_high": interval.high * scale, "ci_method": interval.method}
+def song_sums_statistic(pred: np.ndarray, true: np.ndarray, song_ids: Sequence[str],
+                        keys: Sequence[str]) -> Callable[[np.ndarray], np.ndarray]:
+    """`keys` of `regression_metrics` for a resample of the songs (indices in first-seen order of
+    `song_ids`, repeats allowed; a song brings all its rows), from per-song sums computed once: n and
+    the sums of p, t, p^2, t^2, pt and |p - t| per dimension give every metric of a draw in a few
+    array operations. Calling scikit-learn's metrics for each of thousands of draws took most of an
+    evaluation (96 of 106 s for 10 songs); the values are the same (a test holds them to it)."""
+    pred, true = np.asarray(pred, np.float64), np.asarray(true, np.float64)
+    codes, uniques = pd.factorize(pd.Series([str(s) for s in song_ids]))
+    parts = np.stack([np.ones_like(pred), pred, true, pred**2, true**2, pred * true, np.abs(pred - true)], axis=-1)
+    sums = np.zeros((len(uniques), *parts.shape[1:]))  # [songs, dims, 7]
+    np.add.at(sums, codes, parts)
+    # per song, the extremes of each side: a draw whose values are all equal has an undefined
+    # Pearson r / R2, which regression_metrics reports as 0 (a variance from sums is only ~0 there)
+    low_p, high_p = (np.full((len(uniques), pred.shape[1]), v) for v in (np.inf, -np.inf))
+    low_t, high_t = low_p.copy(), high_p.copy()
+    np.minimum.at(low_p, codes, pred), np.maximum.at(high_p, codes, pred)
+    np.minimum.at(low_t, codes, true), np.maximum.at(high_t, codes, true)
+
+    def statistic(songs: np.ndarray) -> np.ndarray:
+        n, sp, st, spp, stt, spt, sad = np.moveaxis(sums[songs].sum(axis=0), -1, 0)  # each [dims]
+        mp, mt = sp / n, st / n
+        vp, vt, cov = np.maximum(spp / n - mp**2, 0), np.maximum(stt / n - mt**2, 0), spt / n - mp * mt
+        flat_p = low_p[songs].min(axis=0) == high_p[songs].max(axis=0)
+        flat_t = low_t[songs].min(axis=0) == high_t[songs].max(axis=0)
+        denom = vp + vt + (mp - mt) ** 2
+        squared = np.maximum(spp - 2 * spt + stt, 0)
+        defined_r = (n > 1) & ~flat_p & ~flat_t & (vp * vt > 0)
+        defined_r2 = (n > 1) & ~flat_t & (vt > 0)
+        values = {
+            "ccc": np.where(denom > 0, 2 * cov / np.where(denom > 0, denom, 1), 0.0),
+            "pearson": np.where(defined_r, np.clip(cov / np.sqrt(np.where(defined_r, vp * vt, 1)), -1, 1), 0.0),
+            "r2": np.where(defined_r2, 1 - squared / np.where(defined_r2, n * vt, 1), 0.0),
+            "rmse": np.sqrt(squared / n),
+            "mae": sad / n,
+        }
+        out = {f"{k}_{dim}": float(v[d]) for k, v in values.items() for d, dim in enumerate(DIMENSIONS)}
+        out.update({f"{k}_mean": float(np.mean(v)) for k, v in values.items()})
+        return np.array([out[k] for k in keys])
+
+    return statistic
+
+
+def _entry(value: float | None, interval: Interval | None, scale: float = 1.0, songs: int | None = None) -> dict[str, Any]:
+    counted = {} if songs is None else {"songs": songs}  # how many songs the number rests on
+    if interval is None or value is None:
+        return {"value": value, "ci_low": None, "ci_high": None, **counted}
+    return {"value": value, "ci_low": interval.low * scale, "ci_high": interval.high * scale, "ci_method": interval.method,
+            **counted}
 
 
 def metrics_with_ci(pred: np.ndarray, true: np.ndarray, song_ids: Sequence[str], draws: int,
                     seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    """({dim: {metric: entry}} on [-1, 1], {dim: {rmse|mae: entry}} on 1..9); dims include `mean`."""
-    point = regression_metrics(pred, true)
+    """({dim: {metric: entry}} on [-1, 1], {dim: {rmse|mae: entry}} on 1..9); dims include `mean`.
+    Each entry says how many songs it rests on; CCC, Pearson r and R2 of one item are None (n/a)."""
+    point = defined_metrics(pred, true)
     keys = list(point)
-    intervals = song_bootstrap(lambda rows: np.array([regression_metrics(pred[rows], true[rows])[k] for k in keys]),
-                               song_ids, draws, seed)
+    songs = len(set(map(str, song_ids)))
+    intervals = song_bootstrap(song_sums_statistic(pred, true, song_ids, keys), song_ids, draws, seed, of_songs=True)
     ci = dict(zip(keys, intervals)) if intervals else {}
-    unit = {dim: {m: _entry(point[f"{m}_{dim}"], ci.get(f"{m}_{dim}")) for m in METRICS}
+    unit = {dim: {m: _entry(point[f"{m}_{dim}"], ci.get(f"{m}_{dim}"), songs=songs) for m in METRICS}
             for dim in (*DIMENSIONS, "mean")}
     # Errors on 1..9 come from relabelled values; the CI scales exactly (the map is linear).
     p9, t9 = from_unit(pred), from_unit(true)
     nine: dict[str, Any] = {}
     for d, dim in enumerate(DIMENSIONS):
-        nine[dim] = {name: _entry(func(p9[:, d], t9[:, d]), ci.get(f"{name}_{dim}"), SCALE_1_9)
+        nine[dim] = {name: _entry(func(p9[:, d], t9[:, d]), ci.get(f"{name}_{dim}"), SCALE_1_9, songs)
                      for name, func in (("rmse", rmse), ("mae", mae))}
     nine["mean"] = {name: _entry(float(np.mean([nine[d][name]["value"] for d in DIMENSIONS])),
-                                 ci.get(f"{name}_mean"), SCALE_1_9) for name in ("rmse", "mae")}
+                                 ci.get(f"{name}_mean"), SCALE_1_9, songs) for name in ("rmse", "mae")}
     return unit, nine
 
 
@@ -124,7 +185,7 @@ def subset_metrics(table: pd.DataFrame) -> dict[str, Any]:
     for name in sorted(s for s in subsets.unique() if s.strip()):
         part = table[subsets == name]
         pred, true = arrays(part)
-        out[name] = {"songs": int(part["song_id"].nunique()), "rows": len(part), "metrics": regression_metrics(pred, true)}
+        out[name] = {"songs": int(part["song_id"].nunique()), "rows": len(part), "metrics": defined_metrics(pred, true)}
     return out
 
 
@@ -155,13 +216,15 @@ def build_report(table: pd.DataFrame, *, level: str, split: str, model_dir: str,
                                 "where BCa degenerates (each entry's ci_method says which)"},
         "metrics": unit,
         "metrics_1_9": nine,
-        "flat": regression_metrics(pred, true),
+        "flat": defined_metrics(pred, true),
         "subsets": subset_metrics(table),
         "quadrants": quadrant_report(table),
     }
 
 
 def _fmt(entry: dict[str, Any]) -> str:
+    if entry["value"] is None:
+        return "n/a"
     if entry["ci_low"] is None:
         return f"{entry['value']:.3f}"
     return f"{entry['value']:.3f} [{entry['ci_low']:.3f}, {entry['ci_high']:.3f}]"
@@ -175,7 +238,9 @@ def markdown(report: dict[str, Any], plots: dict[str, str], notes: Sequence[str]
         f"# Evaluation: {report['split']} split",
         "",
         f"Model `{report['model_dir']}`, {report['level']}-level scores ({counts['songs']} songs, "
-        f"{counts['windows']} windows). Labels and predictions on [-1, 1]; brackets: {ci}.",
+        f"{counts['windows']} windows). Labels and predictions on [-1, 1]; brackets: {ci}. "
+        f"Every number of this table rests on {counts['songs']} song{'s' if counts['songs'] != 1 else ''}"
+        + (" (CCC, Pearson r and R2 need at least 2: n/a)." if counts["scored"] < 2 else "."),
         "",
         "| dimension | " + " | ".join(m.upper() if m != "pearson" else "Pearson r" for m in METRICS)
         + " | RMSE (1..9) | MAE (1..9) |",
@@ -190,8 +255,8 @@ def markdown(report: dict[str, Any], plots: dict[str, str], notes: Sequence[str]
                   "|---|---|---|---|---|---|"]
         for name, part in report["subsets"].items():
             m = part["metrics"]
-            # CCC of a single row is undefined (regression_metrics returns 0): don't print a number
-            ccc = [f"{m[k]:.3f}" if part["rows"] > 1 else "n/a" for k in ("ccc_valence", "ccc_arousal")]
+            # CCC of a single row is undefined (None): don't print a number
+            ccc = [f"{m[k]:.3f}" if m[k] is not None else "n/a" for k in ("ccc_valence", "ccc_arousal")]
             lines.append(f"| {name} | {part['songs']} | {ccc[0]} | {ccc[1]} | "
                          f"{m['rmse_valence']:.3f} | {m['rmse_arousal']:.3f} |")
     if "dynamic" in report:

@@ -25,12 +25,11 @@ from tqdm.auto import tqdm
 
 from ..features.audio import STDERR, AudioError
 from ..errors import SentioError
-from .predictor import Result, song_result
+from .predictor import Result, ResultBuilder
 from .runner import batches_of, run_batches
 from .stream import Windows, WindowStream, window_items
 
 if TYPE_CHECKING:
-    from ..calibration import Calibration
     from .predictor import EmotionPredictor
 
 CHUNKS_PER_WORKER = 2  # decoded chunks waiting per thread: decoding runs ahead of the model this far
@@ -302,10 +301,10 @@ def _predict(predictor: "EmotionPredictor", paths: list[str], decoders: _Decoder
         else:
             ended += 1
             state.duration, state.cut = message.duration, message.cut
-        yield from _finished(files, timeline, predictor.calibration)
+        yield from _finished(files, timeline, predictor.results)
     if batch:
         _forward(predictor, batch, files)
-    yield from _finished(files, timeline, predictor.calibration)
+    yield from _finished(files, timeline, predictor.results)
 
 
 def _forward(predictor: "EmotionPredictor", batch: list[tuple[int, dict[str, Any]]], files: dict[int, _InFlight]) -> None:
@@ -317,11 +316,11 @@ def _forward(predictor: "EmotionPredictor", batch: list[tuple[int, dict[str, Any
             files[index].outputs.append({key: value[row] for key, value in outputs.items()})
 
 
-def _finished(files: dict[int, _InFlight], timeline: bool, calibration: "Calibration | None") -> Iterator[FileOutcome]:
+def _finished(files: dict[int, _InFlight], timeline: bool, results: "ResultBuilder") -> Iterator[FileOutcome]:
     for index in [i for i, state in files.items() if state.complete]:
         state = files.pop(index)
         try:
-            result = song_result(state.stacked(), np.asarray(state.starts, dtype=np.float64), timeline, calibration)
+            result = results(state.stacked(), np.asarray(state.starts, dtype=np.float64), timeline, state.duration)
         except Exception as exc:  # one file's summary failing ends that file, not the run
             error, trace = file_error(state.path, exc)
             yield FileOutcome(state.path, error=error, traceback=trace)

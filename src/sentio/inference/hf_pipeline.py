@@ -16,8 +16,7 @@ from typing import Any
 import numpy as np
 from transformers import AutoModel, Pipeline
 
-from ..calibration import CALIBRATION_FILE, Calibration
-from .predictor import EmotionPredictor, song_result
+from .predictor import EmotionPredictor
 
 TASK = "music-emotion"
 
@@ -40,18 +39,27 @@ class MusicEmotionPipeline(Pipeline):
         return {"audio": audio, "sampling_rate": sampling_rate}
 
     def _forward(self, inputs: dict[str, Any]) -> dict[str, Any]:
-        predictor = EmotionPredictor(self.model, self.feature_extractor, device=self.model.device,
-                                     calibration=self._calibration())
-        outputs, starts = predictor.window_outputs(inputs["audio"], inputs["sampling_rate"])
-        return {"outputs": outputs, "starts": starts}
+        outputs, starts, duration = self._predictor().clip_outputs(inputs["audio"], inputs["sampling_rate"])
+        return {"outputs": outputs, "starts": starts, "duration": duration}
 
-    def _calibration(self):
-        """The run's calibration.json when the model was loaded from a local run folder."""
-        path = Path(str(getattr(self.model, "name_or_path", "") or "")) / CALIBRATION_FILE
-        return Calibration.load(path) if path.is_file() else None
+    def _predictor(self):
+        """An EmotionPredictor of this pipeline's model, whose result builder is the run's (its
+        calibration.json, also a `checkpoint-N` folder's run's; what the run was trained on), as for
+        every other prediction path. Built once; a demo-corpus model is said once, here."""
+        if getattr(self, "_emotion_predictor", None) is None:
+            from .predictor import DEMO_NOTE, ResultBuilder, logger
+
+            folder = Path(str(getattr(self.model, "name_or_path", "") or ""))
+            results = ResultBuilder.for_run(folder if folder.is_dir() else None, self.model.config,
+                                            self.feature_extractor)
+            if results.trained_on_demo:
+                logger.warning("%s: %s", folder, DEMO_NOTE)
+            self._emotion_predictor = EmotionPredictor(self.model, self.feature_extractor, device=self.model.device,
+                                                       results=results)
+        return self._emotion_predictor
 
     def postprocess(self, outputs: dict[str, Any], timeline: bool = False) -> dict[str, Any]:
-        return song_result(outputs["outputs"], outputs["starts"], timeline)
+        return self._predictor().results(outputs["outputs"], outputs["starts"], timeline, outputs.get("duration"))
 
 
 def register_pipeline() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,10 +21,17 @@ from safetensors import SafetensorError
 
 from ..features.extractor import SentioFeatureExtractor
 from ..errors import CheckpointError
+from ..choices import TRAINED_ON_DEMO
 from .runner import OnnxRunner, TorchRunner, WindowRunner
 
 TORCH_WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 _WHAT_IS_A_RUN = "pass the output_dir of a Sentio training run (train.py or distill.py) or an exported .onnx file"
+# A checkpoint the Trainer wrote inside a run folder: the run's own files (calibration.json,
+# manifest.csv, data_report.json) are in the folder above it.
+_CHECKPOINT_FOLDER = re.compile(r"checkpoint-\d+")
+# What a run records about its training data (config.json), and the older runs' data_report.json
+# source line, which names the demo corpus the same way.
+_DEMO_SOURCE = "demo corpus"
 
 
 @dataclass
@@ -41,10 +49,43 @@ class Run:
         return None if self.model is None else self.model.config
 
     def file(self, name: str) -> Path | None:
-        """A file of the run folder (manifest.csv, calibration.json, ...), or None when absent."""
-        if self.folder is None or not (self.folder / name).is_file():
-            return None
-        return self.folder / name
+        """A file of the run folder (manifest.csv, calibration.json, ...), or None when absent; for a
+        `checkpoint-N` folder, the run's file in the folder above when the checkpoint has none."""
+        return run_file(self.folder, name)
+
+    @property
+    def trained_on_demo(self) -> bool:
+        """Whether the run was trained on Sentio's synthetic demo corpus (recorded in config.json;
+        older runs: their data_report.json's source)."""
+        return trained_on_demo(self.folder, self.config)
+
+
+def run_file(folder: Path | None, name: str) -> Path | None:
+    """`folder / name`, or for a `checkpoint-N` folder without it the run's own file above it."""
+    if folder is None:
+        return None
+    for where in (folder, folder.parent) if _CHECKPOINT_FOLDER.fullmatch(folder.name) else (folder,):
+        if (where / name).is_file():
+            return where / name
+    return None
+
+
+def trained_on_demo(folder: Path | None, config: Any = None) -> bool:
+    """What the run at `folder` (or its model `config`) records about being trained on the demo corpus."""
+    recorded = getattr(config, TRAINED_ON_DEMO, None) if config is not None else None
+    if recorded is None and run_file(folder, "config.json") is not None:
+        try:
+            recorded = json.loads(run_file(folder, "config.json").read_text()).get(TRAINED_ON_DEMO)
+        except (OSError, ValueError, AttributeError):
+            recorded = None
+    if recorded is not None:
+        return bool(recorded)
+    report = run_file(folder, "data_report.json")
+    try:
+        source = json.loads(report.read_text()).get("source", "") if report is not None else ""
+    except (OSError, ValueError, AttributeError):
+        return False
+    return str(source).startswith(_DEMO_SOURCE)
 
 
 def _not_a_folder(source: str) -> CheckpointError:
@@ -56,6 +97,9 @@ def _not_a_folder(source: str) -> CheckpointError:
         near = difflib.get_close_matches(path.name, [p.name for p in parent.iterdir() if p.is_dir()], n=1)
         if near:
             hint = f" (did you mean {parent / near[0] if str(parent) != '.' else near[0]}?)"
+    if not hint and not parent.is_dir():  # nothing trained here yet (a fresh clone before `make demo`)
+        return CheckpointError(f"no such run folder {source}: train one first (`make demo` trains runs/ast-demo), "
+                               f"or {_WHAT_IS_A_RUN}")
     return CheckpointError(f"model folder {source} does not exist{hint}: {_WHAT_IS_A_RUN}")
 
 

@@ -10,7 +10,10 @@ the song's value is the mean over its windows, exactly as training evaluates son
 
 from __future__ import annotations
 
+import logging
 import os
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence, Union
 
 import numpy as np
@@ -23,7 +26,8 @@ from ..features.extractor import SentioFeatureExtractor
 from ..data.labels import from_unit, quadrant
 from ..errors import ArgumentError
 from ..metrics import DIMENSIONS
-from .loading import load_run
+from ..choices import DEMO_NOTE
+from .loading import load_run, run_file, trained_on_demo
 from .runner import TorchRunner, WindowRunner, batches_of, run_batches
 from .stream import WindowStream, stream_items, window_items
 
@@ -32,6 +36,7 @@ AudioInput = Union[str, os.PathLike, np.ndarray]
 SCALE = "[-1, 1]"  # the scale of valence, arousal, spreads, intervals and curves (the *_1_9 fields: DEAM's 1..9)
 # The model outputs a result is made of (not the embeddings: a long file would keep one per window).
 RESULT_OUTPUTS = ("predictions", "spread", "frame_predictions", "frame_mask")
+logger = logging.getLogger(__name__)
 
 
 def song_result(outputs: Mapping[str, np.ndarray], starts: np.ndarray, timeline: bool = False,
@@ -68,8 +73,9 @@ def song_result(outputs: Mapping[str, np.ndarray], starts: np.ndarray, timeline:
             for level, (low, high) in calibration.intervals(mean[None, :], scale).items()}
         result["quadrant_probabilities"] = describe_quadrants(calibration.quadrant_probabilities(mean[None, :], scale)[0])
     if timeline:
-        # starts are sample offsets / rate: round away float noise (2.575000047683716 -> 2.575)
-        result["timeline"] = [{"start": round(float(s), 6), "valence": float(v), "arousal": float(a)}
+        # starts are sample offsets / rate in float32: round away its noise (23.174999237 -> 23.175); 0.1 ms
+        # is finer than any hop
+        result["timeline"] = [{"start": round(float(s), 4), "valence": float(v), "arousal": float(a)}
                               for s, (v, a) in zip(starts, predictions)]
         if outputs.get("frame_predictions") is not None:
             from ..data.dynamic import stitch_frames  # here: its module loads pandas, ~0.3 s of every start-up
@@ -77,10 +83,48 @@ def song_result(outputs: Mapping[str, np.ndarray], starts: np.ndarray, timeline:
             frames = np.asarray(outputs["frame_predictions"])
             stitched = stitch_frames(["clip"] * len(frames), starts, frames, outputs.get("frame_mask"))
             times, values = stitched.get("clip", (np.zeros(0), np.zeros((0, 2))))
-            result["curve"] = {"times": [round(float(t), 6) for t in times],
+            result["curve"] = {"times": [round(float(t), 4) for t in times],
                                "valence": [float(v) for v in values[:, 0]],
                                "arousal": [float(a) for a in values[:, 1]]}
     return result
+
+
+def padding_note(duration: float, window_seconds: float) -> str:
+    return (f"the clip ({duration:.2f} s) is shorter than one window ({window_seconds:.2f} s): it was predicted "
+            "from one window that is mostly padding")
+
+
+@dataclass
+class ResultBuilder:
+    """The one way every prediction path (EmotionPredictor, predict_library, the `music-emotion`
+    pipeline) turns a clip's window outputs into its result: `song_result` with the run's
+    calibration (intervals, quadrant probabilities), plus `notes` where the numbers deserve a word:
+    a model trained on the demo corpus, a clip shorter than one window."""
+
+    calibration: Calibration | None = None
+    trained_on_demo: bool = False
+    window_seconds: float | None = None
+
+    @classmethod
+    def for_run(cls, folder: str | os.PathLike | None, config: Any = None,
+                extractor: SentioFeatureExtractor | None = None) -> "ResultBuilder":
+        """The builder of the run at `folder` (a `checkpoint-N` folder uses its run's calibration.json)."""
+        folder = None if folder is None else Path(folder)
+        calibration_file = run_file(folder, CALIBRATION_FILE)
+        return cls(calibration=None if calibration_file is None else Calibration.load(calibration_file),
+                   trained_on_demo=trained_on_demo(folder, config),
+                   window_seconds=None if extractor is None else extractor.params.window_duration)
+
+    def __call__(self, outputs: Mapping[str, np.ndarray], starts: np.ndarray, timeline: bool = False,
+                 duration: float | None = None) -> Result:
+        result = song_result(outputs, starts, timeline=timeline, calibration=self.calibration)
+        notes = [DEMO_NOTE] if self.trained_on_demo else []
+        if (duration is not None and self.window_seconds and result["num_windows"] == 1
+                and duration < self.window_seconds - 1e-6):
+            notes.append(padding_note(duration, self.window_seconds))
+        if notes:
+            result["notes"] = notes
+        return result
 
 
 class EmotionPredictor:
@@ -93,7 +137,8 @@ class EmotionPredictor:
 
     def __init__(self, model: torch.nn.Module | WindowRunner, extractor: SentioFeatureExtractor,
                  device: str | torch.device | None = None, batch_size: int = 32,
-                 calibration: Calibration | None = None, max_duration: float | None = None) -> None:
+                 calibration: Calibration | None = None, max_duration: float | None = None,
+                 results: ResultBuilder | None = None) -> None:
         if batch_size < 1:
             raise ArgumentError(f"batch_size must be at least 1, got {batch_size}")
         if max_duration is not None and not max_duration > 0:
@@ -104,7 +149,18 @@ class EmotionPredictor:
         self.extractor = extractor
         self.collate = EmotionCollator.for_extractor(extractor)
         self.batch_size = batch_size
-        self.calibration = calibration
+        self.results = results or ResultBuilder(calibration, window_seconds=extractor.params.window_duration)
+        if calibration is not None:
+            self.results.calibration = calibration
+
+    @property
+    def calibration(self) -> Calibration | None:
+        return self.results.calibration
+
+    @property
+    def trained_on_demo(self) -> bool:
+        """Whether the model was trained on the synthetic demo corpus (say so where it predicts)."""
+        return self.results.trained_on_demo
 
     @classmethod
     def from_pretrained(cls, model_dir: str | os.PathLike, device: str | torch.device | None = None,
@@ -113,11 +169,9 @@ class EmotionPredictor:
         and calibration.json when the run has one), an exported .onnx file, or the hub id of a
         pushed run. Raises CheckpointError (one line) when it is missing or incomplete."""
         run = load_run(model_dir, device)
-        calibration_file = run.file(CALIBRATION_FILE)
-        calibration = None if calibration_file is None else Calibration.load(calibration_file)
         model = run.model if run.model is not None else run.runner  # a torch model gets a runner of our outputs
-        return cls(model, run.extractor, device=device, batch_size=batch_size, calibration=calibration,
-                   max_duration=max_duration)
+        return cls(model, run.extractor, device=device, batch_size=batch_size, max_duration=max_duration,
+                   results=ResultBuilder.for_run(run.folder, run.config, run.extractor))
 
     def window_outputs(self, audio: AudioInput, sampling_rate: int | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """(the model's outputs per window: `predictions` [K, 2] on [-1, 1] and, when the model gives
@@ -126,16 +180,23 @@ class EmotionPredictor:
         A file is decoded and cut into windows block by block (`WindowStream`), so memory stays
         bounded by a batch whatever its length; a waveform is cut in memory.
         """
-        outputs, starts, _ = self._outputs(audio, sampling_rate)
+        outputs, starts, _, _ = self._outputs(audio, sampling_rate)
         return outputs, starts
 
-    def _outputs(self, audio: AudioInput, sampling_rate: int | None) -> tuple[dict[str, np.ndarray], np.ndarray, bool]:
-        """window_outputs, and whether the clip was cut at max_duration."""
+    def clip_outputs(self, audio: AudioInput,
+                     sampling_rate: int | None = None) -> tuple[dict[str, np.ndarray], np.ndarray, float]:
+        """window_outputs and the clip's duration in seconds."""
+        outputs, starts, duration, _ = self._outputs(audio, sampling_rate)
+        return outputs, starts, duration
+
+    def _outputs(self, audio: AudioInput,
+                 sampling_rate: int | None) -> tuple[dict[str, np.ndarray], np.ndarray, float, bool]:
+        """window_outputs, the clip's duration (s) and whether the clip was cut at max_duration."""
         name = self.extractor.feature_name
         if isinstance(audio, (str, os.PathLike)):
             stream = WindowStream(self.extractor, audio, max_duration=self.max_duration)
             outputs = run_batches(self.runner, batches_of(stream_items(stream, name), self.collate, self.batch_size))
-            return outputs, np.asarray(stream.starts, dtype=np.float64), stream.cut
+            return outputs, np.asarray(stream.starts, dtype=np.float64), stream.duration, stream.cut
         cut = False
         wave = np.asarray(audio)
         if self.max_duration is not None and wave.ndim in (1, 2):
@@ -146,7 +207,8 @@ class EmotionPredictor:
                 audio, cut = (wave[:, :limit] if time_axis else wave[:limit]), True
         windows = self.extractor(audio, sampling_rate=sampling_rate)
         outputs = run_batches(self.runner, batches_of(window_items(windows, name), self.collate, self.batch_size))
-        return outputs, np.asarray(windows["start"], dtype=np.float64), cut
+        rate = sampling_rate or self.extractor.sampling_rate
+        return outputs, np.asarray(windows["start"], dtype=np.float64), float(np.asarray(audio).shape[-1] / rate), cut
 
     def predict(self, audio: AudioInput | Sequence[AudioInput], sampling_rate: int | None = None,
                 timeline: bool = False) -> Result | list[Result]:
@@ -163,8 +225,8 @@ class EmotionPredictor:
         """
         if isinstance(audio, (list, tuple)):
             return [self.predict(a, sampling_rate, timeline) for a in audio]
-        outputs, starts, cut = self._outputs(audio, sampling_rate)
-        result = song_result(outputs, starts, timeline=timeline, calibration=self.calibration)
+        outputs, starts, duration, cut = self._outputs(audio, sampling_rate)
+        result = self.results(outputs, starts, timeline=timeline, duration=duration)
         if cut:
             result["cut_at"] = float(self.max_duration)
         return result

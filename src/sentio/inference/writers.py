@@ -25,6 +25,7 @@ from .predictor import Result
 
 COLUMNS = ["file", "valence", "arousal", "valence_1_9", "arousal_1_9", "quadrant", "num_windows"]
 KEY_COLUMNS = ["size_bytes", "mtime_ns"]  # with `file`: what makes a file done for a rerun
+TIMELINE_KIND = "kind"  # --timeline CSV: what a row is (file, window or curve)
 
 @dataclass(frozen=True)
 class FileKey:
@@ -77,11 +78,13 @@ def csv_rows(path: str, result: Result, timeline: bool, key: FileKey | None = No
         return {k: f"{v:.6f}" if isinstance(v, float) else v for k, v in values.items()}
 
     row = {"file": path, **{c: result[c] for c in COLUMNS[1:]}, **optional_fields(result)}
-    rows = [fmt({**row, **(key.columns() if key else {})})]
+    kind = (lambda name: {"kind": name}) if timeline else (lambda name: {})  # noqa: E731  (a timeline's rows say theirs)
+    rows = [fmt({**row, **(key.columns() if key else {}), **kind("file")})]
     if timeline:
-        rows += [fmt(_point_row(path, "start", w["start"], w["valence"], w["arousal"])) for w in result.get("timeline", [])]
+        rows += [fmt({**_point_row(path, "start", w["start"], w["valence"], w["arousal"]), **kind("window")})
+                 for w in result.get("timeline", [])]
         curve = result.get("curve") or {"times": [], "valence": [], "arousal": []}
-        rows += [fmt(_point_row(path, "time", float(t), float(v), float(a)))
+        rows += [fmt({**_point_row(path, "time", float(t), float(v), float(a)), **kind("curve")})
                  for t, v, a in zip(curve["times"], curve["valence"], curve["arousal"])]
     return rows
 
@@ -89,7 +92,9 @@ def csv_rows(path: str, result: Result, timeline: bool, key: FileKey | None = No
 def csv_columns(result: Result, timeline: bool, keyed: bool) -> list[str]:
     """The header a file of results like `result` gets (its optional fields decide the extra columns)."""
     points = (["start"] + (["time"] if "curve" in result else [])) if timeline else []
-    return COLUMNS[:1] + points + COLUMNS[1:] + list(optional_fields(result)) + (KEY_COLUMNS if keyed else [])
+    # a timeline's `kind` (file, window, curve) goes last: the columns before it stay where they were
+    return (COLUMNS[:1] + points + COLUMNS[1:] + list(optional_fields(result)) + (KEY_COLUMNS if keyed else [])
+            + ([TIMELINE_KIND] if timeline else []))
 
 
 def record(path: str, result: Result) -> dict[str, Any]:

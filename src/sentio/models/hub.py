@@ -57,12 +57,18 @@ def _first_line(exc: Exception, limit: int = 160) -> str:
     return text.splitlines()[0][:limit] if text else type(exc).__name__
 
 
+# Where Sentio writes runs by default (train.py's runs/<model>): a name under it is a run folder,
+# never the hub repo of a user called "runs", even before the first run created the folder.
+RUNS_ROOT = "runs"
+
+
 def looks_local(name: str) -> bool:
-    """A name meant as a local path: it has a form no hub id has ("owner/name"), or its parent folder
-    exists here (`runs/ast-demoo` is a mistyped run folder, not the hub repo of a user `runs`)."""
+    """A name meant as a local path: it has a form no hub id has ("owner/name"), its parent folder
+    exists here (`runs/ast-demoo` is a mistyped run folder, not the hub repo of a user `runs`), or
+    it lies under runs/ (`runs/ast-demo` before `make demo` made it)."""
     if name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name:
         return True
-    return "/" in name and Path(name).parent.is_dir()
+    return "/" in name and (Path(name).parent.is_dir() or name.split("/", 1)[0] == RUNS_ROOT)
 
 
 def _in_cache(repo_id: str) -> bool:

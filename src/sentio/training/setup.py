@@ -37,6 +37,29 @@ def run_feature_extractor(plan: ModelPlan, config: Any, manifest: pd.DataFrame,
     return extractor
 
 
+# The fewest songs each split needs: training needs one, and calibration (split-conformal intervals)
+# and CCC (a correlation) need two, on the validation songs (every run is calibrated and picks its
+# checkpoint by validation CCC) and on the test songs (the run's reported CCC).
+MIN_SONGS = {"train": 1, "validation": 2, "test": 2}
+_NEEDS = {"train": "training needs", "validation": "calibration and validation CCC need", "test": "test CCC needs"}
+
+
+def check_split_sizes(manifest: pd.DataFrame, split_method: str = "") -> None:
+    """Before any feature or training work: one line (DataError) naming each split with too few
+    songs for what needs it, and what to change; a run never trains for hours to fail at the end."""
+    songs = manifest.groupby("split")["song_id"].nunique().to_dict() if len(manifest) else {}
+    short = [f"{split} has {songs.get(split, 0)} song{'s' if songs.get(split, 0) != 1 else ''} "
+             f"({_NEEDS[split]} at least {least})"
+             for split, least in MIN_SONGS.items() if songs.get(split, 0) < least]
+    if not short:
+        return
+    total = int(manifest["song_id"].nunique()) if len(manifest) else 0
+    how = f" ({split_method})" if split_method else ""
+    raise DataError(f"{total} songs split{how} leave too few: " + "; ".join(short)
+                    + ": use more songs, or give those splits a larger share (e.g. --split_fractions 0.6,0.2,0.2, "
+                    "or more rows in the split column / split lists)")
+
+
 def apply_protocol_defaults(model_args: ModelArguments, protocol: Any, given: set[str]) -> None:
     """A protocol's window (MARBLE: 5 s) where the command line chose none and the backbone's window is
     set in seconds; a backbone whose window the model fixes in frames keeps its own (logged)."""
