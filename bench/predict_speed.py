@@ -1,6 +1,7 @@
 """Prediction speed on a music library: predict.py with three models beside VibeNet, same files, same run.
 
-    python bench/predict_speed.py [--files 4] [--minutes 10] [--repeats 3] [--workdir DIR]
+    python bench/predict_speed.py [--files 4] [--minutes 10] [--clips 0] [--clip_seconds 15]
+                                  [--repeats 3] [--only NAMES] [--workdir DIR]
 
 The library: demo corpus clips (`sentio.demo`, 40 clips of 10 to 30 s) concatenated in
 shuffled orders into `--files` MP3s of `--minutes` each, 44.1 kHz stereo, like ripped albums.
@@ -10,6 +11,12 @@ The models have random weights (speed does not depend on training):
     on windows of the library; predict.py runs it with onnxruntime;
   - compact AST: the `train.py --model ast --demo` config (4 layers, 192 wide, 2.56 s windows);
   - AST-base: the full AST config (12 layers, 768 wide, 10.24 s windows), batch 8.
+Two more rows put the student against the limit: "decode only" (bench/decode_only.py: the same
+files listed, decoded and resampled by the same threads as predict.py, nothing else: the decode
+floor) and "student int8 x2" (predict.py under `torchrun --nproc_per_node 2`, the library split
+between two processes). "of decode floor" is the decode-only wall time over the system's, paired
+within each repeat (median). With `--clips N` a second library of N short clips (`--clip_seconds`
+each) is timed the same way, where start-up and per-file costs count.
 VibeNet (GPL; an EfficientNet student in ONNX that predicts valence and energy) is pip-installed
 into a throw-away venv in the work folder: it never becomes a Sentio dependency.
 
@@ -103,8 +110,9 @@ def _fbank_run(folder: Path, model, max_length: int) -> Path:
     return folder
 
 
-def build_models(folder: Path, library: list[Path]) -> dict[str, Path]:
-    """The three Sentio models with random weights (built once, then reused)."""
+def build_models(folder: Path, library: list[Path], wanted: set[str] | None = None) -> dict[str, Path]:
+    """The three Sentio models with random weights (built once, then reused); with `wanted`, only
+    those of them (the student always: the decode-only row takes its rate)."""
     import torch
 
     from sentio.models import build_model
@@ -113,9 +121,10 @@ def build_models(folder: Path, library: list[Path]) -> dict[str, Path]:
     torch.manual_seed(0)
     ast = get_backbone("ast")
     runs = {"compact AST": folder / "ast-compact", "AST-base": folder / "ast-base"}
-    if not (runs["compact AST"] / "model.safetensors").is_file():
+    runs = {name: run for name, run in runs.items() if wanted is None or name in wanted}
+    if "compact AST" in runs and not (runs["compact AST"] / "model.safetensors").is_file():
         _fbank_run(runs["compact AST"], build_model("ast", from_scratch=True, config_overrides=ast.demo_config), 256)
-    if not (runs["AST-base"] / "model.safetensors").is_file():
+    if "AST-base" in runs and not (runs["AST-base"] / "model.safetensors").is_file():
         _fbank_run(runs["AST-base"], build_model("ast", from_scratch=True), 1024)
     student = folder / "student" / "student.int8.onnx"
     if not student.is_file():
@@ -180,8 +189,9 @@ print(json.dumps({"wall_s": time.perf_counter() - start, "exit": os.waitstatus_t
 
 def timed(system: System) -> Measure:
     """Run one command: its wall time, CPU time and peak RSS."""
-    if system.output is not None and system.output.exists():
-        system.output.unlink()
+    if system.output is not None:  # the output and whatever predict.py keeps beside it to resume
+        for stale in system.output.parent.glob(system.output.stem + ".*"):  # with its part files and journals
+            shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
     load = os.getloadavg()[0]
     done = subprocess.run([sys.executable, "-c", LAUNCHER, *system.command], capture_output=True, text=True, cwd=ROOT)
     report = json.loads(done.stdout)
@@ -190,27 +200,44 @@ def timed(system: System) -> Measure:
     return Measure(**report, load=load)
 
 
-def systems(models: dict[str, Path], library: Path, vibenet: Path, work: Path) -> list[System]:
+def systems(models: dict[str, Path], library: Path, vibenet: Path | None, work: Path) -> list[System]:
     batch = {"AST-base": 8}  # 1214 tokens a window: 32 at once would hold GBs of attention
-    out = [System("VibeNet", [str(vibenet), "predict", str(library), "-r", "-f", "csv", "-q"], note="EfficientNet, ONNX")]
+    from sentio.inference.batch import default_workers
+
+    student = models["student int8"]
+    out = [System("decode only", [sys.executable, str(ROOT / "bench" / "decode_only.py"), "--model_dir",
+                                  str(student.parent), "--workers", str(default_workers()), str(library)],
+                  note="decode + resample, predict.py's threads")]
+    if vibenet is not None:
+        out.append(System("VibeNet", [str(vibenet), "predict", str(library), "-r", "-f", "csv", "-q"],
+                          note="EfficientNet, ONNX"))
     for name, model in models.items():
-        output = work / f"{name.replace(' ', '-')}.csv"
+        output = work / f"{library.name}-{name.replace(' ', '-')}.csv"
         command = [sys.executable, str(ROOT / "predict.py"), "--model_dir", str(model), str(library), "--output",
                    str(output), "--batch_size", str(batch.get(name, 32))]
         out.append(System(name, command, output, note=f"batch {batch.get(name, 32)}"))
+        if name == "student int8":
+            output = work / f"{library.name}-student-int8-x2.jsonl"  # part files and journal beside it: cleared too
+            torchrun = [str(Path(sys.executable).parent / "torchrun"), "--nproc_per_node", "2", "--master_port",
+                        str(29500 + os.getpid() % 1000)]
+            out.append(System("student int8 x2", [*torchrun, *command[1:5], str(library), "--output", str(output),
+                                                  "--batch_size", "32"], output, note="torchrun, 2 processes"))
     return out
 
 
 def table(results: dict[str, list[Measure]], startups: dict[str, list[Measure]], audio_s: float) -> str:
-    lines = ["| system | real-time factor (median, min-max) | wall s | start-up s | after start-up | peak RSS MB "
-             "| CPU s per audio hour |", "|---|---|---|---|---|---|---|"]
+    lines = ["| system | real-time factor (median, min-max) | wall s | start-up s | after start-up | of decode floor "
+             "| peak RSS MB | CPU s per audio hour |", "|---|---|---|---|---|---|---|---|"]
+    floor = results.get("decode only", [])
     for name, runs in results.items():
         factors = [audio_s / m.wall_s for m in runs]
         wall = statistics.median(m.wall_s for m in runs)
         startup = statistics.median(m.wall_s for m in startups[name])
+        paired = [f.wall_s / m.wall_s for f, m in zip(floor, runs)]  # same repeat, run side by side
+        ratio = f"{statistics.median(paired):.2f}" if paired else "-"
         lines.append(f"| {name} | {statistics.median(factors):.0f} ({min(factors):.0f}-{max(factors):.0f}) | {wall:.1f} | "
-                     f"{startup:.1f} | {audio_s / max(wall - startup, 1e-3):.0f} | {max(m.peak_rss_mb for m in runs):.0f} | "
-                     f"{statistics.median(m.cpu_s for m in runs) * 3600 / audio_s:.0f} |")
+                     f"{startup:.1f} | {audio_s / max(wall - startup, 1e-3):.0f} | {ratio} | "
+                     f"{max(m.peak_rss_mb for m in runs):.0f} | {statistics.median(m.cpu_s for m in runs) * 3600 / audio_s:.0f} |")
     return "\n".join(lines)
 
 
@@ -222,24 +249,11 @@ def one_clip(folder: Path, library: Path) -> Path:
     return folder
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--files", type=int, default=4)
-    parser.add_argument("--minutes", type=float, default=10.0, help="Length of each file.")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--only", default="", help="Comma-separated systems to time (default: all).")
-    parser.add_argument("--long_run_minutes", type=float, default=5.0,
-                        help="A system whose first run takes longer than this is not repeated.")
-    parser.add_argument("--max_load", type=float, default=1.0)
-    parser.add_argument("--wait_minutes", type=float, default=60.0)
-    parser.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "sentio-predict-speed"))
-    args = parser.parse_args(argv)
-    work = Path(args.workdir)
-    work.mkdir(parents=True, exist_ok=True)
-    library = make_library(work / "library", args.files, args.minutes)
+def bench_library(label: str, folder: Path, library: list[Path], models: dict[str, Path], vibenet: Path | None,
+                  work: Path, args: argparse.Namespace) -> dict:
+    """Every chosen system over one library folder, in turn, `args.repeats` times; prints the table."""
     audio_s = sum(sf.info(p).duration for p in library)
-    models, vibenet = build_models(work / "models", library), vibenet_venv(work / "vibenet-venv")
-    chosen = systems(models, work / "library", vibenet, work)
+    chosen = systems(models, folder, vibenet, work)
     starting = {s.name: s for s in systems(models, one_clip(work / "one-clip", library[0]), vibenet, work)}
     if args.only:
         chosen = [s for s in chosen if s.name in args.only.split(",")]
@@ -255,16 +269,42 @@ def main(argv: list[str] | None = None) -> int:
             startups[system.name].append(timed(starting[system.name]))
             measure = timed(system)
             results[system.name].append(measure)
-            print(f"repeat {repeat + 1}: {system.name}: {measure.wall_s:.1f} s, {measure.peak_rss_mb:.0f} MB, "
-                  f"load {measure.load:.2f}", file=sys.stderr, flush=True)
-    report = {"library": {"files": len(library), "audio_seconds": audio_s, "format": "MP3, 44.1 kHz stereo"},
-              "load_at_start": load, "cpu_count": os.cpu_count(),
-              "systems": {s.name: {"command": s.command, "note": s.note, "runs": [asdict(m) for m in results[s.name]],
-                                   "start_up_runs": [asdict(m) for m in startups[s.name]]} for s in chosen}}
-    (work / "predict_speed.json").write_text(json.dumps(report, indent=2) + "\n")
-    print(f"{len(library)} MP3 files, {audio_s / 3600:.2f} h of audio, {os.cpu_count()} cores, "
+            print(f"{label}, repeat {repeat + 1}: {system.name}: {measure.wall_s:.1f} s, {measure.cpu_s:.1f} CPU s, "
+                  f"{measure.peak_rss_mb:.0f} MB, load {measure.load:.2f}", file=sys.stderr, flush=True)
+    print(f"\n{label}: {len(library)} MP3 files, {audio_s / 3600:.2f} h of audio, {os.cpu_count()} cores, "
           f"load {load:.2f} at the start; {args.repeats} runs each, in turn")
-    print(table(results, startups, audio_s))
+    print(table(results, startups, audio_s), flush=True)
+    return {"library": {"files": len(library), "audio_seconds": audio_s, "format": "MP3, 44.1 kHz stereo"},
+            "load_at_start": load, "cpu_count": os.cpu_count(),
+            "systems": {s.name: {"command": s.command, "note": s.note, "runs": [asdict(m) for m in results[s.name]],
+                                 "start_up_runs": [asdict(m) for m in startups[s.name]]} for s in chosen}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=4)
+    parser.add_argument("--minutes", type=float, default=10.0, help="Length of each file.")
+    parser.add_argument("--clips", type=int, default=0, help="Also time a library of this many short clips.")
+    parser.add_argument("--clip_seconds", type=float, default=15.0, help="Length of each short clip.")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--only", default="", help="Comma-separated systems to time (default: all).")
+    parser.add_argument("--long_run_minutes", type=float, default=5.0,
+                        help="A system whose first run takes longer than this is not repeated.")
+    parser.add_argument("--max_load", type=float, default=1.0)
+    parser.add_argument("--wait_minutes", type=float, default=60.0)
+    parser.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "sentio-predict-speed"))
+    args = parser.parse_args(argv)
+    work = Path(args.workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    wanted = set(args.only.split(",")) if args.only else None
+    library = make_library(work / "library", args.files, args.minutes)
+    models = build_models(work / "models", library, wanted)
+    vibenet = vibenet_venv(work / "vibenet-venv") if wanted is None or "VibeNet" in wanted else None
+    report = {"long files": bench_library("long files", work / "library", library, models, vibenet, work, args)}
+    if args.clips:
+        clips = make_library(work / "clips", args.clips, args.clip_seconds / 60)
+        report["short clips"] = bench_library("short clips", work / "clips", clips, models, vibenet, work, args)
+    (work / "predict_speed.json").write_text(json.dumps(report, indent=2) + "\n")
     return 0
 
 

@@ -1,7 +1,8 @@
 """Audio decoding: any common file -> mono float32 at the sample rate a backbone needs.
 
 soundfile (libsndfile) reads WAV/FLAC/OGG/Opus/MP3 without system libraries and is fast; other
-formats (M4A/AAC, ...) go through audioread (librosa's fallback), which needs ffmpeg on the PATH.
+formats (M4A/AAC, ...) stream from an ffmpeg child (features/ffmpeg_pipe.py), or without ffprobe
+through audioread (librosa's fallback), which needs ffmpeg on the PATH.
 
 `AudioBlocks` decodes block by block (soundfile's block reads, soxr's streaming resampler), so a
 two-hour file never lies in memory whole; `load_audio` joins its blocks. Every header is checked
@@ -27,6 +28,7 @@ import soundfile as sf
 import soxr
 
 from ..errors import DataError
+from . import ffmpeg_pipe
 
 # Formats libsndfile decodes without ffmpeg (see module docstring), and the ones that need it.
 _SNDFILE_EXTENSIONS = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif"}
@@ -92,7 +94,7 @@ def audio_info(path: str | os.PathLike) -> AudioInfo:
             info = sf.info(path)
     except Exception:
         # Not a libsndfile format: decode once through the fallback (in blocks) to learn its length.
-        source = _AudioreadSource(path)
+        source = _fallback(path)
         try:
             sr, channels, frames = source.rate, source.channels, 0
             while (read := source.read(BLOCK_SAMPLES // channels).shape[0]) > 0:
@@ -333,13 +335,40 @@ class _AudioreadSource(_Source):
         self.source.close()
 
 
+class _FfmpegSource(_Source):
+    """The formats libsndfile lacks, streamed as float32 from an ffmpeg child (ffmpeg_pipe): unlike
+    audioread, whose reader thread queues the whole file when decoding runs ahead of the model,
+    the pipe's buffer holds ffmpeg back, so memory stays a block whatever the file's length."""
+
+    def __init__(self, path: str, shape: ffmpeg_pipe.StreamShape) -> None:
+        self.path, self.rate, self.channels = path, shape.sample_rate, shape.channels
+        _check_header(path, self.rate, self.channels, None, None)
+        self.reader = ffmpeg_pipe.Reader(path, shape)
+
+    def read(self, frames: int) -> np.ndarray:
+        try:
+            return self.reader.read(frames)
+        except ffmpeg_pipe.DecodeFailed:
+            raise _undecodable(self.path) from None
+
+    def close(self) -> None:
+        self.reader.close()
+
+
+def _fallback(path: str) -> _Source:
+    """A file libsndfile cannot read: through ffmpeg's pipe where ffprobe finds an audio stream,
+    else audioread (which also words the error)."""
+    shape = ffmpeg_pipe.probe(path) if ffmpeg_pipe.available() else None
+    return _FfmpegSource(path, shape) if shape is not None else _AudioreadSource(path)
+
+
 def _open(path: str) -> _Source:
-    """libsndfile where it reads the file, else the audioread fallback; header checked either way."""
+    """libsndfile where it reads the file, else the ffmpeg/audioread fallback; header checked either way."""
     try:
         with STDERR.muted():
             sound = sf.SoundFile(path)
     except Exception:
-        return _AudioreadSource(path)
+        return _fallback(path)
     return _SndfileSource(path, sound)
 
 

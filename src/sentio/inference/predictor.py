@@ -22,7 +22,6 @@ import torch
 from ..calibration import CALIBRATION_FILE, Calibration, describe_quadrants
 from ..features.audio import AudioError
 from ..features.datasets import EmotionCollator
-from ..data.dynamic import stitch_frames
 from ..features.extractor import SentioFeatureExtractor
 from ..data.labels import from_unit, quadrant
 from ..errors import ArgumentError
@@ -79,6 +78,8 @@ def song_result(outputs: Mapping[str, np.ndarray], starts: np.ndarray, timeline:
         result["timeline"] = [{"start": round(float(s), 4), "valence": float(v), "arousal": float(a)}
                               for s, (v, a) in zip(starts, predictions)]
         if outputs.get("frame_predictions") is not None:
+            from ..data.dynamic import stitch_frames  # here: its module loads pandas, ~0.3 s of every start-up
+
             frames = np.asarray(outputs["frame_predictions"])
             stitched = stitch_frames(["clip"] * len(frames), starts, frames, outputs.get("frame_mask"))
             times, values = stitched.get("clip", (np.zeros(0), np.zeros((0, 2))))
