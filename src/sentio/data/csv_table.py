@@ -112,7 +112,7 @@ def read_label_csv(
         if column:
             out[name] = numbers(frame[column])
     if split_column and split_column in frame.columns:
-        out["split"] = frame[split_column].fillna("").astype(str).str.strip().str.lower()
+        out["split"] = frame[split_column].astype(object).fillna("").astype(str).str.strip().str.lower()
     # line numbers as the user sees them in an editor (header is line 1)
     out["source"] = [f"{csv_path.name}:{i + 2}" for i in range(len(frame))]
     return out
