@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shutil
 
+import numpy as np
+
 import pytest
 
 from sentio.features.audio import AudioError, audio_info, load_audio
@@ -41,3 +43,16 @@ def test_good_audio_decodes_mono_at_the_asked_rate(tmp_path):
     path = write_audio(tmp_path / "a.flac", seconds=1.0, sr=22050, channels=2)
     wave = load_audio(path, 16000)
     assert wave.ndim == 1 and abs(len(wave) - 16000) <= 1 and wave.dtype.name == "float32"
+
+
+def test_mp3_read_in_blocks_equals_one_whole_read(tmp_path):
+    """libsndfile's MP3 decoder gives other samples near a read that cuts an MP3 frame: blocks are
+    whole frames, so the streamed decode is the whole-file decode sample for sample."""
+    import soundfile as sf
+
+    from sentio.features.audio import BLOCK_FRAMES, _downmix, load_audio
+
+    path = write_audio(tmp_path / "long.mp3", seconds=3 * BLOCK_FRAMES / 44100, sr=44100, channels=2, seed=4)
+    whole, sr = sf.read(path, dtype="float32", always_2d=True)
+    assert sr == 44100 and whole.shape[0] > 2 * BLOCK_FRAMES
+    np.testing.assert_array_equal(load_audio(path), _downmix(whole))

@@ -33,7 +33,11 @@ from . import ffmpeg_pipe
 # Formats libsndfile decodes without ffmpeg (see module docstring), and the ones that need it.
 _SNDFILE_EXTENSIONS = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif"}
 FFMPEG_EXTENSIONS = {".m4a", ".aac", ".mp4", ".m4b", ".wma", ".webm", ".mka", ".ac3", ".amr", ".3gp"}
-BLOCK_FRAMES = 1 << 16  # frames per streaming read: 1.5 s at 44.1 kHz
+# MP3 frames hold 1152 samples (576 at MPEG-2 rates): libsndfile's MP3 decoder gives other samples
+# near a read boundary that cuts a frame (measured: up to 0.14 apart at 65,536-frame reads), so
+# every read is a whole number of MP3 frames and a block decode equals the whole-file decode.
+MP3_FRAME = 1152
+BLOCK_FRAMES = 57 * MP3_FRAME  # frames per streaming read: 1.5 s at 44.1 kHz
 BLOCK_SAMPLES = 2 * BLOCK_FRAMES  # values per decoded block, whatever the channel count
 # Headers outside these bounds are refused before anything is allocated (see _check_header).
 MIN_SAMPLE_RATE = 4_000  # below telephone speech (8 kHz) and old samplers (5.5 kHz)
@@ -410,6 +414,8 @@ class AudioBlocks:
         # a block: at most block_frames frames, BLOCK_SAMPLES values, and block_frames resampled samples
         frames_per_block = max(1, min(self.block_frames, BLOCK_SAMPLES // source.channels,
                                       int(self.block_frames / max(ratio, 1.0))))
+        if frames_per_block >= MP3_FRAME:  # whole MP3 frames (see MP3_FRAME)
+            frames_per_block -= frames_per_block % MP3_FRAME
         limit = None if self.max_duration is None else max(1, math.ceil(self.max_duration * self.rate))
         frames = emitted = 0
         while True:
