@@ -41,14 +41,6 @@ CALIBRATED = {
 }
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory) -> Path:
-    """A tiny AST run with 0.64 s windows."""
-    folder = tmp_path_factory.mktemp("run")
-    torch.manual_seed(0)
-    build_model("ast", from_scratch=True, config_overrides=TINY["ast"]).save_pretrained(folder)
-    SentioFeatureExtractor("fbank", max_length=64, num_mel_bins=32).save_pretrained(folder)
-    return folder
 
 
 @pytest.fixture(scope="module")

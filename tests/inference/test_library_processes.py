@@ -23,13 +23,6 @@ from tests.tiny import TINY
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("run")
-    torch.manual_seed(0)
-    build_model("ast", from_scratch=True, config_overrides=TINY["ast"]).save_pretrained(folder)
-    SentioFeatureExtractor("fbank", max_length=64, num_mel_bins=32).save_pretrained(folder)
-    return folder
 
 
 def _predict(launcher: list[str], *args: str, **kwargs) -> subprocess.CompletedProcess:
