@@ -52,7 +52,7 @@ def main() -> int:
     import transformers
 
     from sentio.features.records import recorded_feature_cache
-    from sentio.evaluation.pipeline import evaluate_run  # heavy imports after argument checks
+    from sentio.evaluation.evaluate_run import evaluate_run  # heavy imports after argument checks
 
     transformers.utils.logging.set_verbosity_warning()
     # The run's own feature cache (recorded as an absolute path) unless --cache_dir says otherwise: a

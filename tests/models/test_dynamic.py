@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from sentio.data.dynamic import FRAME_SECONDS, Curve, stitch_frames
+from sentio.data.dynamic import FRAME_SECONDS, Curve, stitch_frames, stitch_labelled
 from sentio.features.cache import build_feature_dataset
 from sentio.features.extractor import SentioFeatureExtractor
 from sentio.features.params import FbankParams, MelImageParams, WaveformParams
@@ -104,3 +104,17 @@ def test_stitching_averages_overlapping_windows_at_each_label_time():
     times, stitched = curves["a"]
     assert times.tolist() == [0.5, 1.0, 1.5, 2.0]
     assert stitched[:, 0].tolist() == [1.0, 2.0, (3.0 + 5.0) / 2, 7.0]
+
+
+def test_stitched_labelled_curves_keep_only_real_labelled_frames():
+    """Training's and evaluation's 2 Hz scores read the same curves: predictions and labels stitched
+    alike over frames that are real and labelled; a song without such a frame has no curve."""
+    pred = np.array([[[1.0, -1.0], [2.0, -2.0]], [[3.0, -3.0], [4.0, -4.0]], [[9.0, 9.0], [9.0, 9.0]]])
+    labels = np.array([[[0.1, 0.2], [np.nan, np.nan]], [[0.3, 0.4], [0.5, 0.6]], [[np.nan, np.nan]] * 2])
+    mask = np.array([[1, 1], [1, 0], [1, 1]], bool)
+    curves = stitch_labelled(["a", "a", "b"], [0.0, 0.5, 0.0], pred, mask, labels)
+    assert list(curves) == ["a"]  # b has no labelled frame
+    times, predicted, true = curves["a"]
+    assert times.tolist() == [0.5, 1.0]  # frame 2 of window 1 is unlabelled; frame 2 of window 2 is padding
+    assert predicted.tolist() == [[1.0, -1.0], [3.0, -3.0]]
+    np.testing.assert_allclose(true, [[0.1, 0.2], [0.3, 0.4]])

@@ -117,6 +117,19 @@ def stitch_frames(song_ids: Sequence[str], starts: Sequence[float], values: np.n
     return out
 
 
+def stitch_labelled(song_ids: Sequence[str], starts: Sequence[float], frame_predictions: np.ndarray,
+                    frame_mask: np.ndarray, frame_labels: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per song with a labelled frame, (label times [K], predicted curve [K, D], label curve [K, D]):
+    the windows' frame predictions [N, F, D] and frame labels stitched alike (stitch_frames) over
+    the frames that are real (`frame_mask` [N, F]) and labelled (finite labels). Training's and
+    evaluation's 2 Hz scores both read their curves from here."""
+    labelled = np.asarray(frame_mask, bool) & np.isfinite(frame_labels).all(axis=-1)
+    both = np.concatenate([np.asarray(frame_predictions, np.float64), np.asarray(frame_labels, np.float64)], axis=-1)
+    split = np.shape(frame_predictions)[-1]
+    return {song: (times, values[:, :split], values[:, split:])
+            for song, (times, values) in stitch_frames(song_ids, starts, both, labelled).items() if len(times)}
+
+
 @dataclass
 class DynamicReport:
     """What the 2 Hz annotations gave: data_report.json's `dynamic` section."""

@@ -11,7 +11,7 @@ import torch
 from transformers import Trainer
 
 from ..features.datasets import TARGET_COLUMNS
-from ..data.dynamic import stitch_frames
+from ..data.dynamic import stitch_labelled
 from ..errors import ArgumentError
 from ..metrics import average_by_song, curve_metrics, regression_metrics
 from .lora import ADAPTER_CONFIG, adapter_dir, has_adapters
@@ -25,10 +25,8 @@ def frame_metrics(frame_predictions: np.ndarray, frame_mask: np.ndarray, frame_l
                   song_ids: list[str], starts: np.ndarray) -> dict[str, float]:
     """curve_metrics of a dynamic model's window frames, stitched into one curve per song over the
     labelled frames (overlapping windows averaged at each label time)."""
-    labelled = np.asarray(frame_mask, bool) & np.isfinite(frame_labels).all(axis=-1)
-    both = np.concatenate([np.asarray(frame_predictions, np.float64), np.asarray(frame_labels, np.float64)], axis=-1)
-    curves = stitch_frames(song_ids, starts, both, labelled)
-    return curve_metrics({s: v[:, :2] for s, (_, v) in curves.items()}, {s: v[:, 2:] for s, (_, v) in curves.items()})
+    curves = stitch_labelled(song_ids, starts, frame_predictions, frame_mask, frame_labels)
+    return curve_metrics({s: pred for s, (_, pred, _) in curves.items()}, {s: true for s, (_, _, true) in curves.items()})
 
 
 class EmotionTrainer(Trainer):

@@ -15,7 +15,7 @@ from ..args import DataArguments
 from ..calibration import CALIBRATION_FILE, Calibration
 from ..choices import ALL_SPLITS, TARGET_STATIC
 from ..data.duplicates import SeenInTraining, songs_seen_in_training
-from ..data.dynamic import stitch_frames
+from ..data.dynamic import stitch_labelled
 from ..data.manifest import read_curves, read_manifest
 from ..data.protocols import BenchmarkProtocol, get_protocol
 from ..data.sources import check_manifest_protocol, load_manifest
@@ -150,9 +150,7 @@ def curve_outputs(predictions: SplitPredictions) -> dict[str, tuple[np.ndarray, 
     """Per song, (label times, predicted curve, label curve) over the labelled frames, the windows'
     frames stitched at each label time."""
     p = predictions
-    labelled = np.asarray(p.frame_mask, bool) & np.isfinite(p.frame_labels).all(axis=-1)
-    stitched = stitch_frames(p.song_ids, p.starts, np.concatenate([p.frame_pred, p.frame_labels], axis=-1), labelled)
-    return {song: (times, values[:, :2], values[:, 2:]) for song, (times, values) in stitched.items() if len(times)}
+    return stitch_labelled(p.song_ids, p.starts, p.frame_pred, p.frame_mask, p.frame_labels)
 
 
 def write_outputs(table: pd.DataFrame, report: EvalReport, model_dir: str, output_dir: str,
