@@ -24,7 +24,7 @@ def main() -> int:
     parser = parser_for((DataArguments, GanArguments), prog="train_gan.py",
                         description="Train a conditional GAN on train-split spectrograms and write a synthetic split.")
     data_args, args = parse_dataclasses(parser)
-    from sentio.gan.pipeline import train_gan  # heavy imports once the flags parse
+    from sentio.gan.study import train_gan  # heavy imports once the flags parse
 
     report = train_gan(data_args, args)
     print(f"GAN: {report['epochs_done']} epochs, {report['num_synthetic']} synthetic windows (from the "

@@ -277,7 +277,7 @@ def fraction_gan(corpus: Corpus, settings: Settings, songs: list[str], folder: P
     """The GAN of f's songs only, with its synthetic split (2 windows per real song, so the arms'
     draws differ by seed); resumes from its checkpoint after an interruption."""
     from sentio.gan.args import GanArguments
-    from sentio.gan.pipeline import train_gan_on
+    from sentio.gan.study import train_gan_on
 
     gan_dir = folder / "gan"
     if (gan_dir / "gan_report.json").is_file():  # written last

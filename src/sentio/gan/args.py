@@ -10,7 +10,8 @@ class GanArguments:
     """Which features the GAN imitates, how it trains, what it writes."""
 
     output_dir: str = field(default="runs/gan", metadata={"help": "Where the GAN, the synthetic split and reports go."})
-    model: str = field(default="ast", metadata={"help": "Backbone whose features to imitate: ast or vit (not wav2vec2)."})
+    model: str = field(default="ast", metadata={"help": "Backbone whose features to imitate: one that reads "
+                                                "spectrograms (ast, vit, clap; not wav2vec2 or mert)."})
     checkpoint: str | None = field(
         default=None, metadata={"help": "Local folder whose config fixes the feature shape (e.g. a train.py run)."})
     max_length: int | None = field(default=None, metadata={"help": "AST: frames per window (as train.py)."})
