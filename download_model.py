@@ -16,12 +16,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sentio.choices import WEIGHT_FILES
 from sentio.cli import parse_dataclasses, parser_for, run_cli
 from sentio.errors import ArgumentError, CheckpointError, first_line
 
 logger = logging.getLogger("download_model")
 NEEDED = ("config.json",)
-WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 
 
 @dataclass
@@ -65,7 +65,7 @@ def main() -> int:
             logger.warning("attempt %d failed (%s); retrying in %d s", attempt, text, pause)
             time.sleep(pause)
     missing = [n for n in NEEDED if not (target / n).is_file()]
-    if missing or not any((target / w).is_file() for w in WEIGHTS):
+    if missing or not any((target / w).is_file() for w in WEIGHT_FILES):
         raise CheckpointError(f"{target}: incomplete checkpoint (missing {missing or 'weights'})")
     if not (target / "preprocessor_config.json").is_file():
         logger.warning("%s has no preprocessor_config.json; Sentio computes its own features, so training still works", target)

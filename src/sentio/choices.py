@@ -14,6 +14,9 @@ TARGET_STATIC, TARGET_DYNAMIC, TARGET_BOTH = "static", "dynamic", "both"
 TRAINING_TARGETS = (TARGET_STATIC, TARGET_DYNAMIC, TARGET_BOTH)
 # evaluate.py's --split that scores every song of the data, whatever its split column says.
 ALL_SPLITS = "all"
+# A torch checkpoint's weight files (transformers' SAFE_WEIGHTS_NAME, WEIGHTS_NAME and their sharded
+# indexes), safetensors first: written out here so that checking a folder imports nothing.
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 # The config.json key in which a run records that it was trained on the synthetic demo corpus.
 TRAINED_ON_DEMO = "trained_on_demo_corpus"
 # Said once where a demo-corpus model predicts (predict.py, the web page, the pipeline) and in each result.

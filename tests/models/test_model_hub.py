@@ -171,3 +171,12 @@ def test_offline_mode_uses_cache_and_fails_in_one_line(tiny, tmp_path):
     # (3-8 s on a busy 2-core machine). 20 s still catches huggingface_hub's ~23 s retry loop.
     assert result["fail_s"] < 1.0
     assert elapsed - result["import_s"] < 5 and elapsed < 20, f"{elapsed:.1f} s, imports {result['import_s']:.1f} s"
+
+
+def test_weight_file_names_are_transformers_own():
+    """The one list of weight files (checking a folder imports nothing) names what transformers writes."""
+    from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, WEIGHTS_INDEX_NAME, WEIGHTS_NAME
+
+    from sentio.choices import WEIGHT_FILES
+
+    assert WEIGHT_FILES == (SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME, WEIGHTS_NAME, WEIGHTS_INDEX_NAME)

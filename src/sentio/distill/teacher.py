@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 from datasets import Dataset
 
+from ..choices import WEIGHT_FILES
 from ..features.cache_store import lock_for
 from ..features.datasets import EmotionCollator, WindowDataset
 from ..features.extractor import SentioFeatureExtractor
 from ..errors import DataError
-from ..inference.loading import TORCH_WEIGHTS
 from ..inference.runner import WindowRunner, batches_of, dataset_items, run_batches
 
 logger = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ def teacher_cache_path(teacher_dir: str, feature_cache_dir: str, cache_dir: str)
     folder = Path(teacher_dir)
     for name in ("config.json", "preprocessor_config.json"):
         digest.update((folder / name).read_bytes())
-    for name in TORCH_WEIGHTS:
+    for name in WEIGHT_FILES:
         if (folder / name).is_file():
             st = (folder / name).stat()
             digest.update(json.dumps([name, st.st_size, st.st_mtime_ns]).encode())

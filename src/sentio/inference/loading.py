@@ -21,10 +21,9 @@ from safetensors import SafetensorError
 
 from ..features.extractor import SentioFeatureExtractor
 from ..errors import CheckpointError, first_line
-from ..choices import TRAINED_ON_DEMO
+from ..choices import TRAINED_ON_DEMO, WEIGHT_FILES
 from .runner import OnnxRunner, TorchRunner, WindowRunner
 
-TORCH_WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 _WHAT_IS_A_RUN = "pass the output_dir of a Sentio training run (train.py or distill.py) or an exported .onnx file"
 # A checkpoint the Trainer wrote inside a run folder: the run's own files (calibration.json,
 # manifest.csv, data_report.json) are in the folder above it.
@@ -170,7 +169,7 @@ def load_run(source: str | os.PathLike, device: str | torch.device | None = None
             raise CheckpointError(f"ONNX model {text} does not exist: {_WHAT_IS_A_RUN}")
         return Run(OnnxRunner(path), load_extractor(path.parent), path.parent)
     if path.is_dir():
-        has_torch = any((path / w).is_file() for w in TORCH_WEIGHTS)
+        has_torch = any((path / w).is_file() for w in WEIGHT_FILES)
         graphs = sorted(path.glob("*.onnx"))
         if not has_torch and len(graphs) == 1:  # an export folder: run its one graph
             return Run(OnnxRunner(graphs[0]), load_extractor(path), path)

@@ -27,6 +27,7 @@ from huggingface_hub import (
 from safetensors import SafetensorError
 from transformers import PretrainedConfig, PreTrainedModel
 
+from ..choices import WEIGHT_FILES
 from ..errors import CheckpointError, first_line
 from .auto import register_models
 from .backbone import Backbone
@@ -35,9 +36,6 @@ from .registry import BACKBONES, backbone_for_model_type, get_backbone
 logger = logging.getLogger(__name__)
 
 HUB_PROBE_TIMEOUT_S = 4.0  # per attempt; two attempts, 1 s apart
-_WEIGHT_FILES = (
-    "model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json",
-)  # fmt: skip
 # Keys of a checkpoint's config that describe its old task or file, not the architecture.
 _DROPPED_CONFIG_KEYS = (
     "model_type", "architectures", "transformers_version", "id2label", "label2id", "problem_type",
@@ -74,7 +72,7 @@ def _in_cache(repo_id: str) -> bool:
     def cached(name: str) -> bool:
         return isinstance(try_to_load_from_cache(repo_id, name), str)
 
-    return cached("config.json") and any(cached(name) for name in _WEIGHT_FILES)
+    return cached("config.json") and any(cached(name) for name in WEIGHT_FILES)
 
 
 def probe_hub(repo_id: str, advice: str | None = None) -> None:
