@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..metrics import DIMENSIONS, concordance_cc, pearson_r, rmse
+from ..metrics import DIMENSIONS, concordance_cc, curve_list_metrics
 from .deam_files import DYNAMIC_FILES, DYNAMIC_RATE, DYNAMIC_START_S, DYNAMIC_SUBDIR, TRUTH_DYNAMIC
 from .plan import (
     CorpusPlan,
@@ -25,17 +25,13 @@ from .plan import (
 
 
 def _dynamic_scores(truth: list[np.ndarray], labels: list[np.ndarray]) -> dict[str, float]:
-    """A prediction (the true values) against the dynamic labels, per song arrays (frames, 2):
-    CCC over all frames, Pearson r and RMSE per song averaged over songs; flat, with means."""
-    true_all, label_all = np.concatenate(truth), np.concatenate(labels)
-    out = {}
-    for d, dim in enumerate(DIMENSIONS):
-        out[f"ccc_{dim}"] = concordance_cc(true_all[:, d], label_all[:, d])
-        out[f"pearson_{dim}"] = float(np.mean([pearson_r(t[:, d], y[:, d]) for t, y in zip(truth, labels)]))
-        out[f"rmse_{dim}"] = float(np.mean([rmse(t[:, d], y[:, d]) for t, y in zip(truth, labels)]))
-    for metric in ("ccc", "pearson", "rmse"):
-        out[f"{metric}_mean"] = (out[f"{metric}_valence"] + out[f"{metric}_arousal"]) / 2
-    return out
+    """A prediction (the true values) against the dynamic labels, per song arrays (frames, 2), scored
+    as a model's curves are (metrics.curve_list_metrics): `ccc_*` over all frames, `pearson_*` and
+    `rmse_*` per song averaged over songs; flat, with means."""
+    scores = curve_list_metrics(truth, labels)
+    names = {"ccc": "ccc", "pearson": "song_pearson", "rmse": "song_rmse"}
+    return {f"{metric}_{k}": scores[f"{names[metric]}_{k}"]
+            for k in (*DIMENSIONS, "mean") for metric in names}
 
 
 def _mean_rater_variance() -> float:

@@ -8,13 +8,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..data import deam
+from ..metrics import DIMENSIONS
+
 if TYPE_CHECKING:  # plan.py imports this module's label timing
     from .plan import CorpusPlan
 
-AUDIO_SUBDIR = Path("DEAM_audio", "MEMD_audio")
+# The file names are the reader's (sentio.data.deam), so the demo is always a corpus it reads.
+AUDIO_SUBDIR = Path("DEAM_audio", deam.AUDIO_DIR_NAME)
 ANNOTATION_SUBDIR = Path("DEAM_Annotations", "annotations", "annotations averaged per song", "song_level")
-CSV_1_2000 = "static_annotations_averaged_songs_1_2000.csv"
-CSV_2000_2058 = "static_annotations_averaged_songs_2000_2058.csv"
+CSV_1_2000, CSV_2000_2058 = deam.STATIC_FILES
 HEADER_1_2000 = "song_id, valence_mean, valence_std, arousal_mean, arousal_std"
 HEADER_2000_2058 = (  # sic: the real file has a stray space in "valence_ max_mean"
     "song_id, valence_mean, valence_std, valence_ max_mean, valence_max_std, valence_min_mean, "
@@ -23,7 +26,7 @@ HEADER_2000_2058 = (  # sic: the real file has a stray space in "valence_ max_me
 )
 DYNAMIC_SUBDIR = Path("DEAM_Annotations", "annotations", "annotations averaged per song",
                       "dynamic (per second annotations)")
-DYNAMIC_FILES = {"valence": "valence.csv", "arousal": "arousal.csv"}
+DYNAMIC_FILES = dict(zip(DIMENSIONS, deam.DYNAMIC_FILES))  # {"valence": "valence.csv", "arousal": ...}
 # The value at `sample_<T>ms` describes the audio in [T - 0.5 s, T). DEAM's first label is at 15 s
 # (raters settle in first); at the demo's scale the first is at 1 s.
 DYNAMIC_START_S, DYNAMIC_RATE = 1.0, 2
