@@ -1,4 +1,4 @@
-"""Fine-tune a backbone (AST / Wav2Vec2 / ViT / MERT) to predict valence and arousal.
+"""Fine-tune a backbone (AST / Wav2Vec2 / ViT / MERT / CLAP) to predict valence and arousal.
 
     python train.py --model ast --epochs 30 --demo
     python train.py --model ast --data /path/to/DEAM --checkpoint MIT/ast-finetuned-audioset-10-10-0.4593
@@ -62,7 +62,7 @@ def main() -> int:
     from sentio.training.search import STUDY_FILE
     from sentio.cli import check_run_folder, ensure_writable_dir, missing_folders, note_failed_run
     from sentio.training.augment import Mixup
-    from sentio.training.calibrate import calibrate_run
+    from sentio.training.calibrate import calibrate_and_score
     from sentio.training.card import ModelCardInfo, check_hub_ready, write_model_card
     from sentio.training.freeze import check_trained_part, finish_training, select_trained
     from sentio.training.probe import INPUT_NAME, EmbeddingCollator, probe_embeddings
@@ -184,13 +184,8 @@ def main() -> int:
     # Final numbers: validation, then the test songs (window predictions averaged per song). Early
     # stopping has done its work: it would only warn that the test metrics lack its eval_ key.
     trainer.remove_callback(EarlyStoppingCallback)
-    calibrate_run(trainer, val_ds, training_args.output_dir)  # intervals for every run (split-conformal)
-    results = {}
-    for name, dataset in (("eval", val_ds), ("test", test_ds)):
-        metrics = trainer.evaluate(dataset, metric_key_prefix=name)
-        trainer.log_metrics(name, metrics)
-        trainer.save_metrics(name, metrics)
-        results.update(metrics)
+    # intervals for every run (split-conformal), then the scores
+    results = calibrate_and_score(trainer, val_ds, test_ds, training_args.output_dir)
     if data_args.demo:  # how close to the best any model could do on these test songs
         test_songs = manifest[manifest["split"] == "test"]
         ceiling = split_ceiling(data_args.demo_dir, test_songs)

@@ -28,7 +28,7 @@ from ..inference.loading import Run, load_run
 from ..metrics import average_by_song, regression_metrics
 from ..models.student import StudentEmotionConfig, StudentForEmotionRegression
 from ..training.augment import SpecAugment
-from ..training.calibrate import calibrate_run
+from ..training.calibrate import calibrate_and_score
 from .args import DistillArguments, DistillTrainingArguments
 from .teacher import TeacherOutputs, align, cached_teacher_outputs
 from .trainer import DistillationTrainer, DistillCollator, TeacherTargetDataset
@@ -156,13 +156,7 @@ def run_distillation(dargs: DistillArguments, data_args: DataArguments,
     trainer.save_metrics("train", train_result.metrics)
     trainer.save_state()
     # intervals for the student (and its ONNX files, which sit in the same folder), as for any run
-    calibrate_run(trainer, val, targs.output_dir)
-
-    results: dict[str, float] = {}
-    for name, dataset in (("eval", val), ("test", test)):
-        metrics = trainer.evaluate(dataset, metric_key_prefix=name)
-        trainer.save_metrics(name, metrics)
-        results.update(metrics)
+    results = calibrate_and_score(trainer, val, test, targs.output_dir, log=False)
     teacher_test = teacher_song_metrics(teacher, manifest, "test")
     results.update({f"teacher_test_{k}": v for k, v in teacher_test.items()})
     return DistillRun(trainer=trainer, model=trainer.model, extractor=extractor, features=features,
