@@ -231,7 +231,7 @@ def timeline_figure(result: dict[str, Any], path: Path2D) -> "Figure":
 
 def json_download(name: str, result: dict[str, Any], folder: str | os.PathLike) -> Path:
     """The JSON file predict.py --timeline --output x.json writes for this one file."""
-    from sentio.inference.library import record
+    from sentio.inference.writers import record
 
     # the upload's name is a stranger's text: letters, digits, - and _ only, never a path
     stem = re.sub(r"[^\w-]+", "_", Path(name.replace("\\", "/")).stem).strip("_")[:80] or "song"

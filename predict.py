@@ -186,10 +186,10 @@ def make_plan(args: PredictArguments, inputs: list[str], resumable: bool, world:
     """List the library, report what cannot be searched, find what earlier runs finished, and
     split the rest over `world` processes."""
     from sentio.inference.journal import MAX_CRASHES, compact
-    from sentio.inference.library import FileKey, ResultLog, remove_stale_copies
     from sentio.inference.shards import part_paths, split_by_size
     from sentio.inference.listing import list_audio
-    from sentio.inference.writers import done_in
+    from sentio.inference.tags import remove_stale_copies
+    from sentio.inference.writers import FileKey, ResultLog, done_in
 
     listing = list_audio(inputs)
     for folder in listing.empty:
@@ -233,9 +233,10 @@ def main() -> int:
     from sentio.inference import EmotionPredictor  # torch loads only once the arguments are valid
     from sentio.choices import DEMO_NOTE
     from sentio.inference.journal import MAX_CRASHES, Journal, compact, journal_path
-    from sentio.inference.library import CsvWriter, FileKey, ResultLog, default_workers, predict_library, record, write_tags
+    from sentio.inference.batch import default_workers, predict_library
     from sentio.inference.shards import part_path, part_paths, processes
-    from sentio.inference.writers import done_in, merge_parts
+    from sentio.inference.tags import write_tags
+    from sentio.inference.writers import CsvWriter, FileKey, ResultLog, done_in, merge_parts, record
 
     procs = processes(args.device)
     try:

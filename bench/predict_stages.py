@@ -19,7 +19,7 @@ import time
 T0 = time.process_time()
 import transformers  # noqa: E402,F401  predict.py's imports, in its order
 from sentio.inference import EmotionPredictor  # noqa: E402
-from sentio.inference.library import CsvWriter  # noqa: E402
+from sentio.inference.writers import CsvWriter  # noqa: E402
 from sentio.inference.listing import list_audio  # noqa: E402
 
 STARTUP = time.process_time() - T0

@@ -25,7 +25,9 @@ import torch
 from sentio.features.audio import AudioError
 from sentio.features.extractor import SentioFeatureExtractor
 from sentio.inference import EmotionPredictor
-from sentio.inference.library import FileKey, ResultLog, predict_library, tag_values, write_tags
+from sentio.inference.batch import predict_library
+from sentio.inference.tags import tag_values, write_tags
+from sentio.inference.writers import FileKey, ResultLog
 from sentio.models import build_model
 from tests.conftest import REPO, write_audio
 from tests.tiny import TINY
@@ -325,7 +327,7 @@ def _tone(path: Path, minutes: int, rate: int = 8000) -> Path:
 PEAK_RSS = """
 import resource, sys
 from sentio.inference import EmotionPredictor
-from sentio.inference.library import predict_library
+from sentio.inference.batch import predict_library
 model_dir, *songs = sys.argv[1:]
 predictor = EmotionPredictor.from_pretrained(model_dir, device="cpu", batch_size=8)
 for song in songs:  # one after the other: the peak can only grow

@@ -1,5 +1,15 @@
 """Using trained runs: load one (`load_run`), run a model over windows (`run_batches`), and
-predict whole clips (`EmotionPredictor`)."""
+predict whole clips (`EmotionPredictor`).
+
+Predicting a music library (thousands of files, resumably, in constant memory, on one process or
+many) is one module per job:
+- `batch`: threads decode files while the model runs (`predict_library`);
+- `writers`: CSV/JSONL outputs that grow as files finish and resume after a kill (`ResultLog`);
+- `tags`: valence, arousal and quadrant written into a file's own tags, never damaging it;
+- `listing`: the audio files under folders, a symlink loop or an unreadable folder reported;
+- `journal`: the files in flight, so a file that kills the process is recognised and skipped;
+- `shards`: the file list split over processes (accelerate or torchrun) and their parts merged.
+"""
 
 from __future__ import annotations
 
