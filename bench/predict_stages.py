@@ -25,7 +25,7 @@ from sentio.inference.listing import list_audio  # noqa: E402
 STARTUP = time.process_time() - T0
 
 from sentio.features.audio import audio_blocks  # noqa: E402
-from sentio.inference.predictor import song_result  # noqa: E402
+from sentio.inference.results import song_result  # noqa: E402
 from sentio.inference.runner import batches_of  # noqa: E402
 from sentio.inference.stream import WindowStream, stream_items  # noqa: E402
 

@@ -87,7 +87,7 @@ def test_every_prediction_path_builds_the_same_calibrated_result(run_folder, tmp
     register()  # the pipeline task, in this process
 
     from sentio.calibration import Calibration
-    from sentio.inference.predictor import DEMO_NOTE
+    from sentio.choices import DEMO_NOTE
 
     run = tmp_path / "run"
     shutil.copytree(run_folder, run)

@@ -215,10 +215,10 @@ def test_outputs_of_another_kind_are_refused_in_one_line(run, folder, tmp_path, 
 
 
 def test_optional_fields_are_written_and_resumed(run, folder, tmp_path, predict_py, monkeypatch):
-    import sentio.inference.predictor as predictor_module  # the one result builder's song_result
+    import sentio.inference.results as results_module  # the one result builder's song_result
 
-    plain = predictor_module.song_result
-    monkeypatch.setattr(predictor_module, "song_result", lambda *args, **kwargs: {**plain(*args, **kwargs), **CALIBRATED})
+    plain = results_module.song_result
+    monkeypatch.setattr(results_module, "song_result", lambda *args, **kwargs: {**plain(*args, **kwargs), **CALIBRATED})
     songs = sorted(str(p) for p in folder.iterdir())[:3]
     out_csv, out_jsonl = tmp_path / "calibrated.csv", tmp_path / "calibrated.jsonl"
     for out in (out_csv, out_jsonl):

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from ..features.audio import STDERR, AudioError
 from ..errors import SentioError
-from .predictor import Result, ResultBuilder
+from .results import Result, ResultBuilder
 from .runner import batches_of, run_batches
 from .stream import Windows, WindowStream, window_items
 

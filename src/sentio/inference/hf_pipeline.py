@@ -47,7 +47,9 @@ class MusicEmotionPipeline(Pipeline):
         calibration.json, also a `checkpoint-N` folder's run's; what the run was trained on), as for
         every other prediction path. Built once; a demo-corpus model is said once, here."""
         if getattr(self, "_emotion_predictor", None) is None:
-            from .predictor import DEMO_NOTE, ResultBuilder, logger
+            from ..choices import DEMO_NOTE
+            from .predictor import logger
+            from .results import ResultBuilder
 
             folder = Path(str(getattr(self.model, "name_or_path", "") or ""))
             results = ResultBuilder.for_run(folder if folder.is_dir() else None, self.model.config,

@@ -149,9 +149,9 @@ def _check_config(folder: Path) -> None:
 def _load_torch_model(source: str, local_only: bool) -> torch.nn.Module:
     import transformers
 
-    from ..registration import register
+    from ..models.auto import register_models
 
-    register()  # AutoModel finds Sentio's model classes; `pipeline("music-emotion")` works too
+    register_models()  # AutoModel finds Sentio's model classes (`import sentio` also registers the pipeline task)
     try:
         return transformers.AutoModel.from_pretrained(source, local_files_only=local_only).eval()
     except (OSError, ValueError, RuntimeError, SafetensorError) as exc:  # a truncated or foreign weights file

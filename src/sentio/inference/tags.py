@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..features.audio import AudioError
-from .predictor import Result
+from .results import Result
 
 TAG_NAMES = {"valence": "SENTIO_VALENCE", "arousal": "SENTIO_AROUSAL", "quadrant": "SENTIO_QUADRANT"}
 TEMP_SUFFIX = ".tmp"

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..data.labels import from_unit, quadrant
 from ..errors import OutputError
-from .predictor import Result
+from .results import Result
 
 COLUMNS = ["file", "valence", "arousal", "valence_1_9", "arousal_1_9", "quadrant", "num_windows"]
 KEY_COLUMNS = ["size_bytes", "mtime_ns"]  # with `file`: what makes a file done for a rerun
