@@ -240,23 +240,44 @@ def _loudness_gain(audio: np.ndarray, target_dbfs: Callable[[np.ndarray], np.nda
     return np.interp(np.arange(len(audio)) / SYNTH_SR, centres, gain).astype(np.float32)
 
 
-def render(duration: float, emotion: np.ndarray, divisiveness: float, rng: np.random.Generator, channels: int,
-           variant: int = 0):
-    """Render a clip at SYNTH_SR along its emotion path (cells, 2) on 1..9 (see ClipSpec):
-    returns (audio (frames, channels) float32, cues dict as clip_cues)."""
-    texture_rng = rng.spawn(1)[0]  # its own stream: the texture is independent of the music
-    c = _with_variant(clip_nuisances(rng), variant)
+@dataclass
+class _Score:
+    """What every part of a clip reads: its samples' times, the beat clock, the emotion path, and
+    the bars' harmony (mode, register, dissonance and the progression's degree, read at each bar line)."""
+
+    c: dict  # the clip's nuisances (clip_nuisances)
+    t: np.ndarray  # sample times, seconds
+    cell_t: np.ndarray  # times of the path's cells
+    uv_cells: np.ndarray  # valence of each cell on [0, 1]
+    ua_cells: np.ndarray  # arousal of each cell on [0, 1]
+    bpm: np.ndarray  # tempo per sample
+    clock: _Clock
+    bars: np.ndarray  # bar numbers, from the bar before the start on
+    bar_v: dict  # valence cues at each bar line
+    tonic: np.ndarray  # Hz, per bar
+    degree: np.ndarray  # the progression's degree, per bar
+    bar_of: np.ndarray  # per sample: index into `bars`
+
+    def ua_at(self, times: np.ndarray) -> np.ndarray:
+        return np.interp(times, self.cell_t, self.ua_cells)
+
+    def uv_at(self, times: np.ndarray) -> np.ndarray:
+        return np.interp(times, self.cell_t, self.uv_cells)
+
+    def pitch(self, step: np.ndarray, bar: np.ndarray) -> np.ndarray:
+        """Scale step in a bar -> Hz."""
+        return self.tonic[bar] * 2 ** ((12 * (step // 7) + SCALES[self.bar_v["mode_index"][bar], step % 7]) / 12)
+
+    def root(self) -> np.ndarray:
+        """The chord root per sample."""
+        return self.pitch(self.degree, np.arange(len(self.bars)))[self.bar_of]
+
+
+def _score(duration: float, emotion: np.ndarray, c: dict) -> _Score:
     n = int(round(duration * SYNTH_SR))
     t = np.arange(n) / SYNTH_SR
     cell_t = (np.arange(len(emotion)) + 0.5) / PATH_RATE
     uv_cells, ua_cells = unit(emotion[:, 0]), unit(emotion[:, 1])
-
-    def ua_at(times: np.ndarray) -> np.ndarray:
-        return np.interp(times, cell_t, ua_cells)
-
-    def uv_at(times: np.ndarray) -> np.ndarray:
-        return np.interp(times, cell_t, uv_cells)
-
     # Tempo is linear in arousal, so interpolating it from the cells is exact; its integral is
     # the beat phase, so the grid speeds up and slows down smoothly with the path.
     bpm = np.interp(t, cell_t, arousal_cues(ua_cells)["tempo_bpm"] * c["tempo_factor"])
@@ -264,26 +285,25 @@ def render(duration: float, emotion: np.ndarray, divisiveness: float, rng: np.ra
     # Events from the bar before the start on, so that notes struck before it already sound.
     # Bars: mode, register, dissonance and the progression's degree are read at each bar line.
     bars = np.arange(int(clock.beats[0] // 4) - 1, int(clock.beats[-1] // 4) + 1)
-    bar_v = valence_cues(uv_at(clock.times(4.0 * bars)))
+    bar_v = valence_cues(np.interp(clock.times(4.0 * bars), cell_t, uv_cells))
     tonic = 220.0 * 2 ** ((bar_v["register"] + c["key"]) / 12)  # A3 moved by register and key
     degree = PROGRESSIONS[c["progression"]][bars % 4]
-
-    def pitch(step: np.ndarray, bar: np.ndarray) -> np.ndarray:  # scale step in a bar -> Hz
-        return tonic[bar] * 2 ** ((12 * (step // 7) + SCALES[bar_v["mode_index"][bar], step % 7]) / 12)
-
     bar_of = (clock.beats // 4).astype(np.int64) - bars[0]  # per sample
-    ib = np.arange(len(bars))
-    root = pitch(degree, ib)[bar_of]
+    return _Score(c, t, cell_t, uv_cells, ua_cells, bpm, clock, bars, bar_v, tonic, degree, bar_of)
 
-    # Chords: triads in the mode, each tone doubled by a detuned copy (beating grows with
-    # dissonance), plus minor-second and tritone cluster tones for low valence. Strikes fall on
-    # the 8th-note grid, 1, 2, 4 or 8 per bar as arousal rises; each strike takes its envelope,
-    # brightness and cluster level from the path at its time.
-    eighths = clock.grid(2, bars[0])
-    strike_t = clock.times(eighths / 2)
-    strikes = eighths % 8 % (2 ** (3 - arousal_cues(ua_at(strike_t))["restrike_level"])) == 0
+
+def _chords(s: _Score, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Chords (left, right): triads in the mode, each tone doubled by a detuned copy (beating grows
+    with dissonance), plus minor-second and tritone cluster tones for low valence. Strikes fall on
+    the 8th-note grid, 1, 2, 4 or 8 per bar as arousal rises; each strike takes its envelope,
+    brightness and cluster level from the path at its time."""
+    c, t, n = s.c, s.t, len(s.t)
+    ib, root = np.arange(len(s.bars)), s.root()
+    eighths = s.clock.grid(2, s.bars[0])
+    strike_t = s.clock.times(eighths / 2)
+    strikes = eighths % 8 % (2 ** (3 - arousal_cues(s.ua_at(strike_t))["restrike_level"])) == 0
     strike_t = strike_t[strikes]
-    s_ua, s_dis = ua_at(strike_t), valence_cues(uv_at(strike_t))["dissonance"]
+    s_ua, s_dis = s.ua_at(strike_t), valence_cues(s.uv_at(strike_t))["dissonance"]
     si, since = _latest(t, strike_t)
     attack, sustain = (0.06 - 0.05 * s_ua)[si], (0.65 - 0.45 * s_ua)[si]
     env_c = (np.minimum(since / attack, 1.0) * (sustain + (1 - sustain) * np.exp(-since / 0.25))).astype(np.float32)
@@ -291,47 +311,55 @@ def render(duration: float, emotion: np.ndarray, divisiveness: float, rng: np.ra
     used, shade_of = np.unique(shade, return_inverse=True)
     tables = np.concatenate([_table(2.4 - 1.7 * k / (TILT_STEPS - 1) + c["tilt_offset"], c["odd_harmonics"]) for k in used])
     offset = shade_of[si] * TABLE_SIZE  # switches at strikes, where the attack hides it
-    cents = (3.0 + 35.0 * bar_v["dissonance"])[bar_of]
+    cents = (3.0 + 35.0 * s.bar_v["dissonance"])[s.bar_of]
     left, right = np.zeros(n, np.float32), np.zeros(n, np.float32)
     for j, step in enumerate((0, 2, 4)):
-        f = pitch(degree + step, ib)[bar_of]
+        f = s.pitch(s.degree + step, ib)[s.bar_of]
         for sgn in (-1, 1):
             v = _osc(tables, f * 2 ** (sgn * cents / 2400), rng.random(), offset) * env_c
             (left if (j + (sgn > 0)) % 2 else right)[:] += 0.16 * v
     for interval, pan in ((1, 0), (6, 1)):  # cluster tones an octave above the root
         v = 0.22 * s_dis[si] * _osc(tables, root * 2 ** ((12 + interval) / 12), rng.random(), offset) * env_c
         (left if pan else right)[:] += v
-    # Bass: the chord root two octaves down, struck on each beat (a fixed octave keeps the
-    # register cue monotone; its harmonics keep the lowest ones audible).
-    beat_s = (clock.beats % 1) * 60.0 / bpm
-    bass = 0.3 * _osc(_table(2.0, False, 6), root / 4, 0.0) * np.exp(-beat_s / 0.35)
+    return left, right
 
-    # Melody: a random walk on the scale; onset density and FM brightness follow arousal.
-    slots = clock.grid(4, bars[0])
-    slot_t = clock.times(slots / 4)
-    on = rng.random(len(slots)) < arousal_cues(ua_at(slot_t))["note_density"] + 0.2 * (slots % 4 == 0)
+
+def _bass(s: _Score) -> np.ndarray:
+    """The chord root two octaves down, struck on each beat (a fixed octave keeps the register cue
+    monotone; its harmonics keep the lowest ones audible)."""
+    beat_s = (s.clock.beats % 1) * 60.0 / s.bpm
+    return 0.3 * _osc(_table(2.0, False, 6), s.root() / 4, 0.0) * np.exp(-beat_s / 0.35)
+
+
+def _melody(s: _Score, rng: np.random.Generator) -> np.ndarray:
+    """A random walk on the scale; onset density and FM brightness follow arousal."""
+    slots = s.clock.grid(4, s.bars[0])
+    slot_t = s.clock.times(slots / 4)
+    on = rng.random(len(slots)) < arousal_cues(s.ua_at(slot_t))["note_density"] + 0.2 * (slots % 4 == 0)
     walk = np.cumsum(rng.choice([-2, -1, -1, 0, 1, 1, 2], len(slots))) % 22
     steps = 7 + np.where(walk > 11, 22 - walk, walk)  # reflected into 7..18 scale steps
-    on_t, note_bar = slot_t[on], slots[on] // 16 - bars[0]
-    m = arousal_cues(ua_at(on_t))
-    note, since = _latest(t, on_t)
+    on_t, note_bar = slot_t[on], slots[on] // 16 - s.bars[0]
+    m = arousal_cues(s.ua_at(on_t))
+    note, since = _latest(s.t, on_t)
     note = np.maximum(note, 0)
-    mel_f = pitch(steps[on], note_bar).astype(np.float32)[note]
-    env_m = np.exp(-since / (0.09 + 0.35 * (1 - ua_at(on_t)))[note])
+    mel_f = s.pitch(steps[on], note_bar).astype(np.float32)[note]
+    env_m = np.exp(-since / (0.09 + 0.35 * (1 - s.ua_at(on_t)))[note])
     # FM through a sine table: phase (in table units) = carrier + index * sin(ratio * carrier).
     pc = np.cumsum(mel_f, dtype=np.float64) * (TABLE_SIZE / SYNTH_SR)
-    mod = SINE[(pc * c["fm_ratio"]).astype(np.int64) & MASK] * (m["fm_index"][note] * TABLE_SIZE / (2 * np.pi) * env_m)
-    mel = (0.28 * env_m * SINE[(pc + mod).astype(np.int64) & MASK]).astype(np.float32)
+    mod = SINE[(pc * s.c["fm_ratio"]).astype(np.int64) & MASK] * (m["fm_index"][note] * TABLE_SIZE / (2 * np.pi) * env_m)
+    return (0.28 * env_m * SINE[(pc + mod).astype(np.int64) & MASK]).astype(np.float32)
 
-    # Drums on the 8th-note grid: kick on 1 and 3 (+ syncopations), snare on 2 and 4, hi-hats.
+
+def _drums(s: _Score, rng: np.random.Generator) -> np.ndarray:
+    """Drums on the 8th-note grid: kick on 1 and 3 (+ syncopations), snare on 2 and 4, hi-hats."""
     kick, snare, hat = _drum_samples(rng)
-    grid = clock.grid(2)
-    hit_t = clock.times(grid / 2)
+    grid = s.clock.grid(2)
+    hit_t = s.clock.times(grid / 2)
     pos = grid % 8
     start = np.round(hit_t * SYNTH_SR).astype(np.int64)
-    h_ua = ua_at(hit_t)
+    h_ua = s.ua_at(hit_t)
     lvl = arousal_cues(h_ua)["drum_level"]
-    drums = np.zeros(n, np.float32)
+    drums = np.zeros(len(s.t), np.float32)
     kick_on = (pos % 4 == 0) | ((pos == 3) | (pos == 6)) & (rng.random(len(grid)) < 0.8 * h_ua)
     _add_hits(drums, kick, start[kick_on], 0.55 * lvl[kick_on])
     snare_on = pos % 4 == 2
@@ -340,24 +368,41 @@ def render(duration: float, emotion: np.ndarray, divisiveness: float, rng: np.ra
     _add_hits(drums, hat, start[hat_on], 0.25 * lvl[hat_on] * rng.uniform(0.6, 1.0, hat_on.sum()))
     # 16th hi-hats in between for the most energetic stretches
     extra = rng.random(len(grid)) < 2 * (h_ua - 0.5)
-    mid = np.round(clock.times(grid[extra] / 2 + 0.25) * SYNTH_SR).astype(np.int64)
+    mid = np.round(s.clock.times(grid[extra] / 2 + 0.25) * SYNTH_SR).astype(np.int64)
     _add_hits(drums, hat, mid, 0.15 * lvl[extra])
+    return drums
 
-    grit = _texture(clock, divisiveness, texture_rng)
+
+def _master(audio: np.ndarray, s: _Score) -> np.ndarray:
+    """Loudness is a cue, so follow its path rather than normalising it away; a soft knee above
+    0.7 keeps peaks below 0.9 without touching the bulk of the signal; 20 ms fades (no clicks)."""
+    audio *= _loudness_gain(audio, lambda at: arousal_cues(s.ua_at(at))["loudness_dbfs"] + s.c["loudness_offset"])[:, None]
+    hot = np.abs(audio) > 0.7
+    audio[hot] = np.sign(audio[hot]) * (0.7 + 0.2 * np.tanh((np.abs(audio[hot]) - 0.7) / 0.2))
+    ramp = np.linspace(0.0, 1.0, int(0.02 * SYNTH_SR), dtype=np.float32)[:, None]
+    audio[: len(ramp)] *= ramp
+    audio[len(audio) - len(ramp) :] *= ramp[::-1]
+    return audio
+
+
+def render(duration: float, emotion: np.ndarray, divisiveness: float, rng: np.random.Generator, channels: int,
+           variant: int = 0):
+    """Render a clip at SYNTH_SR along its emotion path (cells, 2) on 1..9 (see ClipSpec):
+    returns (audio (frames, channels) float32, cues dict as clip_cues). The parts draw from `rng`
+    in a fixed order (chords, melody, drums), so a clip is the same for the same seed."""
+    texture_rng = rng.spawn(1)[0]  # its own stream: the texture is independent of the music
+    c = _with_variant(clip_nuisances(rng), variant)
+    score = _score(duration, emotion, c)
+    left, right = _chords(score, rng)
+    bass = _bass(score)
+    mel = _melody(score, rng)
+    drums = _drums(score, rng)
+    grit = _texture(score.clock, divisiveness, texture_rng)
     p = c["pan"]
     left = left + bass + drums + grit + (1 - p) * mel
     right = right + bass + drums + grit + (1 + p) * mel
     audio = np.stack([left, right], 1) if channels == 2 else ((left + right) / 2)[:, None]
-
-    # Loudness is a cue, so follow its path rather than normalising it away; a soft knee above
-    # 0.7 keeps peaks below 0.9 without touching the bulk of the signal.
-    audio *= _loudness_gain(audio, lambda at: arousal_cues(ua_at(at))["loudness_dbfs"] + c["loudness_offset"])[:, None]
-    hot = np.abs(audio) > 0.7
-    audio[hot] = np.sign(audio[hot]) * (0.7 + 0.2 * np.tanh((np.abs(audio[hot]) - 0.7) / 0.2))
-    ramp = np.linspace(0.0, 1.0, int(0.02 * SYNTH_SR), dtype=np.float32)[:, None]  # no clicks
-    audio[: len(ramp)] *= ramp
-    audio[len(audio) - len(ramp) :] *= ramp[::-1]
-    return audio, clip_cues(emotion, c)
+    return _master(audio, score), clip_cues(emotion, c)
 
 
 def write_clip(spec: ClipSpec) -> dict:

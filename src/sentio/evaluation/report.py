@@ -280,6 +280,26 @@ def _fmt(entry: dict[str, Any]) -> str:
 
 def markdown(report: EvalReport, plots: dict[str, str], notes: Sequence[str] = ()) -> str:
     """report.md: metric table with CIs, subsets, quadrant matrix, and the pictures (relative links)."""
+    lines = _metric_table(report)
+    if report.subsets:
+        lines += _subset_table(report.subsets)
+    if report.dynamic is not None:
+        lines += _curve_table(report.dynamic)
+    if report.coverage is not None:
+        lines += _coverage_table(report.coverage)
+    if report.protocol:  # a benchmark protocol's headline beside the published numbers
+        lines += ["", "## Protocol", "", "```", *report.protocol.get("table", []), "```"]
+    lines += _quadrant_table(report.quadrants)
+    if plots:
+        lines += ["", "## Figures", ""]
+        for title, file in plots.items():
+            lines += [f"### {title}", "", f"![{title}]({file})", ""]
+    if notes:
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _metric_table(report: EvalReport) -> list[str]:
     counts, boot = report.counts, report.bootstrap
     ci = f"95% CI from {boot['draws']} bootstrap draws over songs" if boot["draws"] else "no bootstrap CI"
     lines = [
@@ -298,54 +318,56 @@ def markdown(report: EvalReport, plots: dict[str, str], notes: Sequence[str] = (
         nine = report.metrics_1_9[dim]
         cells = [_fmt(row[m]) for m in METRICS] + [_fmt(nine["rmse"]), _fmt(nine["mae"])]
         lines.append(f"| {dim} | " + " | ".join(cells) + " |")
-    if report.subsets:
-        lines += ["", "## By subset", "", "| subset | songs | CCC valence | CCC arousal | RMSE valence | RMSE arousal |",
-                  "|---|---|---|---|---|---|"]
-        for name, part in report.subsets.items():
-            m = part["metrics"]
-            # CCC of a single row is undefined (None): don't print a number
-            ccc = [f"{m[k]:.3f}" if m[k] is not None else "n/a" for k in ("ccc_valence", "ccc_arousal")]
-            lines.append(f"| {name} | {part['songs']} | {ccc[0]} | {ccc[1]} | "
-                         f"{m['rmse_valence']:.3f} | {m['rmse_arousal']:.3f} |")
-    if report.dynamic is not None:
-        dyn = report.dynamic
-        lines += ["", "## 2 Hz curves (MediaEval protocol)", "",
-                  f"{dyn['songs']} songs, {dyn['frames']} labelled half-seconds. Per-song Pearson r and RMSE are "
-                  "averaged over songs; CCC is over all frames. The song-level table above scores each song's mean "
-                  "prediction.", "",
-                  "| dimension | per-song r | per-song RMSE | CCC (all frames) | r (all frames) |", "|---|---|---|---|---|"]
-        for dim, row in dyn["metrics"].items():
-            lines.append(f"| {dim} | {_fmt(row['song_pearson'])} | {_fmt(row['song_rmse'])} | {_fmt(row['ccc'])} | "
-                         f"{_fmt(row['pearson'])} |")
-    if report.coverage is not None:
-        cov = report.coverage
-        lines += ["", "## Calibrated intervals", "", f"{cov['method']} ({cov['calibration_songs']} songs).", "",
-                  "| nominal | dimension | coverage | mean width | constant-width coverage | constant width |",
-                  "|---|---|---|---|---|---|"]
-        for level, dims in cov["levels"].items():
-            for dim, row in dims.items():
-                const = row.get("constant_width")
-                cells = [f"{const['coverage']:.3f}", f"{const['mean_width']:.3f}"] if const else ["-", "-"]
-                lines.append(f"| {float(level):.0%} | {dim} | {_fmt(row['coverage'])} | {row['mean_width']:.3f} | "
-                             + " | ".join(cells) + " |")
-        if "spread_vs_raters_spearman" in cov:
-            rho = cov["spread_vs_raters_spearman"]
-            lines += ["", "Spearman correlation of the predicted spread with the raters' spread: "
-                      + ", ".join(f"{dim} {_fmt(entry)}" for dim, entry in rho.items()) + "."]
-    if report.protocol:  # a benchmark protocol's headline beside the published numbers
-        lines += ["", "## Protocol", "", "```", *report.protocol.get("table", []), "```"]
-    quad = report.quadrants
-    lines += ["", f"## Quadrants (accuracy {quad['accuracy']:.3f})", "", "Rows: true quadrant; columns: predicted.", "",
-              "| true \\ predicted | " + " | ".join(quad["labels"]) + " |", "|---|" + "---|" * len(quad["labels"])]
+    return lines
+
+
+def _subset_table(subsets: dict[str, Any]) -> list[str]:
+    lines = ["", "## By subset", "", "| subset | songs | CCC valence | CCC arousal | RMSE valence | RMSE arousal |",
+             "|---|---|---|---|---|---|"]
+    for name, part in subsets.items():
+        m = part["metrics"]
+        # CCC of a single row is undefined (None): don't print a number
+        ccc = [f"{m[k]:.3f}" if m[k] is not None else "n/a" for k in ("ccc_valence", "ccc_arousal")]
+        lines.append(f"| {name} | {part['songs']} | {ccc[0]} | {ccc[1]} | "
+                     f"{m['rmse_valence']:.3f} | {m['rmse_arousal']:.3f} |")
+    return lines
+
+
+def _curve_table(dyn: dict[str, Any]) -> list[str]:
+    lines = ["", "## 2 Hz curves (MediaEval protocol)", "",
+             f"{dyn['songs']} songs, {dyn['frames']} labelled half-seconds. Per-song Pearson r and RMSE are "
+             "averaged over songs; CCC is over all frames. The song-level table above scores each song's mean "
+             "prediction.", "",
+             "| dimension | per-song r | per-song RMSE | CCC (all frames) | r (all frames) |", "|---|---|---|---|---|"]
+    for dim, row in dyn["metrics"].items():
+        lines.append(f"| {dim} | {_fmt(row['song_pearson'])} | {_fmt(row['song_rmse'])} | {_fmt(row['ccc'])} | "
+                     f"{_fmt(row['pearson'])} |")
+    return lines
+
+
+def _coverage_table(cov: dict[str, Any]) -> list[str]:
+    lines = ["", "## Calibrated intervals", "", f"{cov['method']} ({cov['calibration_songs']} songs).", "",
+             "| nominal | dimension | coverage | mean width | constant-width coverage | constant width |",
+             "|---|---|---|---|---|---|"]
+    for level, dims in cov["levels"].items():
+        for dim, row in dims.items():
+            const = row.get("constant_width")
+            cells = [f"{const['coverage']:.3f}", f"{const['mean_width']:.3f}"] if const else ["-", "-"]
+            lines.append(f"| {float(level):.0%} | {dim} | {_fmt(row['coverage'])} | {row['mean_width']:.3f} | "
+                         + " | ".join(cells) + " |")
+    if "spread_vs_raters_spearman" in cov:
+        rho = cov["spread_vs_raters_spearman"]
+        lines += ["", "Spearman correlation of the predicted spread with the raters' spread: "
+                  + ", ".join(f"{dim} {_fmt(entry)}" for dim, entry in rho.items()) + "."]
+    return lines
+
+
+def _quadrant_table(quad: dict[str, Any]) -> list[str]:
+    lines = ["", f"## Quadrants (accuracy {quad['accuracy']:.3f})", "", "Rows: true quadrant; columns: predicted.", "",
+             "| true \\ predicted | " + " | ".join(quad["labels"]) + " |", "|---|" + "---|" * len(quad["labels"])]
     for name, row in zip(quad["labels"], quad["confusion"]):
         lines.append(f"| {name} | " + " | ".join(str(v) for v in row) + " |")
-    if plots:
-        lines += ["", "## Figures", ""]
-        for title, file in plots.items():
-            lines += [f"### {title}", "", f"![{title}]({file})", ""]
-    if notes:
-        lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
-    return "\n".join(lines).rstrip() + "\n"
+    return lines
 
 
 # ---- time-resolved (2 Hz) runs --------------------------------------------------------------------

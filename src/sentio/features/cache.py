@@ -300,6 +300,26 @@ def build_feature_dataset(
     # Only cheap columns are read here; the feature column stays on disk.
     clip = np.asarray(ds.data.column("clip").to_numpy(), dtype=np.int64)
     errors = ds.data.column("error").to_pylist()
+    # Columns are added before select: add_column on a selection would rewrite every feature.
+    ds = _with_manifest_columns(ds, manifest, clip, extractor, curves)
+    keep = _usable_rows(ds, errors, extractor, max_seconds)
+    failed = [FailedClip(str(manifest.at[clip[i], "song_id"]), str(manifest.at[clip[i], "path"]), e)
+              for i, e in enumerate(errors) if e]
+    if not keep:
+        raise DataError(f"no clip could be used; first failure: {failed[0].reason}")
+    ds = ds.remove_columns("error")
+    if len(keep) < len(ds):
+        ds = ds.select(keep)
+    report = FeatureReport(kind=extractor.feature_kind, clips=len(manifest), clips_ok=len(manifest) - len(failed),
+                           windows=len(ds), failed=failed, cache_dir=directory, reused=reused,
+                           seconds=round(time.perf_counter() - t0, 3))
+    return ds, report
+
+
+def _with_manifest_columns(ds: Dataset, manifest: pd.DataFrame, clip: np.ndarray, extractor: SentioFeatureExtractor,
+                           curves: Mapping[str, Curve] | None) -> Dataset:
+    """The cached windows with their clip's `labels`, `label_spread` and `split` from `manifest`
+    (where it has them) and, with `curves`, each window's 2 Hz `frame_labels`."""
     if "valence" in manifest and "arousal" in manifest:
         labels = manifest[["valence", "arousal"]].to_numpy(dtype=np.float32)[clip]
         ds = ds.add_column("labels", labels.tolist(), feature=List(Value("float32"), length=2))
@@ -315,23 +335,18 @@ def build_feature_dataset(
         values = [frame_labels(curves.get(str(song)), float(start), frames).tolist()
                   for song, start in zip(songs, starts)]
         ds = ds.add_column("frame_labels", values, feature=Array2D((frames, 2), "float32"))
-    # Columns are added before select: add_column on a selection would rewrite every feature.
+    return ds
+
+
+def _usable_rows(ds: Dataset, errors: list, extractor: SentioFeatureExtractor, max_seconds: float | None) -> list[int]:
+    """The windows of decoded clips; with `max_seconds`, only those that end by then (and each
+    clip's first)."""
     keep = [i for i, e in enumerate(errors) if not e]
     if max_seconds is not None:  # the cache holds every window; a protocol scores the first ones only
         starts, first = ds.data.column("start").to_numpy(), ds.data.column("window").to_numpy() == 0
         inside = starts + extractor.params.window_duration <= max_seconds + 1e-6
         keep = [i for i in keep if inside[i] or first[i]]
-    failed = [FailedClip(str(manifest.at[clip[i], "song_id"]), str(manifest.at[clip[i], "path"]), e)
-              for i, e in enumerate(errors) if e]
-    if not keep:
-        raise DataError(f"no clip could be used; first failure: {failed[0].reason}")
-    ds = ds.remove_columns("error")
-    if len(keep) < len(ds):
-        ds = ds.select(keep)
-    report = FeatureReport(kind=extractor.feature_kind, clips=len(manifest), clips_ok=len(manifest) - len(failed),
-                           windows=len(ds), failed=failed, cache_dir=directory, reused=reused,
-                           seconds=round(time.perf_counter() - t0, 3))
-    return ds, report
+    return keep
 
 
 def is_complete(directory: str | os.PathLike) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -134,18 +135,51 @@ def train_gan_on(features: Dataset, plan: ModelPlan, extractor: SentioFeatureExt
     logger.info("GAN data: %d full train windows of %d songs, %s -> %dx%d", len(images), len(set(song_ids)),
                 list(layout.feature_shape), layout.height, layout.width)
     limit = max(args.quality_samples, args.num_grid, args.num_audio)
-    real, real_labels, real_songs = real_features(features, layout, "train", limit=limit, seed=args.seed)
+    real = _RealWindows(*real_features(features, layout, "train", limit=limit, seed=args.seed))
 
     trainer = _fit(args, gan_config, layout, extractor, images, labels, guide,
-                   QualityTracker.build(layout, real, real_labels, regressor, args.track_samples, args.seed)
+                   QualityTracker.build(layout, real.values, real.labels, regressor, args.track_samples, args.seed)
                    if args.track_every > 0 else None, out)
-    generator, sampled = trainer.G_ema, "last"
+    generator, sampled = _sampling_generator(trainer, args, out)
+    song_labels, _ = average_by_song(labels, song_ids)
+    synthetic, filter_report = _synthetic_split(generator, layout, extractor, song_labels, guide, args, out)
+    syn, syn_lab = _listen_and_look(out, synthetic, real, song_labels, layout, extractor, args, limit)
+    _write_quality(out, plan, features, synthetic, layout, extractor, real, syn, syn_lab, regressor, sampled,
+                   filter_report, args)
+
+    seconds = [h["seconds"] for h in trainer.history]
+    report = {"backbone": plan.backbone.name, "features": extractor.to_dict(), "layout": layout.to_dict(),
+              "gan": gan_config.to_dict(), "train": vars(args), "train_windows": len(images),
+              "train_songs": len(set(song_ids)), "epochs_done": trainer.epoch, "steps": trainer.step,
+              "seconds_per_epoch": float(np.mean(seconds)) if seconds else None, "history": trainer.history,
+              "best": trainer.best, "sampled_from": sampled, "num_synthetic": len(synthetic),
+              "filter_consistency": filter_report.to_dict() if filter_report is not None else None,
+              "failed_clips": [f.to_dict() for f in failed_clips]}
+    (out / "gan_report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    return report
+
+
+@dataclass
+class _RealWindows:
+    """Real train windows to compare the synthetic ones with: features, labels, song ids."""
+
+    values: np.ndarray
+    labels: np.ndarray
+    songs: list[str]
+
+
+def _sampling_generator(trainer: GanTrainer, args: GanArguments, out: Path) -> tuple[Any, str]:
+    """The generator that draws the synthetic split (the EMA one, or --sample_from best) and how to say which."""
     if args.sample_from == "best" and trainer.best is not None:
         generator = load_generator(str(out / BEST_CHECKPOINT), device=str(trainer.device))[0]
-        sampled = f"best (epoch {trainer.best['epoch']}, FD {trainer.best['fd']:.4g})"
+        return generator, f"best (epoch {trainer.best['epoch']}, FD {trainer.best['fd']:.4g})"
+    return trainer.G_ema, "last"
 
-    # The synthetic split: labels drawn from the train songs' label distribution.
-    song_labels, _ = average_by_song(labels, song_ids)
+
+def _synthetic_split(generator: Any, layout: SpecLayout, extractor: SentioFeatureExtractor, song_labels: np.ndarray,
+                     guide: Run | None, args: GanArguments, out: Path) -> tuple[Dataset, FilterReport | None]:
+    """The synthetic split, written into `out`: labels drawn from the train songs' label distribution,
+    kept only where the guide agrees with --filter_consistency."""
     syn_labels = sample_labels(song_labels, args.num_synthetic, seed=args.seed, jitter=args.label_jitter)
     filter_report: FilterReport | None = None
     if args.filter_consistency is not None:
@@ -158,22 +192,33 @@ def train_gan_on(features: Dataset, plan: ModelPlan, extractor: SentioFeatureExt
         logger.info("--filter_consistency %.3g: %d of %d windows passed (%d of %d labels dropped)",
                     filter_report.threshold, filter_report.windows_kept, filter_report.windows_generated,
                     filter_report.labels_dropped, filter_report.labels_requested)
+    return synthetic, filter_report
 
-    # Listen and look.
+
+def _listen_and_look(out: Path, synthetic: Dataset, real: _RealWindows, song_labels: np.ndarray, layout: SpecLayout,
+                     extractor: SentioFeatureExtractor, args: GanArguments, limit: int) -> tuple[np.ndarray, np.ndarray]:
+    """Audio samples, the spectrogram grid and the label distributions; returns the first `limit`
+    synthetic windows and their labels."""
     syn_view = synthetic.select(range(min(limit, len(synthetic)))).with_format("numpy")
     syn, syn_lab = np.asarray(syn_view[layout.feature_name]), np.asarray(syn_view["labels"], np.float32)
     # Real windows for comparison: the ones whose labels are nearest the synthetic ones.
-    nearest = [int(np.argmin(((real_labels - y) ** 2).sum(1))) for y in syn_lab[: args.num_audio]]
+    nearest = [int(np.argmin(((real.labels - y) ** 2).sum(1))) for y in syn_lab[: args.num_audio]]
     write_audio_samples(out / "audio", syn[: args.num_audio], syn_lab[: args.num_audio], extractor, "synthetic")
-    write_audio_samples(out / "audio", real[nearest], real_labels[nearest], extractor, "real")
-    spectrogram_grid(out / "spectrogram_grid.png", real, real_labels, syn[: args.num_grid], syn_lab[: args.num_grid],
-                     layout.freq_axis)
+    write_audio_samples(out / "audio", real.values[nearest], real.labels[nearest], extractor, "real")
+    spectrogram_grid(out / "spectrogram_grid.png", real.values, real.labels, syn[: args.num_grid],
+                     syn_lab[: args.num_grid], layout.freq_axis)
     label_distributions(out / "label_distributions.png", song_labels,
                         np.asarray(synthetic.with_format("numpy", columns=["labels"])["labels"]))
+    return syn, syn_lab
 
-    # Quality, always beside real vs real.
+
+def _write_quality(out: Path, plan: ModelPlan, features: Dataset, synthetic: Dataset, layout: SpecLayout,
+                   extractor: SentioFeatureExtractor, real: _RealWindows, syn: np.ndarray, syn_lab: np.ndarray,
+                   regressor: Run | None, sampled: str, filter_report: FilterReport | None, args: GanArguments) -> None:
+    """gan_quality.json: the synthetic windows' quality, always beside real vs real, and TSTR."""
     test = real_features(features, layout, "test", limit=args.quality_samples, seed=args.seed)[:2]
-    quality = quality_report(layout, real, real_labels, real_songs, syn, syn_lab, regressor, test, seed=args.seed)
+    quality = quality_report(layout, real.values, real.labels, real.songs, syn, syn_lab, regressor, test,
+                             seed=args.seed)
     quality["sampled_from"] = sampled
     if filter_report is not None:
         quality["filter_consistency"] = filter_report.to_dict()
@@ -184,17 +229,6 @@ def train_gan_on(features: Dataset, plan: ModelPlan, extractor: SentioFeatureExt
     else:
         quality["tstr"] = "skipped: --tstr_epochs 0"
     (out / "gan_quality.json").write_text(json.dumps(quality, indent=2) + "\n")
-
-    seconds = [h["seconds"] for h in trainer.history]
-    report = {"backbone": plan.backbone.name, "features": extractor.to_dict(), "layout": layout.to_dict(),
-              "gan": gan_config.to_dict(), "train": vars(args), "train_windows": len(images),
-              "train_songs": len(set(song_ids)), "epochs_done": trainer.epoch, "steps": trainer.step,
-              "seconds_per_epoch": float(np.mean(seconds)) if seconds else None, "history": trainer.history,
-              "best": trainer.best, "sampled_from": sampled, "num_synthetic": len(synthetic),
-              "filter_consistency": filter_report.to_dict() if filter_report is not None else None,
-              "failed_clips": [f.to_dict() for f in failed_clips]}
-    (out / "gan_report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
-    return report
 
 
 def _fit(args: GanArguments, gan_config: GanConfig, layout: SpecLayout, extractor: Any, images: torch.Tensor,

@@ -72,6 +72,33 @@ def _search_lines(search: SearchSummary | None) -> list[str]:
 
 def write_model_card(output_dir: str | Path, info: ModelCardInfo, results: dict[str, float]) -> Path:
     """README.md with Hub metadata: backbone, initialisation, data, splits, label scale, metrics."""
+    lines = [
+        *_front_matter(info),
+        "",
+        f"# {Path(output_dir).name}: music emotion regression ({info.backbone})",
+        "",
+        "Predicts the **valence** and **arousal** of music from audio (Russell's circumplex), trained with",
+        f"Sentio {__version__}.",
+        "",
+        *_model_section(info),
+        "",
+        *_data_section(info),
+        "",
+        *_results_section(results),
+        "",
+        *_training_section(info),
+        "",
+        *_search_lines(info.search),
+        *_use_section(),
+        "",
+    ]
+    path = Path(output_dir) / "README.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def _front_matter(info: ModelCardInfo) -> list[str]:
+    """The Hub's metadata block."""
     tags = ["sentio", "music-emotion-recognition", "valence-arousal", "audio-regression", info.backbone]
     # pipeline_tag names the task that loads the folder: sentio registers `music-emotion` with
     # transformers.pipeline (see sentio.inference.hf_pipeline).
@@ -80,7 +107,10 @@ def write_model_card(output_dir: str | Path, info: ModelCardInfo, results: dict[
     if info.init != "scratch":
         front.append(f"base_model: {info.init}")
     front.append("---")
-    rows = _metric_rows(results, "eval") + _metric_rows(results, "test")
+    return front
+
+
+def _model_section(info: ModelCardInfo) -> list[str]:
     layers = {"last": "the last layer", "weighted": "a learned softmax-weighted sum of all layers"}
     head = (f"{info.pooling} pooling of {layers.get(str(info.layer), f'hidden state {info.layer}')} -> hidden layer "
             f"-> 2 outputs through tanh; loss `{info.loss}`")
@@ -90,37 +120,47 @@ def write_model_card(output_dir: str | Path, info: ModelCardInfo, results: dict[
     if info.trainable_parameters is not None:
         training += (f"; {info.trainable_parameters:,} of {info.num_parameters:,} parameters trained "
                      f"({100 * info.trainable_parameters / max(info.num_parameters, 1):.2f}%)")
-    lines = front + [
-        "",
-        f"# {Path(output_dir).name}: music emotion regression ({info.backbone})",
-        "",
-        "Predicts the **valence** and **arousal** of music from audio (Russell's circumplex), trained with",
-        f"Sentio {__version__}.",
-        "",
+    return [
         "## Model",
         f"- Backbone: `{info.backbone}` (`{info.model_class}`), {info.num_parameters / 1e6:.2f}M parameters",
         f"- Initialisation: {'random weights (trained from scratch)' if info.init == 'scratch' else f'pretrained `{info.init}`'}",
         f"- Head: {head}",
         f"- Trained: {training}",
         f"- Input: {_input_line(info.features)}",
-        "",
+    ]
+
+
+def _data_section(info: ModelCardInfo) -> list[str]:
+    return [
         "## Data",
         f"- Source: {info.data_source}",
         f"- Split: {info.split_method}; songs per split: {info.splits}",
         "- Labels: on [-1, 1]; DEAM's 1..9 scale maps by (x - 5) / 4. All metrics below are on [-1, 1].",
         "- Test metrics are song-level: window predictions averaged per song.",
         *(f"- {note}" for note in info.protocol_notes),
-        "",
+    ]
+
+
+def _results_section(results: dict[str, float]) -> list[str]:
+    rows = _metric_rows(results, "eval") + _metric_rows(results, "test")
+    return [
         "## Results",
         "| split | metric | valence | arousal | mean |",
         "|---|---|---|---|---|",
         *(rows or ["| - | - | - | - | - |"]),
-        "",
+    ]
+
+
+def _training_section(info: ModelCardInfo) -> list[str]:
+    return [
         "## Training",
         f"- Epochs {info.epochs}, batch size {info.batch_size}, learning rate {info.learning_rate}, seed {info.seed}",
         f"- Best checkpoint chosen by validation `{info.metric_for_best_model}`",
-        "",
-        *_search_lines(info.search),
+    ]
+
+
+def _use_section() -> list[str]:
+    return [
         "## Use",
         "```bash",
         "python predict.py --model_dir PATH_OR_HUB_ID song.mp3 album/",
@@ -137,11 +177,7 @@ def write_model_card(output_dir: str | Path, info: ModelCardInfo, results: dict[
         'model = AutoModel.from_pretrained("PATH_OR_HUB_ID").eval()',
         f'pipeline("{PIPELINE_TASK}", model="PATH_OR_HUB_ID")("song.mp3")',
         "```",
-        "",
     ]
-    path = Path(output_dir) / "README.md"
-    path.write_text("\n".join(lines))
-    return path
 
 
 def check_hub_ready(timeout: float = 15.0) -> None:
