@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 import sentio.features.cache as fc
+from sentio.features.datasets import WindowDataset
 from sentio.features.extractor import SentioFeatureExtractor
 from sentio.features.params import FbankParams, kaldi_fbank
 from sentio.features.stats import compute_fbank_stats
@@ -79,10 +80,11 @@ def test_build_schema_labels_and_failures(corpus):
     assert stored.dtype == np.float32 and stored.shape == (2, 128, 128)
     np.testing.assert_array_equal(stored, direct)
 
-    train = fc.split_dataset(ds, "train")
-    batch = train[:3]
-    assert len(train) == 3 and set(batch) == {"input_values", "length", "labels"}
-    assert tuple(batch["input_values"].shape) == (3, 128, 128) and tuple(batch["labels"].shape) == (3, 2)
+    train = WindowDataset(ds, "input_values", "train")  # what training and evaluation read of a split
+    item = train[2]
+    assert len(train) == 3 and set(item) == {"input_values", "length", "labels"}
+    assert item["input_values"].shape == (128, 128) and item["labels"].shape == (2,)
+    assert train.song_ids == [ds["song_id"][i] for i in (0, 1, 6)]
 
 
 @pytest.mark.parametrize("kind,column_type", [("waveform", "List"), ("mel_image", "Array2D")])

@@ -24,7 +24,7 @@ def _frozen_tiny_regressor() -> FrozenRegressor:
 
     torch.manual_seed(0)
     model = build_model("ast", from_scratch=True, config_overrides=TINY["ast"])
-    extractor = SentioFeatureExtractor.for_kind("fbank", max_length=64, num_mel_bins=32)
+    extractor = SentioFeatureExtractor("fbank", max_length=64, num_mel_bins=32)
     return FrozenRegressor(model, SpecLayout.for_extractor(extractor, 16, 16), extractor)
 
 
@@ -81,7 +81,7 @@ class _TiltRegressor(torch.nn.Module):
 
 
 def test_consistency_loss_falls_and_the_regressor_never_changes():
-    extractor = SentioFeatureExtractor.for_kind("fbank", max_length=64, num_mel_bins=32)
+    extractor = SentioFeatureExtractor("fbank", max_length=64, num_mel_bins=32)
     frozen = FrozenRegressor(_TiltRegressor(), SpecLayout.for_extractor(extractor, 16, 16), extractor)
     before = copy.deepcopy(frozen.model.state_dict())
     trainer = GanTrainer(TINY_GAN, tiny_train_config(consistency_weight=50.0, lr_g=5e-3), consistency=frozen)

@@ -38,7 +38,7 @@ def real(tmp_path_factory):
     manifest = pd.DataFrame({"song_id": [f"s{i}" for i in range(6)], "path": [str(p) for p in paths],
                              "valence": np.linspace(-0.8, 0.8, 6), "arousal": np.linspace(0.5, -0.5, 6),
                              "split": ["train"] * 4 + ["validation", "test"]})
-    extractor = SentioFeatureExtractor.for_kind("fbank", **EXTRACTOR)
+    extractor = SentioFeatureExtractor("fbank", **EXTRACTOR)
     features, _ = build_feature_dataset(manifest, extractor, str(root / "cache"))
     return features, extractor
 
@@ -65,7 +65,7 @@ def test_train_images_are_train_split_full_windows(real):
     # 1.5 s at 10 ms frames, 64-frame windows: 2 full ones per clip (the tail window is padded)
     assert len(images) == 8
     with pytest.raises(ValueError, match="waveform features are not spectrograms"):
-        SpecLayout.for_extractor(SentioFeatureExtractor.for_kind("waveform"), 16, 16)
+        SpecLayout.for_extractor(SentioFeatureExtractor("waveform"), 16, 16)
 
 
 def test_layout_round_trip_keeps_smooth_content(real):
@@ -98,15 +98,15 @@ def test_split_round_trips_with_the_real_schema(real, written):
 
 def test_load_synthetic_checks_the_run_extractor(written):
     out = written[0]
-    assert len(load_synthetic(out, SentioFeatureExtractor.for_kind("fbank", **EXTRACTOR))) == 10
+    assert len(load_synthetic(out, SentioFeatureExtractor("fbank", **EXTRACTOR))) == 10
     with pytest.raises(ValueError, match=r"shape \[64, 32\], this run's extractor makes \[128, 32\]"):
-        load_synthetic(out, SentioFeatureExtractor.for_kind("fbank", max_length=128, num_mel_bins=32))
+        load_synthetic(out, SentioFeatureExtractor("fbank", max_length=128, num_mel_bins=32))
     with pytest.raises(ValueError, match="made with mean="):
-        load_synthetic(out, SentioFeatureExtractor.for_kind("fbank", mean=-3.0, **EXTRACTOR))
+        load_synthetic(out, SentioFeatureExtractor("fbank", mean=-3.0, **EXTRACTOR))
     with pytest.raises(ValueError, match="do not fit this mel_image run"):
-        load_synthetic(out, SentioFeatureExtractor.for_kind("mel_image"))
+        load_synthetic(out, SentioFeatureExtractor("mel_image"))
     with pytest.raises(FileNotFoundError, match="no synthetic split here"):
-        load_synthetic(out / "audio", SentioFeatureExtractor.for_kind("fbank", **EXTRACTOR))
+        load_synthetic(out / "audio", SentioFeatureExtractor("fbank", **EXTRACTOR))
 
 
 def test_synthetic_rows_join_training_only(real, written):

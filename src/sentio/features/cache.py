@@ -357,13 +357,3 @@ def is_complete(directory: str | os.PathLike) -> bool:
     except (OSError, ValueError, KeyError):
         return False  # no or unreadable marker: not complete
     return bool(files) and all(os.path.isfile(os.path.join(directory, f)) for f in files)
-
-
-def split_dataset(ds: Dataset, split: str, columns: list[str] | None = None, format: str = "torch") -> Dataset:
-    """Rows of one split, formatted (`torch` by default) over the model columns (+ labels, length)."""
-    names = ds.column_names
-    splits = ds.select_columns("split").with_format("arrow")[:]["split"].to_pylist()  # honours a selection
-    part = ds.select([i for i, s in enumerate(splits) if s == split])
-    if columns is None:
-        columns = [c for c in ("input_values", "pixel_values", "length", "labels") if c in names]
-    return part.with_format(format, columns=columns)

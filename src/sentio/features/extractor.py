@@ -37,11 +37,6 @@ class SentioFeatureExtractor(FeatureExtractionMixin):
             setattr(self, name, value)
 
     @classmethod
-    def for_kind(cls, kind: str, **overrides: Any) -> "SentioFeatureExtractor":
-        """The default extractor of feature kind `kind`, with `overrides` of its params."""
-        return cls(feature_kind=kind, **overrides)
-
-    @classmethod
     def from_params(cls, params: FeatureParams) -> "SentioFeatureExtractor":
         return cls(feature_kind=params.kind, **params.to_dict())
 

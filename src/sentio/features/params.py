@@ -374,20 +374,14 @@ def _librosa_mel(sampling_rate: int, n_fft: int, n_mels: int) -> torch.Tensor:
     return torch.from_numpy(librosa.filters.mel(sr=sampling_rate, n_fft=n_fft, n_mels=n_mels).astype(np.float32))
 
 
-def _mel_db(segments: torch.Tensor, p: MelImageParams) -> torch.Tensor:
+def mel_db(segments: torch.Tensor, p: MelImageParams) -> torch.Tensor:
+    """10*log10 of librosa's melspectrogram (hann, center, zero pad, slaney) of [K, samples]: [K, mels, frames]."""
     mel = _librosa_mel(p.sampling_rate, p.n_fft, p.n_mels)
     window = torch.hann_window(p.n_fft, periodic=True)  # librosa's 'hann' is periodic (fftbins=True)
     spec = torch.stft(segments, n_fft=p.n_fft, hop_length=p.hop_length, window=window, center=True,
                       pad_mode="constant", return_complex=True)  # librosa >= 0.10 pads with zeros
     power = mel @ (spec.real.square() + spec.imag.square())
     return 10.0 * torch.log10(torch.clamp(power, min=1e-10))  # power_to_db(ref=1, amin=1e-10)
-
-
-def mel_db(segments: np.ndarray, params: MelImageParams | None = None) -> np.ndarray:
-    """10*log10 of librosa's melspectrogram (hann, center, zero pad, slaney) of [K, samples]: [K, mels, frames]."""
-    segments = torch.from_numpy(np.ascontiguousarray(segments, dtype=np.float32))
-    with torch.no_grad():
-        return _mel_db(segments, params or MelImageParams()).numpy()
 
 
 def mel_image_features(wave: np.ndarray, params: MelImageParams | None = None) -> dict[str, np.ndarray]:
@@ -404,7 +398,7 @@ def mel_image_features(wave: np.ndarray, params: MelImageParams | None = None) -
     with torch.no_grad():
         for c in range(0, len(starts), _WINDOWS_PER_CHUNK):
             chunk = starts[c : c + _WINDOWS_PER_CHUNK]
-            db = _mel_db(_segments(x, chunk, width), p)
+            db = mel_db(_segments(x, chunk, width), p)
             scaled = torch.clamp((db - (p.ref_db - p.top_db)) / p.top_db, 0.0, 1.0)  # fixed range, not per clip
             image = torch.nn.functional.interpolate(scaled[:, None], size=(size, size), mode="bilinear",
                                                     align_corners=False)[:, 0]
@@ -414,11 +408,3 @@ def mel_image_features(wave: np.ndarray, params: MelImageParams | None = None) -
         frames = min(p.num_frames, math.ceil(min(width, wave.size - s) / p.hop_length))  # centred on real audio
         lengths[i] = max(1, min(size, math.ceil(frames * size / p.num_frames)))
     return {"pixel_values": out, "length": lengths, "start": (np.asarray(starts) / p.sampling_rate).astype(np.float32)}
-
-
-def features_for(kind: str, wave: np.ndarray, params: FeatureParams | None = None) -> dict[str, np.ndarray]:
-    """Windows of `wave` (mono, at the params' sampling_rate) as model inputs of feature kind `kind`."""
-    kind = canonical_kind(kind)
-    if params is not None and params.kind != kind:
-        raise ValueError(f"params are for {params.kind!r}, not {kind!r}")
-    return (params or PARAM_CLASSES[kind]()).compute(wave)
