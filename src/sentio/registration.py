@@ -1,8 +1,9 @@
 """Sentio in transformers' own API: `AutoConfig`/`AutoModel`/`AutoFeatureExtractor.from_pretrained(run)`
 and `pipeline("music-emotion", model=run)`.
 
-`register()` does it, once per process; the loaders call it before they need it (loading a run,
-reading a previous run as a checkpoint). It imports torch and transformers' model code (seconds),
+`register()` does it, once per process; the loaders register the model classes
+(`models.auto.register_models`) before they need them (loading a run, reading a previous run as a
+checkpoint). It imports torch and transformers' model code (seconds),
 so importing a module of the package never does it: a script's `--help` stays fast and
 `import sentio.data.labels` loads no torch.
 
