@@ -203,20 +203,21 @@ def test_two_datasets_in_one_manifest_share_groups_splits_and_labels(two_dataset
                          split_fractions="0.4,0.3,0.3")
     manifest, report = prepare_manifest(args, tmp_path / "run", progress=False)
     rows = manifest.set_index("song_id")
-    assert sorted(rows.index) == ["deam:1005", "deam:2", "deam:3", "emomusic:2", "emomusic:7", "emomusic:8"]
+    # each group trains as ONE row (its first id), not as several identical ones
+    assert sorted(rows.index) == ["deam:1005", "deam:2", "deam:3", "emomusic:7"]
     assert rows["dataset"].to_dict() == {s: s.split(":")[0] for s in rows.index}
-    assert rows.loc["emomusic:2", "group"] == rows.loc["deam:2", "group"] == "deam:2"
-    assert rows.loc["emomusic:8", "group"] == rows.loc["deam:1005", "group"] == "deam:1005"
-    assert rows.loc["deam:3", "group"] == "deam:3" and rows.loc["emomusic:7", "group"] == "emomusic:7"
-    assert rows.loc["deam:2", "split"] == rows.loc["emomusic:2", "split"]
-    assert rows.loc["deam:1005", "split"] == rows.loc["emomusic:8", "split"]
+    assert rows["group"].to_dict() == {s: s for s in rows.index}
+    assert report.rows_kept == 4 and sum(report.splits.values()) == 4
     # DEAM 2's exchanged columns fixed first (v 3, a 7 on 1..9), then the mean with EmoMusic's (3.2, 7)
     assert rows.loc["deam:2", ["valence", "arousal"]].tolist() == pytest.approx([(3.1 - 5) / 4, (7 - 5) / 4])
-    assert rows.loc["emomusic:2", ["valence", "arousal"]].tolist() == pytest.approx([(3.1 - 5) / 4, (7 - 5) / 4])
     written = json.loads((tmp_path / "run" / "data_report.json").read_text())
     dup = written["duplicates"]
     assert dup["groups_found"] == 2 and dup["songs_in_groups"] == 4 and dup["groups_whose_labels_disagree"] == 1
+    assert dup["copies_merged"] == 2
     by_name = {g["group"]: g for g in dup["groups"]}
+    assert by_name["deam:2"]["trained_as"] == "deam:2" and by_name["deam:1005"]["trained_as"] == "deam:1005"
+    written_manifest = pd.read_csv(tmp_path / "run" / "manifest.csv")
+    assert sorted(written_manifest["song_id"]) == sorted(rows.index)
     assert {(m["dataset"], m["song_id"]) for m in by_name["deam:2"]["members"]} == {("deam", "deam:2"), ("emomusic", "emomusic:2")}
     assert by_name["deam:2"]["matches"][0]["bit_error"] < 0.05
     assert by_name["deam:2"]["matches"][0]["found_by"] == "fingerprint index"
@@ -231,7 +232,8 @@ def test_trusting_ids_only_groups_by_the_known_id_map(two_datasets, tmp_path):
                          cache_dir=str(tmp_path / "cache"))
     manifest, report = prepare_manifest(args, None, progress=False)
     groups = manifest.set_index("song_id")["group"]
-    assert groups["emomusic:2"] == "deam:2" and groups["emomusic:8"] == "emomusic:8"  # only audio finds 1005 = 8
+    # only audio finds 1005 = 8; the id map merges EmoMusic 2 into DEAM 2
+    assert "emomusic:2" not in groups and groups["deam:2"] == "deam:2" and groups["emomusic:8"] == "emomusic:8"
     assert report.duplicates["groups"][0]["matches"][0]["found_by"] == "id map (audio not checked)"
     assert not (tmp_path / "cache").exists()
 

@@ -63,6 +63,7 @@ class BenchmarkProtocol:
     max_seconds: float | None = None  # only windows inside the first max_seconds of a clip (None: all)
     z_score: bool = False  # labels z-scored with the non-test songs' mean and population std
     leakage_option: bool = False  # whether --keep_published_leakage applies
+    several_datasets: bool = False  # whether one run may take several of its datasets at once (--data A B C)
 
     def check_dataset(self, dataset: str, where: str) -> None:
         """One line (exit 2) for a dataset the protocol does not apply to."""
