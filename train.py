@@ -134,6 +134,9 @@ def main() -> int:
 
         # Model: pretrained checkpoint, or the same architecture from scratch (--demo: compact config).
         model = plan.build()
+        scale = protocol.label_scale(data_report.protocol or {}) if protocol is not None else None
+        if scale is not None:  # the protocol's label transform (MARBLE: z-scored labels, an unbounded head)
+            model.config.label_mean, model.config.label_std = scale
         # what the run was trained on, recorded in config.json: every prediction path says so for the demo
         setattr(model.config, TRAINED_ON_DEMO, bool(data_args.demo))
         trained = select_trained(model, plan.backbone, model_args)  # LoRA, top layers, probe or all
@@ -246,6 +249,7 @@ def main() -> int:
             seed=training_args.seed, metric_for_best_model=training_args.metric_for_best_model,
             layer=model.config.layer, probe=model.config.probe, protocol_notes=protocol_notes(protocol_section),
             trained=trained.description, trainable_parameters=trained.trainable,
+            z_scored_labels=model.config.label_mean is not None,
             search=search_summary,
         )
         write_model_card(training_args.output_dir, info, results)
