@@ -10,7 +10,11 @@ running `fpcalc`: fpcalc exits 3 on MP3s written by libsndfile ("Error decoding 
 our own decoder (sentio.features.audio, the one the features use) already reads every format we take.
 The library works at 11,025 Hz; its own resampler costs more than decoding the MP3 (measured: 66 ms
 of CPU for 85 s of 44.1 kHz audio, against 10 ms for the same audio handed over at 11,025 Hz, plus
-9 ms for soxr's low-quality resampler), so the waveform is resampled by soxr first.
+9 ms for soxr's low-quality resampler), so the waveform is resampled by soxr first, with its quick
+(cubic) resampler: from 16 kHz it costs 1.0 ms of CPU per 14.5 s clip against 1.6 ms for the
+low-quality filter (a third of what fingerprinting adds to a feature pass), and the matching is the
+same (measured on 6 synthetic pieces and their re-encoded copies: copies' bit error at most 0.015,
+different music's at least 0.37, with either).
 
 Which waveform: the clip decoded mono at SOURCE_RATE (16 kHz), the rate the spectrogram and
 wav2vec2 features decode at. So the first feature pass fingerprints each clip from the waveform it
@@ -83,7 +87,7 @@ def fingerprint_wave(wave: np.ndarray, sample_rate: int) -> np.ndarray:
 
     wave = np.asarray(wave[: int(MAX_SECONDS * sample_rate)], np.float32)
     if sample_rate != CHROMAPRINT_RATE:  # see the module docstring: the library's resampler is slow
-        wave = soxr.resample(wave, sample_rate, CHROMAPRINT_RATE, quality="LQ")
+        wave = soxr.resample(wave, sample_rate, CHROMAPRINT_RATE, quality="QQ")
         sample_rate = CHROMAPRINT_RATE
     pcm = (np.clip(wave, -1.0, 1.0) * 32767.0).astype("<i2")
     printer = chromaprint.Fingerprinter()
