@@ -89,7 +89,8 @@ def fingerprint_wave(wave: np.ndarray, sample_rate: int) -> np.ndarray:
     if sample_rate != CHROMAPRINT_RATE:  # see the module docstring: the library's resampler is slow
         wave = soxr.resample(wave, sample_rate, CHROMAPRINT_RATE, quality="QQ")
         sample_rate = CHROMAPRINT_RATE
-    pcm = (np.clip(wave, -1.0, 1.0) * 32767.0).astype("<i2")
+    wave = np.multiply(wave, 32767.0, dtype=np.float32)  # a new array: the caller's waveform stays as it is
+    pcm = np.clip(wave, -32767.0, 32767.0, out=wave).astype("<i2")
     printer = chromaprint.Fingerprinter()
     printer.start(int(sample_rate), 1)
     printer.feed(pcm.tobytes())

@@ -164,13 +164,13 @@ def _features_batch(batch: dict[str, list], extractor: SentioFeatureExtractor, i
         return _features_rows(batch, extractor, fingerprint_dir)
 
 
-def _fingerprint_in_pass(path: str, wave: np.ndarray, folder: str) -> None:
-    """Store the fingerprint of a clip from the waveform the feature pass decoded (at fp.SOURCE_RATE),
-    unless it is cached already. The key is taken after the decode; store_fingerprint refuses a file
-    that changed since, and the pass's own check catches one that changed before."""
+def _fingerprint_wanted(path: str, folder: str | None) -> str | None:
+    """The fingerprint cache key of `path` when the pass should fingerprint it (not cached yet), taken
+    BEFORE it is decoded: store_fingerprint then refuses a file that changed while it was decoded."""
+    if not folder:
+        return None
     key = fp.fingerprint_key(path)
-    if key is not None and fp.cached_fingerprint(folder, key) is None:
-        fp.store_fingerprint(folder, key, path, fp.fingerprint_wave(wave, fp.SOURCE_RATE))
+    return key if key is not None and fp.cached_fingerprint(folder, key) is None else None
 
 
 def _features_rows(batch: dict[str, list], extractor: SentioFeatureExtractor,
@@ -180,6 +180,7 @@ def _features_rows(batch: dict[str, list], extractor: SentioFeatureExtractor,
     out: dict[str, list] = {k: [] for k in ("song_id", "clip", "window", "start", "length", "error")}
     blocks: list[np.ndarray] = []
     for song_id, clip, path in zip(batch["song_id"], batch["clip"], batch["path"]):
+        fingerprint_key = _fingerprint_wanted(path, fingerprint_dir)
         try:
             wave = load_audio(path, extractor.sampling_rate)
             feats = extractor.params.compute(wave)
@@ -187,9 +188,9 @@ def _features_rows(batch: dict[str, list], extractor: SentioFeatureExtractor,
             feats, reason = None, str(exc)
         except Exception as exc:  # one odd file must not end a long pass; the report names it
             feats, reason = None, f"{path}: {type(exc).__name__}: {exc}"
-        if fingerprint_dir and feats is not None:
+        if fingerprint_key is not None and feats is not None:  # from the waveform just decoded (fp.SOURCE_RATE)
             try:
-                _fingerprint_in_pass(path, wave, fingerprint_dir)
+                fp.store_fingerprint(fingerprint_dir, fingerprint_key, path, fp.fingerprint_wave(wave, fp.SOURCE_RATE))
             except Exception as exc:  # the features stand; the matching pass fingerprints it again and reports
                 logger.debug("%s: no fingerprint in the feature pass: %s", path, exc)
         n = 1 if feats is None else len(feats["length"])
