@@ -385,3 +385,18 @@ def test_curves_of_a_group_become_one_curve_on_the_trained_copys_timeline(tmp_pa
     assert decision["shift_seconds"] == {"deam:2": 0.0, "emomusic:2": 1.0}
     assert decision["frames"] == 4 and decision["frames_from_several_copies"] == 2
     assert decision["max_difference"] == pytest.approx(0.2) and not decision["disagree"]
+
+
+@needs_chromaprint
+def test_prepare_with_features_decodes_each_clip_once(two_datasets, tmp_path):
+    """prepare.py --features over two datasets: one feature pass over every copy fingerprints them all
+    (the matching computes none), and the final manifest reuses that pass's cache (one cache folder)."""
+    deam, emo = two_datasets
+    cache = tmp_path / "cache"
+    result = run_prepare("--data", str(deam), str(emo), "--deam_swapped_subsets", "2013", "--features", "ast",
+                         "--output_dir", str(tmp_path / "out"), "--cache_dir", str(cache))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert len(list((cache / "fingerprints").rglob("*.npy"))) == 6
+    folders = [p for p in cache.iterdir() if p.is_dir() and p.name != "fingerprints" and ".partial-" not in p.name]
+    assert len(folders) == 1 and json.loads((folders[0] / "done.json").read_text())["clips"] == 6
+    assert "4 clips" in result.stdout and len(pd.read_csv(tmp_path / "out" / "manifest.csv")) == 4
