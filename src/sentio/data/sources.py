@@ -242,22 +242,7 @@ def _several_sources(spec: DataSourceSpec, progress: bool, decode_pass: DecodePa
     curves and before copies are merged), the report, the curves and the groups (None when the
     copies stay apart: --keep_published_leakage)."""
     given = spec.data_sources()
-    if protocol is not None:  # every source's kind, before any audio work
-        if not protocol.several_datasets:
-            raise ArgumentError(f"--protocol {protocol.name} reads one {', '.join(protocol.datasets)} dataset per run; "
-                                "give one --data source (--protocol music2emo takes DEAM, EmoMusic and PMEmo together)")
-        for path in given:
-            protocol.check_dataset(*source_kind(replace(spec, demo=False, data=path)))
-        if spec.demo:
-            protocol.check_dataset(*source_kind(replace(spec, data=None)))
-    if spec.dynamic_labels:
-        raise ArgumentError("--dynamic_labels goes with one --data source; several sources bring their own "
-                            "dynamic annotations")
-    if spec.match_audio != "no":
-        require_chromaprint(f"a run over several datasets (--data {' '.join(given)}{' and --demo' if spec.demo else ''})")
-    for path in given:
-        if Path(path).is_file() and _is_manifest(Path(path)):
-            raise ArgumentError(f"{path}: a manifest.csv cannot be one of several --data sources; pass the datasets it came from")
+    _check_several(spec, given, protocol)
     report = ManifestReport(source="several datasets: " + "; ".join((["demo corpus"] if spec.demo else []) + given),
                             label_scale="each source's own")
     rows, local_ids, curves, per_source, taken = [], [], {}, [], set()
@@ -295,6 +280,26 @@ def _several_sources(spec: DataSourceSpec, progress: bool, decode_pass: DecodePa
     report.sources = per_source
     report.duplicates = duplicates.to_dict()
     return manifest, report, curves, groups
+
+
+def _check_several(spec: DataSourceSpec, given: list[str], protocol: BenchmarkProtocol | None) -> None:
+    """What makes a run over several sources impossible, said before any audio work."""
+    if protocol is not None:  # every source's kind, before any audio work
+        if not protocol.several_datasets:
+            raise ArgumentError(f"--protocol {protocol.name} reads one {', '.join(protocol.datasets)} dataset per run; "
+                                "give one --data source (--protocol music2emo takes DEAM, EmoMusic and PMEmo together)")
+        for path in given:
+            protocol.check_dataset(*source_kind(replace(spec, demo=False, data=path)))
+        if spec.demo:
+            protocol.check_dataset(*source_kind(replace(spec, data=None)))
+    if spec.dynamic_labels:
+        raise ArgumentError("--dynamic_labels goes with one --data source; several sources bring their own "
+                            "dynamic annotations")
+    if spec.match_audio != "no":
+        require_chromaprint(f"a run over several datasets (--data {' '.join(given)}{' and --demo' if spec.demo else ''})")
+    for path in given:
+        if Path(path).is_file() and _is_manifest(Path(path)):
+            raise ArgumentError(f"{path}: a manifest.csv cannot be one of several --data sources; pass the datasets it came from")
 
 
 def _protocol_over_groups(manifest: pd.DataFrame, as_read: pd.DataFrame, duplicates: DuplicateReport,
@@ -347,12 +352,7 @@ def prepare_manifest(spec: DataSourceSpec, output_dir: str | Path | None = None,
     several = len(spec.data_sources()) + bool(spec.demo) > 1
     given = Path(spec.data) if spec.data and not spec.demo and not several else None
     dynamic, curves = None, {}
-    protocol = get_protocol(spec.protocol) if spec.protocol else None
-    if spec.keep_published_leakage and (protocol is None or not protocol.leakage_option):
-        raise ArgumentError("--keep_published_leakage belongs to --protocol music2emo (it keeps its published lists "
-                            "as they are); drop it or add --protocol music2emo")
-    if protocol is not None and spec.split_files:
-        raise ArgumentError(f"--protocol {protocol.name} fixes the split itself; drop --split_files")
+    protocol = _checked_protocol(spec)
     groups: DuplicateReport | None = None  # copies found: merged into one row each once the curves are read
     finish_protocol = None
     if several:
@@ -393,23 +393,45 @@ def prepare_manifest(spec: DataSourceSpec, output_dir: str | Path | None = None,
     if dynamic is not None:
         curves, report.dynamic = dynamic.curves(manifest, strict=spec.strict)
     if groups is not None:  # each group trains as one row, with one label and one curve
-        manifest, curves = merge_copies(manifest, groups, curves)
-        report.duplicates = groups.to_dict()
-        report.splits = {name: int((manifest["split"] == name).sum()) for name in report.splits}
-        report.rows_kept = len(manifest)
+        manifest, curves = _merge_groups(manifest, groups, curves, report)
     if finish_protocol is not None:  # on the rows that train and test (z-score statistics)
         report.protocol = {**protocol_report, **finish_protocol.finish(manifest)}
         manifest["protocol"] = finish_protocol.name
     manifest = with_curves(manifest, curves)
+    _warn_skipped(report)
+    if output_dir is not None:
+        write_manifest(manifest, report, output_dir, curves)
+    return manifest, report
+
+
+def _checked_protocol(spec: DataSourceSpec) -> BenchmarkProtocol | None:
+    """--protocol's protocol (None without one), its flags checked against the others."""
+    protocol = get_protocol(spec.protocol) if spec.protocol else None
+    if spec.keep_published_leakage and (protocol is None or not protocol.leakage_option):
+        raise ArgumentError("--keep_published_leakage belongs to --protocol music2emo (it keeps its published lists "
+                            "as they are); drop it or add --protocol music2emo")
+    if protocol is not None and spec.split_files:
+        raise ArgumentError(f"--protocol {protocol.name} fixes the split itself; drop --split_files")
+    return protocol
+
+
+def _merge_groups(manifest: pd.DataFrame, groups: DuplicateReport, curves: dict,
+                  report: ManifestReport) -> tuple[pd.DataFrame, dict]:
+    """Each group of copies as one row (merge_copies), the report's counts following."""
+    manifest, curves = merge_copies(manifest, groups, curves)
+    report.duplicates = groups.to_dict()
+    report.splits = {name: int((manifest["split"] == name).sum()) for name in report.splits}
+    report.rows_kept = len(manifest)
+    return manifest, curves
+
+
+def _warn_skipped(report: ManifestReport) -> None:
     if report.rows_skipped:
         logger.warning("skipped %d of %d rows (reasons in data_report.json): %s", report.rows_skipped,
                        report.rows_total, report.skipped_by_reason)
     if report.dynamic is not None and report.dynamic.frames_skipped:
         logger.warning("skipped %d dynamic label frames (reasons in data_report.json): %s",
                        report.dynamic.frames_skipped, report.dynamic.frames_skipped_by_reason)
-    if output_dir is not None:
-        write_manifest(manifest, report, output_dir, curves)
-    return manifest, report
 
 
 def load_manifest(model_dir: str, data_args: DataSourceSpec, output_dir: str) -> tuple[pd.DataFrame, str, Path]:
