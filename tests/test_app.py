@@ -183,7 +183,7 @@ def server(run, tmp_path_factory):
     two waiting."""
     port = _free_port()
     log = tmp_path_factory.mktemp("server") / "app.log"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_TEMP_DIR": str(log.parent / "gradio")}  # its own cache
     env.pop("GRADIO_SERVER_NAME", None)
     with open(log, "w") as sink:
         process = subprocess.Popen([sys.executable, "app.py", "--model_dir", str(run), "--port", str(port),
@@ -384,7 +384,7 @@ def test_only_its_own_files_are_served(server):
 
 def test_a_full_queue_is_refused_as_busy(server, tmp_path):
     from gradio_client import Client, handle_file
-    from gradio_client.utils import QueueError
+    from gradio_client.exceptions import ValidationError
 
     slow = _silence(tmp_path / "minute.flac", hours=1 / 60)  # a minute: some work per request
     client = Client(server, verbose=False)
@@ -394,8 +394,8 @@ def test_a_full_queue_is_refused_as_busy(server, tmp_path):
         try:
             job.result(timeout=120)
             done += 1
-        except QueueError as error:
-            assert "Queue is full" in str(error)
+        except ValidationError as error:  # our words, not Gradio's "Queue is full"
+            assert str(error).endswith("- song: The demo is busy: 2 requests are waiting; try again in a minute."), error
             busy += 1
     assert done >= 1 and busy >= 1, (done, busy)  # one running, two waiting: the rest are told
     assert "Quadrant:" in client.predict(handle_file(str(slow)), api_name="/predict")[1]  # and it goes on
@@ -409,3 +409,74 @@ def test_a_hostile_name_never_becomes_a_path(predictor, files, tmp_path):
     assert download.resolve().parent.parent == downloads.resolve()  # inside its request's folder
     assert download.name == "x_b_y.emotion.json"
     assert app.escape_markdown("x<b>*y*[z](u)") == "x&lt;b>\\*y\\*\\[z\\](u)"
+
+
+# ---- the life of a request's files -------------------------------------------------------------
+
+
+def _uploads_left(server) -> list[Path]:
+    """The files in the server's Gradio cache other than the JSON downloads it still offers."""
+    cache = server.log.parent / "gradio"
+    return sorted(p for p in cache.rglob("*") if p.is_file() and not p.name.endswith(".emotion.json"))
+
+
+def test_each_upload_is_deleted_when_its_request_ends(server, predictor, files, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gradio_client import Client, handle_file
+
+    others = [write_audio(tmp_path / f"other{i}.wav", 2.0, 16000, seed=10 + i) for i in range(2)]
+    clients = [Client(server, verbose=False) for _ in range(3)]
+    # three clients upload the same bytes at once (Gradio gives them one path) and other songs, twice
+    jobs = [(c, files["song"]) for c in clients] + [(clients[i], others[i]) for i in range(2)]
+
+    def one(job) -> tuple:
+        client, path = job
+        return client.predict(handle_file(str(path)), api_name="/predict")
+
+    with ThreadPoolExecutor(3) as pool:
+        for _ in range(2):
+            answers = list(pool.map(one, jobs[:3])) + list(pool.map(one, jobs[3:]))
+            assert all("Quadrant:" in numbers for _, numbers, *_ in answers), [a[0] for a in answers]
+    status, *_ = clients[0].predict(handle_file(str(files["broken"])), api_name="/predict")  # an error ends it too
+    assert status.startswith("**Cannot read broken.wav**")
+    assert _uploads_left(server) == []
+    # the JSON downloads the pages show are still offered, each in its request's folder
+    offered = list((server.log.parent / "gradio").rglob("*.emotion.json"))
+    assert len(offered) >= 10 and all(p.parent.parent.name.startswith("sentio-app-") for p in offered)
+
+
+def test_upload_claims_delete_only_the_last_upload_of_a_path(tmp_path):
+    from sentio.demo.serving import UploadClaims, give_back_memory
+
+    claims = UploadClaims(keep=600)
+    upload = tmp_path / "abc" / "song.wav"
+    upload.parent.mkdir()
+    upload.write_bytes(b"x")
+    claims.claim([str(upload), str(upload)])  # two users sent the same bytes
+    assert claims.release(upload) is False and upload.exists()  # the second one still waits
+    assert claims.release(upload) is True and not upload.parent.exists()  # the last one: file and folder
+    # a file no upload handed out (a demo clip) is never deleted
+    clip = tmp_path / "clip.wav"
+    clip.write_bytes(b"x")
+    assert claims.release(clip) is False and clip.exists()
+    # released while an upload is in flight (it may be storing the same bytes again): deleted once it
+    # ends, unless that upload claimed the path anew
+    upload.parent.mkdir()
+    upload.write_bytes(b"x")
+    claims.claim([str(upload)])
+    claims.upload_started()
+    assert claims.release(upload) is True and upload.exists()
+    claims.claim([str(upload)])
+    claims.upload_finished()
+    assert upload.exists() and claims.pending(upload) == 1
+    claims.upload_started()
+    claims.release(upload)
+    claims.upload_finished()
+    assert not upload.exists()
+    # an upload nobody analysed is forgotten after `keep` (Gradio's own sweep deletes the file)
+    stale = UploadClaims(keep=0.01)
+    stale.claim([str(clip)])
+    time.sleep(0.05)
+    assert stale.release(tmp_path / "other") is False and len(stale) == 0
+    assert give_back_memory() is (sys.platform == "linux")
