@@ -480,3 +480,20 @@ def test_upload_claims_delete_only_the_last_upload_of_a_path(tmp_path):
     time.sleep(0.05)
     assert stale.release(tmp_path / "other") is False and len(stale) == 0
     assert give_back_memory() is (sys.platform == "linux")
+
+
+def test_admission_counts_a_burst_and_forgets_requests_that_left(tmp_path):
+    from sentio.demo.serving import Admission
+
+    gate = Admission(limit=2, transit=60)
+    # a burst: none of them is in Gradio's queue yet, still only two get in
+    assert [gate.admit(queued=0) for _ in range(4)] == [None, None, 2, 2]
+    gate.started()  # one got its slot: one more may wait
+    assert gate.admit(queued=1) is None and gate.admit(queued=2) == 2
+    # two admitted requests whose clients went away before they started: once they are neither in
+    # Gradio's queue nor on their way into it, they no longer count
+    gone = Admission(limit=2, transit=0.01)
+    gone.admit(queued=0), gone.admit(queued=0)
+    time.sleep(0.05)
+    assert gone.admit(queued=0) is None and gone.waiting == 1
+    assert app.busy_message(16) == "The demo is busy: 16 requests are waiting; try again in a minute."
