@@ -427,14 +427,15 @@ def test_each_upload_is_deleted_when_its_request_ends(server, predictor, files, 
 
     others = [write_audio(tmp_path / f"other{i}.wav", 2.0, 16000, seed=10 + i) for i in range(2)]
     clients = [Client(server, verbose=False) for _ in range(3)]
-    # three clients upload the same bytes at once (Gradio gives them one path) and other songs, twice
+    # clients upload the same bytes at once (Gradio gives them one path) and other songs, twice; two
+    # at a time, so that one analysing and one waiting never fill the queue of two
     jobs = [(c, files["song"]) for c in clients] + [(clients[i], others[i]) for i in range(2)]
 
     def one(job) -> tuple:
         client, path = job
         return client.predict(handle_file(str(path)), api_name="/predict")
 
-    with ThreadPoolExecutor(3) as pool:
+    with ThreadPoolExecutor(2) as pool:
         for _ in range(2):
             answers = list(pool.map(one, jobs[:3])) + list(pool.map(one, jobs[3:]))
             assert all("Quadrant:" in numbers for _, numbers, *_ in answers), [a[0] for a in answers]
