@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import runpy
 import shutil
 import socket
 import subprocess
@@ -23,7 +22,7 @@ from sentio.features.extractor import SentioFeatureExtractor
 from sentio.inference import EmotionPredictor
 from sentio.models import build_model
 from tests.conftest import REPO, write_audio
-from tests.inference.test_library import CALIBRATED
+from tests.helpers import CALIBRATED, run_script
 from tests.tiny import TINY
 
 sys.path.insert(0, str(REPO))
@@ -60,14 +59,6 @@ def files(tmp_path_factory) -> dict[str, Path]:
     return {"song": write_audio(root / "song.wav", 4.3, 22050, 2, seed=3), "broken": broken}
 
 
-def run_script(monkeypatch, capsys, script: str, *args: str) -> tuple[int, str]:
-    """A script's __main__ in this process: (exit status, stderr)."""
-    monkeypatch.setattr(sys, "argv", [script, *args])
-    with pytest.raises(SystemExit) as exit_info:
-        runpy.run_path(str(REPO / script), run_name="__main__")
-    return exit_info.value.code, capsys.readouterr().err
-
-
 def test_page_shows_todays_result(run, predictor, files, tmp_path, monkeypatch, capsys):
     result = predictor.predict(files["song"], timeline=True)
     shown = app.analyse(predictor, str(files["song"]), tmp_path)
@@ -87,8 +78,8 @@ def test_page_shows_todays_result(run, predictor, files, tmp_path, monkeypatch, 
     # the download is what predict.py --timeline --output x.json writes for the file
     (downloaded,) = json.loads(Path(shown.download).read_text())
     out = tmp_path / "predicted.json"
-    assert run_script(monkeypatch, capsys, "predict.py", "--model_dir", str(run), str(files["song"]), "--timeline",
-                      "--output", str(out))[0] == 0
+    assert run_script(monkeypatch, "predict.py", "--model_dir", str(run), str(files["song"]), "--timeline",
+                      "--output", str(out)) == 0
     (written,) = json.loads(out.read_text())
     assert downloaded == {**written, "file": "song.wav"}
 
@@ -127,7 +118,7 @@ def test_bad_input_is_one_line_and_exit_2(run, tmp_path, monkeypatch, capsys):
         (["--model_dir", str(run), "--port", "0"], "--port must be in 1..65535, got 0"),
     ]
     for args, message in cases:
-        code, err = run_script(monkeypatch, capsys, "app.py", *args)
+        code, err = run_script(monkeypatch, "app.py", *args), capsys.readouterr().err
         lines = err.strip().splitlines()
         assert code == 2 and len(lines) == 1 and message in lines[0], err
 

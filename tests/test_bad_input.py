@@ -6,9 +6,7 @@ Each case runs the real script's __main__ in this process (no interpreter start-
 from __future__ import annotations
 
 import json
-import runpy
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +14,8 @@ import pytest
 from sentio.features.extractor import SentioFeatureExtractor
 from sentio.models import build_model
 from sentio.models.registry import BACKBONES
-from tests.conftest import REPO, write_audio
+from tests.conftest import write_audio
+from tests.helpers import run_script
 from tests.tiny import TINY
 
 
@@ -56,14 +55,6 @@ def world(tmp_path_factory) -> dict[str, Path]:
         "onnx_only": variant("onnx_only", lambda f: ((f / "model.safetensors").unlink(),
                                                      (f / "student.onnx").write_bytes(b"onnx"))),
     }
-
-
-def run_script(monkeypatch, script: str, *args: str) -> int:
-    monkeypatch.setattr(sys, "argv", [script, *args])
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(SystemExit) as exit_info:
-        runpy.run_path(str(REPO / script), run_name="__main__")
-    return exit_info.value.code
 
 
 # A backbone whose encoder has no activation checkpointing (asked of the registry, not named).

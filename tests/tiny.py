@@ -24,3 +24,13 @@ TINY = {
         head_hidden_size=16,
     ),  # fmt: skip
 }
+
+
+def tiny_inputs(name: str, batch: int = 3, seed: int = 0) -> "torch.Tensor":
+    """Random input of `batch` items for the tiny config of backbone `name`."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    shape = {"ast": (batch, 64, 32), "wav2vec2": (batch, 1600), "vit": (batch, 32, 32), "mert": (batch, 1600),
+             "clap": (batch, 201, 16)}[name]
+    return torch.randn(shape, generator=g)

@@ -19,7 +19,6 @@ from sentio.data.sources import DataSourceSpec, prepare_manifest
 from sentio.errors import SentioError
 from sentio.inference import EmotionPredictor
 from tests.conftest import REPO, write_audio
-from tests.inference.test_library import predict_py  # noqa: F401  (a fixture; `run` comes from conftest.py)
 
 CASES = Path(__file__).parents[1] / "fuzz_cases"
 AUDIO_CASES = sorted(p for p in (CASES / "audio").iterdir() if p.is_file()) if (CASES / "audio").is_dir() else []

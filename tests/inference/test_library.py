@@ -7,7 +7,6 @@ import csv
 import json
 import os
 import re
-import runpy
 import shutil
 import signal
 import subprocess
@@ -60,21 +59,7 @@ def folder(tmp_path_factory) -> Path:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "predict.py", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
-
-
-@pytest.fixture
-def predict_py(monkeypatch, capsys):
-    """predict.py's __main__ in this process (no start-up cost): (exit status, stderr)."""
-
-    def run(*args: str) -> tuple[int, str]:
-        monkeypatch.setattr(sys, "argv", ["predict.py", *args])
-        with pytest.raises(SystemExit) as exit_info:
-            runpy.run_path(str(REPO / "predict.py"), run_name="__main__")
-        return exit_info.value.code, capsys.readouterr().err
-
-    return run
+    return run_python(["predict.py", *args], timeout=180)
 
 
 def test_threads_and_shared_batches_give_the_predictors_numbers(predictor, folder):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import resource
-import runpy
 import shutil
 import signal
 import subprocess
@@ -34,19 +33,6 @@ ENV = {**os.environ, "HF_HUB_OFFLINE": "1"}
 RESULT = {"valence": 0.25, "arousal": -0.5, "quadrant": "calm"}
 
 
-
-
-@pytest.fixture
-def predict_py(monkeypatch, capsys):
-    """predict.py's __main__ in this process: (exit status, stderr)."""
-
-    def call(*args: str) -> tuple[int, str]:
-        monkeypatch.setattr(sys, "argv", ["predict.py", *args])
-        with pytest.raises(SystemExit) as exit_info:
-            runpy.run_path(str(REPO / "predict.py"), run_name="__main__")
-        return exit_info.value.code, capsys.readouterr().err
-
-    return call
 
 
 def _records(path: Path) -> list[dict]:

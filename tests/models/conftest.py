@@ -15,13 +15,6 @@ def auto_classes() -> None:
     register()
 
 
-def _tiny_inputs(name: str, batch: int = 3, seed: int = 0) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    shape = {"ast": (batch, 64, 32), "wav2vec2": (batch, 1600), "vit": (batch, 32, 32), "mert": (batch, 1600),
-             "clap": (batch, 201, 16)}[name]
-    return torch.randn(shape, generator=g)
-
-
 @pytest.fixture
 def tiny() -> dict:
     """Config overrides for a tiny model of each backbone."""
@@ -31,7 +24,7 @@ def tiny() -> dict:
 @pytest.fixture
 def make_inputs():
     """make_inputs(name, batch=3, seed=0): random input for the tiny config of `name`."""
-    return _tiny_inputs
+    return tiny_inputs
 
 
 @pytest.fixture

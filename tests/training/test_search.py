@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from tests.test_train_cli import run, tiny_checkpoint
+from tests.helpers import run_python, tiny_checkpoint
 
 optuna = pytest.importorskip("optuna")
 
@@ -36,7 +36,7 @@ def study_trials(out: Path) -> list:
 
 def test_three_trial_search_makes_the_best_trial_the_run(tiny_corpus, tmp_path):
     out = tmp_path / "run"
-    result = run(search_args(tiny_corpus, tmp_path, out, 3))
+    result = run_python(search_args(tiny_corpus, tmp_path, out, 3))
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((out / "hp_search.json").read_text())
     assert [t["number"] for t in report["trials"]] == [0, 1, 2]
@@ -95,7 +95,7 @@ def test_killed_search_resumes_without_rerunning_finished_trials(tiny_corpus, tm
     assert 0 in before and len(before) < 4
     kept = {n: (out / "trials" / f"{n:03d}" / "trial.json").read_text() for n in before}
 
-    result = run(args)
+    result = run_python(args)
     assert result.returncode == 0, result.stderr[-3000:]
     after = study_trials(out)
     complete = [t for t in after if t.state.name == "COMPLETE"]
@@ -132,7 +132,7 @@ def test_bad_search_flags_are_one_line(case, extra, needle, tmp_path):
         env["PYTHONPATH"] = os.pathsep.join([str(shadow.parent), os.environ.get("PYTHONPATH", "")])
     args = ["train.py", "--model", "ast", "--demo", "--demo_dir", str(tmp_path / "no-demo"), "--epochs", "1",
             "--output_dir", str(tmp_path / "run"), *[a.replace("{space}", str(space)) for a in extra]]
-    result = run(args, env=env, timeout=120)
+    result = run_python(args, env=env, timeout=120)
     assert result.returncode == 2, result.stderr[-2000:]
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0], result.stderr
