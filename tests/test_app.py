@@ -213,6 +213,7 @@ def _expected(predictor: EmotionPredictor, path: Path) -> dict[str, list[float]]
     return {"on [-1, 1]": [result["valence"], result["arousal"]], "on 1..9": [result["valence_1_9"], result["arousal_1_9"]]}
 
 
+@pytest.mark.slow
 def test_http_api_for_gradio_client(server, predictor, files):
     from gradio_client import Client, handle_file
 
@@ -263,6 +264,7 @@ def _text_of(driver, selector: str, appears: str) -> str:
     return WebDriverWait(driver, 90).until(text)
 
 
+@pytest.mark.slow
 def test_browser_shows_the_predictors_values_and_a_message_for_a_broken_file(server, browser, predictor, files):
     from selenium.webdriver.common.by import By
 
@@ -307,11 +309,13 @@ def _silence(path: Path, hours: float, rate: int = 8000) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_the_server_listens_on_loopback_only_by_default(server):
     assert f"Running on local URL:  http://127.0.0.1:{server.split(':')[-1].rstrip('/')}" in server.log.read_text()
     assert app.parse_args(["--model_dir", "x"]).host is None  # then GRADIO_SERVER_NAME, else 127.0.0.1
 
 
+@pytest.mark.slow
 def test_hostile_uploads_are_a_message_and_the_server_keeps_serving(server, predictor, files, tmp_path):
     from gradio_client import Client, handle_file
 
@@ -348,6 +352,7 @@ def test_hostile_uploads_are_a_message_and_the_server_keeps_serving(server, pred
     assert _rss_mb(server.process.pid) - before < 150, (before, _rss_mb(server.process.pid))
 
 
+@pytest.mark.slow
 def test_an_upload_over_the_size_limit_is_refused_before_it_is_stored(server, files, tmp_path):
     import httpx
     from gradio_client import Client, handle_file
@@ -365,6 +370,7 @@ def test_an_upload_over_the_size_limit_is_refused_before_it_is_stored(server, fi
     assert status == ""
 
 
+@pytest.mark.slow
 def test_only_its_own_files_are_served(server):
     import httpx
 
@@ -373,6 +379,7 @@ def test_only_its_own_files_are_served(server):
         assert answer.status_code in (403, 404), (path, answer.status_code)
 
 
+@pytest.mark.slow
 def test_a_full_queue_is_refused_as_busy(server, tmp_path):
     from gradio_client import Client, handle_file
     from gradio_client.utils import QueueError

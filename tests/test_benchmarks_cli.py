@@ -10,6 +10,8 @@ import pytest
 from tests.data.helpers import write_deam, write_emomusic
 from tests.helpers import run_python, run_script, tiny_checkpoint
 
+pytestmark = pytest.mark.slow  # trains and evaluates through the scripts
+
 ARTISTS = ["Kevin MacLeod", "Josh Woodward", "Ars Sonor", "Broke For Free", "Jahzzar", "Podington Bear", "Lee Rosevere"]
 
 

@@ -24,6 +24,8 @@ from safetensors.numpy import load_file
 from tests.conftest import REPO, write_audio
 from tests.helpers import run_python, tiny_checkpoint
 
+pytestmark = pytest.mark.slow  # kills child processes mid-write
+
 # Builds the features of N slow clips: each decode sleeps, so a kill lands mid-pass.
 BUILD = """
 import json, sys, time

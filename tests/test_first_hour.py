@@ -18,6 +18,7 @@ def test_readme_quick_start_says_how_to_use_the_environment_make_builds():
     assert "source .venv/bin/activate" in quick[:first_python] and ".venv/bin/python" in quick[:first_python]
 
 
+@pytest.mark.slow
 def test_too_few_songs_for_a_split_is_one_line_before_training(tiny_corpus, tmp_path):
     """10 clips split 80/10/10 leave one validation song: refused at once, not after training."""
     out = tmp_path / "run"
@@ -45,6 +46,7 @@ def test_check_split_sizes_passes_enough_songs_and_names_an_empty_split():
         check_split_sizes(manifest.assign(split=["validation"] * 3 + ["test"] * 3))
 
 
+@pytest.mark.slow
 def test_training_into_a_folder_that_holds_a_run_is_refused(tiny_corpus, tmp_path):
     out = tmp_path / "run"
     (out / "checkpoint-450").mkdir(parents=True)
@@ -65,6 +67,7 @@ def test_training_into_a_folder_that_holds_a_run_is_refused(tiny_corpus, tmp_pat
     assert (out / "model.safetensors").is_file()
 
 
+@pytest.mark.slow
 def test_a_failed_run_leaves_no_empty_folder(tmp_path):
     out = tmp_path / "runs" / "ast"
     result = run_python(["train.py", "--model", "ast", "--data", str(tmp_path / "nowhere"), "--output_dir", str(out)])
@@ -96,6 +99,7 @@ def script(*args: str):
     return run_python(list(args), timeout=120)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("argv, flag", [(["train.py", "--modle", "ast"], "--model"),
                                         (["evaluate.py", "--model_dri", "x"], "--model_dir"),
                                         (["predict.py", "--model_dir", "x", "--timelne", "a.wav"], "--timeline")])
@@ -106,6 +110,7 @@ def test_a_mistyped_flag_gets_did_you_mean(argv, flag):
                                                    f"did you mean {flag}?"]
 
 
+@pytest.mark.slow
 def test_help_shows_sentios_flags_and_the_passed_through_ones_behind_help_all():
     short, full = script("train.py", "--help"), script("train.py", "--help-all")
     assert short.returncode == full.returncode == 0

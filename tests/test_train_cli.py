@@ -14,6 +14,8 @@ from sentio.models.registry import BACKBONES
 from tests.conftest import REPO
 from tests.helpers import PREDICT, run_python, tiny_checkpoint
 
+pytestmark = pytest.mark.slow  # train.py, evaluate.py and new interpreters as child processes
+
 # Every backbone of the registry but CLAP, whose end-to-end run (tests/models/test_clap.py) needs a
 # checkpoint in CLAP's own format: a new backbone joins this test on its own.
 END_TO_END = [name for name in BACKBONES if name != "clap"]

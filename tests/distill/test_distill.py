@@ -20,6 +20,8 @@ from tests.conftest import REPO
 from tests.helpers import run_script
 from tests.tiny import TINY
 
+pytestmark = pytest.mark.slow  # a teacher and a student trained, exported and timed
+
 # Tolerances: the fp32 graph computes what PyTorch computes (op order aside). int8 rounds weights
 # and activations to 256 levels; on this tiny, barely trained student the outputs (in (-1, 1))
 # move by up to a few tenths, on the demo student by a few hundredths (see distill_report.json).

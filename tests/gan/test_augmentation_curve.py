@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.gan.helpers import labelled_clips
 from tests.helpers import run_python
+
+pytestmark = pytest.mark.slow  # a whole study as a child process
 
 
 def test_smoke_study_writes_table_and_figure_and_resumes(tmp_path):

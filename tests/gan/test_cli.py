@@ -8,10 +8,13 @@ import os
 
 import numpy as np
 import pandas as pd
+import pytest
 import soundfile as sf
 
 from tests.gan.helpers import labelled_clips
 from tests.helpers import run_python, tiny_checkpoint
+
+pytestmark = pytest.mark.slow  # train_gan.py and train.py as child processes
 
 
 def test_train_gan_then_train_with_synthetic(tmp_path):

@@ -38,6 +38,7 @@ def _limited() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30))
 
 
+@pytest.mark.slow
 def test_predict_py_on_every_regression_case_names_or_predicts_each_file(run, tmp_path):  # noqa: F811
     assert len(AUDIO_CASES) >= 2
     out = tmp_path / "cases.csv"

@@ -114,6 +114,7 @@ def _finished(output: Path) -> int:
     return sum(1 for line in lines[1:] if line.split(",")[1:2] == [""])
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_without_redoing_or_repeating_files(run, tmp_path):
     music = tmp_path / "music"
     for i in range(16):  # long enough that the kill lands mid-folder
@@ -256,6 +257,7 @@ def test_write_tags_keeps_the_audio_and_reads_back(run, tmp_path, predict_py):
     assert "(0 failed, 5 already done)" in predict_py(*args)[1]  # the key is taken after tagging
 
 
+@pytest.mark.slow
 def test_write_tags_m4a(predictor, tmp_path):
     if shutil.which("ffmpeg") is None:
         pytest.skip("no ffmpeg to make an M4A file (soundfile cannot write one)")
@@ -320,6 +322,7 @@ for song in songs:  # one after the other: the peak can only grow
 """
 
 
+@pytest.mark.slow
 def test_peak_memory_does_not_grow_with_the_file(tmp_path):
     run = tmp_path / "run"  # 10.24 s windows, 128 patches: the model is cheap, the hour's audio is not
     torch.manual_seed(0)

@@ -123,6 +123,7 @@ def test_predict_files_goes_on_after_bad_files(audio, predictor):
     assert out[str(audio["a_mono_8k.wav"])] == predictor.predict(audio["a_mono_8k.wav"])
 
 
+@pytest.mark.slow
 def test_scripts_import_sentio_without_torch_and_it_exports_the_predictor():
     # a module of the package registers nothing, so --help and flag errors do not load torch
     code = "import sys, sentio.errors; assert 'torch' not in sys.modules, 'torch imported'; print(sentio.__version__)"
@@ -136,6 +137,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
     return run_python(["predict.py", *args], timeout=120)
 
 
+@pytest.mark.slow
 def test_cli_csv_skips_bad_files_and_exits_1(ast_run, audio, predictor):
     result = _cli("--model_dir", str(ast_run[0]), str(audio["bad"]), str(audio["good"]), "--batch_size", "4")
     assert result.returncode == 1, result.stderr
@@ -184,6 +186,7 @@ def test_cli_json_and_csv_timeline(ast_run, audio, predictor, tmp_path, monkeypa
     assert all(abs(w["start"] * 1e4 - round(w["start"] * 1e4)) < 1e-6 for w in records[0]["timeline"])
 
 
+@pytest.mark.slow
 def test_cli_bad_model_dir_or_output_exit_2(tmp_path, audio, ast_run, monkeypatch, capsys):
     result = _cli("--model_dir", str(tmp_path / "no_such_run"), str(audio["a_mono_8k.wav"]))
     assert result.returncode == 2
@@ -299,6 +302,7 @@ def test_a_damaged_calibration_is_one_line(dynamic_run, tmp_path):
         EmotionPredictor.from_pretrained(folder, device="cpu")
 
 
+@pytest.mark.slow
 def test_cli_says_once_that_a_model_is_a_demo_model_and_which_clips_were_padding(ast_run, tmp_path):
     from sentio.choices import DEMO_NOTE
 

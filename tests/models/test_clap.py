@@ -176,6 +176,7 @@ def test_run_round_trip_and_probe_freezes_the_tower(checkpoint, tmp_path):
     assert resumed.config.clap_features == model.config.clap_features
 
 
+@pytest.mark.slow
 def test_train_cli_probe_with_a_2hz_target(tiny_corpus, tmp_path):
     """train.py --model clap end to end: CLAP features cached, the frozen tower's embeddings cached,
     a 2 Hz head trained, the run saved with CLAP's feature settings."""

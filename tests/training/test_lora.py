@@ -99,6 +99,7 @@ def _blocked_peft(folder: Path) -> dict:
     return {"PYTHONPATH": os.pathsep.join([str(folder), os.environ.get("PYTHONPATH", "")])}
 
 
+@pytest.mark.slow
 def test_bad_lora_flags_are_one_line(tmp_path):
     base = ["train.py", "--model", "ast", "--demo", "--output_dir", str(tmp_path / "r")]
     cases = [
@@ -118,6 +119,7 @@ def test_bad_lora_flags_are_one_line(tmp_path):
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.slow
 def test_lora_run_is_one_plain_folder_loaded_without_peft_with_a_shareable_adapter_and_a_strict_resume(
         tiny_corpus, tmp_path):
     tiny = tiny_checkpoint("ast", tmp_path / "tiny")

@@ -16,6 +16,8 @@ import pytest
 from tests.conftest import REPO
 from tests.helpers import run_python, tiny_checkpoint
 
+pytestmark = pytest.mark.slow  # Optuna searches through train.py
+
 optuna = pytest.importorskip("optuna")
 
 
