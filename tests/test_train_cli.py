@@ -12,15 +12,14 @@ import pytest
 
 from sentio.models.registry import BACKBONES
 from tests.conftest import REPO
-from tests.helpers import PREDICT, run_python, tiny_checkpoint
-
-pytestmark = pytest.mark.slow  # train.py, evaluate.py and new interpreters as child processes
+from tests.helpers import PREDICT, run_python, run_script, tiny_checkpoint
 
 # Every backbone of the registry but CLAP, whose end-to-end run (tests/models/test_clap.py) needs a
 # checkpoint in CLAP's own format: a new backbone joins this test on its own.
 END_TO_END = [name for name in BACKBONES if name != "clap"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", END_TO_END)
 def test_train_save_reload_in_new_process(name, tiny_corpus, tmp_path):
     out = tmp_path / "run"
@@ -68,6 +67,7 @@ def test_train_save_reload_in_new_process(name, tiny_corpus, tmp_path):
     assert np.allclose(here.numpy(), json.loads(first.stdout), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_push_to_hub_offline_fails_before_training(tiny_corpus, tmp_path):
     start = time.perf_counter()
     result = run_python(["train.py", "--model", "ast", "--demo", "--demo_dir", str(tiny_corpus), "--push_to_hub",
@@ -78,15 +78,19 @@ def test_push_to_hub_offline_fails_before_training(tiny_corpus, tmp_path):
     assert not (tmp_path / "run" / "manifest.csv").exists()
 
 
-def test_bad_data_is_one_line(tmp_path):
-    result = run_python(["train.py", "--model", "ast", "--data", str(tmp_path / "nowhere"), "--output_dir", str(tmp_path / "r")])
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1] == (f"train.py: error: {tmp_path / 'nowhere'}: no such file or folder; "
-                                                      "pass --data DEAM_DIR|EMOMUSIC_DIR|PMEMO_DIR|CSV|manifest.csv")
-    result = run_python(["train.py", "--model", "bert", "--demo", "--output_dir", str(tmp_path / "r")])
-    assert result.returncode == 2 and "unknown model 'bert'" in result.stderr
+def test_bad_data_is_one_line(tmp_path, monkeypatch, capsys):
+    # train.py's __main__ in this process: the same exit status and stderr, without an interpreter start each
+    code = run_script(monkeypatch, "train.py", "--model", "ast", "--data", str(tmp_path / "nowhere"),
+                      "--output_dir", str(tmp_path / "r"))
+    assert code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"train.py: error: {tmp_path / 'nowhere'}: no such file or folder; "
+        "pass --data DEAM_DIR|EMOMUSIC_DIR|PMEMO_DIR|CSV|manifest.csv")
+    code = run_script(monkeypatch, "train.py", "--model", "bert", "--demo", "--output_dir", str(tmp_path / "r"))
+    assert code == 2 and "unknown model 'bert'" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_torchrun_two_cpu_processes_train_one_model(tiny_corpus, tmp_path):
     """torchrun on a CPU-only machine: one distributed (gloo) run, each process taking half the batches."""
     pytest.importorskip("torch.distributed.run")
@@ -107,6 +111,7 @@ def test_torchrun_two_cpu_processes_train_one_model(tiny_corpus, tmp_path):
     assert np.isfinite(json.loads((out / "all_results.json").read_text())["test_ccc_mean"])
 
 
+@pytest.mark.slow
 def test_probe_run_trains_the_head_on_cached_embeddings_and_scores_like_raw_audio(tiny_corpus, tmp_path):
     """--probe: MARBLE's defaults apply, the encoder pass is cached and reused by a second head, and
     evaluate.py on raw audio (the whole saved model) reproduces the test metrics training computed
@@ -155,6 +160,7 @@ def test_defaults_resolve_after_parsing_whatever_the_flag_spelling(monkeypatch):
     assert distill["parse_args"]()[-1].output_dir == os.path.join("runs", "student-mobilevit")
 
 
+@pytest.mark.slow
 def test_prepare_caches_exactly_what_train_then_reuses(tiny_corpus, tmp_path):
     tiny = tiny_checkpoint("ast", tmp_path / "tiny")
     data = ["--demo", "--demo_dir", str(tiny_corpus), "--demo_num_clips", "16", "--demo_seed", "5",
@@ -170,6 +176,7 @@ def test_prepare_caches_exactly_what_train_then_reuses(tiny_corpus, tmp_path):
     assert recorded == str((tmp_path / "cache").resolve())
 
 
+@pytest.mark.slow
 def test_a_run_that_fails_before_training_says_what_its_folder_holds(tiny_corpus, tmp_path):
     result = run_python(["train.py", "--model", "ast", "--demo", "--demo_dir", str(tiny_corpus), "--demo_num_clips", "16",
                          "--demo_seed", "5", "--checkpoint", str(tiny_checkpoint("ast", tmp_path / "tiny")),
@@ -181,6 +188,7 @@ def test_a_run_that_fails_before_training_says_what_its_folder_holds(tiny_corpus
     assert (tmp_path / "run" / "data_report.json").is_file()  # kept: it explains the data
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, extra", [("ast", ["--target", "both"]),
                                          ("mert", ["--target", "dynamic", "--probe", "--window_seconds", "1.0"])],
                          ids=["ast-both", "mert-probe-dynamic"])
@@ -217,6 +225,7 @@ def test_dynamic_target_trains_on_the_2hz_labels_and_scores_curves(tiny_corpus, 
         assert (folder / figure).is_file(), figure
 
 
+@pytest.mark.slow
 def test_uncertainty_run_is_calibrated_and_evaluated_for_coverage(tiny_corpus, tmp_path):
     out = tmp_path / "run"
     result = run_python(["train.py", "--model", "ast", "--demo", "--demo_dir", str(tiny_corpus), "--demo_num_clips", "16",

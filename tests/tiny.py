@@ -1,5 +1,12 @@
 """Tiny model configs shared by the tests (hidden 32, 2 layers: a forward pass takes milliseconds)."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+
 _COMMON = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, head_hidden_size=16)
 TINY = {
     # 32 mel bins x 64 frames, patch 16, strides 10 -> 2 x 5 = 10 patches (+ CLS + distillation).
@@ -26,7 +33,7 @@ TINY = {
 }
 
 
-def tiny_inputs(name: str, batch: int = 3, seed: int = 0) -> "torch.Tensor":
+def tiny_inputs(name: str, batch: int = 3, seed: int = 0) -> torch.Tensor:
     """Random input of `batch` items for the tiny config of backbone `name`."""
     import torch
 

@@ -38,7 +38,9 @@ HEADER_B = (
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
-    return generate_demo(tmp_path_factory.mktemp("demo") / "demo", num_clips=12, seed=1)
+    # in this process (no pool of spawned interpreters): the fast lane starts no child process, and
+    # the clips do not depend on the workers (test_deterministic_and_worker_independent)
+    return generate_demo(tmp_path_factory.mktemp("demo") / "demo", num_clips=12, seed=1, num_workers=1)
 
 
 def rows(path: Path) -> list[list[str]]:
@@ -340,6 +342,7 @@ def test_texture_grows_with_divisiveness() -> None:
     assert np.corrcoef(*spectra)[0, 1] > 0.95
 
 
+@pytest.mark.slow  # a pool of spawned interpreters
 def test_deterministic_and_worker_independent(tmp_path: Path) -> None:
     a = generate_demo(tmp_path / "a", num_clips=4, seed=5, num_workers=1)
     b = generate_demo(tmp_path / "b", num_clips=4, seed=5, num_workers=2)

@@ -27,6 +27,7 @@ from sentio.inference import EmotionPredictor
 from sentio.inference.library import FileKey, ResultLog, predict_library, tag_values, write_tags
 from sentio.models import build_model
 from tests.conftest import REPO, write_audio
+from tests.helpers import run_python
 from tests.tiny import TINY
 
 # The optional fields a calibrated, dynamic run adds to a result (EmotionPredictor's song_result).

@@ -24,6 +24,7 @@ from sentio.errors import CheckpointError
 from sentio.inference import EmotionPredictor
 from sentio.models import build_model
 from tests.conftest import REPO, write_audio
+from tests.helpers import run_python, run_script
 from tests.tiny import TINY
 
 COLUMNS = ["file", "valence", "arousal", "valence_1_9", "arousal_1_9", "quadrant", "num_windows"]

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from sentio.registration import register
-from tests.tiny import TINY
+from tests.tiny import TINY, tiny_inputs
 
 
 @pytest.fixture(autouse=True, scope="session")
