@@ -36,7 +36,7 @@ app: install
 test: install-dev
 	$(PY) -m pytest -q -n 2 tests
 
-# The inner loop: every test but the `slow` ones (child processes, kill tests, the browser, real trainings).
+# The inner loop: every test but the `slow` ones (child processes, kill tests, the browser, trainings, corpora).
 test-fast: install-dev
 	$(PY) -m pytest -q -n 2 -m "not slow" tests
 
