@@ -14,7 +14,7 @@ from sentio.data.protocols.marble_emo import artist_split, normalise_artist
 from sentio.data.protocols.music2emo import known_group, published_conflicts, published_lists
 from sentio.data.sources import prepare_manifest
 from sentio.errors import ArgumentError
-from tests.data.helpers import write_deam, write_emomusic
+from tests.data.helpers import write_deam, write_emomusic, write_pmemo
 
 
 def test_registry_and_published_numbers():
@@ -191,8 +191,6 @@ def test_headline_of_each_kind_and_the_leakage_notes():
 def test_music2emo_takes_its_three_datasets_in_one_run(tmp_path):
     """DEAM + EmoMusic + PMEmo together (the paper's joint training): the lists split every dataset, a
     DEAM test song's EmoMusic train copy is left out, and the copies of one song train as one row."""
-    from tests.data.test_pmemo import write_pmemo
-
     emo = write_emomusic(tmp_path / "emo", [(2, "A", "development"), (24, "B", "development"), (3, "C", "evaluation")])
     deam = write_deam(tmp_path / "deam", [2, 24, 1795])  # 2: train in both lists; 24: DEAM test, EmoMusic train
     pmemo = write_pmemo(tmp_path / "PMEmo2019")
