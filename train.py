@@ -20,6 +20,8 @@ from sentio.args import (
     ModelArguments,
     SearchArguments,
     SyntheticArguments,
+    check_train_backbone,
+    check_train_flags,
 )
 from sentio.cli import given_flags, parse_dataclasses, parser_for, run_cli
 
@@ -42,6 +44,7 @@ def parse_args() -> tuple[ModelArguments, DataArguments, SyntheticArguments, Emo
         from sentio.training.setup import apply_protocol_defaults
 
         apply_protocol_defaults(model_args, get_protocol(data_args.protocol), given_flags(parser))
+    check_train_flags(model_args, synthetic_args, training_args, search_args)  # after the defaults they may meet
     return model_args, data_args, synthetic_args, training_args, search_args
 
 
@@ -57,14 +60,14 @@ def main() -> int:
     from sentio.features.records import record_feature_cache
     from sentio.data.protocols import get_protocol, protocol_notes
     from sentio.data.sources import prepare_manifest
-    from sentio.errors import ArgumentError, DataError
+    from sentio.errors import DataError
     from sentio.choices import TRAINED_ON_DEMO
     from sentio.training.search import STUDY_FILE
     from sentio.cli import check_run_folder, ensure_writable_dir, missing_folders, note_failed_run
     from sentio.training.augment import Mixup
     from sentio.training.calibrate import calibrate_run
     from sentio.training.card import ModelCardInfo, check_hub_ready, write_model_card
-    from sentio.training.freeze import check_trained_part, finish_training, select_trained
+    from sentio.training.freeze import finish_training, select_trained
     from sentio.training.probe import INPUT_NAME, EmbeddingCollator, probe_embeddings
     from sentio.training.setup import (
         check_split_sizes,
@@ -80,25 +83,9 @@ def main() -> int:
     transformers.utils.logging.set_verbosity_warning()
     protocol = get_protocol(data_args.protocol) if data_args.protocol else None
     plan = model_plan(model_args, data_args.demo)
-    if synthetic_args.synthetic and not plan.backbone.is_spectrogram:
-        raise ArgumentError(f"--synthetic: --model {plan.backbone.name} reads {plan.backbone.feature_kind} features, "
-                            "and GAN windows exist only for spectrogram backbones; drop --synthetic")
-    if plan.time_resolved and synthetic_args.synthetic:
-        raise ArgumentError("--synthetic cannot be combined with --target dynamic/both: GAN windows have no 2 Hz labels")
-    if plan.probe and synthetic_args.synthetic:
-        raise ArgumentError("--synthetic cannot be combined with --probe: GAN windows are features, and a probe "
-                            "trains on cached encoder embeddings")
-    if (training_args.activation_checkpointing or training_args.gradient_checkpointing) and \
-            not plan.backbone.model_class.supports_gradient_checkpointing:
-        raise ArgumentError(f"--activation_checkpointing: the {plan.backbone.name} encoder does not support it; "
-                            "drop the flag (or lower the batch size / use --gradient_accumulation_steps)")
-    if model_args.lora or model_args.unfreeze_top_layers:  # their flags against the architecture, before data work
-        check_trained_part(model_args, plan.backbone, plan.architecture())
-    if search_args.hp_search and (model_args.lora or model_args.unfreeze_top_layers):
-        raise ArgumentError("--hp_search searches head and training settings of a fine-tune or a probe: drop --lora / "
-                            "--unfreeze_top_layers, or search without them")
+    check_train_backbone(plan, model_args, synthetic_args, training_args)  # before any data work
     space = None
-    if search_args.hp_search:  # optuna, the space and the flags it cannot go with: checked before any data work
+    if search_args.hp_search:  # optuna and the space: checked before any data work
         from sentio.training.search import check_search_flags
 
         space = check_search_flags(search_args, plan, training_args)
@@ -113,13 +100,30 @@ def main() -> int:
 
     with note_failed_run(training_args.output_dir, created):
         # Data: a validated manifest (written into the run), then features computed once and cached.
+        pass_rows = []  # the rows of a feature pass that ran before the manifest was final
+
+        def decode_pass(rows):
+            """Songs are about to be matched by their audio: compute the features now, fingerprinting
+            each clip from the same decode (the matching then decodes nothing); the splits come after
+            and index these cached rows. Not with --dataset_stats, whose statistics need the splits."""
+            if model_args.dataset_stats:
+                return
+            first = run_feature_extractor(plan, plan.architecture(), rows)
+            build_feature_dataset(rows, first, data_args.cache_dir, num_proc=data_args.preprocessing_num_workers,
+                                  fingerprints=True)
+            pass_rows.append(rows)
+
         with training_args.main_process_first(desc="manifest"):
             manifest, data_report = prepare_manifest(data_args, training_args.output_dir,
-                                                     progress=training_args.process_index == 0)
+                                                     progress=training_args.process_index == 0,
+                                                     decode_pass=decode_pass)
         check_split_sizes(manifest, data_report.split_method)  # before hours of training, not after
 
         # Model: pretrained checkpoint, or the same architecture from scratch (--demo: compact config).
         model = plan.build()
+        scale = protocol.label_scale(data_report.protocol or {}) if protocol is not None else None
+        if scale is not None:  # the protocol's label transform (MARBLE: z-scored labels, an unbounded head)
+            model.config.label_mean, model.config.label_std = scale
         # what the run was trained on, recorded in config.json: every prediction path says so for the demo
         setattr(model.config, TRAINED_ON_DEMO, bool(data_args.demo))
         trained = select_trained(model, plan.backbone, model_args)  # LoRA, top layers, probe or all
@@ -130,7 +134,7 @@ def main() -> int:
         with training_args.main_process_first(desc="features"):
             features, feature_report = build_feature_dataset(
                 manifest, extractor, data_args.cache_dir, num_proc=data_args.preprocessing_num_workers, curves=curves,
-                max_seconds=protocol.max_seconds if protocol else None,
+                max_seconds=protocol.max_seconds if protocol else None, pass_rows=pass_rows[0] if pass_rows else None,
             )
         for failure in feature_report.failed:
             logger.warning("skipped %s: %s", failure.path, failure.reason)
@@ -232,6 +236,7 @@ def main() -> int:
             seed=training_args.seed, metric_for_best_model=training_args.metric_for_best_model,
             layer=model.config.layer, probe=model.config.probe, protocol_notes=protocol_notes(protocol_section),
             trained=trained.description, trainable_parameters=trained.trainable,
+            z_scored_labels=model.config.label_mean is not None,
             search=search_summary,
         )
         write_model_card(training_args.output_dir, info, results)

@@ -7,10 +7,10 @@ import json
 import pandas as pd
 import pytest
 
-from tests.data.test_deam import write_deam_csvs
-from tests.data.test_protocols import write_deam, write_emomusic
-from tests.test_bad_input import run_script
-from tests.test_train_cli import run, tiny_checkpoint
+from tests.data.helpers import write_deam, write_emomusic
+from tests.helpers import run_python, run_script, tiny_checkpoint
+
+pytestmark = pytest.mark.slow  # trains and evaluates through the scripts
 
 ARTISTS = ["Kevin MacLeod", "Josh Woodward", "Ars Sonor", "Broke For Free", "Jahzzar", "Podington Bear", "Lee Rosevere"]
 
@@ -19,10 +19,10 @@ def test_marble_emo_train_and_evaluate(tmp_path):
     songs = [(i + 2, ARTISTS[i % len(ARTISTS)], "evaluation" if i % 5 == 0 else "development") for i in range(24)]
     root = write_emomusic(tmp_path / "emo", songs, seconds=6.0)
     out = tmp_path / "run"
-    result = run(["train.py", "--model", "vit", "--data", str(root), "--protocol", "marble-emo",
-                  "--checkpoint", str(tiny_checkpoint("vit", tmp_path / "tiny")), "--epochs", "1",
-                  "--per_device_train_batch_size", "4", "--output_dir", str(out), "--cache_dir", str(tmp_path / "cache"),
-                  "--report_to", "none", "--disable_tqdm", "true"])
+    result = run_python(["train.py", "--model", "vit", "--data", str(root), "--protocol", "marble-emo",
+                         "--checkpoint", str(tiny_checkpoint("vit", tmp_path / "tiny")), "--epochs", "1",
+                         "--per_device_train_batch_size", "4", "--output_dir", str(out), "--cache_dir", str(tmp_path / "cache"),
+                         "--report_to", "none", "--disable_tqdm", "true"])
     assert result.returncode == 0, result.stderr[-3000:]
     assert "test R²: valence" in result.stdout
     results = json.loads((out / "all_results.json").read_text())
@@ -31,8 +31,14 @@ def test_marble_emo_train_and_evaluate(tmp_path):
     assert json.loads((out / "preprocessor_config.json").read_text())["window_seconds"] == 5.0  # the protocol's window
     assert "Protocol `marble-emo`" in (out / "README.md").read_text()
     assert "z-scored with the mean and population std of the" in (out / "README.md").read_text()
+    # the protocol's label transform: an unbounded head trained on z values, the statistics in config.json
+    norm = json.loads((out / "data_report.json").read_text())["protocol"]["label_normalisation"]
+    config = json.loads((out / "config.json").read_text())
+    assert config["label_mean"] == pytest.approx([norm["mean"]["valence"], norm["mean"]["arousal"]])
+    assert config["label_std"] == pytest.approx([norm["std"]["valence"], norm["std"]["arousal"]])
+    assert "2 unbounded outputs trained on z-scored labels" in (out / "README.md").read_text()
 
-    result = run(["evaluate.py", "--model_dir", str(out), "--bootstrap", "0"])
+    result = run_python(["evaluate.py", "--model_dir", str(out), "--bootstrap", "0"])
     assert result.returncode == 0, result.stderr[-3000:]
     assert "test R² valence" in result.stdout
     assert "protocol marble-emo (emomusic), headline r2:" in result.stdout
@@ -54,6 +60,8 @@ def bad_world(tmp_path):
 @pytest.mark.parametrize("script, args, expected", [
     ("prepare.py", ["--data", "{emo}", "--protocol", "marble"], "--protocol 'marble' is not a protocol Sentio knows"),
     ("prepare.py", ["--data", "{deam}", "--protocol", "marble-emo"], "--protocol marble-emo applies to emomusic data"),
+    ("train.py", ["--data", "{emo}", "{deam}", "--protocol", "marble-emo"],
+     "--protocol marble-emo reads one emomusic dataset per run; give one --data source"),
     ("train.py", ["--data", "{emo}", "--protocol", "mediaeval-2015"], "--protocol mediaeval-2015 applies to deam data"),
     ("prepare.py", ["--data", "{emo}", "--keep_published_leakage"], "--keep_published_leakage belongs to --protocol music2emo"),
     ("prepare.py", ["--data", "{emo}", "--protocol", "music2emo", "--split_files", "{tmp}"], "fixes the split itself"),
