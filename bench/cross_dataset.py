@@ -1,6 +1,7 @@
 """Cross-dataset matrix: train on X, test on Y's test songs (and trained on all but Y), CCC and R² with bootstrap CIs.
 
-    python bench/cross_dataset.py --quick                      # two demo corpora with a domain shift
+    python bench/cross_dataset.py --quick --num_clips 120 --epochs 30 --train_flags "--model ast --probe" \
+        --figure docs/cross_dataset.png                        # the README's matrix: two demo corpora, a domain shift
     python bench/cross_dataset.py --dataset deam=DEAM_DIR --dataset emomusic=EMOMUSIC_DIR \
         --dataset pmemo=PMEMO_DIR --train_flags "--model mert --probe" --epochs 20 --output_dir runs/cross
 
@@ -224,12 +225,13 @@ def heat_map(table: dict[str, dict[str, Cell]], columns: list[str], path: Path) 
     import numpy as np
 
     names = list(table)
-    fig, axes = plt.subplots(1, 2, figsize=(2.6 + 3.2 * len(columns), 1.4 + 0.7 * len(names)))
+    fig, axes = plt.subplots(1, 2, figsize=(1.6 + 0.075 * max(map(len, names)) + 2.4 * len(columns), 1.4 + 0.8 * len(names)),
+                             sharey=True, layout="constrained")
     for ax, metric, title in zip(axes, ("ccc", "r2"), ("CCC", "R²")):
         shown = [[getattr(table[r][c], metric)["mean"].value for c in columns] for r in names]
         values = np.array([[np.nan if v is None else v for v in row] for row in shown], dtype=float)
         low = min(0.0, float(np.nanmin(values))) if np.isfinite(values).any() else 0.0
-        image = ax.imshow(values, cmap="viridis", vmin=low, vmax=1.0)
+        image = ax.imshow(values, cmap="viridis", vmin=low, vmax=1.0, aspect="auto")
         for i, r in enumerate(names):
             for j, c in enumerate(columns):
                 estimate = getattr(table[r][c], metric)["mean"]
@@ -239,8 +241,7 @@ def heat_map(table: dict[str, dict[str, Cell]], columns: list[str], path: Path) 
         ax.set_xticks(range(len(columns)), [f"test: {c}" for c in columns])
         ax.set_yticks(range(len(names)), [f"train: {r}" for r in names])
         ax.set_title(f"Test {title} (mean of valence, arousal), 95% CI", fontsize=9)
-        fig.colorbar(image, ax=ax, fraction=0.04)
-    fig.tight_layout()
+        fig.colorbar(image, ax=ax, fraction=0.05, shrink=0.9)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
     plt.close(fig)
