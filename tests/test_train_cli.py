@@ -177,6 +177,31 @@ def test_prepare_caches_exactly_what_train_then_reuses(tiny_corpus, tmp_path):
 
 
 @pytest.mark.slow
+def test_demo_beside_another_source_trains_without_the_demo_ceiling(tiny_corpus, tmp_path):
+    """The demo ceiling describes the demo corpus alone: a run whose test songs also come from
+    another source trains, scores and prints without it (it once failed looking up prefixed ids)."""
+    from tests.conftest import write_audio
+
+    rows = [{"path": f"audio/c{i}.wav", "valence": round(-0.8 + 0.2 * i, 2), "arousal": round(0.7 - 0.15 * i, 2)}
+            for i in range(8)]
+    for i in range(8):
+        write_audio(tmp_path / "other" / "audio" / f"c{i}.wav", seconds=3.0, sr=16000, seed=40 + i)
+    pd.DataFrame(rows).to_csv(tmp_path / "other" / "labels.csv", index=False)
+    out = tmp_path / "run"
+    result = run_python(["train.py", "--model", "ast", "--demo", "--demo_dir", str(tiny_corpus), "--demo_num_clips", "16",
+                         "--demo_seed", "5", "--data", str(tmp_path / "other" / "labels.csv"), "--label_scale=-1-1",
+                         "--match_audio", "no", "--checkpoint", str(tiny_checkpoint("ast", tmp_path / "tiny")),
+                         "--epochs", "1", "--per_device_train_batch_size", "4", "--output_dir", str(out),
+                         "--cache_dir", str(tmp_path / "cache"), "--report_to", "none", "--disable_tqdm", "true"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = json.loads((out / "all_results.json").read_text())
+    assert np.isfinite(results["test_ccc_mean"]) and not any("ceiling" in key for key in results)
+    assert "test CCC: valence" in result.stdout and "of the ceiling" not in result.stdout
+    assert "no demo ceiling: the test songs come from several sources" in result.stderr
+    assert set(pd.read_csv(out / "manifest.csv")["dataset"]) == {"demo", "csv"}
+
+
+@pytest.mark.slow
 def test_a_run_that_fails_before_training_says_what_its_folder_holds(tiny_corpus, tmp_path):
     result = run_python(["train.py", "--model", "ast", "--demo", "--demo_dir", str(tiny_corpus), "--demo_num_clips", "16",
                          "--demo_seed", "5", "--checkpoint", str(tiny_checkpoint("ast", tmp_path / "tiny")),
