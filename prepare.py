@@ -39,7 +39,21 @@ def main() -> int:
     # Check every backbone name and its flags before any data work.
     plans = [model_plan(ModelArguments(model=name.strip(), **vars(feature_args)), data_args.demo)
              for name in prep_args.features.split(",") if name.strip()]
-    manifest, report = prepare_manifest(data_args, prep_args.output_dir)
+    pass_rows = []  # the rows of a feature pass that ran before the manifest was final
+
+    def decode_pass(rows):
+        """Songs are about to be matched by their audio: the first backbone's features now, each clip
+        fingerprinted from the same decode (see sentio.features.cache); the splits come after."""
+        if not plans or feature_args.dataset_stats:  # no features asked for / statistics need the splits
+            return
+        from sentio.features.cache import build_feature_dataset
+        from sentio.training.setup import run_feature_extractor
+
+        build_feature_dataset(rows, run_feature_extractor(plans[0], plans[0].architecture(), rows), data_args.cache_dir,
+                              num_proc=data_args.preprocessing_num_workers, fingerprints=True)
+        pass_rows.append(rows)
+
+    manifest, report = prepare_manifest(data_args, prep_args.output_dir, decode_pass=decode_pass)
     print(f"manifest: {prep_args.output_dir}/manifest.csv  rows kept {report.rows_kept}, "
           f"skipped {report.rows_skipped}, splits {json.dumps(report.splits)}")
     for plan in plans:
@@ -48,7 +62,8 @@ def main() -> int:
 
         extractor = run_feature_extractor(plan, plan.architecture(), manifest, feature_args.dataset_stats)
         dataset, feat_report = build_feature_dataset(
-            manifest, extractor, data_args.cache_dir, num_proc=data_args.preprocessing_num_workers
+            manifest, extractor, data_args.cache_dir, num_proc=data_args.preprocessing_num_workers,
+            pass_rows=pass_rows[0] if pass_rows and plan is plans[0] else None,
         )
         print(f"features {plan.backbone.name}: {len(dataset)} windows from {feat_report.clips_ok} clips, "
               f"{len(feat_report.failed)} clips failed to decode ({feat_report.cache_dir})")

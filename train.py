@@ -113,13 +113,30 @@ def main() -> int:
 
     with note_failed_run(training_args.output_dir, created):
         # Data: a validated manifest (written into the run), then features computed once and cached.
+        pass_rows = []  # the rows of a feature pass that ran before the manifest was final
+
+        def decode_pass(rows):
+            """Songs are about to be matched by their audio: compute the features now, fingerprinting
+            each clip from the same decode (the matching then decodes nothing); the splits come after
+            and index these cached rows. Not with --dataset_stats, whose statistics need the splits."""
+            if model_args.dataset_stats:
+                return
+            first = run_feature_extractor(plan, plan.architecture(), rows)
+            build_feature_dataset(rows, first, data_args.cache_dir, num_proc=data_args.preprocessing_num_workers,
+                                  fingerprints=True)
+            pass_rows.append(rows)
+
         with training_args.main_process_first(desc="manifest"):
             manifest, data_report = prepare_manifest(data_args, training_args.output_dir,
-                                                     progress=training_args.process_index == 0)
+                                                     progress=training_args.process_index == 0,
+                                                     decode_pass=decode_pass)
         check_split_sizes(manifest, data_report.split_method)  # before hours of training, not after
 
         # Model: pretrained checkpoint, or the same architecture from scratch (--demo: compact config).
         model = plan.build()
+        scale = protocol.label_scale(data_report.protocol or {}) if protocol is not None else None
+        if scale is not None:  # the protocol's label transform (MARBLE: z-scored labels, an unbounded head)
+            model.config.label_mean, model.config.label_std = scale
         # what the run was trained on, recorded in config.json: every prediction path says so for the demo
         setattr(model.config, TRAINED_ON_DEMO, bool(data_args.demo))
         trained = select_trained(model, plan.backbone, model_args)  # LoRA, top layers, probe or all
@@ -130,7 +147,7 @@ def main() -> int:
         with training_args.main_process_first(desc="features"):
             features, feature_report = build_feature_dataset(
                 manifest, extractor, data_args.cache_dir, num_proc=data_args.preprocessing_num_workers, curves=curves,
-                max_seconds=protocol.max_seconds if protocol else None,
+                max_seconds=protocol.max_seconds if protocol else None, pass_rows=pass_rows[0] if pass_rows else None,
             )
         for failure in feature_report.failed:
             logger.warning("skipped %s: %s", failure.path, failure.reason)
@@ -232,6 +249,7 @@ def main() -> int:
             seed=training_args.seed, metric_for_best_model=training_args.metric_for_best_model,
             layer=model.config.layer, probe=model.config.probe, protocol_notes=protocol_notes(protocol_section),
             trained=trained.description, trainable_parameters=trained.trainable,
+            z_scored_labels=model.config.label_mean is not None,
             search=search_summary,
         )
         write_model_card(training_args.output_dir, info, results)

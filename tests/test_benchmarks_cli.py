@@ -31,6 +31,12 @@ def test_marble_emo_train_and_evaluate(tmp_path):
     assert json.loads((out / "preprocessor_config.json").read_text())["window_seconds"] == 5.0  # the protocol's window
     assert "Protocol `marble-emo`" in (out / "README.md").read_text()
     assert "z-scored with the mean and population std of the" in (out / "README.md").read_text()
+    # the protocol's label transform: an unbounded head trained on z values, the statistics in config.json
+    norm = json.loads((out / "data_report.json").read_text())["protocol"]["label_normalisation"]
+    config = json.loads((out / "config.json").read_text())
+    assert config["label_mean"] == pytest.approx([norm["mean"]["valence"], norm["mean"]["arousal"]])
+    assert config["label_std"] == pytest.approx([norm["std"]["valence"], norm["std"]["arousal"]])
+    assert "2 unbounded outputs trained on z-scored labels" in (out / "README.md").read_text()
 
     result = run(["evaluate.py", "--model_dir", str(out), "--bootstrap", "0"])
     assert result.returncode == 0, result.stderr[-3000:]
@@ -54,6 +60,8 @@ def bad_world(tmp_path):
 @pytest.mark.parametrize("script, args, expected", [
     ("prepare.py", ["--data", "{emo}", "--protocol", "marble"], "--protocol 'marble' is not a protocol Sentio knows"),
     ("prepare.py", ["--data", "{deam}", "--protocol", "marble-emo"], "--protocol marble-emo applies to emomusic data"),
+    ("train.py", ["--data", "{emo}", "{deam}", "--protocol", "marble-emo"],
+     "--protocol marble-emo reads one emomusic dataset per run; give one --data source"),
     ("train.py", ["--data", "{emo}", "--protocol", "mediaeval-2015"], "--protocol mediaeval-2015 applies to deam data"),
     ("prepare.py", ["--data", "{emo}", "--keep_published_leakage"], "--keep_published_leakage belongs to --protocol music2emo"),
     ("prepare.py", ["--data", "{emo}", "--protocol", "music2emo", "--split_files", "{tmp}"], "fixes the split itself"),

@@ -203,20 +203,21 @@ def test_two_datasets_in_one_manifest_share_groups_splits_and_labels(two_dataset
                          split_fractions="0.4,0.3,0.3")
     manifest, report = prepare_manifest(args, tmp_path / "run", progress=False)
     rows = manifest.set_index("song_id")
-    assert sorted(rows.index) == ["deam:1005", "deam:2", "deam:3", "emomusic:2", "emomusic:7", "emomusic:8"]
+    # each group trains as ONE row (its first id), not as several identical ones
+    assert sorted(rows.index) == ["deam:1005", "deam:2", "deam:3", "emomusic:7"]
     assert rows["dataset"].to_dict() == {s: s.split(":")[0] for s in rows.index}
-    assert rows.loc["emomusic:2", "group"] == rows.loc["deam:2", "group"] == "deam:2"
-    assert rows.loc["emomusic:8", "group"] == rows.loc["deam:1005", "group"] == "deam:1005"
-    assert rows.loc["deam:3", "group"] == "deam:3" and rows.loc["emomusic:7", "group"] == "emomusic:7"
-    assert rows.loc["deam:2", "split"] == rows.loc["emomusic:2", "split"]
-    assert rows.loc["deam:1005", "split"] == rows.loc["emomusic:8", "split"]
+    assert rows["group"].to_dict() == {s: s for s in rows.index}
+    assert report.rows_kept == 4 and sum(report.splits.values()) == 4
     # DEAM 2's exchanged columns fixed first (v 3, a 7 on 1..9), then the mean with EmoMusic's (3.2, 7)
     assert rows.loc["deam:2", ["valence", "arousal"]].tolist() == pytest.approx([(3.1 - 5) / 4, (7 - 5) / 4])
-    assert rows.loc["emomusic:2", ["valence", "arousal"]].tolist() == pytest.approx([(3.1 - 5) / 4, (7 - 5) / 4])
     written = json.loads((tmp_path / "run" / "data_report.json").read_text())
     dup = written["duplicates"]
     assert dup["groups_found"] == 2 and dup["songs_in_groups"] == 4 and dup["groups_whose_labels_disagree"] == 1
+    assert dup["copies_merged"] == 2
     by_name = {g["group"]: g for g in dup["groups"]}
+    assert by_name["deam:2"]["trained_as"] == "deam:2" and by_name["deam:1005"]["trained_as"] == "deam:1005"
+    written_manifest = pd.read_csv(tmp_path / "run" / "manifest.csv")
+    assert sorted(written_manifest["song_id"]) == sorted(rows.index)
     assert {(m["dataset"], m["song_id"]) for m in by_name["deam:2"]["members"]} == {("deam", "deam:2"), ("emomusic", "emomusic:2")}
     assert by_name["deam:2"]["matches"][0]["bit_error"] < 0.05
     assert by_name["deam:2"]["matches"][0]["found_by"] == "fingerprint index"
@@ -231,7 +232,8 @@ def test_trusting_ids_only_groups_by_the_known_id_map(two_datasets, tmp_path):
                          cache_dir=str(tmp_path / "cache"))
     manifest, report = prepare_manifest(args, None, progress=False)
     groups = manifest.set_index("song_id")["group"]
-    assert groups["emomusic:2"] == "deam:2" and groups["emomusic:8"] == "emomusic:8"  # only audio finds 1005 = 8
+    # only audio finds 1005 = 8; the id map merges EmoMusic 2 into DEAM 2
+    assert "emomusic:2" not in groups and groups["deam:2"] == "deam:2" and groups["emomusic:8"] == "emomusic:8"
     assert report.duplicates["groups"][0]["matches"][0]["found_by"] == "id map (audio not checked)"
     assert not (tmp_path / "cache").exists()
 
@@ -293,3 +295,108 @@ def test_data_flag_takes_one_or_more_sources():
     (two,) = parse_dataclasses(parser, ["--data", "a", "b", "--match_audio", "no"])
     assert one.data == "a" and one.data_sources() == ["a"] and one.match_audio == "auto"
     assert two.data == ["a", "b"] and two.data_sources() == ["a", "b"] and two.match_audio == "no"
+
+
+@needs_chromaprint
+def test_one_decode_pass_gives_features_and_fingerprints_then_groups_and_splits(two_datasets, tmp_path):
+    """The feature pass fingerprints each clip from the waveform it decodes (bit for bit what the
+    fingerprint-only route gives); the matching then computes nothing, and the final manifest's
+    features are the pass's cached rows, reused, never decoded again."""
+    from sentio.data.fingerprint import fingerprint_file, fingerprint_folder
+    from sentio.features.cache import build_feature_dataset
+    from sentio.features.extractor import SentioFeatureExtractor
+
+    deam, emo = two_datasets
+    cache = tmp_path / "cache"
+    extractor = SentioFeatureExtractor("fbank", max_length=256, num_mel_bins=64)
+    seen = {}
+
+    def decode_pass(rows):
+        _, first = build_feature_dataset(rows, extractor, str(cache), fingerprints=True)
+        seen["rows"], seen["report"] = rows, first
+        seen["prints"] = {p: p.stat().st_mtime_ns for p in fingerprint_folder(cache).rglob("*.npy")}
+
+    args = DataArguments(data=[str(deam), str(emo)], deam_swapped_subsets="2013", cache_dir=str(cache),
+                         split_fractions="0.4,0.3,0.3")
+    manifest, report = prepare_manifest(args, tmp_path / "run", progress=False, decode_pass=decode_pass)
+    rows = seen["rows"]
+    assert len(rows) == 6 and not seen["report"].reused and len(seen["prints"]) == 6
+    # the matching read them all from the cache: nothing new, nothing rewritten
+    assert {p: p.stat().st_mtime_ns for p in fingerprint_folder(cache).rglob("*.npy")} == seen["prints"]
+    assert report.duplicates["groups_found"] == 2 and len(manifest) == 4
+    from sentio.data.fingerprint import cached_fingerprint, fingerprint_key
+
+    for path in rows["path"]:
+        assert np.array_equal(cached_fingerprint(fingerprint_folder(cache), fingerprint_key(path)),
+                              fingerprint_file(path))
+    ds, features = build_feature_dataset(manifest, extractor, str(cache), pass_rows=rows)
+    assert features.reused and features.clips == 4 and features.cache_dir == seen["report"].cache_dir
+    assert set(ds["song_id"]) == set(manifest["song_id"]) and features.windows == len(ds)
+    labels = manifest.set_index("song_id")[["valence", "arousal"]]
+    for song, clip, label, split in zip(ds["song_id"], ds["clip"], ds["labels"], ds["split"]):
+        assert manifest.at[clip, "song_id"] == song
+        assert label == pytest.approx(labels.loc[song].tolist()) and split == manifest.at[clip, "split"]
+    alone, _ = build_feature_dataset(manifest, extractor, str(tmp_path / "fresh"))
+    assert alone["song_id"] == ds["song_id"] and alone["clip"] == ds["clip"]
+    assert np.array_equal(np.asarray(alone[extractor.feature_name]), np.asarray(ds[extractor.feature_name]))
+
+
+def write_dynamic(path_v: Path, path_a: Path, curves: dict[str, list[tuple[float, float, float]]]) -> None:
+    """Wide 2 Hz files (song_id, sample_<ms>ms, ...) of song -> [(time, valence, arousal)], NaN-padded."""
+    times = sorted({t for rows in curves.values() for t, _, _ in rows})
+    header = ",".join(["song_id", *(f"sample_{int(t * 1000)}ms" for t in times)])
+    for path, k in ((path_v, 1), (path_a, 2)):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lines = [header]
+        for song, rows in curves.items():
+            by_time = {r[0]: r[k] for r in rows}
+            lines.append(",".join([song, *(f"{by_time[t]}" if t in by_time else "NaN" for t in times)]))
+        path.write_text("\n".join(lines) + "\n")
+
+
+@needs_chromaprint
+def test_curves_of_a_group_become_one_curve_on_the_trained_copys_timeline(tmp_path):
+    """DEAM song 2 and its EmoMusic copy, which starts 1 s later: EmoMusic's half-second at t is DEAM's
+    at t + 1, the copies' values are averaged where both label a half-second, and the group trains as
+    one row with that one curve."""
+    waves = {name: music(seed, seconds=17.5) for seed, name in enumerate(["s2", "s3", "s7"])}
+    deam = write_deam(tmp_path / "deam", {"2": (3.0, 7.0), "3": (5.0, 5.0)}, {"2": waves["s2"], "3": waves["s3"]})
+    dyn = deam / "DEAM_Annotations" / "annotations" / "annotations averaged per song" / "dynamic (per second annotations)"
+    write_dynamic(dyn / "valence.csv", dyn / "arousal.csv",
+                  {"2": [(15.0, 0.2, 0.4), (15.5, 0.2, 0.4), (16.0, 0.2, 0.4), (16.5, 0.2, 0.4)],
+                   "3": [(15.0, 0.0, 0.0), (15.5, 0.0, 0.0)]})
+    emo = write_emomusic(tmp_path / "emo", {"2": (3.0, 7.0), "7": (4.0, 4.0)},
+                         {"2": waves["s2"][44100:], "7": waves["s7"]})
+    write_dynamic(emo / "annotations" / "valence_cont_average.csv", emo / "annotations" / "arousal_cont_average.csv",
+                  {"2": [(15.0, 0.4, 0.4), (15.5, 0.4, 0.4)], "7": [(15.0, 0.1, 0.1)]})
+    args = DataArguments(data=[str(deam), str(emo)], deam_swapped_subsets="none", cache_dir=str(tmp_path / "cache"),
+                         split_fractions="0.4,0.3,0.3")
+    manifest, report = prepare_manifest(args, tmp_path / "run", progress=False)
+    assert sorted(manifest["song_id"]) == ["deam:2", "deam:3", "emomusic:7"]
+    curves = pd.read_csv(tmp_path / "run" / "curves.csv")
+    mine = curves[curves["song_id"] == "deam:2"].sort_values("time")
+    assert mine["time"].tolist() == [15.0, 15.5, 16.0, 16.5]
+    assert mine["valence"].tolist() == pytest.approx([0.2, 0.2, 0.3, 0.3])  # EmoMusic's 15.0, 15.5 are DEAM's 16.0, 16.5
+    assert mine["arousal"].tolist() == pytest.approx([0.4] * 4)
+    assert set(curves["song_id"]) == {"deam:2", "deam:3", "emomusic:7"}
+    group = next(g for g in json.loads((tmp_path / "run" / "data_report.json").read_text())["duplicates"]["groups"])
+    assert group["trained_as"] == "deam:2" and group["merged"] == ["emomusic:2"]
+    decision = group["curve"]
+    assert decision["shift_seconds"] == {"deam:2": 0.0, "emomusic:2": 1.0}
+    assert decision["frames"] == 4 and decision["frames_from_several_copies"] == 2
+    assert decision["max_difference"] == pytest.approx(0.2) and not decision["disagree"]
+
+
+@needs_chromaprint
+def test_prepare_with_features_decodes_each_clip_once(two_datasets, tmp_path):
+    """prepare.py --features over two datasets: one feature pass over every copy fingerprints them all
+    (the matching computes none), and the final manifest reuses that pass's cache (one cache folder)."""
+    deam, emo = two_datasets
+    cache = tmp_path / "cache"
+    result = run_prepare("--data", str(deam), str(emo), "--deam_swapped_subsets", "2013", "--features", "ast",
+                         "--output_dir", str(tmp_path / "out"), "--cache_dir", str(cache))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert len(list((cache / "fingerprints").rglob("*.npy"))) == 6
+    folders = [p for p in cache.iterdir() if p.is_dir() and p.name != "fingerprints" and ".partial-" not in p.name]
+    assert len(folders) == 1 and json.loads((folders[0] / "done.json").read_text())["clips"] == 6
+    assert "4 clips" in result.stdout and len(pd.read_csv(tmp_path / "out" / "manifest.csv")) == 4

@@ -215,3 +215,50 @@ def test_headline_of_each_kind_and_the_leakage_notes():
     assert sum("[trained with leaked test songs]" in line for line in m2e["table"]) == 1
     kept = protocol_notes({"name": "music2emo", "summary": "s", "keep_published_leakage": True, "test_songs_trained_on": 98})
     assert "98 train/validation songs are test songs of the published lists" in kept[-1]
+
+
+def test_music2emo_takes_its_three_datasets_in_one_run(tmp_path):
+    """DEAM + EmoMusic + PMEmo together (the paper's joint training): the lists split every dataset, a
+    DEAM test song's EmoMusic train copy is left out, and the copies of one song train as one row."""
+    from tests.data.test_pmemo import write_pmemo
+
+    emo = write_emomusic(tmp_path / "emo", [(2, "A", "development"), (24, "B", "development"), (3, "C", "evaluation")])
+    deam = write_deam(tmp_path / "deam", [2, 24, 1795])  # 2: train in both lists; 24: DEAM test, EmoMusic train
+    pmemo = write_pmemo(tmp_path / "PMEmo2019")
+    args = DataArguments(data=[str(deam), str(emo), str(pmemo)], protocol="music2emo", match_audio="no",
+                         deam_swapped_subsets="none")
+    manifest, report = prepare_manifest(args, tmp_path / "run", progress=False)
+    split = dict(zip(manifest["song_id"], manifest["split"]))
+    # emomusic:2 merged into deam:2 (one row), emomusic:24 left out (a DEAM test song), pmemo 1 and 4 in train
+    assert split == {"deam:2": "train", "deam:24": "test", "deam:1795": "test", "emomusic:3": "test",
+                     "pmemo:1": "train", "pmemo:4": "train"}
+    assert report.protocol["left_out"] == 1 and report.protocol["test_songs_trained_on"] == 0
+    assert [r["song_id"] for r in report.skipped if r["reason"].startswith("test song of")] == ["emomusic:24"]
+    assert report.duplicates["copies_merged"] == 1
+    assert set(manifest["protocol"]) == {"music2emo"}
+    written = json.loads((tmp_path / "run" / "data_report.json").read_text())
+    assert written["protocol"]["name"] == "music2emo" and [s["dataset"] for s in written["sources"]] == \
+        ["deam", "emomusic", "pmemo"]
+    # the paper's condition: the lists as published, copies apart, the leaked song trained on
+    kept, report = prepare_manifest(DataArguments(data=[str(deam), str(emo), str(pmemo)], protocol="music2emo",
+                                                  match_audio="no", deam_swapped_subsets="none",
+                                                  keep_published_leakage=True), tmp_path / "kept", progress=False)
+    split = dict(zip(kept["song_id"], kept["split"]))
+    assert split["emomusic:24"] == "train" and split["deam:24"] == "test" and split["emomusic:2"] == "train"
+    assert report.protocol["test_songs_trained_on"] == 1
+
+
+def test_protocols_refuse_several_sources_they_do_not_take(tmp_path):
+    emo = write_emomusic(tmp_path / "emo", [(2, "A", "development"), (3, "B", "evaluation")])
+    deam = write_deam(tmp_path / "deam", [5, 2001])
+    csv = tmp_path / "labels.csv"
+    csv.write_text("path,valence,arousal\nx.mp3,5,5\n")
+    cases = [
+        ("marble-emo", [emo, deam], r"--protocol marble-emo reads one emomusic dataset per run; give one --data source"),
+        ("mediaeval-2015", [deam, emo], r"--protocol mediaeval-2015 reads one deam dataset per run"),
+        ("music2emo", [deam, csv], r"--protocol music2emo applies to deam, emomusic, pmemo data, and CSV .*labels.csv is csv"),
+    ]
+    for name, data, message in cases:
+        with pytest.raises(ArgumentError, match=message):
+            prepare_manifest(DataArguments(data=[str(p) for p in data], protocol=name, match_audio="no",
+                                           label_scale="1-9"), progress=False)

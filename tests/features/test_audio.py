@@ -45,14 +45,38 @@ def test_good_audio_decodes_mono_at_the_asked_rate(tmp_path):
     assert wave.ndim == 1 and abs(len(wave) - 16000) <= 1 and wave.dtype.name == "float32"
 
 
-def test_mp3_read_in_blocks_equals_one_whole_read(tmp_path):
-    """libsndfile's MP3 decoder gives other samples near a read that cuts an MP3 frame: blocks are
-    whole frames, so the streamed decode is the whole-file decode sample for sample."""
+@pytest.mark.parametrize("channels,sr", [(1, 44100), (2, 22050), (2, 44100)])
+def test_mp3_blocks_equal_one_whole_read(tmp_path, channels, sr):
+    """libsndfile's MP3 decoder gives wrong samples after the first of several reads (mono files and
+    22.05 kHz stereo at any block size): an MP3 that fits the bound is decoded in one read, so its
+    blocks, at any block size, are soundfile.read's samples exactly."""
     import soundfile as sf
 
-    from sentio.features.audio import BLOCK_FRAMES, _downmix, load_audio
+    from sentio.features.audio import BLOCK_FRAMES, AudioBlocks, _downmix, load_audio
 
-    path = write_audio(tmp_path / "long.mp3", seconds=3 * BLOCK_FRAMES / 44100, sr=44100, channels=2, seed=4)
-    whole, sr = sf.read(path, dtype="float32", always_2d=True)
-    assert sr == 44100 and whole.shape[0] > 2 * BLOCK_FRAMES
+    path = write_audio(tmp_path / "long.mp3", seconds=3 * BLOCK_FRAMES / sr, sr=sr, channels=channels, seed=4)
+    whole, file_sr = sf.read(path, dtype="float32", always_2d=True)
+    assert file_sr == sr and whole.shape[0] > 2 * BLOCK_FRAMES
     np.testing.assert_array_equal(load_audio(path), _downmix(whole))
+    small = np.concatenate(list(AudioBlocks(path, block_frames=5000)))
+    np.testing.assert_array_equal(small, _downmix(whole))
+
+
+def test_a_long_mp3_streams_through_ffmpeg_or_says_how(tmp_path, monkeypatch):
+    """Past the one-read bound an MP3 streams through ffmpeg's pipe (the same music, within the
+    two decoders' rounding); without ffmpeg it is one line saying what to install."""
+    import soundfile as sf
+
+    from sentio.features import audio, ffmpeg_pipe
+
+    path = write_audio(tmp_path / "long.mp3", seconds=4.0, sr=44100, channels=1, seed=2)
+    whole, _ = sf.read(path, dtype="float32")
+    monkeypatch.setattr(audio, "MP3_WHOLE_READ_VALUES", 44100)  # 1 s: this file is "long"
+    if ffmpeg_pipe.available():
+        streamed = audio.load_audio(path)
+        assert abs(streamed.size - whole.size) <= 1152
+        n = min(streamed.size, whole.size)
+        assert np.abs(streamed[:n] - whole[:n]).max() < 1e-3
+    monkeypatch.setattr(ffmpeg_pipe, "available", lambda: False)
+    with pytest.raises(AudioError, match=r"long.mp3: an MP3 longer than .* install ffmpeg"):
+        audio.load_audio(path)

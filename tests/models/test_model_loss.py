@@ -105,3 +105,31 @@ def test_the_raters_term_leaves_the_level_to_the_likelihood():
     assert float(disagreement_loss(flipped, raters)) > 0.1
     one_known = torch.tensor([[0.2, float("nan")], [float("nan"), float("nan")]])
     assert float(disagreement_loss(torch.ones(2, 2), one_known)) == 0.0  # a pattern needs two songs
+
+
+def test_a_protocols_z_scored_labels_train_an_unbounded_head_and_predict_on_the_minus_one_one_scale(tmp_path):
+    """MARBLE's label transform: the loss compares the head's raw (unbounded) outputs with z-scored
+    labels, and the predictions come back as z * std + mean; the transform travels in config.json."""
+    from sentio.models import build_model
+    from sentio.models.loss import emotion_loss
+    from tests.tiny import TINY
+
+    torch.manual_seed(0)
+    model = build_model("ast", from_scratch=True, config_overrides=TINY["ast"], head_kwargs={"loss": "mse"}).eval()
+    with torch.no_grad():  # raw outputs far outside (-1, 1), as z values of spread-out labels are
+        model.head.out_proj.weight.mul_(40.0)
+        model.head.out_proj.bias.copy_(torch.tensor([2.5, -3.0]))
+    x, labels = torch.randn(4, 64, 32), torch.rand(4, 2) * 2 - 1
+    bounded = model(x, labels=labels)
+    assert bool((bounded.predictions.abs() < 1).all())  # [-1, 1] labels: tanh
+    model.config.label_mean, model.config.label_std = [0.1, -0.2], [0.25, 0.5]
+    out = model(x, labels=labels)
+    mean, std = torch.tensor([0.1, -0.2]), torch.tensor([0.25, 0.5])
+    raw = (out.predictions - mean) / std
+    assert float(raw.detach().abs().max()) > 1.5  # no tanh on the z values
+    torch.testing.assert_close(out.loss, emotion_loss(raw, (labels - mean) / std, "mse", 1.0))
+    torch.testing.assert_close(out.logits, out.predictions)
+    model.save_pretrained(tmp_path / "run")
+    again = type(model).from_pretrained(tmp_path / "run").eval()
+    assert again.config.label_mean == [0.1, -0.2] and again.config.label_std == [0.25, 0.5]
+    torch.testing.assert_close(again(x).predictions, out.predictions)

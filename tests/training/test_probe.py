@@ -75,6 +75,9 @@ def test_embeddings_are_the_encoders_pooled_layers_and_are_reused(corpus, monkey
     # Another encoder (other weights) is another cache.
     with pytest.raises(AssertionError, match="the encoder ran again"):
         probe_embeddings(features, report, tiny_probe(seed=1), extractor, cache)
+    # Other rows of the same feature cache (a manifest that keeps fewer songs) are another cache too.
+    with pytest.raises(AssertionError, match="the encoder ran again"):
+        probe_embeddings(features.select(range(12)), report, tiny_probe(), extractor, cache)
 
 
 def test_only_the_head_trains_and_the_saved_run_predicts_raw_audio_as_its_cache(corpus, tmp_path):

@@ -25,6 +25,13 @@ better estimate of the song's emotion, and no dataset is privileged without evid
 per song, which would justify weights, are not in the releases). Copies apart by more than
 LABEL_DISAGREEMENT on either axis are listed in data_report.json, since that usually means a
 mislabelled column rather than rater noise.
+
+Dynamic (2 Hz) labels of a group follow the same rule (see reconcile_curves): at each half-second,
+the mean of the copies' values there, each copy's times first moved by its audio offset from the
+copy that trains (a later excerpt of the same recording labels later music). Then the group trains
+as ONE row (merge_copies): its first song id in the manifest's order of ids, with the agreed label,
+spreads and curve; the other copies leave the manifest (they are listed in data_report.json), so a
+song found in two datasets weighs in training what any other song does.
 """
 
 from __future__ import annotations
@@ -37,6 +44,8 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from .dynamic import FRAME_SECONDS as LABEL_FRAME_SECONDS
+from .dynamic import Curve
 from .fingerprint import FRAME_SECONDS, Fingerprints, chromaprint_problem, corpus_fingerprints
 
 logger = logging.getLogger(__name__)
@@ -199,11 +208,33 @@ class LabelDecision:
 
 
 @dataclass
+class CurveDecision:
+    """How a group's 2 Hz curves became one (see reconcile_curves)."""
+
+    rule: str
+    copies_with_curves: list[str]
+    shift_seconds: dict[str, float]  # copy -> seconds added to its times (its audio offset from the trained copy)
+    frames: int  # half-seconds of the agreed curve
+    frames_from_several_copies: int
+    max_difference: float  # largest gap between two copies at one half-second, either axis
+    disagree: bool  # max_difference > LABEL_DISAGREEMENT
+
+
+@dataclass
 class DuplicateGroup:
     group: str
     members: list[Member]
     matches: list[dict]  # {"a": song_id, "b": song_id, "bit_error", "offset_seconds", "found_by"}
     label: LabelDecision
+    trained_as: str = ""  # the one manifest row the group trains as (merge_copies)
+    merged: list[str] = field(default_factory=list)  # the copies folded into it (left the manifest)
+    curve: CurveDecision | None = None  # with dynamic labels
+
+
+LABEL_RULE = ("mean of the copies' labels (after each reader's own fixes), spreads as the root mean "
+              "square of the copies' spreads; the group trains as one row (`trained_as`) with it")
+CURVE_RULE = ("at each half-second the mean of the copies' values there, each copy's times first moved by its "
+              "audio offset from the trained copy (to the 0.5 s grid); a half-second one copy labels keeps its value")
 
 
 @dataclass
@@ -214,6 +245,7 @@ class DuplicateReport:
     bit_error_threshold: float
     label_rule: str
     label_disagreement_threshold: float
+    curve_rule: str = CURVE_RULE
     groups: list[DuplicateGroup] = field(default_factory=list)
     id_map_pairs_rejected_by_audio: list[dict] = field(default_factory=list)
     clips_without_fingerprint: list[dict] = field(default_factory=list)
@@ -224,11 +256,9 @@ class DuplicateReport:
         out["groups_found"] = len(self.groups)
         out["songs_in_groups"] = sum(len(g.members) for g in self.groups)
         out["groups_whose_labels_disagree"] = sum(g.label.disagree for g in self.groups)
+        out["copies_merged"] = sum(len(g.merged) for g in self.groups)
+        out["groups_whose_curves_disagree"] = sum(bool(g.curve and g.curve.disagree) for g in self.groups)
         return out
-
-
-LABEL_RULE = ("mean of the copies' labels (after each reader's own fixes), spreads as the root mean "
-              "square of the copies' spreads; every copy trains on it")
 
 
 def match_manifest_songs(manifest: pd.DataFrame, mode: str, cache_dir: str, local_ids: Sequence[str] | None = None,
@@ -296,6 +326,71 @@ def apply_groups(manifest: pd.DataFrame, mode: str, cache_dir: str, local_ids: S
             logger.warning("song group %s: copies' labels differ by %.3f (> %.2f on [-1, 1]); trained on their mean "
                            "(details in data_report.json)", name, decision.max_difference, LABEL_DISAGREEMENT)
     return manifest, report
+
+
+def copy_shifts(group: DuplicateGroup, anchor: str) -> dict[str, float]:
+    """Seconds to add to each copy's times to put them on `anchor`'s timeline: its audio offsets,
+    followed from match to match (a found match says b's time t is a's time t + offset_seconds)."""
+    shift = {anchor: 0.0}
+    pending = [m for m in group.matches if np.isfinite(float(m.get("offset_seconds", 0.0)))]
+    while pending:
+        left = []
+        for m in pending:
+            if m["a"] in shift and m["b"] not in shift:
+                shift[m["b"]] = shift[m["a"]] + float(m["offset_seconds"])
+            elif m["b"] in shift and m["a"] not in shift:
+                shift[m["a"]] = shift[m["b"]] - float(m["offset_seconds"])
+            elif not (m["a"] in shift and m["b"] in shift):
+                left.append(m)
+        if len(left) == len(pending):
+            break
+        pending = left
+    for member in group.members:
+        shift.setdefault(member.song_id, 0.0)
+    # the labels' own grid: a frame moves by whole half-seconds
+    return {k: round(v / LABEL_FRAME_SECONDS) * LABEL_FRAME_SECONDS for k, v in shift.items()}
+
+
+def reconcile_curves(curves: dict[str, Curve], shifts: dict[str, float]) -> tuple[Curve, CurveDecision]:
+    """One curve from the copies' (song id -> curve): at each half-second (after each copy's shift),
+    the mean of the copies' values there; the largest gap between two copies is reported."""
+    by_step: dict[int, list[np.ndarray]] = defaultdict(list)
+    for song, curve in curves.items():
+        steps = np.round((np.asarray(curve.times, np.float64) + shifts.get(song, 0.0)) / LABEL_FRAME_SECONDS)
+        for step, value in zip(steps.astype(np.int64).tolist(), np.asarray(curve.values, np.float64)):
+            if np.isfinite(value).all():
+                by_step[step].append(value)
+    steps = sorted(by_step)
+    values = np.array([np.mean(by_step[k], axis=0) for k in steps], np.float32).reshape(-1, 2)
+    gaps = [float((np.max(by_step[k], axis=0) - np.min(by_step[k], axis=0)).max()) for k in steps if len(by_step[k]) > 1]
+    gap = max(gaps, default=0.0)
+    decision = CurveDecision(CURVE_RULE, sorted(curves), {k: shifts.get(k, 0.0) for k in sorted(curves)}, len(steps),
+                             len(gaps), round(gap, 6), gap > LABEL_DISAGREEMENT)
+    return Curve(np.asarray(steps, np.float64) * LABEL_FRAME_SECONDS, values), decision
+
+
+def merge_copies(manifest: pd.DataFrame, report: DuplicateReport,
+                 curves: dict[str, Curve]) -> tuple[pd.DataFrame, dict[str, Curve]]:
+    """Every group as ONE manifest row (its first song id, in the manifest's order of ids, that is
+    still in the manifest), with the group's agreed label (set by apply_groups) and agreed curve; the
+    other copies leave the manifest and `curves`. Each group's `trained_as` and `curve` say what was done."""
+    present = set(manifest["song_id"].astype(str))
+    drop: set[str] = set()
+    curves = dict(curves)
+    for group in report.groups:
+        here = sorted(m.song_id for m in group.members if m.song_id in present)
+        if not here:
+            continue  # every copy left out (e.g. not in any split list)
+        group.trained_as, group.merged = here[0], here[1:]
+        copies = {s: curves[s] for s in (m.song_id for m in group.members) if s in curves}
+        if copies:
+            curve, group.curve = reconcile_curves(copies, copy_shifts(group, group.trained_as))
+            for song in copies:
+                curves.pop(song)
+            curves[group.trained_as] = curve
+        drop.update(here[1:])
+    kept = manifest[~manifest["song_id"].astype(str).isin(drop)].reset_index(drop=True)
+    return kept, curves
 
 
 def matching_available() -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Callable
 
 import pandas as pd
 
@@ -12,7 +13,7 @@ from ..errors import ArgumentError, MissingFileError
 from .csv_table import read_csv_file, read_label_csv
 from .deam import DEAM_SCALE, DeamReader
 from .dynamic import DynamicTable, read_long_dynamic
-from .duplicates import MATCH_MODES, apply_groups
+from .duplicates import MATCH_MODES, DuplicateReport, apply_groups, merge_copies
 from .fingerprint import require_chromaprint
 from .manifest import (
     REQUIRED_COLUMNS,
@@ -27,7 +28,7 @@ from .manifest import (
     with_curves,
     write_manifest,
 )
-from .protocols import get_protocol
+from .protocols import BenchmarkProtocol, get_protocol
 from .readers import READERS, open_reader
 
 logger = logging.getLogger(__name__)
@@ -221,11 +222,34 @@ def _local_name(dataset: str, taken: set[str]) -> str:
     return name
 
 
-def _several_sources(spec: DataSourceSpec, progress: bool) -> tuple[pd.DataFrame, ManifestReport, dict]:
+# Called with the rows (song_id, path) about to be matched by their audio, before any split: a caller
+# that computes features anyway runs its feature pass here with fingerprints=True, so each clip is
+# decoded once for both (sentio.features.cache); the matching then finds every fingerprint cached.
+DecodePass = Callable[[pd.DataFrame], None]
+
+
+def _run_decode_pass(decode_pass: DecodePass | None, rows: pd.DataFrame, mode: str) -> None:
+    if decode_pass is not None and mode != "no":
+        decode_pass(rows[["song_id", "path"]].reset_index(drop=True))
+
+
+def _several_sources(spec: DataSourceSpec, progress: bool, decode_pass: DecodePass | None = None,
+                     protocol: BenchmarkProtocol | None = None,
+                     ) -> tuple[pd.DataFrame, ManifestReport, dict, DuplicateReport | None]:
     """Several --data sources, each read by its own reader onto [-1, 1], song ids made unique as
     `dataset:id`, copies of the same music grouped (by audio unless --match_audio no) with one
-    label, and splits assigned per group. Returns the manifest (before curves), the report and the curves."""
+    label, and splits assigned per group (by `protocol` where given). Returns the manifest (before
+    curves and before copies are merged), the report, the curves and the groups (None when the
+    copies stay apart: --keep_published_leakage)."""
     given = spec.data_sources()
+    if protocol is not None:  # every source's kind, before any audio work
+        if not protocol.several_datasets:
+            raise ArgumentError(f"--protocol {protocol.name} reads one {', '.join(protocol.datasets)} dataset per run; "
+                                "give one --data source (--protocol music2emo takes DEAM, EmoMusic and PMEmo together)")
+        for path in given:
+            protocol.check_dataset(*source_kind(replace(spec, demo=False, data=path)))
+        if spec.demo:
+            protocol.check_dataset(*source_kind(replace(spec, data=None)))
     if spec.dynamic_labels:
         raise ArgumentError("--dynamic_labels goes with one --data source; several sources bring their own "
                             "dynamic annotations")
@@ -260,25 +284,53 @@ def _several_sources(spec: DataSourceSpec, progress: bool) -> tuple[pd.DataFrame
         rows += kept
     if not rows:
         raise ManifestError(f"{report.source}: no usable rows ({len(report.skipped)} skipped; see the reasons with --strict)")
+    _run_decode_pass(decode_pass, pd.DataFrame(rows), spec.match_audio)
     manifest, duplicates = apply_groups(pd.DataFrame(rows), spec.match_audio, _cache_dir(spec), local_ids, progress)
     split = SplitSpec(seed=spec.split_seed, fractions=spec.fractions(), files=spec.split_files)
+    groups: DuplicateReport | None = duplicates
+    if protocol is not None:
+        manifest, groups = _protocol_over_groups(manifest, pd.DataFrame(rows), duplicates, protocol, spec, report)
+        split = SplitSpec(use_column=True)
     manifest, report = finish_manifest(manifest, split, report, spec.strict)
     report.sources = per_source
     report.duplicates = duplicates.to_dict()
-    return manifest, report, curves
+    return manifest, report, curves, groups
 
 
-def _one_source_grouped(source: Source, split: SplitSpec, spec: DataSourceSpec,
-                        progress: bool) -> tuple[pd.DataFrame, ManifestReport]:
+def _protocol_over_groups(manifest: pd.DataFrame, as_read: pd.DataFrame, duplicates: DuplicateReport,
+                          protocol: BenchmarkProtocol, spec: DataSourceSpec,
+                          report: ManifestReport) -> tuple[pd.DataFrame, DuplicateReport | None]:
+    """A several-dataset protocol's splits over the grouped rows (its skipped rows go to the report).
+    With --keep_published_leakage the copies stay apart, as published: each keeps its own list's split
+    and its own label (the paper's condition); no groups are merged."""
+    keep = bool(getattr(spec, "keep_published_leakage", False))
+    if keep:
+        manifest = manifest.assign(group=manifest["song_id"], valence=as_read["valence"].to_numpy(),
+                                   arousal=as_read["arousal"].to_numpy())
+        for column in ("valence_std", "arousal_std"):
+            if column in as_read:
+                manifest[column] = as_read[column].to_numpy()
+    assignment = protocol.assign(manifest, "", spec)
+    table = assignment.table
+    reasons = table["skip_reason"].fillna("").astype(str)
+    for _, row in table[reasons != ""].iterrows():
+        report.skip(row, row["skip_reason"], spec.strict)
+    report.protocol = {**protocol.describe(), **assignment.report}
+    return table[reasons == ""].drop(columns="skip_reason").reset_index(drop=True), None if keep else duplicates
+
+
+def _one_source_grouped(source: Source, split: SplitSpec, spec: DataSourceSpec, progress: bool,
+                        decode_pass: DecodePass | None = None) -> tuple[pd.DataFrame, ManifestReport, DuplicateReport]:
     """One source whose copies of the same music (found by audio) become groups before the split."""
     report = ManifestReport(source=source.description, label_scale=source.label_scale, rows_total=len(source.table))
     kept = check_rows(source.table, source.label_scale, report, spec.strict, source.dataset, progress)
     if not kept:
         raise ManifestError(f"{source.description}: no usable rows ({len(report.skipped)} skipped; see the reasons with --strict)")
+    _run_decode_pass(decode_pass, pd.DataFrame(kept), "yes")
     manifest, duplicates = apply_groups(pd.DataFrame(kept), "yes", _cache_dir(spec), progress=progress)
     manifest, report = finish_manifest(manifest, split, report, spec.strict)
     report.duplicates = duplicates.to_dict()
-    return manifest, report
+    return manifest, report, duplicates
 
 
 def _cache_dir(spec: DataSourceSpec) -> str:
@@ -286,10 +338,12 @@ def _cache_dir(spec: DataSourceSpec) -> str:
     return getattr(spec, "cache_dir", None) or "data/cache"
 
 
-def prepare_manifest(spec: DataSourceSpec, output_dir: str | Path | None = None,
-                     progress: bool = True) -> tuple[pd.DataFrame, ManifestReport]:
+def prepare_manifest(spec: DataSourceSpec, output_dir: str | Path | None = None, progress: bool = True,
+                     decode_pass: DecodePass | None = None) -> tuple[pd.DataFrame, ManifestReport]:
     """Build (or reuse, for a manifest.csv) the manifest and attach each song's dynamic curve where
-    the source has one; write manifest.csv, data_report.json and curves.csv into output_dir."""
+    the source has one; write manifest.csv, data_report.json and curves.csv into output_dir.
+    `decode_pass` (see DecodePass): run on the rows before songs are matched by their audio, when
+    they are (several sources, or --match_audio yes)."""
     several = len(spec.data_sources()) + bool(spec.demo) > 1
     given = Path(spec.data) if spec.data and not spec.demo and not several else None
     dynamic, curves = None, {}
@@ -299,10 +353,12 @@ def prepare_manifest(spec: DataSourceSpec, output_dir: str | Path | None = None,
                             "as they are); drop it or add --protocol music2emo")
     if protocol is not None and spec.split_files:
         raise ArgumentError(f"--protocol {protocol.name} fixes the split itself; drop --split_files")
-    if several and protocol is not None:
-        raise ArgumentError(f"--protocol {protocol.name} reads one dataset per run; give one --data source")
+    groups: DuplicateReport | None = None  # copies found: merged into one row each once the curves are read
+    finish_protocol = None
     if several:
-        manifest, report, curves = _several_sources(spec, progress)
+        manifest, report, curves, groups = _several_sources(spec, progress, decode_pass, protocol)
+        if protocol is not None:
+            finish_protocol, protocol_report = protocol, report.protocol
     elif given is not None and given.is_file() and _is_manifest(given):
         manifest, curves = read_manifest(given), read_curves(given)
         report = ManifestReport.of_manifest(f"manifest {given}", manifest)
@@ -321,20 +377,29 @@ def prepare_manifest(spec: DataSourceSpec, output_dir: str | Path | None = None,
         split = SplitSpec(seed=spec.split_seed, fractions=spec.fractions(), files=spec.split_files)
         if spec.match_audio == "yes":  # copies within one source: grouped before the split
             require_chromaprint("--match_audio yes")
-            manifest, report = _one_source_grouped(replace(source, table=table), split, spec, progress)
+            manifest, report, groups = _one_source_grouped(replace(source, table=table), split, spec, progress,
+                                                           decode_pass)
         else:
             manifest, report = build_manifest(table, source.label_scale, split, strict=spec.strict,
                                               source=source.description, progress=progress, dataset=source.dataset)
         report.checks = source.checks
         report.dataset = source.dataset
         if protocol is not None:
-            report.protocol = {**protocol.describe(), **protocol_report, **protocol.finish(manifest)}
-            manifest["protocol"] = protocol.name
+            finish_protocol = protocol
+            protocol_report = {**protocol.describe(), **protocol_report}
         dynamic = source.dynamic
     if spec.dynamic_labels:
         dynamic = read_long_dynamic(spec.dynamic_labels, spec.dynamic_label_scale)
     if dynamic is not None:
         curves, report.dynamic = dynamic.curves(manifest, strict=spec.strict)
+    if groups is not None:  # each group trains as one row, with one label and one curve
+        manifest, curves = merge_copies(manifest, groups, curves)
+        report.duplicates = groups.to_dict()
+        report.splits = {name: int((manifest["split"] == name).sum()) for name in report.splits}
+        report.rows_kept = len(manifest)
+    if finish_protocol is not None:  # on the rows that train and test (z-score statistics)
+        report.protocol = {**protocol_report, **finish_protocol.finish(manifest)}
+        manifest["protocol"] = finish_protocol.name
     manifest = with_curves(manifest, curves)
     if report.rows_skipped:
         logger.warning("skipped %d of %d rows (reasons in data_report.json): %s", report.rows_skipped,

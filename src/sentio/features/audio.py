@@ -33,11 +33,14 @@ from . import ffmpeg_pipe
 # Formats libsndfile decodes without ffmpeg (see module docstring), and the ones that need it.
 _SNDFILE_EXTENSIONS = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif"}
 FFMPEG_EXTENSIONS = {".m4a", ".aac", ".mp4", ".m4b", ".wma", ".webm", ".mka", ".ac3", ".amr", ".3gp"}
-# MP3 frames hold 1152 samples (576 at MPEG-2 rates): libsndfile's MP3 decoder gives other samples
-# near a read boundary that cuts a frame (measured: up to 0.14 apart at 65,536-frame reads), so
-# every read is a whole number of MP3 frames and a block decode equals the whole-file decode.
-MP3_FRAME = 1152
-BLOCK_FRAMES = 57 * MP3_FRAME  # frames per streaming read: 1.5 s at 44.1 kHz
+# libsndfile 1.2's MP3 decoder (mpg123) gives wrong samples after the first of several reads: zeros
+# and stray values in the first ~2,000 samples of each later read, measured on the demo's MP3s at
+# every block size tried (all 24 mono clips; 12 of 12 stereo 22.05 kHz clips; stereo 44.1 kHz ones
+# wherever a read cuts an MP3 frame), while one whole-file read equals ffmpeg's decode to 6e-8. So
+# an MP3 is read in ONE call when its decoded samples fit MP3_WHOLE_READ_VALUES (115 MB of float32:
+# 5 minutes of 48 kHz stereo, 10 of mono), and a longer one streams through ffmpeg's pipe.
+MP3_WHOLE_READ_VALUES = 2 * 48_000 * 300
+BLOCK_FRAMES = 1 << 16  # frames per streaming read: 1.5 s at 44.1 kHz
 BLOCK_SAMPLES = 2 * BLOCK_FRAMES  # values per decoded block, whatever the channel count
 # Headers outside these bounds are refused before anything is allocated (see _check_header).
 MIN_SAMPLE_RATE = 4_000  # below telephone speech (8 kHz) and old samplers (5.5 kHz)
@@ -47,7 +50,7 @@ MAX_FRAMES_PER_BYTE = 16_384  # no codec packs more audio into a byte (FLAC's si
 # Uncompressed subtypes: bytes per sample, to compare a header's frame count with the file's size.
 _PCM_BYTES = {"PCM_S8": 1, "PCM_U8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8,
               "ULAW": 1, "ALAW": 1}
-_COMPRESSED_CONTAINERS = {"FLAC", "OGG", "MPEG"}
+_COMPRESSED_CONTAINERS = {"FLAC", "OGG", "MPEG", "MP3"}
 
 
 class AudioError(DataError):
@@ -359,6 +362,30 @@ class _FfmpegSource(_Source):
         self.reader.close()
 
 
+class _WholeSource(_Source):
+    """A short MP3, decoded by ONE libsndfile read (see MP3_WHOLE_READ_VALUES) and handed out in
+    blocks: the only way libsndfile 1.2 decodes every MP3 sample right."""
+
+    def __init__(self, source: _SndfileSource) -> None:
+        self.path, self.rate, self.channels = source.path, source.rate, source.channels
+        try:
+            # seek(0) first, as soundfile.read does: mpg123 decodes a few samples 6e-8 apart without it
+            with STDERR.muted():
+                source.sound.seek(0)
+            self.wave = source.read(-1)  # at most the header's frame count: bounded by the caller's check
+        finally:
+            source.close()
+        self.offset = 0
+
+    def read(self, frames: int) -> np.ndarray:
+        block = self.wave[self.offset: self.offset + frames]
+        self.offset += block.shape[0]
+        return block
+
+    def close(self) -> None:
+        self.wave = self.wave[:0]
+
+
 def _fallback(path: str) -> _Source:
     """A file libsndfile cannot read: through ffmpeg's pipe where ffprobe finds an audio stream,
     else audioread (which also words the error)."""
@@ -373,7 +400,17 @@ def _open(path: str) -> _Source:
             sound = sf.SoundFile(path)
     except Exception:
         return _fallback(path)
-    return _SndfileSource(path, sound)
+    source = _SndfileSource(path, sound)
+    if sound.format != "MP3":
+        return source
+    if sound.frames * sound.channels <= MP3_WHOLE_READ_VALUES:
+        return _WholeSource(source)
+    source.close()  # a long MP3: libsndfile's block reads are wrong (see MP3_WHOLE_READ_VALUES)
+    shape = ffmpeg_pipe.probe(path) if ffmpeg_pipe.available() else None
+    if shape is None:
+        raise AudioError(path, f"an MP3 longer than {MP3_WHOLE_READ_VALUES // (2 * 48_000 * 60)} minutes is streamed "
+                               "through ffmpeg: install ffmpeg (e.g. `apt-get install ffmpeg`) or convert it to FLAC")
+    return _FfmpegSource(path, shape)
 
 
 class AudioBlocks:
@@ -414,8 +451,6 @@ class AudioBlocks:
         # a block: at most block_frames frames, BLOCK_SAMPLES values, and block_frames resampled samples
         frames_per_block = max(1, min(self.block_frames, BLOCK_SAMPLES // source.channels,
                                       int(self.block_frames / max(ratio, 1.0))))
-        if frames_per_block >= MP3_FRAME:  # whole MP3 frames (see MP3_FRAME)
-            frames_per_block -= frames_per_block % MP3_FRAME
         limit = None if self.max_duration is None else max(1, math.ceil(self.max_duration * self.rate))
         frames = emitted = 0
         while True:

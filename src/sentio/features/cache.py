@@ -7,6 +7,11 @@ recomputes. Layout: `<cache_dir>/<kind>-<key[:16]>/features*.arrow` + `done.json
 built in a temporary folder and renamed into place (cache_store.build_once).
 Features stream to disk in small batches and are read back memory-mapped, so memory stays flat as
 the corpus grows.
+
+With `fingerprints=True` the same pass also stores each clip's Chromaprint fingerprint
+(sentio.data.fingerprint, its own per-file cache under `<cache_dir>/fingerprints`) from the waveform
+it decoded for the features: a multi-dataset run matches songs by their audio without decoding every
+clip a second time (bench/fingerprint.py measures what it adds to the pass).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import pandas as pd
 import pyarrow as pa
 from datasets import Array2D, Dataset, Features, List, Value
 
+from sentio.data import fingerprint as fp
 from sentio.data.dynamic import Curve, frame_labels, frames_in_window
 from sentio.errors import DataError
 from sentio.features.audio import AudioError, load_audio
@@ -151,24 +157,42 @@ def torch_threads(count: int) -> Iterator[None]:
             torch.set_num_threads(previous)
 
 
-def _features_batch(batch: dict[str, list], extractor: SentioFeatureExtractor, in_worker: bool) -> pa.Table:
+def _features_batch(batch: dict[str, list], extractor: SentioFeatureExtractor, in_worker: bool,
+                    fingerprint_dir: str | None = None) -> pa.Table:
     """Batched map function: clips in, windows out (more rows than it got), markers for failures."""
     with one_torch_thread(restore=not in_worker):
-        return _features_rows(batch, extractor)
+        return _features_rows(batch, extractor, fingerprint_dir)
 
 
-def _features_rows(batch: dict[str, list], extractor: SentioFeatureExtractor) -> pa.Table:
+def _fingerprint_wanted(path: str, folder: str | None) -> str | None:
+    """The fingerprint cache key of `path` when the pass should fingerprint it (not cached yet), taken
+    BEFORE it is decoded: store_fingerprint then refuses a file that changed while it was decoded."""
+    if not folder:
+        return None
+    key = fp.fingerprint_key(path)
+    return key if key is not None and fp.cached_fingerprint(folder, key) is None else None
+
+
+def _features_rows(batch: dict[str, list], extractor: SentioFeatureExtractor,
+                   fingerprint_dir: str | None = None) -> pa.Table:
     name = extractor.feature_name
     shape = extractor.params.feature_shape
     out: dict[str, list] = {k: [] for k in ("song_id", "clip", "window", "start", "length", "error")}
     blocks: list[np.ndarray] = []
     for song_id, clip, path in zip(batch["song_id"], batch["clip"], batch["path"]):
+        fingerprint_key = _fingerprint_wanted(path, fingerprint_dir)
         try:
-            feats = extractor.params.compute(load_audio(path, extractor.sampling_rate))
+            wave = load_audio(path, extractor.sampling_rate)
+            feats = extractor.params.compute(wave)
         except AudioError as exc:
             feats, reason = None, str(exc)
         except Exception as exc:  # one odd file must not end a long pass; the report names it
             feats, reason = None, f"{path}: {type(exc).__name__}: {exc}"
+        if fingerprint_key is not None and feats is not None:  # from the waveform just decoded (fp.SOURCE_RATE)
+            try:
+                fp.store_fingerprint(fingerprint_dir, fingerprint_key, path, fp.fingerprint_wave(wave, fp.SOURCE_RATE))
+            except Exception as exc:  # the features stand; the matching pass fingerprints it again and reports
+                logger.debug("%s: no fingerprint in the feature pass: %s", path, exc)
         n = 1 if feats is None else len(feats["length"])
         out["song_id"] += [song_id] * n
         out["clip"] += [clip] * n
@@ -210,7 +234,7 @@ def _shard_files(directory: str) -> list[str]:
 
 
 def _compute(manifest: pd.DataFrame, extractor: SentioFeatureExtractor, directory: str, key: str,
-             clips: list[list], num_proc: int, batch_size: int) -> None:
+             clips: list[list], num_proc: int, batch_size: int, fingerprint_dir: str | None = None) -> None:
     """Run the map into the empty folder `directory` and mark it done (see cache_store.build_once);
     `clips` are the file stats the key was made from."""
     source = Dataset.from_dict(  # from_dict, not from_pandas: pandas 3 large_string columns
@@ -226,7 +250,7 @@ def _compute(manifest: pd.DataFrame, extractor: SentioFeatureExtractor, director
         _features_batch,
         batched=True,
         batch_size=batch_size,
-        fn_kwargs={"extractor": extractor, "in_worker": num_proc > 1},
+        fn_kwargs={"extractor": extractor, "in_worker": num_proc > 1, "fingerprint_dir": fingerprint_dir},
         remove_columns=source.column_names,
         features=feature_schema(extractor),
         cache_file_name=os.path.join(directory, "features.arrow"),
@@ -272,6 +296,8 @@ def build_feature_dataset(
     batch_size: int = 4,
     curves: Mapping[str, Curve] | None = None,
     max_seconds: float | None = None,
+    fingerprints: bool = False,
+    pass_rows: pd.DataFrame | None = None,
 ) -> tuple[Dataset, FeatureReport]:
     """Window rows for every decodable clip of `manifest`, computed once and cached under `cache_dir`.
 
@@ -283,19 +309,34 @@ def build_feature_dataset(
     clip/window counts, the cache directory, whether it was reused, and each failed clip with its
     reason. With `max_seconds` (a protocol's "first 30 s"), only windows that end by then are kept
     (a clip's first window always, where even that one is longer).
+
+    `fingerprints`: the pass also caches each clip's Chromaprint fingerprint from the waveform it
+    decodes (when the extractor decodes at fingerprint.SOURCE_RATE and Chromaprint is installed;
+    otherwise the matching pass decodes for them). `pass_rows`: the rows (song_id, path) the features
+    were computed for, when that pass came before `manifest` was final (songs matched by their audio
+    first, then copies merged and splits assigned): the cache of those rows is used, and only the
+    windows of `manifest`'s songs are kept, so the clips are not decoded again.
     """
     t0 = time.perf_counter()
     manifest = manifest.reset_index(drop=True)
     if len(manifest) == 0:
         raise DataError("the manifest has no clips")
-    clips = _clip_stats(manifest)
-    key = cache_key(manifest, extractor, clips)
+    computed = manifest if pass_rows is None else pass_rows.reset_index(drop=True)
+    clips = _clip_stats(computed)
+    key = cache_key(computed, extractor, clips)
     directory = cache_directory(cache_dir, extractor, key)
+    fingerprint_dir = None
+    if fingerprints and extractor.sampling_rate == fp.SOURCE_RATE and fp.chromaprint_problem() is None:
+        fingerprint_dir = str(fp.fingerprint_folder(cache_dir))
     reused = build_once(directory, is_complete,
-                        lambda tmp: _compute(manifest, extractor, str(tmp), key, clips, num_proc, batch_size))
+                        lambda tmp: _compute(computed, extractor, str(tmp), key, clips, num_proc, batch_size,
+                                             fingerprint_dir))
     logger.info("%s features %s in %s", extractor.feature_kind, "reused" if reused else "computed",
                 os.path.abspath(directory))
     ds = _load(directory)
+    outside = np.zeros(len(ds), bool)  # windows of songs the pass computed that `manifest` no longer has
+    if pass_rows is not None:
+        ds, outside = _rows_of(ds, computed, manifest)
 
     # Only cheap columns are read here; the feature column stays on disk.
     clip = np.asarray(ds.data.column("clip").to_numpy(), dtype=np.int64)
@@ -316,13 +357,13 @@ def build_feature_dataset(
                   for song, start in zip(songs, starts)]
         ds = ds.add_column("frame_labels", values, feature=Array2D((frames, 2), "float32"))
     # Columns are added before select: add_column on a selection would rewrite every feature.
-    keep = [i for i, e in enumerate(errors) if not e]
+    keep = [i for i, e in enumerate(errors) if not e and not outside[i]]
     if max_seconds is not None:  # the cache holds every window; a protocol scores the first ones only
         starts, first = ds.data.column("start").to_numpy(), ds.data.column("window").to_numpy() == 0
         inside = starts + extractor.params.window_duration <= max_seconds + 1e-6
         keep = [i for i in keep if inside[i] or first[i]]
     failed = [FailedClip(str(manifest.at[clip[i], "song_id"]), str(manifest.at[clip[i], "path"]), e)
-              for i, e in enumerate(errors) if e]
+              for i, e in enumerate(errors) if e and not outside[i]]
     if not keep:
         raise DataError(f"no clip could be used; first failure: {failed[0].reason}")
     ds = ds.remove_columns("error")
@@ -332,6 +373,23 @@ def build_feature_dataset(
                            windows=len(ds), failed=failed, cache_dir=directory, reused=reused,
                            seconds=round(time.perf_counter() - t0, 3))
     return ds, report
+
+
+def _rows_of(ds: Dataset, computed: pd.DataFrame, manifest: pd.DataFrame) -> tuple[Dataset, np.ndarray]:
+    """A cache built over `computed` (a superset of `manifest`'s songs) with its `clip` renumbered to
+    `manifest`'s rows, and which windows belong to no row of `manifest` (their clip is 0: the caller
+    leaves them out after adding its columns, since adding columns to a selection rewrites the features)."""
+    where = {(str(s), str(p)): i for i, (s, p) in enumerate(zip(manifest["song_id"], manifest["path"]))}
+    to_manifest = np.array([where.get((str(s), str(p)), -1) for s, p in zip(computed["song_id"], computed["path"])],
+                           dtype=np.int64)
+    missing = len(manifest) - len(set(to_manifest[to_manifest >= 0].tolist()))
+    if missing:
+        raise ValueError(f"{missing} manifest rows are not among the rows the features were computed for")
+    clip = to_manifest[np.asarray(ds.data.column("clip").to_numpy(), dtype=np.int64)]
+    outside = clip < 0
+    ds = ds.remove_columns("clip").add_column("clip", np.where(outside, 0, clip).astype(np.int32).tolist(),
+                                              feature=Value("int32"))
+    return ds, outside
 
 
 def is_complete(directory: str | os.PathLike) -> bool:

@@ -61,6 +61,10 @@ class EmotionHeadConfig:
     mask_attention: also hide padded tokens from the encoder's self-attention (Wav2Vec2: only for
       layer-norm feature encoders, since group-norm checkpoints were pre-trained without a mask).
     init_checkpoint: the checkpoint the encoder weights came from, or "scratch".
+    label_mean, label_std: a protocol's label transform (MARBLE's z-score: [valence, arousal] mean
+      and std on [-1, 1] of its non-test songs). Set, the head's outputs are unbounded z values, the
+      loss compares them with z-scored labels, and the model's predictions (and spreads) are mapped
+      back to the [-1, 1] scale (z * std + mean) for everything that reads them. None: tanh, [-1, 1].
     """
 
     pooling: str = "mean"
@@ -77,6 +81,8 @@ class EmotionHeadConfig:
     input_step_seconds: float | int = 0.0
     mask_attention: bool = True
     init_checkpoint: str = "scratch"
+    label_mean: list[float] | None = None
+    label_std: list[float] | None = None
 
     # Read by Trainer.prediction_step: evaluation then gathers only the [N, 2] predictions.
     keys_to_ignore_at_inference = ["logits", "embedding", "layer_embeddings", "hidden_states", "attentions"]
@@ -154,6 +160,7 @@ class EmotionHead(nn.Module):
         self.dense = nn.Linear(in_features, width) if width > 0 else None
         self.activation = ACT2FN[config.head_activation]
         self.out_proj = nn.Linear(width if width > 0 else in_features, len(TARGETS) * (2 if config.uncertainty else 1))
+        self.head_config = config  # read at each call: a protocol may set its label transform after the model is built
 
     def forward(self, pooled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         x = self.dropout(pooled)
@@ -162,7 +169,9 @@ class EmotionHead(nn.Module):
         # tanh and softplus in float32 whatever the autocast dtype: the outputs feed float32 losses and
         # metrics, and a half-precision softplus + MIN_SPREAD would round the smallest spreads.
         out = self.out_proj(x).float()
-        mean = torch.tanh(out[..., : len(TARGETS)])
+        mean = out[..., : len(TARGETS)]
+        if self.head_config.label_mean is None:  # [-1, 1] labels; z-scored ones (a protocol's) are unbounded
+            mean = torch.tanh(mean)
         spread = F.softplus(out[..., len(TARGETS) :]) + MIN_SPREAD if out.shape[-1] > len(TARGETS) else None
         return mean, spread
 
@@ -368,10 +377,31 @@ class EmotionRegressionMixin:
             count = weight.sum(dim=1).clamp(min=1.0)
             out.predictions = (mean * weight).sum(dim=1) / count
             out.spread = None if spread is None else (spread * weight).sum(dim=1) / count
-        out.logits = out.predictions
+        scale = self._label_scale(mean)
         if labels is not None:
+            if scale is not None:  # the loss on the protocol's z scale
+                shift, std = scale
+                labels = (labels.view_as(out.predictions).float() - shift) / std
+                frame_labels = None if frame_labels is None else (frame_labels.float() - shift) / std
+                label_spread = None if label_spread is None else label_spread.view_as(out.predictions).float() / std
             out.loss = self._loss(out, labels, label_spread, frame_labels)
+        if scale is not None:  # predictions on [-1, 1]'s scale for every reader
+            shift, std = scale
+            out.predictions = out.predictions * std + shift
+            out.spread = None if out.spread is None else out.spread * std
+            if out.frame_predictions is not None:
+                out.frame_predictions = out.frame_predictions * std + shift
+                out.frame_spread = None if out.frame_spread is None else out.frame_spread * std
+        out.logits = out.predictions
         return out
+
+    def _label_scale(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """(mean, std) of the config's label transform as tensors, or None without one."""
+        if self.config.label_mean is None:
+            return None
+        mean = torch.tensor(self.config.label_mean, dtype=torch.float32, device=like.device)
+        std = torch.tensor(self.config.label_std or [1.0] * len(TARGETS), dtype=torch.float32, device=like.device)
+        return mean, std
 
     def _loss(self, out: EmotionRegressionOutput, labels: torch.Tensor, label_spread: torch.Tensor | None,
               frame_labels: torch.Tensor | None) -> torch.Tensor:

@@ -50,6 +50,7 @@ class ModelCardInfo:
     probe: bool = False
     protocol_notes: list[str] = field(default_factory=list)  # a benchmark protocol's rules and leakage counts
     trained: str = ""  # which part trained (training.freeze.TrainedPart), when the run says
+    z_scored_labels: bool = False  # a protocol's label transform: an unbounded head trained on z-scored labels
     trainable_parameters: int | None = None
     search: SearchSummary | None = None  # the hyperparameter search that chose this model's settings
 
@@ -83,7 +84,8 @@ def write_model_card(output_dir: str | Path, info: ModelCardInfo, results: dict[
     rows = _metric_rows(results, "eval") + _metric_rows(results, "test")
     layers = {"last": "the last layer", "weighted": "a learned softmax-weighted sum of all layers"}
     head = (f"{info.pooling} pooling of {layers.get(str(info.layer), f'hidden state {info.layer}')} -> hidden layer "
-            f"-> 2 outputs through tanh; loss `{info.loss}`")
+            + ("-> 2 unbounded outputs trained on z-scored labels (mapped back to the [-1, 1] scale: z * std + mean)"
+               if info.z_scored_labels else "-> 2 outputs through tanh") + f"; loss `{info.loss}`")
     training = "the head only (frozen encoder, embeddings cached once: probe mode)" if info.probe else "the whole model"
     if info.trained:
         training = info.trained

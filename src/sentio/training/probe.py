@@ -85,6 +85,16 @@ def _compute(features: Dataset, model: torch.nn.Module, extractor: SentioFeature
         json.dump(marker, fh, indent=2)
 
 
+def _rows_digest(features: Dataset) -> str:
+    """Which windows of the feature cache `features` holds (song id and window index): one feature
+    cache serves manifests that keep different rows of it (a protocol's first 30 s, song groups
+    merged after a feature pass over every copy), and each selection has its own embeddings."""
+    rows = features.select_columns(["song_id", "window"]).with_format("arrow")[:]
+    digest = hashlib.sha256("\n".join(map(str, rows["song_id"].to_pylist())).encode())
+    digest.update(np.asarray(rows["window"].to_numpy(), np.int64).tobytes())
+    return digest.hexdigest()
+
+
 def probe_embeddings(features: Dataset, feature_report: FeatureReport, model: torch.nn.Module,
                      extractor: SentioFeatureExtractor, cache_dir: str | os.PathLike,
                      batch_size: int = 32) -> tuple[Dataset, dict[str, Any]]:
@@ -92,7 +102,8 @@ def probe_embeddings(features: Dataset, feature_report: FeatureReport, model: to
     kept), and a report: cache folder, whether it was reused, seconds."""
     t0 = time.perf_counter()
     blob = {"version": EMBEDDING_VERSION, "features": os.path.basename(os.path.normpath(feature_report.cache_dir)),
-            "pooling": model.config.pooling, "target": model.config.target, "encoder": encoder_fingerprint(model)}
+            "pooling": model.config.pooling, "target": model.config.target, "encoder": encoder_fingerprint(model),
+            "rows": _rows_digest(features)}
     key = hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()
     directory = os.path.join(os.fspath(cache_dir), f"embeddings-{key[:16]}")
     reused = build_once(directory, is_complete, lambda tmp: _compute(features, model, extractor, str(tmp), key,

@@ -61,8 +61,29 @@ class BenchmarkProtocol:
     headline_metric: str = "r2"  # r2: R² per dimension and mean; dynamic: per-song RMSE and Pearson r
     window_seconds: float | None = None  # the window the protocol scores (None: the backbone's)
     max_seconds: float | None = None  # only windows inside the first max_seconds of a clip (None: all)
-    z_score: bool = False  # labels z-scored with the non-test songs' mean and population std
+    # How the protocol's model sees the labels: "none" (the [-1, 1] scale, a tanh head) or "z-score"
+    # (z-scored with the non-test songs' mean and population std: an unbounded head trained on z
+    # values, its predictions mapped back to [-1, 1] for the reports; see label_scale).
+    label_transform: str = "none"
     leakage_option: bool = False  # whether --keep_published_leakage applies
+    several_datasets: bool = False  # whether one run may take several of its datasets at once (--data A B C)
+
+    @property
+    def z_score(self) -> bool:
+        return self.label_transform == "z-score"
+
+    def label_scale(self, section: Mapping[str, Any]) -> tuple[list[float], list[float]] | None:
+        """([valence, arousal] mean, std) that a model trained under this protocol z-scores its labels
+        with, from data_report.json's `protocol` section; None when the labels stay on [-1, 1]."""
+        if not self.z_score:
+            return None
+        stats = section.get("label_normalisation") or {}
+        if not stats:
+            raise ValueError(f"protocol {self.name}: the data report has no label_normalisation to z-score with")
+        mean = [float(stats["mean"][d]) for d in ("valence", "arousal")]
+        # constant labels (a tiny corpus): centred only, as to_z does
+        std = [float(stats["std"][d]) if stats["std"][d] > 0 else 1.0 for d in ("valence", "arousal")]
+        return mean, std
 
     def check_dataset(self, dataset: str, where: str) -> None:
         """One line (exit 2) for a dataset the protocol does not apply to."""
@@ -81,7 +102,8 @@ class BenchmarkProtocol:
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "summary": self.summary, "headline_metric": self.headline_metric,
-                "window_seconds": self.window_seconds, "max_seconds": self.max_seconds}
+                "window_seconds": self.window_seconds, "max_seconds": self.max_seconds,
+                "label_transform": self.label_transform}
 
     def published(self) -> list[PublishedResult]:
         return published_results(self.name)

@@ -43,7 +43,7 @@ class MarbleEmo(BenchmarkProtocol):
                "first 30 s in 5 s windows; headline R² (valence, arousal, mean)")
     window_seconds = 5.0
     max_seconds = 30.0
-    z_score = True
+    label_transform = "z-score"  # MARBLE's: the model trains on z values (an unbounded head)
 
     def assign(self, table: pd.DataFrame, dataset: str, options: Any) -> Assignment:
         subset = table.get("subset", pd.Series("", index=table.index)).fillna("").astype(str).str.strip()

@@ -87,6 +87,7 @@ class Music2Emo(BenchmarkProtocol):
     name = "music2emo"
     datasets = LIST_DATASETS
     leakage_option = True
+    several_datasets = True  # the paper's joint training: DEAM + EmoMusic + PMEmo in one run
     summary = ("the Music2Emo paper's published train/validation/test lists for DEAM, EmoMusic and PMEmo; by default "
                "train/validation copies of any list's test songs are left out; headline R² (valence, arousal, mean)")
 
