@@ -76,19 +76,21 @@ class AppArguments:
     keep_files: float = field(default=600.0, metadata={
         "help": "Seconds an upload and its JSON download are kept (then deleted; all are deleted at exit)."})
 
+    def __post_init__(self) -> None:
+        if self.port is not None and not 0 < self.port < 65536:
+            raise ArgumentError(f"--port must be in 1..65535, got {self.port}")
+        for name in ("concurrency", "queue_size"):
+            if getattr(self, name) < 1:
+                raise ArgumentError(f"--{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("max_duration", "keep_files"):
+            if not getattr(self, name) > 0:
+                raise ArgumentError(f"--{name} must be a positive number of seconds, got {getattr(self, name)}")
+        if not re.fullmatch(r"\d+\s*(b|kb|mb|gb|tb)?", self.max_file_size.strip().lower()):
+            raise ArgumentError(f"--max_file_size must be a size like 50mb or 1gb, got {self.max_file_size!r}")
+
 
 def parse_args(argv: list[str] | None = None) -> AppArguments:
     (args,) = parse_dataclasses(parser_for([AppArguments], prog=PROG, description="A web demo of a Sentio run."), argv)
-    if args.port is not None and not 0 < args.port < 65536:
-        raise ArgumentError(f"--port must be in 1..65535, got {args.port}")
-    for name in ("concurrency", "queue_size"):
-        if getattr(args, name) < 1:
-            raise ArgumentError(f"--{name} must be >= 1, got {getattr(args, name)}")
-    for name in ("max_duration", "keep_files"):
-        if not getattr(args, name) > 0:
-            raise ArgumentError(f"--{name} must be a positive number of seconds, got {getattr(args, name)}")
-    if not re.fullmatch(r"\d+\s*(b|kb|mb|gb|tb)?", args.max_file_size.strip().lower()):
-        raise ArgumentError(f"--max_file_size must be a size like 50mb or 1gb, got {args.max_file_size!r}")
     return args
 
 

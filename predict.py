@@ -74,6 +74,18 @@ class PredictArguments:
                 "its JSON record says `cut_at`); default: whole files."})
     file_timeout: float = field(default=300.0, metadata={"help": TIMEOUT_HELP})
 
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ArgumentError(f"--batch_size must be >= 1, got {self.batch_size}")
+        if self.num_workers is not None and self.num_workers < 1:
+            raise ArgumentError(f"--num_workers must be >= 1, got {self.num_workers}")
+        if self.max_duration is not None and not self.max_duration > 0:
+            raise ArgumentError(f"--max_duration must be a positive number of seconds, got {self.max_duration}")
+        if not self.file_timeout >= 0:
+            raise ArgumentError(f"--file_timeout must be >= 0 seconds (0: no limit), got {self.file_timeout}")
+        if self.output and Path(self.output).suffix.lower().lstrip(".") not in FORMATS:
+            raise ArgumentError(f"--output must end in .csv or .json (or .jsonl: a record per line), got {self.output}")
+
 
 def parse_args(argv: list[str] | None = None) -> tuple[PredictArguments, list[str]]:
     # HfArgumentParser's flags without importing transformers: an ONNX model's prediction never needs it
@@ -86,14 +98,6 @@ def parse_args(argv: list[str] | None = None) -> tuple[PredictArguments, list[st
     # the file name as that value; spelling the flag out keeps it a plain switch.
     argv = [f"{a}=true" if a in SWITCHES else a for a in argv]
     args, extra = parse_dataclasses(parser, argv)
-    if args.batch_size < 1:
-        raise ArgumentError(f"--batch_size must be >= 1, got {args.batch_size}")
-    if args.num_workers is not None and args.num_workers < 1:
-        raise ArgumentError(f"--num_workers must be >= 1, got {args.num_workers}")
-    if args.max_duration is not None and not args.max_duration > 0:
-        raise ArgumentError(f"--max_duration must be a positive number of seconds, got {args.max_duration}")
-    if not args.file_timeout >= 0:
-        raise ArgumentError(f"--file_timeout must be >= 0 seconds (0: no limit), got {args.file_timeout}")
     return args, extra.audio
 
 
@@ -105,11 +109,10 @@ def audio_files(inputs: Iterable[str]) -> list[str]:
 
 
 def output_format(output: str) -> str:
+    """The format --output names (its suffix, checked with the other flags); its folder must exist."""
     if not output:
         return "csv"
     ext = Path(output).suffix.lower().lstrip(".")
-    if ext not in FORMATS:
-        raise ArgumentError(f"--output must end in .csv or .json (or .jsonl: a record per line), got {output}")
     if not Path(output).parent.is_dir():
         raise OutputError(f"--output {output}: folder {Path(output).parent} does not exist")
     return ext

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import runpy
 import shutil
 import socket
 import subprocess
@@ -23,7 +22,7 @@ from sentio.features.extractor import SentioFeatureExtractor
 from sentio.inference import EmotionPredictor
 from sentio.models import build_model
 from tests.conftest import REPO, write_audio
-from tests.inference.test_library import CALIBRATED
+from tests.helpers import CALIBRATED, run_script
 from tests.tiny import TINY
 
 sys.path.insert(0, str(REPO))
@@ -60,14 +59,6 @@ def files(tmp_path_factory) -> dict[str, Path]:
     return {"song": write_audio(root / "song.wav", 4.3, 22050, 2, seed=3), "broken": broken}
 
 
-def run_script(monkeypatch, capsys, script: str, *args: str) -> tuple[int, str]:
-    """A script's __main__ in this process: (exit status, stderr)."""
-    monkeypatch.setattr(sys, "argv", [script, *args])
-    with pytest.raises(SystemExit) as exit_info:
-        runpy.run_path(str(REPO / script), run_name="__main__")
-    return exit_info.value.code, capsys.readouterr().err
-
-
 def test_page_shows_todays_result(run, predictor, files, tmp_path, monkeypatch, capsys):
     result = predictor.predict(files["song"], timeline=True)
     shown = app.analyse(predictor, str(files["song"]), tmp_path)
@@ -87,8 +78,8 @@ def test_page_shows_todays_result(run, predictor, files, tmp_path, monkeypatch, 
     # the download is what predict.py --timeline --output x.json writes for the file
     (downloaded,) = json.loads(Path(shown.download).read_text())
     out = tmp_path / "predicted.json"
-    assert run_script(monkeypatch, capsys, "predict.py", "--model_dir", str(run), str(files["song"]), "--timeline",
-                      "--output", str(out))[0] == 0
+    assert run_script(monkeypatch, "predict.py", "--model_dir", str(run), str(files["song"]), "--timeline",
+                      "--output", str(out)) == 0
     (written,) = json.loads(out.read_text())
     assert downloaded == {**written, "file": "song.wav"}
 
@@ -127,7 +118,7 @@ def test_bad_input_is_one_line_and_exit_2(run, tmp_path, monkeypatch, capsys):
         (["--model_dir", str(run), "--port", "0"], "--port must be in 1..65535, got 0"),
     ]
     for args, message in cases:
-        code, err = run_script(monkeypatch, capsys, "app.py", *args)
+        code, err = run_script(monkeypatch, "app.py", *args), capsys.readouterr().err
         lines = err.strip().splitlines()
         assert code == 2 and len(lines) == 1 and message in lines[0], err
 
@@ -222,6 +213,7 @@ def _expected(predictor: EmotionPredictor, path: Path) -> dict[str, list[float]]
     return {"on [-1, 1]": [result["valence"], result["arousal"]], "on 1..9": [result["valence_1_9"], result["arousal_1_9"]]}
 
 
+@pytest.mark.slow
 def test_http_api_for_gradio_client(server, predictor, files):
     from gradio_client import Client, handle_file
 
@@ -272,6 +264,7 @@ def _text_of(driver, selector: str, appears: str) -> str:
     return WebDriverWait(driver, 90).until(text)
 
 
+@pytest.mark.slow
 def test_browser_shows_the_predictors_values_and_a_message_for_a_broken_file(server, browser, predictor, files):
     from selenium.webdriver.common.by import By
 
@@ -316,11 +309,13 @@ def _silence(path: Path, hours: float, rate: int = 8000) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_the_server_listens_on_loopback_only_by_default(server):
     assert f"Running on local URL:  http://127.0.0.1:{server.split(':')[-1].rstrip('/')}" in server.log.read_text()
     assert app.parse_args(["--model_dir", "x"]).host is None  # then GRADIO_SERVER_NAME, else 127.0.0.1
 
 
+@pytest.mark.slow
 def test_hostile_uploads_are_a_message_and_the_server_keeps_serving(server, predictor, files, tmp_path):
     from gradio_client import Client, handle_file
 
@@ -357,6 +352,7 @@ def test_hostile_uploads_are_a_message_and_the_server_keeps_serving(server, pred
     assert _rss_mb(server.process.pid) - before < 150, (before, _rss_mb(server.process.pid))
 
 
+@pytest.mark.slow
 def test_an_upload_over_the_size_limit_is_refused_before_it_is_stored(server, files, tmp_path):
     import httpx
     from gradio_client import Client, handle_file
@@ -374,6 +370,7 @@ def test_an_upload_over_the_size_limit_is_refused_before_it_is_stored(server, fi
     assert status == ""
 
 
+@pytest.mark.slow
 def test_only_its_own_files_are_served(server):
     import httpx
 
@@ -382,6 +379,7 @@ def test_only_its_own_files_are_served(server):
         assert answer.status_code in (403, 404), (path, answer.status_code)
 
 
+@pytest.mark.slow
 def test_a_full_queue_is_refused_as_busy(server, tmp_path):
     from gradio_client import Client, handle_file
     from gradio_client.utils import QueueError
