@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from sentio.cli import parse_dataclasses, parser_for, run_cli
+from sentio.cli import parse_dataclasses, run_cli
+from sentio.dataclass_args import DataclassArgumentParser
 from sentio.errors import ArgumentError, MissingFileError, OutputError, SentioError
 
 PROG = "predict.py"
@@ -87,7 +88,8 @@ class PredictArguments:
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[PredictArguments, list[str]]:
-    parser = parser_for([PredictArguments], prog=PROG, description="Predict valence and arousal of audio files.")
+    # HfArgumentParser's flags without importing transformers: an ONNX model's prediction never needs it
+    parser = DataclassArgumentParser([PredictArguments], prog=PROG, description="Predict valence and arousal of audio files.")
     # The audio paths are positional, which a dataclass field cannot express: HfArgumentParser hands
     # arguments outside its dataclasses back in an extra namespace.
     parser.add_argument("audio", nargs="+", metavar="AUDIO", help="Audio files or folders (searched recursively).")
@@ -222,6 +224,16 @@ def make_plan(args: PredictArguments, inputs: list[str], resumable: bool, world:
                 len(files) - len(todo) - len(crashed), len(listing.problems))
 
 
+def quiet_weights_bar() -> None:
+    """No transformers or hub bar while a torch run loads: our own bar counts files. An ONNX run
+    never imports transformers; for it nothing is imported here, only the hub's switch is set."""
+    transformers = sys.modules.get("transformers")
+    if transformers is not None:
+        transformers.utils.logging.disable_progress_bar()
+    else:  # read by huggingface_hub when transformers first imports it
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+
 def main() -> int:
     args, inputs = parse_args()
     fmt = output_format(args.output)  # fail on a bad name before loading anything
@@ -230,10 +242,8 @@ def main() -> int:
     resumable = bool(args.output) and fmt != "json"
     if launched() and not resumable:
         raise ArgumentError("several processes write their parts beside one --output: give --output FILE.csv or FILE.jsonl")
-    import transformers
-
     from sentio.features.audio import AudioError
-    from sentio.inference import EmotionPredictor  # torch loads only once the arguments are valid
+    from sentio.inference import EmotionPredictor  # a torch run loads torch only once the arguments are valid
     from sentio.choices import DEMO_NOTE
     from sentio.inference.journal import MAX_CRASHES, Journal, compact, journal_path
     from sentio.inference.library import CsvWriter, FileKey, ResultLog, default_workers, predict_library, record, write_tags
@@ -294,7 +304,7 @@ def main() -> int:
 
     try:
         if files:
-            transformers.utils.logging.disable_progress_bar()  # our own bar counts files; a weights bar is noise
+            quiet_weights_bar()
             predictor = EmotionPredictor.from_pretrained(args.model_dir, device=procs.device or args.device,
                                                          batch_size=args.batch_size,
                                                          max_duration=args.max_duration)
