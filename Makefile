@@ -8,7 +8,7 @@ TORCH ?= torch==2.13.0
 DEMO_MODEL ?= ast
 DEMO_EPOCHS ?= 30
 
-.PHONY: install install-dev demo app test bench clean
+.PHONY: install install-dev demo app test test-fast bench clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ app: install
 
 test: install-dev
 	$(PY) -m pytest -q -n 2 tests
+
+# The inner loop: every test but the `slow` ones (child processes, kill tests, the browser, trainings, corpora).
+test-fast: install-dev
+	$(PY) -m pytest -q -n 2 -m "not slow" tests
 
 bench: install
 	$(PY) bench/preprocess.py

@@ -13,10 +13,20 @@ HTTP API (`gradio_client`) stays on: `Client(url).predict(handle_file("song.mp3"
 Uploads come from strangers: the server listens on 127.0.0.1 unless --host (or GRADIO_SERVER_NAME)
 says otherwise, refuses uploads over --max_file_size, analyses at most the first --max_duration
 seconds of a file, runs --concurrency analyses at once with one model shared by all of them, keeps
-at most --queue_size requests waiting (the next one is refused: the page says "This application is
-currently busy. Please try again.", gradio_client raises QueueError), deletes each upload
-and its JSON once they are older than --keep_files seconds, and serves only its own temporary files
-and the demo clips.
+at most --queue_size requests waiting (the next one is told "The demo is busy: N requests are
+waiting; try again in a minute.", on the page and as gradio_client's ValidationError), deletes each
+upload as soon as the request that analysed it ends, offers each JSON download for --keep_files
+seconds, and serves only its own temporary files and the demo clips.
+
+The life of a request's files:
+- the upload: Gradio stores it in its cache folder when the page (or gradio_client) sends it; the
+  request that analyses it deletes it when it ends, answer or error (sentio.demo.serving counts the
+  uploads of each path, since Gradio gives identical bytes one path). An upload no request ever
+  analyses is deleted by Gradio's sweep after --keep_files seconds;
+- the figures are drawn in memory and sent inline (no file);
+- the JSON download is the one file Sentio writes: straight into its request's own folder inside
+  Gradio's cache (so Gradio serves it without a copy), offered while the page may still be open,
+  and deleted with its folder after --keep_files seconds; everything is deleted at exit.
 """
 
 from __future__ import annotations
@@ -74,21 +84,24 @@ class AppArguments:
     max_file_size: str = field(default="50mb", metadata={
         "help": "Largest upload Gradio accepts, e.g. 50mb or 1gb (a larger one is refused before it is stored)."})
     keep_files: float = field(default=600.0, metadata={
-        "help": "Seconds an upload and its JSON download are kept (then deleted; all are deleted at exit)."})
+        "help": "Seconds a JSON download stays offered, and an upload no request analysed is kept (then deleted; "
+                "all at exit). An analysed upload is deleted as soon as its request ends."})
+
+    def __post_init__(self) -> None:
+        if self.port is not None and not 0 < self.port < 65536:
+            raise ArgumentError(f"--port must be in 1..65535, got {self.port}")
+        for name in ("concurrency", "queue_size"):
+            if getattr(self, name) < 1:
+                raise ArgumentError(f"--{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("max_duration", "keep_files"):
+            if not getattr(self, name) > 0:
+                raise ArgumentError(f"--{name} must be a positive number of seconds, got {getattr(self, name)}")
+        if not re.fullmatch(r"\d+\s*(b|kb|mb|gb|tb)?", self.max_file_size.strip().lower()):
+            raise ArgumentError(f"--max_file_size must be a size like 50mb or 1gb, got {self.max_file_size!r}")
 
 
 def parse_args(argv: list[str] | None = None) -> AppArguments:
     (args,) = parse_dataclasses(parser_for([AppArguments], prog=PROG, description="A web demo of a Sentio run."), argv)
-    if args.port is not None and not 0 < args.port < 65536:
-        raise ArgumentError(f"--port must be in 1..65535, got {args.port}")
-    for name in ("concurrency", "queue_size"):
-        if getattr(args, name) < 1:
-            raise ArgumentError(f"--{name} must be >= 1, got {getattr(args, name)}")
-    for name in ("max_duration", "keep_files"):
-        if not getattr(args, name) > 0:
-            raise ArgumentError(f"--{name} must be a positive number of seconds, got {getattr(args, name)}")
-    if not re.fullmatch(r"\d+\s*(b|kb|mb|gb|tb)?", args.max_file_size.strip().lower()):
-        raise ArgumentError(f"--max_file_size must be a size like 50mb or 1gb, got {args.max_file_size!r}")
     return args
 
 
@@ -301,17 +314,32 @@ def analyse(predictor: "EmotionPredictor", audio_path: str | None, downloads: st
                  timeline=timeline_figure(result, path), download=str(download))
 
 
+def busy_message(waiting: int) -> str:
+    """What a request that finds the queue full is told."""
+    return f"The demo is busy: {waiting} requests are waiting; try again in a minute."
+
+
 def build_app(predictor: "EmotionPredictor", model_name: str, examples: list[str], concurrency: int = 2,
               queue_size: int = 16, keep_files: float = 600.0, example_labels: list[str] | None = None) -> "gr.Blocks":
     """The page, its queue (`concurrency` analyses at once on the one `predictor`, `queue_size`
-    waiting) and its temporary files (uploads and JSON downloads deleted after `keep_files` s)."""
+    waiting, the next one told the demo is busy) and its temporary files (each upload deleted when
+    its request ends, JSON downloads after `keep_files` s: the module's docstring says why).
+    `app.upload_claims` must see the upload route: launch with `middleware(app)`."""
     import gradio as gr
+    from gradio.utils import get_upload_folder
+
+    from sentio.demo.serving import Admission, UploadClaims, give_back_memory
 
     window = predictor.extractor.params.window_duration
     demo = f"\n\n**Note:** {DEMO_NOTE}." if predictor.trained_on_demo else ""
-    downloads = tempfile.TemporaryDirectory(prefix="sentio-app-")  # removed with the app's process
+    cache = Path(get_upload_folder())
+    cache.mkdir(parents=True, exist_ok=True)
+    # inside Gradio's cache, so Gradio serves the JSON as it is instead of copying it; removed at exit
+    downloads = tempfile.TemporaryDirectory(prefix="sentio-app-", dir=cache)
+    claims = UploadClaims(keep_files)
+    admission = Admission(queue_size)
     keep = max(1, round(keep_files))
-    # Gradio deletes its own copies of uploads and outputs every `keep` s once older than `keep` s (all at exit)
+    # Gradio deletes what is left of its uploads and outputs every `keep` s once older than `keep` s (all at exit)
     with gr.Blocks(title="Sentio: the emotion of music", analytics_enabled=False, delete_cache=(keep, keep)) as app:
         gr.Markdown(f"# Sentio: the emotion of music\nModel `{model_name}`: valence (negative … positive) and "
                     f"arousal (calm … excited) from {window:.2f} s windows, averaged over the song.{demo}")
@@ -327,14 +355,39 @@ def build_app(predictor: "EmotionPredictor", model_name: str, examples: list[str
             with gr.Column(scale=3):
                 plane = gr.Plot(label="Valence-arousal plane", elem_id="plane")
                 timeline = gr.Plot(label="Over time", elem_id="timeline")
-        def request(path: str | None) -> tuple:
-            sweep(downloads.name, keep_files)  # the JSON of earlier requests, once old enough
-            return analyse(predictor, path, downloads.name).outputs()
+        def admit(song: str | None) -> dict:
+            """Runs when a request arrives, before it joins the queue: a full queue is refused in our words."""
+            waiting = admission.admit(queued=len(getattr(app, "_queue", ())))  # Gradio's waiting requests
+            if waiting is None:
+                return gr.validate(True, "")
+            claims.release(song)  # refused: this request is done with its upload
+            return gr.validate(False, busy_message(waiting))
 
-        audio.change(request, inputs=audio, outputs=[status, numbers, plane, timeline, download], api_name="predict")
+        def request(song: str | None) -> tuple:
+            admission.started()
+            try:
+                sweep(downloads.name, keep_files)  # the JSON of earlier requests, once old enough
+                return analyse(predictor, song, downloads.name).outputs()
+            finally:  # answer or error: this request is done with its upload
+                claims.release(song)
+                give_back_memory()
+
+        audio.change(request, inputs=audio, outputs=[status, numbers, plane, timeline, download], api_name="predict",
+                     validator=admit)
     app.downloads = downloads  # kept alive (and removed at exit) with the app
-    app.queue(default_concurrency_limit=concurrency, max_size=queue_size)
+    app.upload_claims = claims
+    # admit() refuses past queue_size; Gradio's own limit stays as a backstop
+    app.queue(default_concurrency_limit=concurrency, max_size=2 * queue_size + concurrency)
     return app
+
+
+def middleware(app: "gr.Blocks") -> list:
+    """The ASGI middleware the server needs for `app` (launch(app_kwargs={"middleware": ...}))."""
+    from starlette.middleware import Middleware
+
+    from sentio.demo.serving import ClaimUploads
+
+    return [Middleware(ClaimUploads, claims=app.upload_claims)]
 
 
 def main() -> int:
@@ -351,7 +404,7 @@ def main() -> int:
     # server_port None: Gradio reads GRADIO_SERVER_PORT itself. Only the demo clips are served
     # besides Gradio's own temporary files.
     app.launch(server_name=host, server_port=args.port, max_file_size=args.max_file_size.strip().lower(),
-               allowed_paths=[str(Path(args.demo_dir).resolve())])
+               allowed_paths=[str(Path(args.demo_dir).resolve())], app_kwargs={"middleware": middleware(app)})
     return 0
 
 

@@ -32,6 +32,10 @@ class DownloadArguments:
     zip: bool = field(default=False, metadata={"help": "Also write OUTPUT_DIR.zip (upload it as a Kaggle dataset)."})
     retries: int = field(default=4, metadata={"help": "Attempts on network errors, with growing pauses; files resume."})
 
+    def __post_init__(self) -> None:
+        if self.retries < 1:
+            raise ArgumentError(f"--retries must be >= 1, got {self.retries}")
+
 
 def main() -> int:
     # a positional model name, as in the usage line
@@ -43,8 +47,6 @@ def main() -> int:
     # the form that works, as the docstring writes it (argparse would show only --model MODEL)
     parser.usage = "%(prog)s MODEL --output_dir DIR [--zip] [--retries N]   (MODEL: a backbone name or a Hub id)"
     (args,) = parse_dataclasses(parser, argv)
-    if args.retries < 1:
-        raise ArgumentError(f"--retries must be >= 1, got {args.retries}")
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
         raise CheckpointError("HF_HUB_OFFLINE is set: run this where there is internet, then copy the folder over")
     from sentio.models.hub import download_checkpoint, probe_hub

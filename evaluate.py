@@ -40,15 +40,17 @@ class EvalArguments:
     seed: int = field(default=0, metadata={"help": "Seed of the bootstrap."})
     batch_size: int = field(default=32, metadata={"help": "Windows per forward pass."})
 
+    def __post_init__(self) -> None:
+        if self.bootstrap < 0:
+            raise ArgumentError(f"--bootstrap must be >= 0, got {self.bootstrap}")
+        if self.batch_size < 1:
+            raise ArgumentError(f"--batch_size must be >= 1, got {self.batch_size}")
+
 
 def main() -> int:
     parser = parser_for((EvalArguments, DataArguments), prog="evaluate.py",
                         description="Evaluate a trained run on one split.")
     eval_args, data_args = parse_dataclasses(parser)
-    if eval_args.bootstrap < 0:
-        raise ArgumentError(f"--bootstrap must be >= 0, got {eval_args.bootstrap}")
-    if eval_args.batch_size < 1:
-        raise ArgumentError(f"--batch_size must be >= 1, got {eval_args.batch_size}")
     import transformers
 
     from sentio.features.records import recorded_feature_cache

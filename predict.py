@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from sentio.cli import parse_dataclasses, parser_for, run_cli
+from sentio.cli import parse_dataclasses, run_cli
+from sentio.dataclass_args import DataclassArgumentParser
 from sentio.errors import ArgumentError, MissingFileError, OutputError, SentioError
 
 PROG = "predict.py"
@@ -73,9 +74,22 @@ class PredictArguments:
                 "its JSON record says `cut_at`); default: whole files."})
     file_timeout: float = field(default=300.0, metadata={"help": TIMEOUT_HELP})
 
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ArgumentError(f"--batch_size must be >= 1, got {self.batch_size}")
+        if self.num_workers is not None and self.num_workers < 1:
+            raise ArgumentError(f"--num_workers must be >= 1, got {self.num_workers}")
+        if self.max_duration is not None and not self.max_duration > 0:
+            raise ArgumentError(f"--max_duration must be a positive number of seconds, got {self.max_duration}")
+        if not self.file_timeout >= 0:
+            raise ArgumentError(f"--file_timeout must be >= 0 seconds (0: no limit), got {self.file_timeout}")
+        if self.output and Path(self.output).suffix.lower().lstrip(".") not in FORMATS:
+            raise ArgumentError(f"--output must end in .csv or .json (or .jsonl: a record per line), got {self.output}")
+
 
 def parse_args(argv: list[str] | None = None) -> tuple[PredictArguments, list[str]]:
-    parser = parser_for([PredictArguments], prog=PROG, description="Predict valence and arousal of audio files.")
+    # HfArgumentParser's flags without importing transformers: an ONNX model's prediction never needs it
+    parser = DataclassArgumentParser([PredictArguments], prog=PROG, description="Predict valence and arousal of audio files.")
     # The audio paths are positional, which a dataclass field cannot express: HfArgumentParser hands
     # arguments outside its dataclasses back in an extra namespace.
     parser.add_argument("audio", nargs="+", metavar="AUDIO", help="Audio files or folders (searched recursively).")
@@ -84,14 +98,6 @@ def parse_args(argv: list[str] | None = None) -> tuple[PredictArguments, list[st
     # the file name as that value; spelling the flag out keeps it a plain switch.
     argv = [f"{a}=true" if a in SWITCHES else a for a in argv]
     args, extra = parse_dataclasses(parser, argv)
-    if args.batch_size < 1:
-        raise ArgumentError(f"--batch_size must be >= 1, got {args.batch_size}")
-    if args.num_workers is not None and args.num_workers < 1:
-        raise ArgumentError(f"--num_workers must be >= 1, got {args.num_workers}")
-    if args.max_duration is not None and not args.max_duration > 0:
-        raise ArgumentError(f"--max_duration must be a positive number of seconds, got {args.max_duration}")
-    if not args.file_timeout >= 0:
-        raise ArgumentError(f"--file_timeout must be >= 0 seconds (0: no limit), got {args.file_timeout}")
     return args, extra.audio
 
 
@@ -103,11 +109,10 @@ def audio_files(inputs: Iterable[str]) -> list[str]:
 
 
 def output_format(output: str) -> str:
+    """The format --output names (its suffix, checked with the other flags); its folder must exist."""
     if not output:
         return "csv"
     ext = Path(output).suffix.lower().lstrip(".")
-    if ext not in FORMATS:
-        raise ArgumentError(f"--output must end in .csv or .json (or .jsonl: a record per line), got {output}")
     if not Path(output).parent.is_dir():
         raise OutputError(f"--output {output}: folder {Path(output).parent} does not exist")
     return ext
@@ -219,6 +224,16 @@ def make_plan(args: PredictArguments, inputs: list[str], resumable: bool, world:
                 len(files) - len(todo) - len(crashed), len(listing.problems))
 
 
+def quiet_weights_bar() -> None:
+    """No transformers or hub bar while a torch run loads: our own bar counts files. An ONNX run
+    never imports transformers; for it nothing is imported here, only the hub's switch is set."""
+    transformers = sys.modules.get("transformers")
+    if transformers is not None:
+        transformers.utils.logging.disable_progress_bar()
+    else:  # read by huggingface_hub when transformers first imports it
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+
 def main() -> int:
     args, inputs = parse_args()
     fmt = output_format(args.output)  # fail on a bad name before loading anything
@@ -227,10 +242,8 @@ def main() -> int:
     resumable = bool(args.output) and fmt != "json"
     if launched() and not resumable:
         raise ArgumentError("several processes write their parts beside one --output: give --output FILE.csv or FILE.jsonl")
-    import transformers
-
     from sentio.features.audio import AudioError
-    from sentio.inference import EmotionPredictor  # torch loads only once the arguments are valid
+    from sentio.inference import EmotionPredictor  # a torch run loads torch only once the arguments are valid
     from sentio.choices import DEMO_NOTE
     from sentio.inference.journal import MAX_CRASHES, Journal, compact, journal_path
     from sentio.inference.batch import default_workers, predict_library
@@ -292,7 +305,7 @@ def main() -> int:
 
     try:
         if files:
-            transformers.utils.logging.disable_progress_bar()  # our own bar counts files; a weights bar is noise
+            quiet_weights_bar()
             predictor = EmotionPredictor.from_pretrained(args.model_dir, device=procs.device or args.device,
                                                          batch_size=args.batch_size,
                                                          max_duration=args.max_duration)

@@ -20,6 +20,8 @@ from sentio.args import (
     ModelArguments,
     SearchArguments,
     SyntheticArguments,
+    check_train_backbone,
+    check_train_flags,
 )
 from sentio.cli import given_flags, parse_dataclasses, parser_for, run_cli
 
@@ -42,6 +44,7 @@ def parse_args() -> tuple[ModelArguments, DataArguments, SyntheticArguments, Emo
         from sentio.training.setup import apply_protocol_defaults
 
         apply_protocol_defaults(model_args, get_protocol(data_args.protocol), given_flags(parser))
+    check_train_flags(model_args, synthetic_args, training_args, search_args)  # after the defaults they may meet
     return model_args, data_args, synthetic_args, training_args, search_args
 
 
@@ -57,14 +60,14 @@ def main() -> int:
     from sentio.features.records import record_feature_cache
     from sentio.data.protocols import get_protocol, protocol_notes
     from sentio.data.sources import prepare_manifest
-    from sentio.errors import ArgumentError, DataError
+    from sentio.errors import DataError
     from sentio.choices import TRAINED_ON_DEMO
     from sentio.training.search import STUDY_FILE
     from sentio.cli import check_run_folder, ensure_writable_dir, missing_folders, note_failed_run
     from sentio.training.augment import Mixup
     from sentio.training.calibrate import calibrate_and_score
     from sentio.training.card import ModelCardInfo, check_hub_ready, write_model_card
-    from sentio.training.freeze import check_trained_part, finish_training, select_trained
+    from sentio.training.freeze import finish_training, select_trained
     from sentio.training.probe import INPUT_NAME, EmbeddingCollator, probe_embeddings
     from sentio.training.setup import (
         check_split_sizes,
@@ -80,25 +83,9 @@ def main() -> int:
     transformers.utils.logging.set_verbosity_warning()
     protocol = get_protocol(data_args.protocol) if data_args.protocol else None
     plan = model_plan(model_args, data_args.demo)
-    if synthetic_args.synthetic and not plan.backbone.is_spectrogram:
-        raise ArgumentError(f"--synthetic: --model {plan.backbone.name} reads {plan.backbone.feature_kind} features, "
-                            "and GAN windows exist only for spectrogram backbones; drop --synthetic")
-    if plan.time_resolved and synthetic_args.synthetic:
-        raise ArgumentError("--synthetic cannot be combined with --target dynamic/both: GAN windows have no 2 Hz labels")
-    if plan.probe and synthetic_args.synthetic:
-        raise ArgumentError("--synthetic cannot be combined with --probe: GAN windows are features, and a probe "
-                            "trains on cached encoder embeddings")
-    if (training_args.activation_checkpointing or training_args.gradient_checkpointing) and \
-            not plan.backbone.model_class.supports_gradient_checkpointing:
-        raise ArgumentError(f"--activation_checkpointing: the {plan.backbone.name} encoder does not support it; "
-                            "drop the flag (or lower the batch size / use --gradient_accumulation_steps)")
-    if model_args.lora or model_args.unfreeze_top_layers:  # their flags against the architecture, before data work
-        check_trained_part(model_args, plan.backbone, plan.architecture())
-    if search_args.hp_search and (model_args.lora or model_args.unfreeze_top_layers):
-        raise ArgumentError("--hp_search searches head and training settings of a fine-tune or a probe: drop --lora / "
-                            "--unfreeze_top_layers, or search without them")
+    check_train_backbone(plan, model_args, synthetic_args, training_args)  # before any data work
     space = None
-    if search_args.hp_search:  # optuna, the space and the flags it cannot go with: checked before any data work
+    if search_args.hp_search:  # optuna and the space: checked before any data work
         from sentio.training.search import check_search_flags
 
         space = check_search_flags(search_args, plan, training_args)
@@ -203,7 +190,10 @@ def main() -> int:
     trainer.remove_callback(EarlyStoppingCallback)
     # intervals for every run (split-conformal), then the scores
     results = calibrate_and_score(trainer, val_ds, test_ds, training_args.output_dir)
-    if data_args.demo:  # how close to the best any model could do on these test songs
+    if data_args.demo and data_report.sources is not None:
+        # the ceiling is the demo corpus' own; these test songs also come from other sources
+        logger.info("no demo ceiling: the test songs come from several sources, not the demo corpus alone")
+    elif data_args.demo:  # how close to the best any model could do on these test songs
         test_songs = manifest[manifest["split"] == "test"]
         ceiling = split_ceiling(data_args.demo_dir, test_songs)
         if "test_num_frames" in results:  # a dynamic run's test_ccc_* score frames: the 2 Hz ceiling
@@ -248,7 +238,7 @@ def main() -> int:
             search=search_summary,
         )
         write_model_card(training_args.output_dir, info, results)
-        ceiling = f", {results['test_ccc_mean_of_ceiling']:.2f} of the ceiling" if data_args.demo else ""
+        ceiling = f", {results['test_ccc_mean_of_ceiling']:.2f} of the ceiling" if "test_ccc_mean_of_ceiling" in results else ""
         print(f"test CCC: valence {results['test_ccc_valence']:.4f}  arousal {results['test_ccc_arousal']:.4f}  "
               f"mean {results['test_ccc_mean']:.4f}{ceiling}   ({training_args.output_dir})")
         print(f"test R²: valence {results['test_r2_valence']:.4f}  arousal {results['test_r2_arousal']:.4f}  "

@@ -9,9 +9,12 @@ random weights (speed does not depend on training). Each level runs `--requests`
 `--clip_seconds` 44.1 kHz stereo MP3 clips (four different ones, written here), spread over N
 threads, each with its own `gradio_client.Client`: every client sends its next request when its
 last one is answered (a closed loop, bounded by the request count). Reported per level: errors,
-p50 / p95 latency, throughput, and the server's resident memory (VmRSS of its process, sampled
-every 0.2 s) after warm-up, at its highest and at the end. Loopback only. Not a test: it prints a
-table (Markdown) and writes app_load.json in --workdir.
+p50 / p95 latency, throughput, the server's resident memory (VmRSS of its process, sampled
+every 0.2 s) at the start of the level, at its highest, after every 50 answered requests and at
+the end, and the uploads left in the server's Gradio cache once the level is over (each upload is
+deleted when its request ends: 0 expected). `--settle` runs that many requests with one client
+first and prints RSS after warm-up and after every 50 of them: the memory-growth check. Loopback
+only. Not a test: it prints tables (Markdown) and writes app_load.json in --workdir.
 """
 
 from __future__ import annotations
@@ -50,6 +53,8 @@ class Level:
     rss_start_mb: float = 0.0
     rss_max_mb: float = 0.0
     rss_end_mb: float = 0.0
+    rss_every_50_mb: list[float] = field(default_factory=list)
+    uploads_left: int = 0
 
 
 def _free_port() -> int:
@@ -114,6 +119,11 @@ class Memory:
         self.thread.join()
 
 
+def uploads_left(cache: Path) -> int:
+    """Files in the server's Gradio cache other than the JSON downloads it still offers."""
+    return sum(1 for p in cache.rglob("*") if p.is_file() and not p.name.endswith(".emotion.json"))
+
+
 def run_level(url: str, clips: list[Path], clients: int, requests: int, pid: int) -> Level:
     from gradio_client import Client, handle_file
 
@@ -121,6 +131,7 @@ def run_level(url: str, clips: list[Path], clients: int, requests: int, pid: int
     latencies: list[float] = []
     lock = threading.Lock()
     counter = iter(range(requests))
+    answered = [0]
     connections = [Client(url, verbose=False) for _ in range(clients)]
 
     def worker(client) -> None:
@@ -141,6 +152,10 @@ def run_level(url: str, clips: list[Path], clients: int, requests: int, pid: int
                     level.errors += 1
                     kind = type(exc).__name__
                     level.error_kinds[kind] = level.error_kinds.get(kind, 0) + 1
+            with lock:
+                answered[0] += 1
+                if answered[0] % 50 == 0:
+                    level.rss_every_50_mb.append(_rss_mb(pid))
 
     memory = Memory(pid)
     level.rss_start_mb = _rss_mb(pid)
@@ -160,15 +175,24 @@ def run_level(url: str, clips: list[Path], clients: int, requests: int, pid: int
 
 
 def table(levels: list[Level], warm_rss: float) -> str:
-    lines = ["| clients | requests | errors | p50 (s) | p95 (s) | requests/s | server RSS start / max / end (MB) |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| clients | requests | errors | p50 (s) | p95 (s) | requests/s | server RSS start / max / end (MB) "
+             "| uploads left |", "|---|---|---|---|---|---|---|---|"]
     for lv in levels:
         errors = f"{lv.errors}" + (f" ({', '.join(f'{k} {n}' for k, n in lv.error_kinds.items())})" if lv.errors else "")
         lines.append(f"| {lv.clients} | {lv.requests} | {errors} | {lv.p50_s:.2f} | {lv.p95_s:.2f} | "
-                     f"{lv.throughput_per_s:.2f} | {lv.rss_start_mb:.0f} / {lv.rss_max_mb:.0f} / {lv.rss_end_mb:.0f} |")
+                     f"{lv.throughput_per_s:.2f} | {lv.rss_start_mb:.0f} / {lv.rss_max_mb:.0f} / {lv.rss_end_mb:.0f} | "
+                     f"{lv.uploads_left} |")
     lines.append(f"\nServer RSS after warm-up: {warm_rss:.0f} MB; at the end: {levels[-1].rss_end_mb:.0f} MB "
                  f"({levels[-1].rss_end_mb - warm_rss:+.0f} MB).")
     return "\n".join(lines)
+
+
+def settle_table(level: Level, warm_rss: float) -> str:
+    """RSS after warm-up and after every 50 requests of one client: flat when nothing grows."""
+    marks = [("after warm-up", warm_rss)] + [(f"after {50 * (i + 1)}", rss) for i, rss in enumerate(level.rss_every_50_mb)]
+    return "\n".join(["| requests (1 client) | " + " | ".join(name for name, _ in marks) + " |",
+                      "|---" * (len(marks) + 1) + "|",
+                      "| server RSS (MB) | " + " | ".join(f"{rss:.0f}" for _, rss in marks) + " |"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -177,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", default="1,4,16", help="Concurrent clients per level, comma-separated.")
     parser.add_argument("--requests", type=int, default=200, help="Requests per level.")
     parser.add_argument("--warmup", type=int, default=8, help="Requests before the first level (not counted).")
+    parser.add_argument("--settle", type=int, default=0,
+                        help="Requests of one client after warm-up, RSS printed every 50 (the memory check).")
     parser.add_argument("--clip_seconds", type=float, default=20.0)
     parser.add_argument("--app_args", default="", help="More app.py flags, e.g. '--concurrency 4 --queue_size 32'.")
     parser.add_argument("--workdir", default=None, help="Where the run, clips and app_load.json go (default: temporary).")
@@ -188,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
         model_dir = args.model_dir or str(compact_run(work / "ast-compact"))
         clips = write_clips(work / "clips", args.clip_seconds)
         port = _free_port()
-        env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+        cache = work / "gradio-cache"  # the server's own Gradio cache: its uploads are counted there
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_TEMP_DIR": str(cache)}
         env.pop("GRADIO_SERVER_NAME", None)  # the app's own default: 127.0.0.1
         log = open(work / "app.log", "w")  # noqa: SIM115 - closed below
         server = subprocess.Popen([sys.executable, str(REPO / "app.py"), "--model_dir", model_dir, "--port", str(port),
@@ -207,9 +234,11 @@ def main(argv: list[str] | None = None) -> int:
                     time.sleep(0.5)
             run_level(url, clips, 1, args.warmup, server.pid)
             warm_rss = _rss_mb(server.pid)
+            settle = run_level(url, clips, 1, args.settle, server.pid) if args.settle else None
             levels = []
             for clients in levels_wanted:
                 levels.append(run_level(url, clips, clients, args.requests, server.pid))
+                levels[-1].uploads_left = uploads_left(cache)
                 print(f"app_load.py: {clients} clients done", file=sys.stderr, flush=True)
         finally:
             server.terminate()
@@ -217,9 +246,11 @@ def main(argv: list[str] | None = None) -> int:
             log.close()
         print(f"app.py {args.app_args or '(default --concurrency/--queue_size)'}, model {args.model_dir or 'compact AST (random weights)'}, "
               f"{args.clip_seconds:g} s clips, {os.cpu_count()} CPUs")
-        print(table(levels, warm_rss))
-        (work / "app_load.json").write_text(json.dumps({"warm_rss_mb": warm_rss, "levels": [asdict(lv) for lv in levels]},
-                                                       indent=2) + "\n")
+        if settle is not None:
+            print(settle_table(settle, warm_rss) + "\n")
+        print(table(levels, settle.rss_end_mb if settle else warm_rss))
+        (work / "app_load.json").write_text(json.dumps({"warm_rss_mb": warm_rss, "settle": asdict(settle) if settle else None,
+                                                        "levels": [asdict(lv) for lv in levels]}, indent=2) + "\n")
     return 0
 
 

@@ -8,7 +8,8 @@ shuffled orders into `--files` MP3s of `--minutes` each, 44.1 kHz stereo, like r
 The models have random weights (speed does not depend on training):
   - student int8: distill.py's `cnn` student (MobileNetV3, width 0.4) on the compact teacher's
     2.56 s windows, exported to ONNX and quantized to static int8 as distill.py does, calibrated
-    on windows of the library; predict.py runs it with onnxruntime;
+    on windows of the library; predict.py runs it with onnxruntime (with numpy features: no torch,
+    no transformers); "student fp32" is the same student before quantization;
   - compact AST: the `train.py --model ast --demo` config (4 layers, 192 wide, 2.56 s windows);
   - AST-base: the full AST config (12 layers, 768 wide, 10.24 s windows), batch 8.
 Two more rows put the student against the limit: "decode only" (bench/decode_only.py: the same
@@ -129,7 +130,8 @@ def build_models(folder: Path, library: list[Path], wanted: set[str] | None = No
     student = folder / "student" / "student.int8.onnx"
     if not student.is_file():
         _export_student(student.parent, library[0])
-    return {"student int8": student, **runs}
+    fp32 = {"student fp32": student.parent / "student.onnx"} if wanted is None or "student fp32" in wanted else {}
+    return {"student int8": student, **fp32, **runs}
 
 
 def _export_student(folder: Path, calibration_file: Path) -> None:

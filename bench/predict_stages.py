@@ -3,7 +3,7 @@
     python bench/predict_stages.py --model_dir RUN_OR_ONNX LIBRARY [--batch_size 32]
 
 Stages, each timed with the process's CPU clock (so a busy machine slows but does not skew them):
-start-up (imports, as predict.py makes them), model load, decode + resample (`audio_blocks`),
+start-up (imports, as predict.py makes them: an ONNX run loads no torch), model load, decode + resample (`audio_blocks`),
 features (`WindowStream` minus the decode), collate, forward pass (ONNX or torch), and the result
 per file (averages, quadrant, one output record). A sampling profiler on a loaded machine drops the
 threads that wait for a core, this does not. Not a test: it prints a table.
@@ -17,7 +17,7 @@ import sys
 import time
 
 T0 = time.process_time()
-import transformers  # noqa: E402,F401  predict.py's imports, in its order
+from sentio.dataclass_args import DataclassArgumentParser  # noqa: E402,F401  predict.py's imports, in its order
 from sentio.inference import EmotionPredictor  # noqa: E402
 from sentio.inference.writers import CsvWriter  # noqa: E402
 from sentio.inference.listing import list_audio  # noqa: E402
@@ -36,9 +36,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("inputs", nargs="+")
     parser.add_argument("--batch_size", type=int, default=32)
     args = parser.parse_args(argv)
-    import torch
-
-    torch.set_num_threads(1)  # as predict.py's decoding threads compute features
     clock = time.process_time
     cost = dict.fromkeys(["start-up (imports)", "model load", "decode + resample", "features", "collate",
                           "forward", "result + output"], 0.0)
@@ -46,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     t = clock()
     predictor = EmotionPredictor.from_pretrained(args.model_dir, batch_size=args.batch_size)
     cost["model load"] = clock() - t
+    if "torch" in sys.modules:  # a torch run: features on one torch thread, as predict.py's decoding threads
+        sys.modules["torch"].set_num_threads(1)
     files = list_audio(args.inputs).files
     name, rate = predictor.extractor.feature_name, predictor.extractor.params.sampling_rate
     writer, windows, seconds = CsvWriter(io.StringIO(), False), 0, 0.0

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import runpy
 import shutil
 import socket
 import subprocess
@@ -23,7 +22,7 @@ from sentio.features.extractor import SentioFeatureExtractor
 from sentio.inference import EmotionPredictor
 from sentio.models import build_model
 from tests.conftest import REPO, write_audio
-from tests.inference.test_library import CALIBRATED
+from tests.helpers import CALIBRATED, run_script
 from tests.tiny import TINY
 
 sys.path.insert(0, str(REPO))
@@ -60,14 +59,6 @@ def files(tmp_path_factory) -> dict[str, Path]:
     return {"song": write_audio(root / "song.wav", 4.3, 22050, 2, seed=3), "broken": broken}
 
 
-def run_script(monkeypatch, capsys, script: str, *args: str) -> tuple[int, str]:
-    """A script's __main__ in this process: (exit status, stderr)."""
-    monkeypatch.setattr(sys, "argv", [script, *args])
-    with pytest.raises(SystemExit) as exit_info:
-        runpy.run_path(str(REPO / script), run_name="__main__")
-    return exit_info.value.code, capsys.readouterr().err
-
-
 def test_page_shows_todays_result(run, predictor, files, tmp_path, monkeypatch, capsys):
     result = predictor.predict(files["song"], timeline=True)
     shown = app.analyse(predictor, str(files["song"]), tmp_path)
@@ -87,8 +78,8 @@ def test_page_shows_todays_result(run, predictor, files, tmp_path, monkeypatch, 
     # the download is what predict.py --timeline --output x.json writes for the file
     (downloaded,) = json.loads(Path(shown.download).read_text())
     out = tmp_path / "predicted.json"
-    assert run_script(monkeypatch, capsys, "predict.py", "--model_dir", str(run), str(files["song"]), "--timeline",
-                      "--output", str(out))[0] == 0
+    assert run_script(monkeypatch, "predict.py", "--model_dir", str(run), str(files["song"]), "--timeline",
+                      "--output", str(out)) == 0
     (written,) = json.loads(out.read_text())
     assert downloaded == {**written, "file": "song.wav"}
 
@@ -127,7 +118,7 @@ def test_bad_input_is_one_line_and_exit_2(run, tmp_path, monkeypatch, capsys):
         (["--model_dir", str(run), "--port", "0"], "--port must be in 1..65535, got 0"),
     ]
     for args, message in cases:
-        code, err = run_script(monkeypatch, capsys, "app.py", *args)
+        code, err = run_script(monkeypatch, "app.py", *args), capsys.readouterr().err
         lines = err.strip().splitlines()
         assert code == 2 and len(lines) == 1 and message in lines[0], err
 
@@ -183,7 +174,7 @@ def server(run, tmp_path_factory):
     two waiting."""
     port = _free_port()
     log = tmp_path_factory.mktemp("server") / "app.log"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_TEMP_DIR": str(log.parent / "gradio")}  # its own cache
     env.pop("GRADIO_SERVER_NAME", None)
     with open(log, "w") as sink:
         process = subprocess.Popen([sys.executable, "app.py", "--model_dir", str(run), "--port", str(port),
@@ -222,6 +213,7 @@ def _expected(predictor: EmotionPredictor, path: Path) -> dict[str, list[float]]
     return {"on [-1, 1]": [result["valence"], result["arousal"]], "on 1..9": [result["valence_1_9"], result["arousal_1_9"]]}
 
 
+@pytest.mark.slow
 def test_http_api_for_gradio_client(server, predictor, files):
     from gradio_client import Client, handle_file
 
@@ -272,6 +264,7 @@ def _text_of(driver, selector: str, appears: str) -> str:
     return WebDriverWait(driver, 90).until(text)
 
 
+@pytest.mark.slow
 def test_browser_shows_the_predictors_values_and_a_message_for_a_broken_file(server, browser, predictor, files):
     from selenium.webdriver.common.by import By
 
@@ -316,11 +309,13 @@ def _silence(path: Path, hours: float, rate: int = 8000) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_the_server_listens_on_loopback_only_by_default(server):
     assert f"Running on local URL:  http://127.0.0.1:{server.split(':')[-1].rstrip('/')}" in server.log.read_text()
     assert app.parse_args(["--model_dir", "x"]).host is None  # then GRADIO_SERVER_NAME, else 127.0.0.1
 
 
+@pytest.mark.slow
 def test_hostile_uploads_are_a_message_and_the_server_keeps_serving(server, predictor, files, tmp_path):
     from gradio_client import Client, handle_file
 
@@ -357,6 +352,7 @@ def test_hostile_uploads_are_a_message_and_the_server_keeps_serving(server, pred
     assert _rss_mb(server.process.pid) - before < 150, (before, _rss_mb(server.process.pid))
 
 
+@pytest.mark.slow
 def test_an_upload_over_the_size_limit_is_refused_before_it_is_stored(server, files, tmp_path):
     import httpx
     from gradio_client import Client, handle_file
@@ -374,6 +370,7 @@ def test_an_upload_over_the_size_limit_is_refused_before_it_is_stored(server, fi
     assert status == ""
 
 
+@pytest.mark.slow
 def test_only_its_own_files_are_served(server):
     import httpx
 
@@ -382,9 +379,10 @@ def test_only_its_own_files_are_served(server):
         assert answer.status_code in (403, 404), (path, answer.status_code)
 
 
+@pytest.mark.slow
 def test_a_full_queue_is_refused_as_busy(server, tmp_path):
     from gradio_client import Client, handle_file
-    from gradio_client.utils import QueueError
+    from gradio_client.exceptions import ValidationError
 
     slow = _silence(tmp_path / "minute.flac", hours=1 / 60)  # a minute: some work per request
     client = Client(server, verbose=False)
@@ -394,8 +392,8 @@ def test_a_full_queue_is_refused_as_busy(server, tmp_path):
         try:
             job.result(timeout=120)
             done += 1
-        except QueueError as error:
-            assert "Queue is full" in str(error)
+        except ValidationError as error:  # our words, not Gradio's "Queue is full"
+            assert str(error).endswith("- song: The demo is busy: 2 requests are waiting; try again in a minute."), error
             busy += 1
     assert done >= 1 and busy >= 1, (done, busy)  # one running, two waiting: the rest are told
     assert "Quadrant:" in client.predict(handle_file(str(slow)), api_name="/predict")[1]  # and it goes on
@@ -409,3 +407,92 @@ def test_a_hostile_name_never_becomes_a_path(predictor, files, tmp_path):
     assert download.resolve().parent.parent == downloads.resolve()  # inside its request's folder
     assert download.name == "x_b_y.emotion.json"
     assert app.escape_markdown("x<b>*y*[z](u)") == "x&lt;b>\\*y\\*\\[z\\](u)"
+
+
+# ---- the life of a request's files -------------------------------------------------------------
+
+
+def _uploads_left(server) -> list[Path]:
+    """The files in the server's Gradio cache other than the JSON downloads it still offers."""
+    cache = server.log.parent / "gradio"
+    return sorted(p for p in cache.rglob("*") if p.is_file() and not p.name.endswith(".emotion.json"))
+
+
+def test_each_upload_is_deleted_when_its_request_ends(server, predictor, files, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gradio_client import Client, handle_file
+
+    others = [write_audio(tmp_path / f"other{i}.wav", 2.0, 16000, seed=10 + i) for i in range(2)]
+    clients = [Client(server, verbose=False) for _ in range(3)]
+    # clients upload the same bytes at once (Gradio gives them one path) and other songs, twice; two
+    # at a time, so that one analysing and one waiting never fill the queue of two
+    jobs = [(c, files["song"]) for c in clients] + [(clients[i], others[i]) for i in range(2)]
+
+    def one(job) -> tuple:
+        client, path = job
+        return client.predict(handle_file(str(path)), api_name="/predict")
+
+    with ThreadPoolExecutor(2) as pool:
+        for _ in range(2):
+            answers = list(pool.map(one, jobs[:3])) + list(pool.map(one, jobs[3:]))
+            assert all("Quadrant:" in numbers for _, numbers, *_ in answers), [a[0] for a in answers]
+    status, *_ = clients[0].predict(handle_file(str(files["broken"])), api_name="/predict")  # an error ends it too
+    assert status.startswith("**Cannot read broken.wav**")
+    assert _uploads_left(server) == []
+    # the JSON downloads the pages show are still offered, each in its request's folder
+    offered = list((server.log.parent / "gradio").rglob("*.emotion.json"))
+    assert len(offered) >= 10 and all(p.parent.parent.name.startswith("sentio-app-") for p in offered)
+
+
+def test_upload_claims_delete_only_the_last_upload_of_a_path(tmp_path):
+    from sentio.demo.serving import UploadClaims, give_back_memory
+
+    claims = UploadClaims(keep=600)
+    upload = tmp_path / "abc" / "song.wav"
+    upload.parent.mkdir()
+    upload.write_bytes(b"x")
+    claims.claim([str(upload), str(upload)])  # two users sent the same bytes
+    assert claims.release(upload) is False and upload.exists()  # the second one still waits
+    assert claims.release(upload) is True and not upload.parent.exists()  # the last one: file and folder
+    # a file no upload handed out (a demo clip) is never deleted
+    clip = tmp_path / "clip.wav"
+    clip.write_bytes(b"x")
+    assert claims.release(clip) is False and clip.exists()
+    # released while an upload is in flight (it may be storing the same bytes again): deleted once it
+    # ends, unless that upload claimed the path anew
+    upload.parent.mkdir()
+    upload.write_bytes(b"x")
+    claims.claim([str(upload)])
+    claims.upload_started()
+    assert claims.release(upload) is True and upload.exists()
+    claims.claim([str(upload)])
+    claims.upload_finished()
+    assert upload.exists() and claims.pending(upload) == 1
+    claims.upload_started()
+    claims.release(upload)
+    claims.upload_finished()
+    assert not upload.exists()
+    # an upload nobody analysed is forgotten after `keep` (Gradio's own sweep deletes the file)
+    stale = UploadClaims(keep=0.01)
+    stale.claim([str(clip)])
+    time.sleep(0.05)
+    assert stale.release(tmp_path / "other") is False and len(stale) == 0
+    assert give_back_memory() is (sys.platform == "linux")
+
+
+def test_admission_counts_a_burst_and_forgets_requests_that_left(tmp_path):
+    from sentio.demo.serving import Admission
+
+    gate = Admission(limit=2, transit=60)
+    # a burst: none of them is in Gradio's queue yet, still only two get in
+    assert [gate.admit(queued=0) for _ in range(4)] == [None, None, 2, 2]
+    gate.started()  # one got its slot: one more may wait
+    assert gate.admit(queued=1) is None and gate.admit(queued=2) == 2
+    # two admitted requests whose clients went away before they started: once they are neither in
+    # Gradio's queue nor on their way into it, they no longer count
+    gone = Admission(limit=2, transit=0.01)
+    gone.admit(queued=0), gone.admit(queued=0)
+    time.sleep(0.05)
+    assert gone.admit(queued=0) is None and gone.waiting == 1
+    assert app.busy_message(16) == "The demo is busy: 16 requests are waiting; try again in a minute."

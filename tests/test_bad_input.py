@@ -6,16 +6,16 @@ Each case runs the real script's __main__ in this process (no interpreter start-
 from __future__ import annotations
 
 import json
-import runpy
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
 from sentio.features.extractor import SentioFeatureExtractor
 from sentio.models import build_model
-from tests.conftest import REPO, write_audio
+from sentio.models.registry import BACKBONES
+from tests.conftest import write_audio
+from tests.helpers import run_script
 from tests.tiny import TINY
 
 
@@ -57,13 +57,8 @@ def world(tmp_path_factory) -> dict[str, Path]:
     }
 
 
-def run_script(monkeypatch, script: str, *args: str) -> int:
-    monkeypatch.setattr(sys, "argv", [script, *args])
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(SystemExit) as exit_info:
-        runpy.run_path(str(REPO / script), run_name="__main__")
-    return exit_info.value.code
-
+# A backbone whose encoder has no activation checkpointing (asked of the registry, not named).
+NO_CHECKPOINTING = next(b.name for b in BACKBONES.values() if not b.model_class.supports_gradient_checkpointing)
 
 # (id, script, arguments with {placeholders} from the world fixture, expected part of the one line)
 CASES = [
@@ -83,11 +78,14 @@ CASES = [
      "--output must end in .csv or .json"),
     ("folder with no audio", "predict.py", ["--model_dir", "{run}", "{root}/empty_folder"], "no audio files to predict"),
     ("batch size 0", "predict.py", ["--model_dir", "{run}", "--batch_size", "0", "{audio}"], "--batch_size must be >= 1"),
+    ("negative file timeout", "predict.py", ["--model_dir", "{run}", "--file_timeout", "-1", "{audio}"],
+     "--file_timeout must be >= 0 seconds"),
     ("full output disk", "predict.py", ["--model_dir", "{run}", "--output", "{full_disk}", "{audio}"],
      "No space left on device"),
     # evaluate.py
     ("evaluate a folder that is not a run", "evaluate.py", ["--model_dir", "{root}/empty_folder"], "has no config.json"),
     ("negative bootstrap", "evaluate.py", ["--model_dir", "{run}", "--bootstrap", "-1"], "--bootstrap must be >= 0"),
+    ("evaluate batch size 0", "evaluate.py", ["--model_dir", "{run}", "--batch_size", "0"], "--batch_size must be >= 1"),
     ("unknown split", "evaluate.py", ["--model_dir", "{run}", "--split", "dev"], "invalid choice: 'dev'"),
     ("manifest with wrong columns", "evaluate.py", ["--model_dir", "{bad_columns}"], "manifest.csv"),
     ("manifest label out of range", "evaluate.py", ["--model_dir", "{bad_labels}"], "valence 1.7 outside [-1, 1]"),
@@ -115,6 +113,23 @@ CASES = [
     ("bad split fractions", "train.py", ["--demo", "--split_fractions", "0.5,0.5"], "--split_fractions"),
     ("negative synthetic ratio", "train.py", ["--demo", "--synthetic", "{root}", "--synthetic_ratio", "-1"],
      "--synthetic_ratio must be >= 0"),
+    ("GAN data for a dynamic target", "train.py", ["--demo", "--target", "dynamic", "--synthetic", "{root}"],
+     "--synthetic cannot be combined with --target dynamic/both"),
+    ("search of a partly frozen model", "train.py", ["--demo", "--hp_search", "2", "--unfreeze_top_layers", "1"],
+     "--hp_search searches head and training settings"),
+    ("search resuming a checkpoint", "train.py", ["--demo", "--hp_search", "2", "--resume_from_checkpoint", "{root}"],
+     "--hp_search resumes on its own"),
+    ("search space without a search", "train.py", ["--demo", "--hp_space", "{root}/space.json"],
+     "--hp_space needs --hp_search N"),
+    ("spread weight without uncertainty", "train.py", ["--demo", "--disagreement_weight", "1"],
+     "--disagreement_weight needs --uncertainty"),
+    ("two trained parts", "train.py", ["--demo", "--probe", "--unfreeze_top_layers", "2"],
+     "--probe and --unfreeze_top_layers cannot be combined"),
+    ("zero patience", "train.py", ["--demo", "--early_stopping_patience", "0"], "--early_stopping_patience must be >= 1"),
+    ("no feature workers", "train.py", ["--demo", "--preprocessing_num_workers", "0"],
+     "--preprocessing_num_workers must be >= 1"),
+    ("checkpointing an encoder without it", "train.py", ["--demo", "--model", NO_CHECKPOINTING, "--gradient_checkpointing"],
+     f"the {NO_CHECKPOINTING} encoder does not support it"),
     # prepare.py
     ("prepare features of an unknown model", "prepare.py", ["--demo", "--output_dir", "{root}/p", "--features", "bert"],
      "unknown model 'bert'"),
@@ -125,15 +140,25 @@ CASES = [
      "not a loadable ONNX model"),
     ("alpha out of range", "distill.py", ["--teacher", "{run}", "--alpha", "1.5"], "--alpha must be in [0, 1]"),
     ("unknown student", "distill.py", ["--teacher", "{run}", "--student", "resnet"], "invalid choice: 'resnet'"),
+    ("zero student width", "distill.py", ["--teacher", "{run}", "--width_mult", "0"], "--width_mult must be in (0, 4]"),
     # train_gan.py
     ("GAN of a waveform model", "train_gan.py", ["--demo", "--model", "wav2vec2", "--output_dir", "{root}/g"],
      "reads waveform features, not spectrograms"),
     ("unknown DiffAugment policy", "train_gan.py", ["--demo", "--diff_augment", "blur"], "unknown policy 'blur'"),
+    ("no synthetic windows", "train_gan.py", ["--demo", "--num_synthetic", "0"], "--num_synthetic >= 1"),
+    ("negative auxiliary weight", "train_gan.py", ["--demo", "--aux_weight", "-1"],
+     "--aux_weight and --consistency_weight must be >= 0"),
+    ("consistency without a guide", "train_gan.py", ["--demo", "--consistency_weight", "1"], "need --guide_regressor RUN"),
+    ("too few tracking samples", "train_gan.py", ["--demo", "--track_samples", "2"], "--track_samples >= 4"),
     ("GAN regressor that is not a run", "train_gan.py", ["--demo", "--regressor", "{root}/empty_folder",
                                                          "--output_dir", "{root}/g"], "has no config.json"),
     # download_model.py
     ("download while offline", "download_model.py", ["ast", "--output_dir", "{root}/m"], "HF_HUB_OFFLINE is set"),
     ("zero retries", "download_model.py", ["ast", "--output_dir", "{root}/m", "--retries", "0"], "--retries must be >= 1"),
+    # app.py (the flags only: a page is never started)
+    ("upload size without a unit", "app.py", ["--model_dir", "{run}", "--max_file_size", "lots"],
+     "--max_file_size must be a size like 50mb or 1gb"),
+    ("zero keep time", "app.py", ["--model_dir", "{run}", "--keep_files", "0"], "--keep_files must be a positive number"),
 ]
 
 

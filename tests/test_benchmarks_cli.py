@@ -7,10 +7,10 @@ import json
 import pandas as pd
 import pytest
 
-from tests.data.test_deam import write_deam_csvs
-from tests.data.test_protocols import write_deam, write_emomusic
-from tests.test_bad_input import run_script
-from tests.test_train_cli import run, tiny_checkpoint
+from tests.data.helpers import write_deam, write_emomusic
+from tests.helpers import run_python, run_script, tiny_checkpoint
+
+pytestmark = pytest.mark.slow  # trains and evaluates through the scripts
 
 ARTISTS = ["Kevin MacLeod", "Josh Woodward", "Ars Sonor", "Broke For Free", "Jahzzar", "Podington Bear", "Lee Rosevere"]
 
@@ -19,10 +19,10 @@ def test_marble_emo_train_and_evaluate(tmp_path):
     songs = [(i + 2, ARTISTS[i % len(ARTISTS)], "evaluation" if i % 5 == 0 else "development") for i in range(24)]
     root = write_emomusic(tmp_path / "emo", songs, seconds=6.0)
     out = tmp_path / "run"
-    result = run(["train.py", "--model", "vit", "--data", str(root), "--protocol", "marble-emo",
-                  "--checkpoint", str(tiny_checkpoint("vit", tmp_path / "tiny")), "--epochs", "1",
-                  "--per_device_train_batch_size", "4", "--output_dir", str(out), "--cache_dir", str(tmp_path / "cache"),
-                  "--report_to", "none", "--disable_tqdm", "true"])
+    result = run_python(["train.py", "--model", "vit", "--data", str(root), "--protocol", "marble-emo",
+                         "--checkpoint", str(tiny_checkpoint("vit", tmp_path / "tiny")), "--epochs", "1",
+                         "--per_device_train_batch_size", "4", "--output_dir", str(out), "--cache_dir", str(tmp_path / "cache"),
+                         "--report_to", "none", "--disable_tqdm", "true"])
     assert result.returncode == 0, result.stderr[-3000:]
     assert "test R²: valence" in result.stdout
     results = json.loads((out / "all_results.json").read_text())
@@ -38,7 +38,7 @@ def test_marble_emo_train_and_evaluate(tmp_path):
     assert config["label_std"] == pytest.approx([norm["std"]["valence"], norm["std"]["arousal"]])
     assert "2 unbounded outputs trained on z-scored labels" in (out / "README.md").read_text()
 
-    result = run(["evaluate.py", "--model_dir", str(out), "--bootstrap", "0"])
+    result = run_python(["evaluate.py", "--model_dir", str(out), "--bootstrap", "0"])
     assert result.returncode == 0, result.stderr[-3000:]
     assert "test R² valence" in result.stdout
     assert "protocol marble-emo (emomusic), headline r2:" in result.stdout

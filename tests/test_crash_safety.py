@@ -22,7 +22,9 @@ import pytest
 from safetensors.numpy import load_file
 
 from tests.conftest import REPO, write_audio
-from tests.test_train_cli import run, tiny_checkpoint
+from tests.helpers import run_python, tiny_checkpoint
+
+pytestmark = pytest.mark.slow  # kills child processes mid-write
 
 # Builds the features of N slow clips: each decode sleeps, so a kill lands mid-pass.
 BUILD = """
@@ -154,7 +156,7 @@ def test_training_killed_mid_epoch_resumes_to_the_uninterrupted_result(tiny_corp
               "--per_device_train_batch_size", "8", "--learning_rate", "1e-3", "--seed", "3",
               "--save_total_limit", "5", "--cache_dir", str(tmp_path / "cache"), "--report_to", "none",
               "--disable_tqdm", "true"]
-    whole = run([*common, "--output_dir", str(tmp_path / "whole")])
+    whole = run_python([*common, "--output_dir", str(tmp_path / "whole")])
     assert whole.returncode == 0, whole.stderr[-3000:]
 
     killed = tmp_path / "killed"
@@ -164,7 +166,7 @@ def test_training_killed_mid_epoch_resumes_to_the_uninterrupted_result(tiny_corp
     victim.send_signal(signal.SIGKILL)
     victim.wait()
     assert not (killed / "model.safetensors").exists()  # it really died before the end
-    resumed = run([*common, "--output_dir", str(killed), "--resume_from_checkpoint", "last"])
+    resumed = run_python([*common, "--output_dir", str(killed), "--resume_from_checkpoint", "last"])
     assert resumed.returncode == 0, resumed.stderr[-3000:]
 
     expected, got = load_file(tmp_path / "whole" / "model.safetensors"), load_file(killed / "model.safetensors")
@@ -178,7 +180,7 @@ def test_training_killed_mid_epoch_resumes_to_the_uninterrupted_result(tiny_corp
 
 
 def test_resume_without_a_checkpoint_is_one_line(tmp_path):
-    result = run(["train.py", "--model", "ast", "--demo", "--output_dir", str(tmp_path / "empty"),
-                  "--resume_from_checkpoint", "last"])
+    result = run_python(["train.py", "--model", "ast", "--demo", "--output_dir", str(tmp_path / "empty"),
+                         "--resume_from_checkpoint", "last"])
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("train.py: error: --resume_from_checkpoint last: ")

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import REPO
-from tests.test_train_cli import run, tiny_checkpoint
+from tests.helpers import run_python, tiny_checkpoint
 
 
 def test_readme_quick_start_says_how_to_use_the_environment_make_builds():
@@ -18,13 +18,14 @@ def test_readme_quick_start_says_how_to_use_the_environment_make_builds():
     assert "source .venv/bin/activate" in quick[:first_python] and ".venv/bin/python" in quick[:first_python]
 
 
+@pytest.mark.slow
 def test_too_few_songs_for_a_split_is_one_line_before_training(tiny_corpus, tmp_path):
     """10 clips split 80/10/10 leave one validation song: refused at once, not after training."""
     out = tmp_path / "run"
-    result = run(["train.py", "--model", "ast", "--demo", "--demo_dir", str(tiny_corpus), "--demo_num_clips", "16",
-                  "--demo_seed", "5", "--checkpoint", str(tiny_checkpoint("ast", tmp_path / "tiny")),
-                  "--split_fractions", "0.88,0.06,0.06", "--epochs", "1", "--output_dir", str(out),
-                  "--cache_dir", str(tmp_path / "cache"), "--report_to", "none"])
+    result = run_python(["train.py", "--model", "ast", "--demo", "--demo_dir", str(tiny_corpus), "--demo_num_clips", "16",
+                         "--demo_seed", "5", "--checkpoint", str(tiny_checkpoint("ast", tmp_path / "tiny")),
+                         "--split_fractions", "0.88,0.06,0.06", "--epochs", "1", "--output_dir", str(out),
+                         "--cache_dir", str(tmp_path / "cache"), "--report_to", "none"])
     assert result.returncode == 2, result.stderr[-3000:]
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("train.py: error: 16 songs split (seeded group-level split")
@@ -45,6 +46,7 @@ def test_check_split_sizes_passes_enough_songs_and_names_an_empty_split():
         check_split_sizes(manifest.assign(split=["validation"] * 3 + ["test"] * 3))
 
 
+@pytest.mark.slow
 def test_training_into_a_folder_that_holds_a_run_is_refused(tiny_corpus, tmp_path):
     out = tmp_path / "run"
     (out / "checkpoint-450").mkdir(parents=True)
@@ -53,21 +55,22 @@ def test_training_into_a_folder_that_holds_a_run_is_refused(tiny_corpus, tmp_pat
               "--demo_seed", "5", "--checkpoint", str(tiny_checkpoint("ast", tmp_path / "tiny")), "--epochs", "1",
               "--per_device_train_batch_size", "4", "--output_dir", str(out), "--cache_dir", str(tmp_path / "cache"),
               "--report_to", "none", "--disable_tqdm", "true"]
-    result = run(common)
+    result = run_python(common)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == (
         f"train.py: error: --output_dir {out} already holds a run (checkpoint-450, eval-test): choose another "
         "--output_dir, pass --overwrite_output_dir to train into it anyway, or --resume_from_checkpoint last to "
         "continue it")
     assert not (out / "manifest.csv").exists()
-    result = run([*common, "--overwrite_output_dir"])
+    result = run_python([*common, "--overwrite_output_dir"])
     assert result.returncode == 0, result.stderr[-3000:]
     assert (out / "model.safetensors").is_file()
 
 
+@pytest.mark.slow
 def test_a_failed_run_leaves_no_empty_folder(tmp_path):
     out = tmp_path / "runs" / "ast"
-    result = run(["train.py", "--model", "ast", "--data", str(tmp_path / "nowhere"), "--output_dir", str(out)])
+    result = run_python(["train.py", "--model", "ast", "--data", str(tmp_path / "nowhere"), "--output_dir", str(out)])
     assert result.returncode == 2 and "no such file or folder" in result.stderr
     assert not out.exists() and not (tmp_path / "runs").exists()
 
@@ -93,12 +96,10 @@ def test_a_run_path_before_make_demo_is_one_line_without_the_hub(tmp_path, monke
 
 
 def script(*args: str):
-    import subprocess
-    import sys
-
-    return subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=120)
+    return run_python(list(args), timeout=120)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("argv, flag", [(["train.py", "--modle", "ast"], "--model"),
                                         (["evaluate.py", "--model_dri", "x"], "--model_dir"),
                                         (["predict.py", "--model_dir", "x", "--timelne", "a.wav"], "--timeline")])
@@ -109,6 +110,7 @@ def test_a_mistyped_flag_gets_did_you_mean(argv, flag):
                                                    f"did you mean {flag}?"]
 
 
+@pytest.mark.slow
 def test_help_shows_sentios_flags_and_the_passed_through_ones_behind_help_all():
     short, full = script("train.py", "--help"), script("train.py", "--help-all")
     assert short.returncode == full.returncode == 0

@@ -154,11 +154,13 @@ def _loaded_after(code: str) -> set[str]:
     return set(out.stdout.split())
 
 
+@pytest.mark.slow
 def test_a_module_of_the_package_loads_no_torch():
     loaded = _loaded_after("import sentio.data.labels")
     assert "torch" not in loaded and "transformers" not in loaded
 
 
+@pytest.mark.slow
 def test_scripts_top_level_imports_load_no_model_code():
     """What each script imports before parsing its flags: no torch model code and no registration
     (train.py and friends load torch for transformers' TrainingArguments, not for Sentio's models)."""
@@ -172,6 +174,7 @@ def test_scripts_top_level_imports_load_no_model_code():
     assert not any(name.startswith("transformers.models.audio_spectrogram_transformer") for name in loaded)
 
 
+@pytest.mark.slow
 def test_predict_and_app_top_level_imports_load_no_torch():
     for script in ("predict.py", "app.py", "download_model.py"):
         tree = ast.parse((REPO / script).read_text())
@@ -179,6 +182,7 @@ def test_predict_and_app_top_level_imports_load_no_torch():
         assert "torch" not in _loaded_after(code), script
 
 
+@pytest.mark.slow
 def test_legacy_feature_kinds_load_without_the_model_package(tmp_path):
     """A run saved by an older version names its features after the backbone (`ast`); an exported
     .onnx run is loaded without ever importing sentio.models, and must still read it."""

@@ -1,14 +1,16 @@
 import json
-import os
 import subprocess
-import sys
 
-from tests.conftest import REPO, write_audio
+import pytest
+
+from tests.conftest import write_audio
+from tests.helpers import run_python
+
+pytestmark = pytest.mark.slow  # prepare.py as a child process
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "prepare.py", *args], cwd=REPO, capture_output=True, text=True, timeout=180,
-                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    return run_python(["prepare.py", *args], timeout=180)
 
 
 def test_prepare_writes_manifest_report_and_features(tmp_path):

@@ -1,5 +1,12 @@
 """Tiny model configs shared by the tests (hidden 32, 2 layers: a forward pass takes milliseconds)."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+
 _COMMON = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, head_hidden_size=16)
 TINY = {
     # 32 mel bins x 64 frames, patch 16, strides 10 -> 2 x 5 = 10 patches (+ CLS + distillation).
@@ -24,3 +31,13 @@ TINY = {
         head_hidden_size=16,
     ),  # fmt: skip
 }
+
+
+def tiny_inputs(name: str, batch: int = 3, seed: int = 0) -> torch.Tensor:
+    """Random input of `batch` items for the tiny config of backbone `name`."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    shape = {"ast": (batch, 64, 32), "wav2vec2": (batch, 1600), "vit": (batch, 32, 32), "mert": (batch, 1600),
+             "clap": (batch, 201, 16)}[name]
+    return torch.randn(shape, generator=g)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 from transformers import TrainingArguments
 
 from .data.sources import DataSourceSpec
 from .errors import ArgumentError
-from .choices import LAYER_LAST, LAYER_WEIGHTED, LOSSES, POOLING_MODES, TRAIN_WINDOWS, TRAINING_TARGETS
+from .choices import LAYER_LAST, LAYER_WEIGHTED, LOSSES, POOLING_MODES, TARGET_STATIC, TRAIN_WINDOWS, TRAINING_TARGETS
 
 logger = logging.getLogger(__name__)
 
@@ -239,3 +240,46 @@ class EmotionTrainingArguments(TrainingArguments):
                 logger.warning("--bf16 on a CPU runs through autocast and is much slower than float32 on most "
                                "CPUs (18x measured on a 2-core x86 machine); drop it unless this CPU has fast bf16")
         super().__post_init__()
+
+
+# train.py's rules across its argument groups. Each group checks its own flags in __post_init__;
+# the rules that join two groups live here, and those that ask the chosen backbone right after them.
+
+
+def check_train_flags(model_args: ModelArguments, synthetic_args: SyntheticArguments,
+                      training_args: EmotionTrainingArguments, search_args: SearchArguments) -> None:
+    """The flags of train.py's groups that cannot go together: refused at parse time."""
+    if synthetic_args.synthetic and model_args.target != TARGET_STATIC:
+        raise ArgumentError("--synthetic cannot be combined with --target dynamic/both: GAN windows have no 2 Hz labels")
+    if synthetic_args.synthetic and model_args.probe:
+        raise ArgumentError("--synthetic cannot be combined with --probe: GAN windows are features, and a probe "
+                            "trains on cached encoder embeddings")
+    if search_args.hp_search and (model_args.lora or model_args.unfreeze_top_layers):
+        raise ArgumentError("--hp_search searches head and training settings of a fine-tune or a probe: drop --lora / "
+                            "--unfreeze_top_layers, or search without them")
+    if search_args.hp_search:
+        if training_args.resume_from_checkpoint:
+            raise ArgumentError("--hp_search resumes on its own (rerun the same command); drop --resume_from_checkpoint")
+        if training_args.world_size > 1:
+            raise ArgumentError("--hp_search runs in one process: start train.py without torchrun/accelerate launch")
+        if training_args.eval_strategy == "no" or not training_args.metric_for_best_model:
+            raise ArgumentError("--hp_search scores each trial on the validation split: keep --eval_strategy and "
+                                "--metric_for_best_model")
+
+
+def check_train_backbone(plan: Any, model_args: ModelArguments, synthetic_args: SyntheticArguments,
+                         training_args: EmotionTrainingArguments) -> None:
+    """train.py's flags against the backbone they chose (`plan`, a models.plan.ModelPlan), before
+    any data work. Reads the architecture's config, no weights."""
+    backbone = plan.backbone
+    if synthetic_args.synthetic and not backbone.is_spectrogram:
+        raise ArgumentError(f"--synthetic: --model {backbone.name} reads {backbone.feature_kind} features, "
+                            "and GAN windows exist only for spectrogram backbones; drop --synthetic")
+    if (training_args.activation_checkpointing or training_args.gradient_checkpointing) and \
+            not backbone.model_class.supports_gradient_checkpointing:
+        raise ArgumentError(f"--activation_checkpointing: the {backbone.name} encoder does not support it; "
+                            "drop the flag (or lower the batch size / use --gradient_accumulation_steps)")
+    if model_args.lora or model_args.unfreeze_top_layers:  # their flags against the architecture
+        from .training.freeze import check_trained_part
+
+        check_trained_part(model_args, backbone, plan.architecture())

@@ -6,20 +6,7 @@ import pytest
 
 from sentio.data.deam import DeamLayoutError, DeamReader, deam_subset, resolve_swapped_subsets
 from sentio.data.splits import read_split_files
-
-SONG_LEVEL = "DEAM_Annotations/annotations/annotations averaged per song/song_level"
-HEADER1 = "song_id, valence_mean, valence_std, arousal_mean, arousal_std"
-HEADER2 = ("song_id, valence_mean, valence_std, valence_ max_mean, valence_max_std, valence_min_mean, valence_min_std, "
-           "arousal_mean, arousal_std, arousal_max_mean, arousal_max_std, arousal_min_mean, arousal_min_std")
-
-
-def write_deam_csvs(folder: Path) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    rows1 = ["2,3.1,0.94,3,0.63", "1005,5,1.2,6.5,1.1"]
-    rows2 = ["2001,3.2,0.98,5.0,1.41,2.2,0.98,6.6,0.8,8.6,0.49,3.4,1.02"]
-    (folder / "static_annotations_averaged_songs_1_2000.csv").write_bytes(("\r\n".join([HEADER1, *rows1]) + "\r\n").encode())
-    (folder / "static_annotations_averaged_songs_2000_2058.csv").write_bytes(("\r\n".join([HEADER2, *rows2]) + "\r\n").encode())
-
+from tests.data.helpers import HEADER1, SONG_LEVEL, write_deam_csvs
 
 @pytest.mark.parametrize("layout", ["kaggle", "archive"])
 def test_reader_handles_both_layouts_and_header_quirks(tmp_path, layout):

@@ -243,6 +243,7 @@ def run_prepare(*args: str, env: dict | None = None) -> subprocess.CompletedProc
                           env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})})
 
 
+@pytest.mark.slow
 def test_several_sources_bad_input_is_one_line(two_datasets, tmp_path):
     deam, emo = two_datasets
     # Chromaprint missing (a stand-in module that fails to import, as pyacoustid does without the library)

@@ -1,7 +1,6 @@
 """PMEmo2019: detection, the [0, 1] scale, spreads, unlabelled choruses, and what a frameTime describes."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,28 +12,7 @@ from sentio.data.pmemo import UNLABELLED_REASON, PmemoReader, is_pmemo
 from sentio.data.readers import open_reader
 from sentio.data.sources import prepare_manifest
 from sentio.errors import MissingFileError
-from tests.conftest import write_audio
-
-
-def write_pmemo(root: Path, seconds: float = 3.0) -> Path:
-    """A PMEmo2019 folder in the release's formats: songs 1 and 4 labelled, 7 a short chorus without
-    labels, 9 labelled without its audio. The dynamic file starts at frameTime 0.5 here (the release's
-    at 15.5) so the clips stay short; song 1's last frameTime lies past its audio's end."""
-    ann = root / "annotations"
-    ann.mkdir(parents=True)
-    (root / "metadata.csv").write_text(
-        "musicId,fileName,title,artist,album,duration,chorus_start_time,chorus_end_time\n"
-        '1,1.mp3,A,Artist One,"Album, Vol. 2",3.0,02:35,02:38\n4,4.mp3,B,Artist Two,X,3.0,01:00,01:03\n'
-        "7,7.mp3,C,Artist Three,Y,3.0,00:10,00:13\n9,9.mp3,D,Artist Four,Z,3.0,00:10,00:13\n")
-    (ann / "static_annotations.csv").write_text("musicId,Arousal(mean),Valence(mean)\n1,0.4,0.575\n4,0.25,1\n9,0.5,0.5\n")
-    (ann / "static_annotations_std.csv").write_text("musicId,Arousal(std),Valence(std)\n1,0.15,0.2\n4,0.1,0.05\n9,0.1,0.1\n")
-    rows = ["musicId,frameTime,Arousal(mean),Valence(mean)"]
-    rows += [f"1,{t:.1f},0.25,0.75" for t in (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5)]
-    rows += ["4,0.5,0.5,0.5", "4,1.0,x,0.5"]
-    (ann / "dynamic_annotations.csv").write_text("\n".join(rows) + "\n")
-    for sid in (1, 4, 7):
-        write_audio(root / "chorus" / f"{sid}.mp3", seconds=seconds, sr=16000, seed=sid)
-    return root
+from tests.data.helpers import write_pmemo
 
 
 def test_prepare_reads_a_pmemo_folder(tmp_path):

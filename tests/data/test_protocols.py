@@ -2,7 +2,6 @@
 
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,35 +14,7 @@ from sentio.data.protocols.marble_emo import artist_split, normalise_artist
 from sentio.data.protocols.music2emo import known_group, published_conflicts, published_lists
 from sentio.data.sources import prepare_manifest
 from sentio.errors import ArgumentError
-from tests.conftest import write_audio
-from tests.data.test_deam import HEADER1, HEADER2, SONG_LEVEL
-
-
-def write_emomusic(root: Path, songs: list[tuple[int, str, str]], seconds: float = 1.0) -> Path:
-    """An EmoMusic folder of (song id, artist, MediaEval 2013 set) with audio and distinct labels."""
-    ann = root / "annotations"
-    ann.mkdir(parents=True)
-    rows = ["song_id,mean_arousal,std_arousal,mean_valence,std_valence"]
-    rows += [f"{sid},{2 + (i * 5) % 7:.1f},1,{3 + (i * 3) % 5:.1f},1" for i, (sid, _, _) in enumerate(songs)]
-    (ann / "static_annotations.csv").write_text("\n".join(rows) + "\n")
-    info = ['"song_id","file_name","Artist","Song title","Mediaeval 2013 set"']
-    info += [f'{sid},"\t{sid}.mp3","{artist}\t","\tT\t","{subset}"' for sid, artist, subset in songs]
-    (root / "songs_info.csv").write_text("\n".join(info) + "\n")
-    for sid, _, _ in songs:
-        write_audio(root / "clips_45seconds" / f"{sid}.mp3", seconds=seconds, sr=16000, seed=sid)
-    return root
-
-
-def write_deam(root: Path, ids: list[int], seconds: float = 1.0) -> Path:
-    folder = root / SONG_LEVEL
-    folder.mkdir(parents=True)
-    small = [f"{i},{3 + i % 5},1,{4 + i % 3},1" for i in ids if i <= 2000]
-    full = [f"{i},{3 + i % 5},1,5,1,2,1,{4 + i % 3},1,8,1,3,1" for i in ids if i > 2000]
-    (folder / "static_annotations_averaged_songs_1_2000.csv").write_bytes(("\r\n".join([HEADER1, *small]) + "\r\n").encode())
-    (folder / "static_annotations_averaged_songs_2000_2058.csv").write_bytes(("\r\n".join([HEADER2, *full]) + "\r\n").encode())
-    for i in ids:
-        write_audio(root / "DEAM_audio" / "MEMD_audio" / f"{i}.mp3", seconds=seconds, sr=16000, seed=i)
-    return root
+from tests.data.helpers import write_deam, write_emomusic, write_pmemo
 
 
 def test_registry_and_published_numbers():
@@ -220,8 +191,6 @@ def test_headline_of_each_kind_and_the_leakage_notes():
 def test_music2emo_takes_its_three_datasets_in_one_run(tmp_path):
     """DEAM + EmoMusic + PMEmo together (the paper's joint training): the lists split every dataset, a
     DEAM test song's EmoMusic train copy is left out, and the copies of one song train as one row."""
-    from tests.data.test_pmemo import write_pmemo
-
     emo = write_emomusic(tmp_path / "emo", [(2, "A", "development"), (24, "B", "development"), (3, "C", "evaluation")])
     deam = write_deam(tmp_path / "deam", [2, 24, 1795])  # 2: train in both lists; 24: DEAM test, EmoMusic train
     pmemo = write_pmemo(tmp_path / "PMEmo2019")

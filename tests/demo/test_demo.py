@@ -38,7 +38,9 @@ HEADER_B = (
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
-    return generate_demo(tmp_path_factory.mktemp("demo") / "demo", num_clips=12, seed=1)
+    # in this process (no pool of spawned interpreters): the fast lane starts no child process, and
+    # the clips do not depend on the workers (test_deterministic_and_worker_independent)
+    return generate_demo(tmp_path_factory.mktemp("demo") / "demo", num_clips=12, seed=1, num_workers=1)
 
 
 def rows(path: Path) -> list[list[str]]:
@@ -340,6 +342,7 @@ def test_texture_grows_with_divisiveness() -> None:
     assert np.corrcoef(*spectra)[0, 1] > 0.95
 
 
+@pytest.mark.slow  # a pool of spawned interpreters
 def test_deterministic_and_worker_independent(tmp_path: Path) -> None:
     a = generate_demo(tmp_path / "a", num_clips=4, seed=5, num_workers=1)
     b = generate_demo(tmp_path / "b", num_clips=4, seed=5, num_workers=2)
@@ -352,12 +355,14 @@ def test_deterministic_and_worker_independent(tmp_path: Path) -> None:
     assert sr_a == sr_b and np.array_equal(wave_a, wave_b)
 
 
+@pytest.mark.slow  # synthesises whole corpora again
 def test_seed_changes_corpus(tmp_path: Path) -> None:
     a = generate_demo(tmp_path / "a", num_clips=2, seed=7, num_workers=1)
     b = generate_demo(tmp_path / "b", num_clips=2, seed=8, num_workers=1)
     assert (a / ANNOTATION_SUBDIR / CSV_1_2000).read_bytes() != (b / ANNOTATION_SUBDIR / CSV_1_2000).read_bytes()
 
 
+@pytest.mark.slow  # synthesises whole corpora again
 def test_ensure_demo_reuses_and_regenerates(tmp_path: Path) -> None:
     out = ensure_demo(tmp_path / "demo", num_clips=2, seed=0)
     marker = out / "demo.json"
@@ -370,6 +375,7 @@ def test_ensure_demo_reuses_and_regenerates(tmp_path: Path) -> None:
     assert sorted(os.listdir(tmp_path)) == ["demo"]
 
 
+@pytest.mark.slow  # synthesises whole corpora again
 def test_ensure_demo_regenerates_version_1(tmp_path: Path) -> None:
     out = ensure_demo(tmp_path / "demo", num_clips=2, seed=0)
     marker = json.loads((out / "demo.json").read_text())
@@ -409,6 +415,7 @@ def test_refuses_foreign_folder_and_bad_args(tmp_path: Path, capsys: pytest.Capt
     assert "num_clips" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # synthesises whole corpora again
 def test_demo_variant_is_other_music_with_biased_raters(tmp_path):
     """Variant 1 (cross-dataset benchmarks): same ids and truth as variant 0, other audio, raters shifted."""
     import pandas as pd

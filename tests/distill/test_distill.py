@@ -7,7 +7,6 @@ import csv
 import io
 import json
 import os
-import runpy
 import subprocess
 import sys
 
@@ -18,7 +17,10 @@ import torch
 from sentio.features.extractor import SentioFeatureExtractor
 from sentio.models import StudentForEmotionRegression, build_model
 from tests.conftest import REPO
+from tests.helpers import run_script
 from tests.tiny import TINY
+
+pytestmark = pytest.mark.slow  # a teacher and a student trained, exported and timed
 
 # Tolerances: the fp32 graph computes what PyTorch computes (op order aside). int8 rounds weights
 # and activations to 256 levels; on this tiny, barely trained student the outputs (in (-1, 1))
@@ -42,14 +44,6 @@ def teacher_run(tmp_path_factory):
     build_model("ast", from_scratch=True, config_overrides=TINY["ast"]).save_pretrained(folder)
     SentioFeatureExtractor(feature_kind="ast", max_length=64, num_mel_bins=32).save_pretrained(folder)
     return folder, manifest
-
-
-def run_script(monkeypatch, script: str, *args: str) -> int:
-    """A top-level script's __main__ in this process (no interpreter/torch start-up): its exit status."""
-    monkeypatch.setattr(sys, "argv", [script, *args])
-    with pytest.raises(SystemExit) as exit_info:
-        runpy.run_path(str(REPO / script), run_name="__main__")
-    return exit_info.value.code
 
 
 @pytest.fixture(scope="module")

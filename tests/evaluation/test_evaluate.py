@@ -87,6 +87,7 @@ def direct_song_predictions(run: Path, paths: dict[str, str]) -> dict[str, np.nd
     return out
 
 
+@pytest.mark.slow
 def test_report_matches_predictions_and_model(song_eval, tiny_run):
     from sentio.data.labels import QUADRANTS, quadrant
     from sentio.metrics import DIMENSIONS, METRICS, regression_metrics
@@ -134,6 +135,7 @@ def test_report_matches_predictions_and_model(song_eval, tiny_run):
     assert (table["quadrant_pred"] == quadrant(table["valence_pred"], table["arousal_pred"])).all()
 
 
+@pytest.mark.slow
 def test_pictures_and_markdown(song_eval):
     from PIL import Image
 
@@ -152,6 +154,7 @@ def test_pictures_and_markdown(song_eval):
     assert "## By subset" in md and "| 2013 |" in md and "Quadrants" in md and "[" in md.split("| valence |")[1]
 
 
+@pytest.mark.slow
 def test_per_window_without_training_log(tiny_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
@@ -169,6 +172,7 @@ def test_per_window_without_training_log(tiny_run, tmp_path):
     assert all((out / f).is_file() for f in FIGURES)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["no_config", "empty_split"])
 def test_bad_input_exits_2_with_one_line(case, tiny_run, tmp_path):
     args = ["--model_dir", str(tmp_path)] if case == "no_config" else ["--model_dir", str(tiny_run), "--split", "validation",
@@ -180,6 +184,7 @@ def test_bad_input_exits_2_with_one_line(case, tiny_run, tmp_path):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_help_lists_the_flags():
     result = subprocess.run([sys.executable, "evaluate.py", "--help"], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -224,6 +229,7 @@ def test_curve_bootstrap_statistic_from_sums_equals_recomputing_the_metrics():
         np.testing.assert_allclose(statistic(draw), [expected[k] for k in keys], rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_another_dataset_leaves_out_the_songs_the_run_trained_on(tiny_run, tmp_path):
     """--data OTHER: OTHER's test songs that are the run's train songs (here the same file) are left out and counted."""
     manifest = pd.read_csv(tiny_run / "manifest.csv", dtype=str)
@@ -275,6 +281,7 @@ def test_bootstrap_of_the_song_metrics_takes_well_under_a_second():
     assert unit["mean"]["ccc"]["ci_low"] < unit["mean"]["ccc"]["value"] < unit["mean"]["ccc"]["ci_high"]
 
 
+@pytest.mark.slow
 def test_split_all_scores_every_song_and_one_song_is_na_never_zero(tiny_run, tmp_path):
     result = run_eval(["--model_dir", str(tiny_run), "--split", "all", "--output_dir", str(tmp_path / "all"),
                        "--bootstrap", "50"], tiny_run.parent / "cache")

@@ -170,6 +170,7 @@ NUM_PROC_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_num_proc_2_after_parent_torch_op(corpus, tmp_path):
     manifest, cache = corpus
     csv = tmp_path / "manifest.csv"

@@ -35,6 +35,7 @@ def _children() -> list[int]:
         return [int(c) for c in f.read().split()]
 
 
+@pytest.mark.slow
 def test_blocks_join_to_the_whole_decode_and_are_resampled(tmp_path):
     path = _m4a(tmp_path / "song.m4a", 7.0)
     whole = load_audio(path, 16000)
@@ -44,6 +45,7 @@ def test_blocks_join_to_the_whole_decode_and_are_resampled(tmp_path):
     assert np.abs(whole[: 16000 * 4]).max() > 0.1 and np.abs(whole[16000 * 6 :]).max() < 0.01  # tone, then silence
 
 
+@pytest.mark.slow
 def test_the_child_is_killed_when_reading_stops_early(tmp_path):
     path = _m4a(tmp_path / "song.m4a", 30.0)
     before = set(_children())
@@ -81,6 +83,7 @@ def _peak(path: str) -> dict:
     return json.loads(out.stdout)
 
 
+@pytest.mark.slow
 def test_an_hour_of_m4a_needs_no_more_memory_than_ten_minutes(tmp_path):
     short, long = _m4a(tmp_path / "ten.m4a", 600.0), _m4a(tmp_path / "hour.m4a", 3600.0)
     p10, p60 = _peak(short), _peak(long)

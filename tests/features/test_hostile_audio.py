@@ -57,6 +57,7 @@ def _peak_rss_mb(path: Path) -> tuple[float, str]:
     return peak, outcome
 
 
+@pytest.mark.slow
 def test_a_1_hz_header_is_refused_before_allocating(tmp_path):
     good = _noise_wav(tmp_path / "good.wav", 132_000)  # 264 KB, 3 s at 44.1 kHz
     bomb = _patched(good, tmp_path / "bomb.wav", 24, struct.pack("<II", 1, 2))  # rate 1 Hz, byte rate 2

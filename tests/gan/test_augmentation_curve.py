@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.gan.helpers import labelled_clips
-from tests.test_train_cli import run
+from tests.helpers import run_python
+
+pytestmark = pytest.mark.slow  # a whole study as a child process
 
 
 def test_smoke_study_writes_table_and_figure_and_resumes(tmp_path):
@@ -14,7 +18,7 @@ def test_smoke_study_writes_table_and_figure_and_resumes(tmp_path):
     data = labelled_clips(tmp_path, seconds=6.0)  # two full 2.56 s windows of the compact AST per clip
     argv = ["bench/augmentation_curve.py", "--smoke", "--data", str(data), "--label_scale=-1-1",
             "--cache_dir", str(tmp_path / "cache"), "--output_dir", str(out), "--bootstrap", "200"]
-    result = run(argv)
+    result = run_python(argv)
     assert result.returncode == 0, result.stderr[-3000:]
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     # 2 fractions x 4 arms x 2 seeds, every cell the same steps, the same real test songs
@@ -40,7 +44,7 @@ def test_smoke_study_writes_table_and_figure_and_resumes(tmp_path):
     # An interruption: the last cell lost, its line cut mid-write. The rerun redoes that cell only.
     lines = (out / "results.jsonl").read_text().splitlines()
     (out / "results.jsonl").write_text("\n".join(lines[:-1]) + "\n" + lines[-1][:40])
-    result = run(argv)
+    result = run_python(argv)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "15 finished cells found" in result.stderr
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()[:-2]]

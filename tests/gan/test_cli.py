@@ -8,10 +8,13 @@ import os
 
 import numpy as np
 import pandas as pd
+import pytest
 import soundfile as sf
 
 from tests.gan.helpers import labelled_clips
-from tests.test_train_cli import run, tiny_checkpoint
+from tests.helpers import run_python, tiny_checkpoint
+
+pytestmark = pytest.mark.slow  # train_gan.py and train.py as child processes
 
 
 def test_train_gan_then_train_with_synthetic(tmp_path):
@@ -22,14 +25,14 @@ def test_train_gan_then_train_with_synthetic(tmp_path):
              "--per_device_train_batch_size", "4", "--disable_tqdm", "true", "--report_to", "none"]
 
     # a real-only regressor for the quality report's embeddings
-    result = run([*train, "--output_dir", str(tmp_path / "regressor")])
+    result = run_python([*train, "--output_dir", str(tmp_path / "regressor")])
     assert result.returncode == 0, result.stderr[-3000:]
 
     gan = tmp_path / "gan"
-    result = run(["train_gan.py", *common, "--checkpoint", str(tiny), "--epochs", "2", "--num_synthetic", "16",
-                  "--output_dir", str(gan), "--gan_height", "16", "--gan_width", "16", "--gan_channels", "8",
-                  "--z_dim", "16", "--batch_size", "8", "--num_threads", "1", "--num_audio", "2", "--num_grid", "2",
-                  "--regressor", str(tmp_path / "regressor"), "--tstr_epochs", "1", "--progress", "false"])
+    result = run_python(["train_gan.py", *common, "--checkpoint", str(tiny), "--epochs", "2", "--num_synthetic", "16",
+                         "--output_dir", str(gan), "--gan_height", "16", "--gan_width", "16", "--gan_channels", "8",
+                         "--z_dim", "16", "--batch_size", "8", "--num_threads", "1", "--num_audio", "2", "--num_grid", "2",
+                         "--regressor", str(tmp_path / "regressor"), "--tstr_epochs", "1", "--progress", "false"])
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((gan / "gan_report.json").read_text())
     assert report["epochs_done"] == 2 and report["train_songs"] == 8 and report["num_synthetic"] == 16
@@ -54,12 +57,12 @@ def test_train_gan_then_train_with_synthetic(tmp_path):
     songs = pd.read_csv(tmp_path / "regressor" / "manifest.csv").query("split == 'train'")["song_id"].astype(str)
     (tmp_path / "songs.txt").write_text("\n".join(songs[:4]) + "\n")
     steered = tmp_path / "steered"
-    result = run(["train_gan.py", *common, "--checkpoint", str(tiny), "--epochs", "1", "--num_synthetic", "24",
-                  "--output_dir", str(steered), "--gan_height", "16", "--gan_width", "16", "--gan_channels", "8",
-                  "--z_dim", "16", "--batch_size", "4", "--num_threads", "1", "--num_audio", "1", "--num_grid", "1",
-                  "--train_songs", str(tmp_path / "songs.txt"), "--guide_regressor", str(tmp_path / "regressor"),
-                  "--aux_weight", "0.5", "--consistency_weight", "1", "--filter_consistency", "0.6",
-                  "--track_every", "1", "--track_samples", "8", "--progress", "false"])
+    result = run_python(["train_gan.py", *common, "--checkpoint", str(tiny), "--epochs", "1", "--num_synthetic", "24",
+                         "--output_dir", str(steered), "--gan_height", "16", "--gan_width", "16", "--gan_channels", "8",
+                         "--z_dim", "16", "--batch_size", "4", "--num_threads", "1", "--num_audio", "1", "--num_grid", "1",
+                         "--train_songs", str(tmp_path / "songs.txt"), "--guide_regressor", str(tmp_path / "regressor"),
+                         "--aux_weight", "0.5", "--consistency_weight", "1", "--filter_consistency", "0.6",
+                         "--track_every", "1", "--track_samples", "8", "--progress", "false"])
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((steered / "gan_report.json").read_text())
     assert report["train_songs"] == 4 and {"d_aux", "g_aux", "g_consistency"} <= set(report["history"][0])
@@ -77,7 +80,7 @@ def test_train_gan_then_train_with_synthetic(tmp_path):
     assert (np.abs(predicted - written["labels"]) <= 0.6 + 1e-5).all()
 
     out = tmp_path / "mixed"
-    result = run([*train, "--output_dir", str(out), "--synthetic", str(gan), "--synthetic_ratio", "1"])
+    result = run_python([*train, "--output_dir", str(out), "--synthetic", str(gan), "--synthetic_ratio", "1"])
     assert result.returncode == 0, result.stderr[-3000:]
     results = json.loads((out / "all_results.json").read_text())
     assert results["synthetic_rows"] == 8 and np.isfinite(results["test_ccc_mean"])
@@ -87,14 +90,14 @@ def test_train_gan_then_train_with_synthetic(tmp_path):
     assert "synthetic GAN windows" in (out / "README.md").read_text()
 
     # a run whose features differ from the synthetic ones is refused in one line
-    result = run([*train, "--output_dir", str(tmp_path / "bad"), "--synthetic", str(gan), "--dataset_stats"])
+    result = run_python([*train, "--output_dir", str(tmp_path / "bad"), "--synthetic", str(gan), "--dataset_stats"])
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("train.py: error: ")
     assert "synthetic features were made with mean=-4.26" in result.stderr.splitlines()[-1]
 
 
 def test_wav2vec2_is_refused_in_one_line(tmp_path):
-    result = run(["train_gan.py", "--model", "wav2vec2", "--demo", "--output_dir", str(tmp_path / "g")])
+    result = run_python(["train_gan.py", "--model", "wav2vec2", "--demo", "--output_dir", str(tmp_path / "g")])
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == (
         "train_gan.py: error: --model wav2vec2 reads waveform features, not spectrograms: the GAN imitates spectrogram "
@@ -133,7 +136,7 @@ def test_kill_9_mid_training_then_the_rerun_resumes(tmp_path):
     saved = torch.load(gan / "gan_checkpoint.pt", weights_only=False)  # whole, whatever the moment of the kill
     assert 1 <= saved["epoch"] < 30
 
-    result = run(argv)
+    result = run_python(argv)
     assert result.returncode == 0, result.stderr[-3000:]
     resumed_at = int(result.stderr.split("resumed from")[1].split("at epoch")[1].split()[0])
     assert resumed_at >= saved["epoch"]

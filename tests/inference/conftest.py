@@ -9,6 +9,7 @@ import torch
 
 from sentio.features.extractor import SentioFeatureExtractor
 from sentio.models import build_model
+from tests.helpers import run_script
 from tests.tiny import TINY
 
 
@@ -20,3 +21,13 @@ def run(tmp_path_factory) -> Path:
     build_model("ast", from_scratch=True, config_overrides=TINY["ast"]).save_pretrained(folder)
     SentioFeatureExtractor("fbank", max_length=64, num_mel_bins=32).save_pretrained(folder)
     return folder
+
+
+@pytest.fixture
+def predict_py(monkeypatch, capsys):
+    """predict.py's __main__ in this process (no start-up cost): (exit status, stderr)."""
+
+    def call(*args: str) -> tuple[int, str]:
+        return run_script(monkeypatch, "predict.py", *args), capsys.readouterr().err
+
+    return call

@@ -42,6 +42,7 @@ def run_folder(tmp_path_factory):
     return folder
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("imports", [
     "import sentio\nfrom transformers import AutoFeatureExtractor, AutoModel, pipeline",
     "from transformers import AutoFeatureExtractor, AutoModel, pipeline\nimport sentio",

@@ -19,7 +19,6 @@ from sentio.data.sources import DataSourceSpec, prepare_manifest
 from sentio.errors import SentioError
 from sentio.inference import EmotionPredictor
 from tests.conftest import REPO, write_audio
-from tests.inference.test_library import predict_py  # noqa: F401  (a fixture; `run` comes from conftest.py)
 
 CASES = Path(__file__).parents[1] / "fuzz_cases"
 AUDIO_CASES = sorted(p for p in (CASES / "audio").iterdir() if p.is_file()) if (CASES / "audio").is_dir() else []
@@ -39,6 +38,7 @@ def _limited() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30))
 
 
+@pytest.mark.slow
 def test_predict_py_on_every_regression_case_names_or_predicts_each_file(run, tmp_path):  # noqa: F811
     assert len(AUDIO_CASES) >= 2
     out = tmp_path / "cases.csv"

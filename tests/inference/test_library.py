@@ -7,7 +7,6 @@ import csv
 import json
 import os
 import re
-import runpy
 import shutil
 import signal
 import subprocess
@@ -30,6 +29,7 @@ from sentio.inference.tags import tag_values, write_tags
 from sentio.inference.writers import FileKey, ResultLog
 from sentio.models import build_model
 from tests.conftest import REPO, write_audio
+from tests.helpers import run_python
 from tests.tiny import TINY
 
 # The optional fields a calibrated, dynamic run adds to a result (EmotionPredictor's song_result).
@@ -62,21 +62,7 @@ def folder(tmp_path_factory) -> Path:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "predict.py", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
-
-
-@pytest.fixture
-def predict_py(monkeypatch, capsys):
-    """predict.py's __main__ in this process (no start-up cost): (exit status, stderr)."""
-
-    def run(*args: str) -> tuple[int, str]:
-        monkeypatch.setattr(sys, "argv", ["predict.py", *args])
-        with pytest.raises(SystemExit) as exit_info:
-            runpy.run_path(str(REPO / "predict.py"), run_name="__main__")
-        return exit_info.value.code, capsys.readouterr().err
-
-    return run
+    return run_python(["predict.py", *args], timeout=180)
 
 
 def test_threads_and_shared_batches_give_the_predictors_numbers(predictor, folder):
@@ -131,6 +117,7 @@ def _finished(output: Path) -> int:
     return sum(1 for line in lines[1:] if line.split(",")[1:2] == [""])
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_without_redoing_or_repeating_files(run, tmp_path):
     music = tmp_path / "music"
     for i in range(16):  # long enough that the kill lands mid-folder
@@ -273,6 +260,7 @@ def test_write_tags_keeps_the_audio_and_reads_back(run, tmp_path, predict_py):
     assert "(0 failed, 5 already done)" in predict_py(*args)[1]  # the key is taken after tagging
 
 
+@pytest.mark.slow
 def test_write_tags_m4a(predictor, tmp_path):
     if shutil.which("ffmpeg") is None:
         pytest.skip("no ffmpeg to make an M4A file (soundfile cannot write one)")
@@ -337,6 +325,7 @@ for song in songs:  # one after the other: the peak can only grow
 """
 
 
+@pytest.mark.slow
 def test_peak_memory_does_not_grow_with_the_file(tmp_path):
     run = tmp_path / "run"  # 10.24 s windows, 128 patches: the model is cheap, the hour's audio is not
     torch.manual_seed(0)

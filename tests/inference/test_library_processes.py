@@ -44,6 +44,7 @@ def test_split_by_size_is_balanced_and_keeps_the_input_order():
     assert split_by_size(paths[:1], [5], 3) == [["0.wav"], [], []]
 
 
+@pytest.mark.slow
 def test_two_processes_give_the_single_process_output(run, tmp_path):
     music = tmp_path / "music"
     for i in range(8):
@@ -65,6 +66,7 @@ def test_two_processes_give_the_single_process_output(run, tmp_path):
     assert refused.returncode != 0 and "give --output FILE.csv or FILE.jsonl" in refused.stderr
 
 
+@pytest.mark.slow
 def test_a_run_killed_half_way_resumes_with_one_process(run, tmp_path):
     music = tmp_path / "music"
     for i in range(16):

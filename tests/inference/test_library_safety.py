@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import resource
-import runpy
 import shutil
 import signal
 import subprocess
@@ -34,19 +33,6 @@ ENV = {**os.environ, "HF_HUB_OFFLINE": "1"}
 RESULT = {"valence": 0.25, "arousal": -0.5, "quadrant": "calm"}
 
 
-
-
-@pytest.fixture
-def predict_py(monkeypatch, capsys):
-    """predict.py's __main__ in this process: (exit status, stderr)."""
-
-    def call(*args: str) -> tuple[int, str]:
-        monkeypatch.setattr(sys, "argv", ["predict.py", *args])
-        with pytest.raises(SystemExit) as exit_info:
-            runpy.run_path(str(REPO / "predict.py"), run_name="__main__")
-        return exit_info.value.code, capsys.readouterr().err
-
-    return call
 
 
 def _records(path: Path) -> list[dict]:
@@ -101,6 +87,7 @@ def _tag(path: Path, name: str) -> list[str]:
     return list(tags[name])
 
 
+@pytest.mark.slow
 def test_a_tag_write_killed_mid_save_leaves_every_file_whole(run, tmp_path, predict_py):
     music = tmp_path / "music"
     for i, (ext, subtype) in enumerate([("mp3", None), ("ogg", "VORBIS"), ("flac", None)]):
@@ -167,6 +154,7 @@ def test_files_that_cannot_be_tagged_are_left_as_they_were(run, tmp_path, predic
     assert unknown.read_bytes() == b"\0" * 64 and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
+@pytest.mark.slow
 def test_a_full_disk_while_tagging_leaves_the_file_and_no_copy(tmp_path):
     song = write_audio(tmp_path / "music" / "song.flac", 3.0, 44100, 2)
     data = song.read_bytes()
@@ -251,6 +239,7 @@ def _listed_as_nobody(folder: Path) -> tuple[list[str], list[list[str]]]:
     return json.loads(text)
 
 
+@pytest.mark.slow
 def test_symlink_loops_and_unreadable_folders_are_one_line_each(run, predict_py, request):
     music = Path(tempfile.mkdtemp(prefix="sentio-test-"))  # in /tmp itself: an ordinary user can reach it
     os.chmod(music, 0o755)
@@ -293,6 +282,7 @@ runpy.run_path("predict.py", run_name="__main__")
 """
 
 
+@pytest.mark.slow
 def test_a_file_that_crashes_the_process_is_skipped_after_two_crashes(run, tmp_path):
     music = tmp_path / "music"
     for i in range(6):
@@ -319,6 +309,7 @@ def test_a_file_that_crashes_the_process_is_skipped_after_two_crashes(run, tmp_p
     assert "(1 failed, 6 already done)" in predict("").stderr  # remembered by later runs too
 
 
+@pytest.mark.slow
 def test_a_full_disk_while_writing_keeps_what_was_written_and_the_rerun_completes(run, tmp_path):
     music = tmp_path / "music"
     for i in range(10):
@@ -341,6 +332,7 @@ def test_a_full_disk_while_writing_keeps_what_was_written_and_the_rerun_complete
     assert sorted(r["file"] for r in _records(output)) == sorted(str(p) for p in music.iterdir())
 
 
+@pytest.mark.slow
 def test_a_real_full_disk_while_writing_keeps_what_was_written(run, tmp_path):
     """The same on a full file system (ENOSPC): a three-page tmpfs holds the output and its journal, where mounting is allowed."""
     disk = tmp_path / "disk"

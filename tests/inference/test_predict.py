@@ -6,7 +6,6 @@ import csv
 import io
 import json
 import os
-import runpy
 import shutil
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from sentio.errors import CheckpointError
 from sentio.inference import EmotionPredictor
 from sentio.models import build_model
 from tests.conftest import REPO, write_audio
+from tests.helpers import run_python, run_script
 from tests.tiny import TINY
 
 COLUMNS = ["file", "valence", "arousal", "valence_1_9", "arousal_1_9", "quadrant", "num_windows"]
@@ -124,6 +124,7 @@ def test_predict_files_goes_on_after_bad_files(audio, predictor):
     assert out[str(audio["a_mono_8k.wav"])] == predictor.predict(audio["a_mono_8k.wav"])
 
 
+@pytest.mark.slow
 def test_scripts_import_sentio_without_torch_and_it_exports_the_predictor():
     # a module of the package registers nothing, so --help and flag errors do not load torch
     code = "import sys, sentio.errors; assert 'torch' not in sys.modules, 'torch imported'; print(sentio.__version__)"
@@ -134,18 +135,10 @@ def test_scripts_import_sentio_without_torch_and_it_exports_the_predictor():
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "predict.py", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    return run_python(["predict.py", *args], timeout=120)
 
 
-def _cli_inprocess(monkeypatch, *args: str) -> int:
-    """predict.py's __main__ in this process (no torch start-up cost): its exit status."""
-    monkeypatch.setattr(sys, "argv", ["predict.py", *args])
-    with pytest.raises(SystemExit) as exit_info:
-        runpy.run_path(str(REPO / "predict.py"), run_name="__main__")
-    return exit_info.value.code
-
-
+@pytest.mark.slow
 def test_cli_csv_skips_bad_files_and_exits_1(ast_run, audio, predictor):
     result = _cli("--model_dir", str(ast_run[0]), str(audio["bad"]), str(audio["good"]), "--batch_size", "4")
     assert result.returncode == 1, result.stderr
@@ -167,7 +160,7 @@ def test_cli_csv_skips_bad_files_and_exits_1(ast_run, audio, predictor):
 def test_cli_json_and_csv_timeline(ast_run, audio, predictor, tmp_path, monkeypatch):
     files = [str(audio["e_long_16k.wav"]), str(audio["b_stereo_22k.flac"])]
     out_json = tmp_path / "emotions.json"
-    assert _cli_inprocess(monkeypatch, "--model_dir", str(ast_run[0]), "--timeline", *files, "--output", str(out_json)) == 0
+    assert run_script(monkeypatch, "predict.py", "--model_dir", str(ast_run[0]), "--timeline", *files, "--output", str(out_json)) == 0
     records = json.loads(out_json.read_text())
     assert [r["file"] for r in records] == files
     for record in records:
@@ -178,7 +171,7 @@ def test_cli_json_and_csv_timeline(ast_run, audio, predictor, tmp_path, monkeypa
         assert record["timeline"][-1]["arousal"] == pytest.approx(expected["timeline"][-1]["arousal"], abs=1e-5)
 
     out_csv = tmp_path / "emotions.csv"
-    assert _cli_inprocess(monkeypatch, "--model_dir", str(ast_run[0]), *files, "--output", str(out_csv), "--timeline") == 0
+    assert run_script(monkeypatch, "predict.py", "--model_dir", str(ast_run[0]), *files, "--output", str(out_csv), "--timeline") == 0
     rows = list(csv.DictReader(out_csv.open()))
     assert list(rows[0]) == ["file", "start", *COLUMNS[1:], "scale", "size_bytes", "mtime_ns", "kind"]  # the key a rerun skips by
     songs = [r for r in rows if r["start"] == ""]
@@ -194,15 +187,16 @@ def test_cli_json_and_csv_timeline(ast_run, audio, predictor, tmp_path, monkeypa
     assert all(abs(w["start"] * 1e4 - round(w["start"] * 1e4)) < 1e-6 for w in records[0]["timeline"])
 
 
+@pytest.mark.slow
 def test_cli_bad_model_dir_or_output_exit_2(tmp_path, audio, ast_run, monkeypatch, capsys):
     result = _cli("--model_dir", str(tmp_path / "no_such_run"), str(audio["a_mono_8k.wav"]))
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("predict.py: error:") and "no_such_run" in lines[0]
 
-    assert _cli_inprocess(monkeypatch, "--model_dir", str(ast_run[0]), str(audio["a_mono_8k.wav"]), "--output", "x.txt") == 2
+    assert run_script(monkeypatch, "predict.py", "--model_dir", str(ast_run[0]), str(audio["a_mono_8k.wav"]), "--output", "x.txt") == 2
     assert "--output must end in .csv or .json (or .jsonl" in capsys.readouterr().err
-    assert _cli_inprocess(monkeypatch, "--model_dir", str(audio["good"]), str(audio["a_mono_8k.wav"])) == 2
+    assert run_script(monkeypatch, "predict.py", "--model_dir", str(audio["good"]), str(audio["a_mono_8k.wav"])) == 2
     assert "has no config.json: pass the output_dir of a Sentio training run" in capsys.readouterr().err
 
 
@@ -292,7 +286,7 @@ def test_dynamic_calibrated_run_gives_curve_spread_intervals_and_quadrant_odds(d
 
     # predict.py --timeline: the file's row with its interval columns, a row per window, a row per 0.5 s
     out_csv = tmp_path / "curves.csv"
-    assert _cli_inprocess(monkeypatch, "--model_dir", str(folder), str(path), "--timeline", "--output", str(out_csv)) == 0
+    assert run_script(monkeypatch, "predict.py", "--model_dir", str(folder), str(path), "--timeline", "--output", str(out_csv)) == 0
     rows = list(csv.DictReader(out_csv.open()))
     assert {"scale", "valence_low_90", "arousal_high_95", "valence_spread", "p_happy"} <= set(rows[0])
     assert float(rows[0]["valence_low_80"]) == pytest.approx(result["intervals"]["80"]["valence"][0], abs=1e-5)
@@ -309,6 +303,7 @@ def test_a_damaged_calibration_is_one_line(dynamic_run, tmp_path):
         EmotionPredictor.from_pretrained(folder, device="cpu")
 
 
+@pytest.mark.slow
 def test_cli_says_once_that_a_model_is_a_demo_model_and_which_clips_were_padding(ast_run, tmp_path):
     from sentio.choices import DEMO_NOTE
 

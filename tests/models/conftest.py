@@ -6,20 +6,13 @@ import pytest
 import torch
 
 from sentio.registration import register
-from tests.tiny import TINY
+from tests.tiny import TINY, tiny_inputs
 
 
 @pytest.fixture(autouse=True, scope="session")
 def auto_classes() -> None:
     """The model tests load saved models with transformers' Auto classes."""
     register()
-
-
-def _tiny_inputs(name: str, batch: int = 3, seed: int = 0) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    shape = {"ast": (batch, 64, 32), "wav2vec2": (batch, 1600), "vit": (batch, 32, 32), "mert": (batch, 1600),
-             "clap": (batch, 201, 16)}[name]
-    return torch.randn(shape, generator=g)
 
 
 @pytest.fixture
@@ -31,7 +24,7 @@ def tiny() -> dict:
 @pytest.fixture
 def make_inputs():
     """make_inputs(name, batch=3, seed=0): random input for the tiny config of `name`."""
-    return _tiny_inputs
+    return tiny_inputs
 
 
 @pytest.fixture

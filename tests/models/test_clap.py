@@ -176,18 +176,19 @@ def test_run_round_trip_and_probe_freezes_the_tower(checkpoint, tmp_path):
     assert resumed.config.clap_features == model.config.clap_features
 
 
+@pytest.mark.slow
 def test_train_cli_probe_with_a_2hz_target(tiny_corpus, tmp_path):
     """train.py --model clap end to end: CLAP features cached, the frozen tower's embeddings cached,
     a 2 Hz head trained, the run saved with CLAP's feature settings."""
-    from tests.test_train_cli import run
+    from tests.helpers import run_python
 
     folder = tmp_path / "clap"
     write_clap_checkpoint(folder)
     out = tmp_path / "run"
-    result = run(["train.py", "--model", "clap", "--checkpoint", str(folder), "--probe", "--target", "dynamic",
-                  "--demo", "--demo_dir", str(tiny_corpus), "--demo_num_clips", "16", "--demo_seed", "5",
-                  "--epochs", "1", "--per_device_train_batch_size", "4", "--output_dir", str(out),
-                  "--cache_dir", str(tmp_path / "cache"), "--report_to", "none", "--disable_tqdm", "true"])
+    result = run_python(["train.py", "--model", "clap", "--checkpoint", str(folder), "--probe", "--target", "dynamic",
+                         "--demo", "--demo_dir", str(tiny_corpus), "--demo_num_clips", "16", "--demo_seed", "5",
+                         "--epochs", "1", "--per_device_train_batch_size", "4", "--output_dir", str(out),
+                         "--cache_dir", str(tmp_path / "cache"), "--report_to", "none", "--disable_tqdm", "true"])
     assert result.returncode == 0, result.stderr[-3000:]
     assert "clap_mel features computed" in result.stderr and "probe embeddings" in result.stderr
     results = json.loads((out / "all_results.json").read_text())

@@ -202,13 +202,13 @@ def test_no_backbone_name_is_compared_outside_the_model_package():
     assert offending == []
 
 
-@pytest.mark.parametrize("name", ["ast", "wav2vec2", "vit", "clap"])
+@pytest.mark.parametrize("name", list(BACKBONES))
 def test_demo_configs_build_and_run(name):
     spec = get_backbone(name)
     model = build_model(name, from_scratch=True, config_overrides=spec.demo_config).eval()
     assert 1e6 < sum(p.numel() for p in model.parameters()) < 5e6
     x = {"ast": torch.randn(2, 256, 128), "wav2vec2": torch.randn(2, 16000), "vit": torch.randn(2, 224, 224),
-         "clap": torch.randn(2, 501, 32)}[name]
+         "mert": torch.randn(2, 16000), "clap": torch.randn(2, 501, 32)}[name]  # a new backbone fails here, never skipped
     with torch.no_grad():
         assert model(x).predictions.shape == (2, 2)
 

@@ -151,6 +151,7 @@ print(json.dumps({**result, "cached": cached.config.init_checkpoint}))
 """
 
 
+@pytest.mark.slow
 def test_offline_mode_uses_cache_and_fails_in_one_line(tiny, tmp_path):
     # A Hub-cache layout for sentio-test/tiny-ast under HF_HOME=tmp_path.
     snapshot = tmp_path / "hub" / "models--sentio-test--tiny-ast" / "snapshots" / ("0" * 40)

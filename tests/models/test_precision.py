@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from sentio.models.registry import BACKBONES
-from tests.models.conftest import _tiny_inputs
+from tests.tiny import tiny_inputs
 from tests.tiny import TINY
 
 NAMES = sorted(BACKBONES)
@@ -33,7 +33,7 @@ def quiet_model(name: str, **head) -> torch.nn.Module:
 
 def batch_for(model: torch.nn.Module, name: str, seed: int = 1) -> dict:
     g = torch.Generator().manual_seed(seed)
-    x = _tiny_inputs(name, batch=4, seed=seed)
+    x = tiny_inputs(name, batch=4, seed=seed)
     batch = {"labels": torch.rand(4, 2, generator=g) * 2 - 1}
     if model.config.target != "static":
         model.config.input_step_seconds = WINDOW_SECONDS / model._input_steps(x)

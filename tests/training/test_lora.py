@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,9 +15,8 @@ from safetensors.torch import load_file
 
 from sentio.errors import ArgumentError
 from sentio.models.registry import BACKBONES
-from tests.models.conftest import _tiny_inputs
-from tests.test_train_cli import PREDICT, run, tiny_checkpoint
-from tests.tiny import TINY
+from tests.helpers import PREDICT, run_python, run_script, tiny_checkpoint
+from tests.tiny import TINY, tiny_inputs
 
 NAMES = sorted(BACKBONES)
 
@@ -59,7 +59,7 @@ def test_lora_adapts_the_backbones_own_projections_and_merges_into_a_plain_model
         for key, param in model.named_parameters():
             if "lora_B" in key:
                 param.normal_(0.0, 0.05)
-    x = _tiny_inputs(name, batch=2)
+    x = tiny_inputs(name, batch=2)
     adapted_out = forward(model, name, x)
     assert merge_adapters(model) == len(adapted)
     assert not has_adapters(model) and set(model.state_dict()) == fresh_keys
@@ -100,8 +100,9 @@ def _blocked_peft(folder: Path) -> dict:
     return {"PYTHONPATH": os.pathsep.join([str(folder), os.environ.get("PYTHONPATH", "")])}
 
 
-def test_bad_lora_flags_are_one_line(tmp_path):
-    base = ["train.py", "--model", "ast", "--demo", "--output_dir", str(tmp_path / "r")]
+def test_bad_lora_flags_are_one_line(tmp_path, monkeypatch, capsys):
+    # train.py's __main__ in this process (the same exit status and stderr, no interpreter start per case)
+    base = ["--model", "ast", "--demo", "--output_dir", str(tmp_path / "r")]
     cases = [
         (["--lora", "--probe"], "train.py: error: --probe and --lora cannot be combined"),
         (["--lora", "--lora_target_modules", "query,value"], "train.py: error: --lora_target_modules: the ast encoder "
@@ -110,15 +111,17 @@ def test_bad_lora_flags_are_one_line(tmp_path):
         (["--unfreeze_top_layers", "9"], "train.py: error: --unfreeze_top_layers 9: the ast encoder has 4 layers"),
     ]
     for flags, message in cases:
-        result = run([*base, *flags])
-        assert result.returncode == 2, (flags, result.stderr[-2000:])
-        assert result.stderr.strip().splitlines()[-1].startswith(message), result.stderr[-500:]
-    result = run([*base, "--lora"], env=_blocked_peft(tmp_path / "nopeft"))
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1] == "train.py: error: --lora needs the peft package: pip install peft==0.21.2"
+        code, err = run_script(monkeypatch, "train.py", *base, *flags), capsys.readouterr().err
+        assert code == 2, (flags, err[-2000:])
+        assert err.strip().splitlines()[-1].startswith(message), err[-500:]
+    monkeypatch.setitem(sys.modules, "peft", None)  # `import peft` fails, as on a machine without it
+    code, err = run_script(monkeypatch, "train.py", *base, "--lora"), capsys.readouterr().err
+    assert code == 2
+    assert err.strip().splitlines()[-1] == "train.py: error: --lora needs the peft package: pip install peft==0.21.2"
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.slow
 def test_lora_run_is_one_plain_folder_loaded_without_peft_with_a_shareable_adapter_and_a_strict_resume(
         tiny_corpus, tmp_path):
     tiny = tiny_checkpoint("ast", tmp_path / "tiny")
@@ -128,7 +131,7 @@ def test_lora_run_is_one_plain_folder_loaded_without_peft_with_a_shareable_adapt
               "--disable_tqdm", "true", "--lora", "--lora_r", "4", "--uncertainty", "--epochs", "2",
               "--load_best_model_at_end", "false", "--save_total_limit", "3"]
     out = tmp_path / "run"
-    result = run([*common, "--save_adapter", "--output_dir", str(out)])
+    result = run_python([*common, "--save_adapter", "--output_dir", str(out)])
     assert result.returncode == 0, result.stderr[-3000:]
     assert "parameters train" in result.stderr
 
@@ -146,11 +149,11 @@ def test_lora_run_is_one_plain_folder_loaded_without_peft_with_a_shareable_adapt
     # predict and the Auto classes load it where peft cannot be imported
     clip = next((tiny_corpus / "DEAM_audio" / "MEMD_audio").glob("*.mp3"))
     blocked = _blocked_peft(tmp_path / "nopeft")
-    no_peft = run(["-c", "import peft"], env=blocked)
+    no_peft = run_python(["-c", "import peft"], env=blocked)
     assert no_peft.returncode != 0 and "ModuleNotFoundError" in no_peft.stderr
-    loaded = run(["-c", PREDICT, str(out), str(clip)], env=blocked)
+    loaded = run_python(["-c", PREDICT, str(out), str(clip)], env=blocked)
     assert loaded.returncode == 0, loaded.stderr[-2000:]
-    predicted = run(["predict.py", "--model_dir", str(out), str(clip), "--output", str(tmp_path / "p.csv")], env=blocked)
+    predicted = run_python(["predict.py", "--model_dir", str(out), str(clip), "--output", str(tmp_path / "p.csv")], env=blocked)
     assert predicted.returncode == 0, predicted.stderr[-2000:]
 
     # the adapter (with its head) over the base checkpoint gives the run's predictions, through peft itself
@@ -181,7 +184,7 @@ def test_lora_run_is_one_plain_folder_loaded_without_peft_with_a_shareable_adapt
     resumed.mkdir()
     shutil.copytree(checkpoints[0], resumed / checkpoints[0].name)
     shutil.copy(out / "manifest.csv", resumed / "manifest.csv")
-    again = run([*common, "--output_dir", str(resumed), "--resume_from_checkpoint", "last"])
+    again = run_python([*common, "--output_dir", str(resumed), "--resume_from_checkpoint", "last"])
     assert again.returncode == 0, again.stderr[-3000:]
     assert "(strict)" in again.stderr
     final = load_file(resumed / "model.safetensors")
@@ -192,6 +195,6 @@ def test_lora_run_is_one_plain_folder_loaded_without_peft_with_a_shareable_adapt
     # the same checkpoint without --lora is refused in one line
     plain = [a for a in common if a not in ("--lora",)]
     plain = [a for i, a in enumerate(plain) if not (a == "4" and plain[i - 1] == "--lora_r") and a != "--lora_r"]
-    refused = run([*plain, "--output_dir", str(resumed), "--resume_from_checkpoint", str(resumed / checkpoints[0].name)])
+    refused = run_python([*plain, "--output_dir", str(resumed), "--resume_from_checkpoint", str(resumed / checkpoints[0].name)])
     assert refused.returncode == 2, refused.stderr[-2000:]
     assert "saved with LoRA adapters" in refused.stderr.strip().splitlines()[-1]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from tests.test_train_cli import run, tiny_checkpoint
+from tests.helpers import run_python, run_script, tiny_checkpoint
 
 optuna = pytest.importorskip("optuna")
 
@@ -34,9 +34,10 @@ def study_trials(out: Path) -> list:
     return study.get_trials(deepcopy=True)
 
 
+@pytest.mark.slow
 def test_three_trial_search_makes_the_best_trial_the_run(tiny_corpus, tmp_path):
     out = tmp_path / "run"
-    result = run(search_args(tiny_corpus, tmp_path, out, 3))
+    result = run_python(search_args(tiny_corpus, tmp_path, out, 3))
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((out / "hp_search.json").read_text())
     assert [t["number"] for t in report["trials"]] == [0, 1, 2]
@@ -74,6 +75,7 @@ def test_three_trial_search_makes_the_best_trial_the_run(tiny_corpus, tmp_path):
     assert f"learning rate {params['learning_rate']}" in card
 
 
+@pytest.mark.slow
 def test_killed_search_resumes_without_rerunning_finished_trials(tiny_corpus, tmp_path):
     out = tmp_path / "run"
     space = tmp_path / "space.json"  # MARBLE's probe grid, and a fixed layer
@@ -95,7 +97,7 @@ def test_killed_search_resumes_without_rerunning_finished_trials(tiny_corpus, tm
     assert 0 in before and len(before) < 4
     kept = {n: (out / "trials" / f"{n:03d}" / "trial.json").read_text() for n in before}
 
-    result = run(args)
+    result = run_python(args)
     assert result.returncode == 0, result.stderr[-3000:]
     after = study_trials(out)
     complete = [t for t in after if t.state.name == "COMPLETE"]
@@ -119,21 +121,18 @@ def test_killed_search_resumes_without_rerunning_finished_trials(tiny_corpus, tm
     ("bad layer", ["--hp_search", "2", "--hp_space", "{space}"], "setting 'layer' value 9 must be"),
     ("no optuna", ["--hp_search", "2"], "--hp_search needs optuna: pip install optuna=="),
 ])
-def test_bad_search_flags_are_one_line(case, extra, needle, tmp_path):
+def test_bad_search_flags_are_one_line(case, extra, needle, tmp_path, monkeypatch, capsys):
     space = tmp_path / "space.json"
     space.write_text({"not json": "{'learning_rate': [1e-3]}",
                       "unknown": json.dumps({"momentum": {"type": "float", "low": 0.1, "high": 0.9}}),
                       "bad layer": json.dumps({"layer": {"type": "categorical", "choices": ["last", 9]}})}.get(case, "{}"))
-    env = {}
-    if case == "no optuna":  # an environment without optuna: its import fails as when it is not installed
-        shadow = tmp_path / "shadow" / "optuna"
-        shadow.mkdir(parents=True)
-        (shadow / "__init__.py").write_text("raise ImportError('No module named optuna')\n")
-        env["PYTHONPATH"] = os.pathsep.join([str(shadow.parent), os.environ.get("PYTHONPATH", "")])
-    args = ["train.py", "--model", "ast", "--demo", "--demo_dir", str(tmp_path / "no-demo"), "--epochs", "1",
+    if case == "no optuna":  # `import optuna` fails, as when it is not installed
+        monkeypatch.setitem(sys.modules, "optuna", None)
+    args = ["--model", "ast", "--demo", "--demo_dir", str(tmp_path / "no-demo"), "--epochs", "1",
             "--output_dir", str(tmp_path / "run"), *[a.replace("{space}", str(space)) for a in extra]]
-    result = run(args, env=env, timeout=120)
-    assert result.returncode == 2, result.stderr[-2000:]
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and needle in lines[0], result.stderr
+    # train.py's __main__ in this process: the same exit status and stderr, without an interpreter start per case
+    code, err = run_script(monkeypatch, "train.py", *args), capsys.readouterr().err
+    assert code == 2, err[-2000:]
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], err
     assert not (tmp_path / "no-demo").exists()  # refused before any data work

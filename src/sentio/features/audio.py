@@ -181,15 +181,29 @@ FREE_WAIT_S = 2.0  # the longest a message waits for the decoders' muted section
 class _StderrMute:
     """Mutes file descriptor 2 while any thread decodes: libmpg123 prints "Note: Illegal
     Audio-MPEG-Header" lines straight to it on a damaged MP3, while the AudioError already says
-    what went wrong. Counted, so decoding threads overlap. Our own messages go inside `free()`,
-    which waits for the current reads to end and holds new ones back, so none is swallowed."""
+    what went wrong. Counted, so decoding threads overlap; fd 2 is restored when the last section
+    ends. Our own messages go inside `free()`, which waits for the current reads to end and holds
+    new ones back, so none is swallowed.
+
+    One per process (fd 2 is the process's), used only around the decoder calls. Re-entrant: a
+    thread already inside `muted()` nests without waiting, and `muted()` inside the same thread's
+    `free()` leaves fd 2 open (the message wins). A child forked while fd 2 is muted gets it back."""
 
     def __init__(self) -> None:
+        self._reset()
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self._after_fork)
+
+    def _reset(self) -> None:
         self._lock = threading.Condition()
         self._depth = 0  # decoding sections open
         self._writers = 0  # threads waiting in or inside free()
         self._saved: int | None = None
         self._since: dict[object, float] = {}  # open sections: when each began
+        self._local = threading.local()  # this thread's open sections and messages
+
+    def _mine(self, name: str) -> int:
+        return getattr(self._local, name, 0)
 
     def _stuck(self) -> bool:
         """Whether a section has been open for longer than a message waits (a hung decoder)."""
@@ -197,16 +211,22 @@ class _StderrMute:
 
     @contextlib.contextmanager
     def muted(self) -> Iterator[None]:
+        if self._mine("writing"):  # a decoder called inside this thread's own message: it stays unmuted
+            yield
+            return
         token = object()
         with self._lock:
-            self._lock.wait_for(lambda: self._writers == 0)
+            if not self._mine("sections"):  # a nested section never waits (a message waits for its outer one)
+                self._lock.wait_for(lambda: self._writers == 0)
             if self._depth == 0:
                 self._saved = self._mute()
             self._depth += 1
             self._since[token] = time.monotonic()
+        self._local.sections = self._mine("sections") + 1
         try:
             yield
         finally:
+            self._local.sections -= 1
             with self._lock:
                 del self._since[token]
                 self._depth -= 1
@@ -216,18 +236,21 @@ class _StderrMute:
 
     @contextlib.contextmanager
     def free(self) -> Iterator[None]:
+        own = self._mine("sections") > 0  # a message from inside this thread's own decoding section
         with self._lock:
             self._writers += 1
             # A decoder that hangs inside muted() must not silence the run for good: after a
             # while the message goes out anyway, fd 2 unmuted around it.
-            stuck = not self._lock.wait_for(lambda: self._depth == 0 or self._stuck(), timeout=FREE_WAIT_S)
+            stuck = own or not self._lock.wait_for(lambda: self._depth == 0 or self._stuck(), timeout=FREE_WAIT_S)
             stuck = stuck or self._depth > 0
             if stuck and self._saved is not None:
                 sys.stderr.flush()
                 os.dup2(self._saved, 2)
+        self._local.writing = self._mine("writing") + 1
         try:
             yield
         finally:
+            self._local.writing -= 1
             with self._lock:
                 if stuck and self._depth > 0 and self._saved is not None:
                     sys.stderr.flush()
@@ -236,6 +259,15 @@ class _StderrMute:
                     os.close(devnull)
                 self._writers -= 1
                 self._lock.notify_all()
+
+    def _after_fork(self) -> None:
+        """In a forked child: no thread of the parent runs here, so no section is open; fd 2 is
+        restored if the fork came while it was muted."""
+        saved = self._saved
+        self._reset()
+        if saved is not None:
+            os.dup2(saved, 2)
+            os.close(saved)
 
     @staticmethod
     def _mute() -> int | None:

@@ -10,10 +10,10 @@ import os
 from typing import Any
 
 import numpy as np
-import soxr
 from transformers import BatchFeature, FeatureExtractionMixin
 
 from sentio.features.audio import load_audio
+from sentio.features.numpy_features import mono_at_rate
 from sentio.features.params import FeatureParams, canonical_kind, param_names, params_for
 
 
@@ -79,14 +79,6 @@ class SentioFeatureExtractor(FeatureExtractionMixin):
         (soxr); without `sampling_rate` it is taken to be at this extractor's rate. Stereo arrays
         ([channels, samples] or [samples, channels]) are averaged to mono.
         """
-        if isinstance(audio, (str, os.PathLike)):
-            wave = self.load(audio)
-        else:
-            wave = np.asarray(audio, dtype=np.float32)
-            if wave.ndim == 2:  # the short axis is the channels
-                wave = wave.mean(axis=0 if wave.shape[0] <= wave.shape[1] else 1)
-            if wave.ndim != 1:
-                raise ValueError(f"expected a mono or stereo waveform, got shape {wave.shape}")
-            if sampling_rate is not None and sampling_rate != self.sampling_rate:
-                wave = soxr.resample(wave, sampling_rate, self.sampling_rate, quality="HQ").astype(np.float32)
+        wave = self.load(audio) if isinstance(audio, (str, os.PathLike)) else mono_at_rate(audio, sampling_rate,
+                                                                                           self.sampling_rate)
         return BatchFeature(self.features(wave), tensor_type=return_tensors)

@@ -20,12 +20,14 @@ import math
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-import torch
 
 from sentio.features.audio import window_starts
+
+if TYPE_CHECKING:
+    import torch
 
 # Bump whenever a change here alters feature values: it is part of every feature-cache key.
 FEATURE_VERSION = "1"
@@ -251,6 +253,8 @@ def _as_wave(wave: np.ndarray) -> np.ndarray:
 
 def _segments(wave: torch.Tensor, starts: list[int], span: int) -> torch.Tensor:
     """[K, span] windows of `wave`, zero-padded at the end where the clip is shorter."""
+    import torch
+
     n = wave.numel()
     if n < span + starts[-1]:
         wave = torch.nn.functional.pad(wave, (0, span + starts[-1] - n))
@@ -262,6 +266,7 @@ def _kaldi_tables(num_mel_bins: int, sampling_rate: int, frame_length: int) -> t
     """Mel matrix and window exactly as ASTFeatureExtractor builds them for its NumPy path, plus
     the mel bands in groups of 16 with the FFT-bin range each group touches (see _apply_mel)."""
     from transformers.audio_utils import mel_filter_bank, window_function
+    import torch
 
     fft_length = 1 << (frame_length - 1).bit_length()
     with warnings.catch_warnings():  # 128 bins over 257 FFT bins leave one filter empty, as in AST
@@ -293,6 +298,8 @@ def kaldi_mel_matrix(params: FbankParams) -> np.ndarray:
 def _apply_mel(power: torch.Tensor, mel: torch.Tensor, groups: tuple) -> torch.Tensor:
     """power @ mel, band group by band group: triangular filters touch few FFT bins each, so this
     skips the zeros of the dense matrix (3.5x less time than one dense matmul, same values)."""
+    import torch
+
     out = torch.empty(*power.shape[:-1], mel.shape[1], dtype=power.dtype)
     for first, last, lo, hi in groups:
         if hi > lo:
@@ -304,6 +311,8 @@ def _apply_mel(power: torch.Tensor, mel: torch.Tensor, groups: tuple) -> torch.T
 
 def kaldi_fbank(wave: np.ndarray, params: FbankParams | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Un-normalised log-mel fbank per window: ([K, max_length, bins] zero-padded, lengths, starts)."""
+    import torch  # here: an ONNX model's features (numpy_fbank) load no torch
+
     p = params or FbankParams()
     wave = _as_wave(wave)
     if wave.size < p.frame_length:  # one frame needs frame_length samples: pad the tiny clip
@@ -370,12 +379,15 @@ def waveform_features(wave: np.ndarray, params: WaveformParams | None = None) ->
 @lru_cache(maxsize=8)
 def _librosa_mel(sampling_rate: int, n_fft: int, n_mels: int) -> torch.Tensor:
     import librosa
+    import torch
 
     return torch.from_numpy(librosa.filters.mel(sr=sampling_rate, n_fft=n_fft, n_mels=n_mels).astype(np.float32))
 
 
 def mel_db(segments: torch.Tensor, p: MelImageParams) -> torch.Tensor:
     """10*log10 of librosa's melspectrogram (hann, center, zero pad, slaney) of [K, samples]: [K, mels, frames]."""
+    import torch
+
     mel = _librosa_mel(p.sampling_rate, p.n_fft, p.n_mels)
     window = torch.hann_window(p.n_fft, periodic=True)  # librosa's 'hann' is periodic (fftbins=True)
     spec = torch.stft(segments, n_fft=p.n_fft, hop_length=p.hop_length, window=window, center=True,
@@ -389,6 +401,8 @@ def mel_image_features(wave: np.ndarray, params: MelImageParams | None = None) -
 
     Rows are mel bands (row 0 = lowest), columns are time; ViT repeats the channel to 3.
     """
+    import torch
+
     p = params or MelImageParams()
     wave = _as_wave(wave)
     width, size = p.window_samples, p.image_size

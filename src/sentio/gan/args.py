@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..errors import ArgumentError
+
+# DiffAugment's policies (gan/train.py implements them), named here so a bad --diff_augment fails at parse time.
+POLICIES = ("gain", "translation", "cutout")
+
 
 @dataclass
 class GanArguments:
@@ -69,3 +74,28 @@ class GanArguments:
         "help": "torch CPU threads (0 = torch's default). The GAN's small convolutions run far slower on 2 threads "
                 "than on 1 when the cores are busy with other work."})
     progress: bool = field(default=True, metadata={"help": "Show progress bars."})
+
+    def __post_init__(self) -> None:
+        """Flag values that cannot work, and the flags that need another one: refused at parse time,
+        before any data work."""
+        self.diff_augment_policy()
+        if self.epochs < 0 or self.num_synthetic < 1 or self.max_steps < 0:
+            raise ArgumentError("--epochs and --max_steps must be >= 0 and --num_synthetic >= 1")
+        if self.aux_weight < 0 or self.consistency_weight < 0:
+            raise ArgumentError("--aux_weight and --consistency_weight must be >= 0")
+        if (self.consistency_weight > 0 or self.filter_consistency is not None) and not self.guide_regressor:
+            raise ArgumentError("--consistency_weight and --filter_consistency need --guide_regressor RUN (a train.py "
+                                "run trained on the GAN's train songs only)")
+        if self.filter_consistency is not None and not (self.filter_consistency > 0 and self.filter_tries >= 1):
+            raise ArgumentError("--filter_consistency must be > 0 and --filter_tries >= 1")
+        if self.track_every < 0 or self.track_samples < 4:
+            raise ArgumentError("--track_every must be >= 0 and --track_samples >= 4")
+
+    def diff_augment_policy(self) -> list[str]:
+        """--diff_augment as a list of policies ('none' for none)."""
+        text = self.diff_augment
+        policy = [] if text.strip().lower() == "none" else [p.strip() for p in text.split(",")]
+        if set(policy) - set(POLICIES):
+            raise ArgumentError(f"--diff_augment: unknown policy {sorted(set(policy) - set(POLICIES))[0]!r}; "
+                                f"use {','.join(POLICIES)}")
+        return policy

@@ -33,34 +33,9 @@ from .models import GanConfig
 from .render import label_distributions, spectrogram_grid, write_audio_samples
 from .report import QualityTracker, check_regressor, quality_report, regressor_outputs, tstr
 from .synthetic import filtered_blocks, generated_blocks, sample_labels, write_synthetic
-from .train import BEST_CHECKPOINT, CHECKPOINT, POLICIES, GanTrainer, TrainConfig, load_generator
+from .train import BEST_CHECKPOINT, CHECKPOINT, GanTrainer, TrainConfig, load_generator
 
 logger = logging.getLogger(__name__)
-
-
-def diff_augment_policy(text: str) -> list[str]:
-    """--diff_augment as a list of policies ('none' for none)."""
-    policy = [] if text.strip().lower() == "none" else [p.strip() for p in text.split(",")]
-    if set(policy) - set(POLICIES):
-        raise ArgumentError(f"--diff_augment: unknown policy {sorted(set(policy) - set(POLICIES))[0]!r}; "
-                            f"use {','.join(POLICIES)}")
-    return policy
-
-
-def check_args(args: GanArguments) -> None:
-    """Flag values that cannot work, refused before any data work."""
-    diff_augment_policy(args.diff_augment)
-    if args.epochs < 0 or args.num_synthetic < 1 or args.max_steps < 0:
-        raise ArgumentError("--epochs and --max_steps must be >= 0 and --num_synthetic >= 1")
-    if args.aux_weight < 0 or args.consistency_weight < 0:
-        raise ArgumentError("--aux_weight and --consistency_weight must be >= 0")
-    if (args.consistency_weight > 0 or args.filter_consistency is not None) and not args.guide_regressor:
-        raise ArgumentError("--consistency_weight and --filter_consistency need --guide_regressor RUN (a train.py "
-                            "run trained on the GAN's train songs only)")
-    if args.filter_consistency is not None and not (args.filter_consistency > 0 and args.filter_tries >= 1):
-        raise ArgumentError("--filter_consistency must be > 0 and --filter_tries >= 1")
-    if args.track_every < 0 or args.track_samples < 4:
-        raise ArgumentError("--track_every must be >= 0 and --track_samples >= 4")
 
 
 def read_song_list(path: str) -> list[str]:
@@ -96,7 +71,6 @@ def _load_checked(path: str | None, flag: str, extractor: SentioFeatureExtractor
 
 def train_gan(data_args: DataArguments, args: GanArguments) -> dict[str, Any]:
     """train_gan.py: the manifest and cached features of `data_args`, then `train_gan_on`."""
-    check_args(args)
     torch.manual_seed(args.seed)
     with torch_threads(args.num_threads):  # --num_threads for this run only
         return _train_gan(data_args, args)
@@ -121,7 +95,6 @@ def train_gan_on(features: Dataset, plan: ModelPlan, extractor: SentioFeatureExt
                  train_songs: list[str] | None = None, failed_clips: list | tuple = ()) -> dict[str, Any]:
     """Train (or resume) the GAN on the train windows of `features` (only `train_songs`' when given),
     write the synthetic split and the reports into args.output_dir; returns gan_report.json's dict."""
-    check_args(args)
     layout = SpecLayout.for_extractor(extractor, args.gan_height, args.gan_width)
     out = ensure_writable_dir(args.output_dir)
     gan_config = GanConfig(height=args.gan_height, width=args.gan_width, z_dim=args.z_dim, channels=args.gan_channels,
@@ -236,7 +209,7 @@ def _fit(args: GanArguments, gan_config: GanConfig, layout: SpecLayout, extracto
     """A trainer resumed from `out` when allowed, trained to --epochs (or --max_steps)."""
     train_config = TrainConfig(batch_size=args.batch_size, lr_g=args.lr_g, lr_d=args.lr_d,
                                betas=(args.adam_beta1, args.adam_beta2), ema_decay=args.ema_decay,
-                               diff_augment=diff_augment_policy(args.diff_augment), seed=args.seed,
+                               diff_augment=args.diff_augment_policy(), seed=args.seed,
                                aux_weight=args.aux_weight, consistency_weight=args.consistency_weight)
     consistency = FrozenRegressor(guide.model, layout, extractor) if args.consistency_weight > 0 else None
     trainer = GanTrainer(gan_config, train_config, device="cuda" if torch.cuda.is_available() else "cpu",

@@ -31,12 +31,12 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from ..errors import ArgumentError, DataError
+from .args import POLICIES
 from .models import Discriminator, GanConfig, Generator
 
 logger = logging.getLogger(__name__)
 CHECKPOINT = "gan_checkpoint.pt"
 BEST_CHECKPOINT = "gan_best.pt"  # the lowest tracked FD so far
-POLICIES = ("gain", "translation", "cutout")
 
 
 @dataclass

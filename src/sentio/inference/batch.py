@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import queue
+import sys
 import threading
 import time
 import traceback
@@ -20,7 +21,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 import numpy as np
-import torch
 from tqdm.auto import tqdm
 
 from ..features.audio import STDERR, AudioError
@@ -136,7 +136,9 @@ class _Decoders:
         self.busy: dict[int, tuple[int, float]] = {}  # thread id -> (file index, since) while inside a decoder
         self.abandoned: set[int] = set()  # files given up: what their threads send is dropped
         self.retired: set[int] = set()  # threads left stuck in a decoder
-        self.torch_threads = torch.get_num_threads()  # what threads started later should get again
+        # torch only where the model or its features loaded it (an ONNX model's numpy features do not)
+        self.torch = sys.modules.get("torch")
+        self.torch_threads = self.torch.get_num_threads() if self.torch else 0  # what later threads get again
         self.threads: list[threading.Thread] = []
         for _ in range(num_workers):
             self._start_thread()
@@ -149,7 +151,8 @@ class _Decoders:
     def _work(self) -> None:
         # Features on one torch thread each: the decoding threads are the parallelism, and torch's
         # own threads inside each would fight over the same cores (tens of times slower when busy).
-        torch.set_num_threads(1)
+        if self.torch:
+            self.torch.set_num_threads(1)
         while not self.stop.is_set():
             try:
                 index, path = self.todo.get_nowait()
@@ -212,7 +215,8 @@ class _Decoders:
         for thread in self.threads:
             if thread.ident not in self.retired:
                 thread.join()
-        torch.set_num_threads(self.torch_threads)  # a thread's setting is also the default of new threads
+        if self.torch:
+            self.torch.set_num_threads(self.torch_threads)  # a thread's setting is also the default of new threads
 
 
 def _stat(path: str) -> tuple[int, int, int] | None:

@@ -14,15 +14,19 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Union
 
-import torch
-from safetensors import SafetensorError
-
-from ..features.extractor import SentioFeatureExtractor
 from ..errors import CheckpointError, first_line
 from ..choices import TRAINED_ON_DEMO, WEIGHT_FILES
 from .runner import OnnxRunner, TorchRunner, WindowRunner
+
+if TYPE_CHECKING:  # torch and transformers load only for a torch run (an ONNX run needs neither)
+    import torch
+
+    from ..features.extractor import SentioFeatureExtractor
+    from ..features.numpy_features import NumpyFeatureExtractor
+
+    Extractor = Union[SentioFeatureExtractor, NumpyFeatureExtractor]
 
 _WHAT_IS_A_RUN = "pass the output_dir of a Sentio training run (train.py or distill.py) or an exported .onnx file"
 # A checkpoint the Trainer wrote inside a run folder: the run's own files (calibration.json,
@@ -31,6 +35,7 @@ _CHECKPOINT_FOLDER = re.compile(r"checkpoint-\d+")
 # What a run records about its training data (config.json), and the older runs' data_report.json
 # source line, which names the demo corpus the same way.
 _DEMO_SOURCE = "demo corpus"
+_EXTRACTOR_TYPE = "SentioFeatureExtractor"  # what SentioFeatureExtractor.save_pretrained records
 
 
 @dataclass
@@ -39,7 +44,7 @@ class Run:
     run, the model and its config. `folder` holds the run's other files (None for a hub id)."""
 
     runner: WindowRunner
-    extractor: SentioFeatureExtractor
+    extractor: Extractor
     folder: Path | None
     model: torch.nn.Module | None = None
 
@@ -115,18 +120,25 @@ def _read_json(path: Path, what: str) -> dict:
     return data
 
 
-def load_extractor(folder: str | os.PathLike, local_only: bool = True) -> SentioFeatureExtractor:
-    """The run's SentioFeatureExtractor from preprocessor_config.json, with one-line errors."""
+def load_extractor(folder: str | os.PathLike, local_only: bool = True, numpy: bool = False) -> Extractor:
+    """The run's SentioFeatureExtractor from preprocessor_config.json, with one-line errors; with
+    `numpy`, a NumpyFeatureExtractor of the same params (no torch, no transformers)."""
     folder = Path(folder)
-    if local_only:
+    if local_only or numpy:
         path = folder / "preprocessor_config.json"
         if not path.is_file():
             raise CheckpointError(f"{folder} has no preprocessor_config.json: {_WHAT_IS_A_RUN}")
         data = _read_json(path, "feature extractor config")
-        if data.get("feature_extractor_type") not in (None, SentioFeatureExtractor.__name__) or "feature_kind" not in data:
+        if data.get("feature_extractor_type") not in (None, _EXTRACTOR_TYPE) or "feature_kind" not in data:
             raise CheckpointError(f"{path} is not a Sentio feature extractor config "
                                   f"({data.get('feature_extractor_type', 'no feature_kind')}): {_WHAT_IS_A_RUN}")
     try:
+        if numpy:
+            from ..features.numpy_features import NumpyFeatureExtractor
+
+            return NumpyFeatureExtractor.from_config(data)
+        from ..features.extractor import SentioFeatureExtractor
+
         return SentioFeatureExtractor.from_pretrained(str(folder), local_files_only=local_only)
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{folder}/preprocessor_config.json: {str(exc).splitlines()[0]}") from None
@@ -148,6 +160,7 @@ def _check_config(folder: Path) -> None:
 
 def _load_torch_model(source: str, local_only: bool) -> torch.nn.Module:
     import transformers
+    from safetensors import SafetensorError
 
     from ..models.auto import register_models
 
@@ -160,19 +173,21 @@ def _load_torch_model(source: str, local_only: bool) -> torch.nn.Module:
                               "incomplete: copy it again or retrain") from None
 
 
-def load_run(source: str | os.PathLike, device: str | torch.device | None = None) -> Run:
-    """The run at `source` (a folder, an .onnx file, or a hub id), ready to predict windows."""
+def load_run(source: str | os.PathLike, device: str | torch.device | None = None, numpy_features: bool = False) -> Run:
+    """The run at `source` (a folder, an .onnx file, or a hub id), ready to predict windows. With
+    `numpy_features`, an ONNX run gets a NumpyFeatureExtractor: predicting then loads no torch and
+    no transformers (what EmotionPredictor asks for); a torch run is unchanged."""
     text = os.fspath(source)
     path = Path(text).expanduser()
     if path.suffix.lower() == ".onnx":
         if not path.is_file():
             raise CheckpointError(f"ONNX model {text} does not exist: {_WHAT_IS_A_RUN}")
-        return Run(OnnxRunner(path), load_extractor(path.parent), path.parent)
+        return Run(OnnxRunner(path), load_extractor(path.parent, numpy=numpy_features), path.parent)
     if path.is_dir():
         has_torch = any((path / w).is_file() for w in WEIGHT_FILES)
         graphs = sorted(path.glob("*.onnx"))
         if not has_torch and len(graphs) == 1:  # an export folder: run its one graph
-            return Run(OnnxRunner(graphs[0]), load_extractor(path), path)
+            return Run(OnnxRunner(graphs[0]), load_extractor(path, numpy=numpy_features), path)
         if not has_torch and graphs:
             raise CheckpointError(f"{text} has no torch weights but several .onnx files: pass one of them")
         _check_config(path)

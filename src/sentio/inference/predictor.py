@@ -12,23 +12,33 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Iterable, Iterator, Sequence, Union
+import sys
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence, Union
 
 import numpy as np
-import torch
 
 from ..calibration import Calibration
 from ..features.audio import AudioError
-from ..features.datasets import EmotionCollator
-from ..features.extractor import SentioFeatureExtractor
 from ..errors import ArgumentError
 from .loading import load_run
 from .results import RESULT_OUTPUTS, Result, ResultBuilder
 from .runner import TorchRunner, WindowRunner, batches_of, run_batches
-from .stream import WindowStream, stream_items, window_items
+from .stream import WindowCollator, WindowStream, stream_items, window_items
+
+if TYPE_CHECKING:  # types only: predicting with an ONNX model loads neither torch nor transformers
+    import torch
+
+    from .loading import Extractor
 
 AudioInput = Union[str, os.PathLike, np.ndarray]
 logger = logging.getLogger(__name__)
+
+
+def _is_torch_module(model: Any) -> bool:
+    """Whether `model` is a torch module; torch is not imported to ask (a model that is one has
+    imported it already)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(model, torch.nn.Module)
 
 
 class EmotionPredictor:
@@ -39,7 +49,7 @@ class EmotionPredictor:
     says `cut_at`): a server's bound on the work one upload can ask for.
     """
 
-    def __init__(self, model: torch.nn.Module | WindowRunner, extractor: SentioFeatureExtractor,
+    def __init__(self, model: torch.nn.Module | WindowRunner, extractor: Extractor,
                  device: str | torch.device | None = None, batch_size: int = 32,
                  calibration: Calibration | None = None, max_duration: float | None = None,
                  results: ResultBuilder | None = None) -> None:
@@ -49,9 +59,9 @@ class EmotionPredictor:
             raise ArgumentError(f"max_duration must be a positive number of seconds, got {max_duration}")
         self.max_duration = max_duration
         self.runner: WindowRunner = (TorchRunner(model, device, outputs=RESULT_OUTPUTS)
-                                     if isinstance(model, torch.nn.Module) else model)
+                                     if _is_torch_module(model) else model)
         self.extractor = extractor
-        self.collate = EmotionCollator.for_extractor(extractor)
+        self.collate = WindowCollator.for_extractor(extractor)  # numpy batches: TorchRunner wraps them
         self.batch_size = batch_size
         self.results = results or ResultBuilder(calibration, window_seconds=extractor.params.window_duration)
         if calibration is not None:
@@ -72,7 +82,7 @@ class EmotionPredictor:
         """Load a training run's folder (config.json, model.safetensors, preprocessor_config.json,
         and calibration.json when the run has one), an exported .onnx file, or the hub id of a
         pushed run. Raises CheckpointError (one line) when it is missing or incomplete."""
-        run = load_run(model_dir, device)
+        run = load_run(model_dir, device, numpy_features=True)  # an ONNX run: no torch, no transformers
         model = run.model if run.model is not None else run.runner  # a torch model gets a runner of our outputs
         return cls(model, run.extractor, device=device, batch_size=batch_size, max_duration=max_duration,
                    results=ResultBuilder.for_run(run.folder, run.config, run.extractor))

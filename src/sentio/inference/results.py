@@ -7,16 +7,18 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
 from ..calibration import CALIBRATION_FILE, Calibration, describe_quadrants
 from ..choices import DEMO_NOTE
 from ..data.labels import from_unit, quadrant
-from ..features.extractor import SentioFeatureExtractor
 from ..metrics import DIMENSIONS
 from .loading import run_file, trained_on_demo
+
+if TYPE_CHECKING:  # types only: a result needs neither torch nor transformers
+    from .loading import Extractor
 
 Result = dict[str, Any]
 SCALE = "[-1, 1]"  # the scale of valence, arousal, spreads, intervals and curves (the *_1_9 fields: DEAM's 1..9)
@@ -92,7 +94,7 @@ class ResultBuilder:
 
     @classmethod
     def for_run(cls, folder: str | os.PathLike | None, config: Any = None,
-                extractor: SentioFeatureExtractor | None = None) -> "ResultBuilder":
+                extractor: Extractor | None = None) -> "ResultBuilder":
         """The builder of the run at `folder` (a `checkpoint-N` folder uses its run's calibration.json)."""
         folder = None if folder is None else Path(folder)
         calibration_file = run_file(folder, CALIBRATION_FILE)

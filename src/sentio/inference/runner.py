@@ -9,13 +9,15 @@ numpy arrays, `predictions` [B, 2] always, plus whatever else the model gives (`
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Protocol, Sequence
 
 import numpy as np
-import torch
 from tqdm.auto import tqdm
 
 from ..errors import ArgumentError, CheckpointError, first_line
+
+if TYPE_CHECKING:  # torch is imported where a torch model runs: an ONNX model's prediction never loads it
+    import torch
 
 # Output fields of a Sentio model that are per-window arrays (hidden states and attentions are not).
 WINDOW_OUTPUTS = ("predictions", "embedding", "spread", "frame_predictions", "frame_spread", "frame_mask")
@@ -26,11 +28,15 @@ class WindowRunner(Protocol):
 
 
 def default_device() -> torch.device:
+    import torch
+
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def check_device(device: str | torch.device | None) -> torch.device:
     """`device` as a torch.device, refused in one line when this torch cannot use it."""
+    import torch
+
     if device is None or device == "":
         return default_device()
     try:
@@ -58,6 +64,8 @@ class TorchRunner:
         self.forward_kwargs = dict(forward_kwargs or {})
 
     def __call__(self, batch: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+        import torch
+
         inputs = {k: torch.as_tensor(v).to(self.device) for k, v in batch.items() if k != "labels"}
         with torch.inference_mode():
             out = self.model(**inputs, **self.forward_kwargs)

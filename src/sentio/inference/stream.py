@@ -11,12 +11,17 @@ params' start grid, onto which that window moves back) until the end.
 from __future__ import annotations
 
 import os
-from typing import Iterator
+from typing import TYPE_CHECKING, Any, Iterator, Sequence, Union
 
 import numpy as np
 
 from ..features.audio import BLOCK_FRAMES, AudioBlocks
-from ..features.extractor import SentioFeatureExtractor
+
+if TYPE_CHECKING:  # a type only: the ONNX path's extractor loads no transformers
+    from ..features.extractor import SentioFeatureExtractor
+    from ..features.numpy_features import NumpyFeatureExtractor
+
+    Extractor = Union[SentioFeatureExtractor, NumpyFeatureExtractor]
 
 Windows = dict[str, np.ndarray]  # {feature_name: [k, ...], "length": [k], "start": [k] (s)}
 CHUNK_WINDOWS = 8  # windows computed together: the fbank's own chunk (features._WINDOWS_PER_CHUNK)
@@ -52,10 +57,11 @@ class WindowStream:
     `duration` the seconds of audio decoded and `cut` whether audio was left beyond
     `max_duration`. Raises AudioError like `extractor(path)`."""
 
-    def __init__(self, extractor: SentioFeatureExtractor, path: str | os.PathLike,
+    def __init__(self, extractor: Extractor, path: str | os.PathLike,
                  chunk_windows: int = CHUNK_WINDOWS, block_frames: int = BLOCK_FRAMES,
                  max_duration: float | None = None) -> None:
         self.params = extractor.params
+        self.features = extractor.features  # the extractor's own computation (numpy for an ONNX run)
         self.path = os.fspath(path)
         self.chunk_windows = max(1, chunk_windows)
         self.block_frames = block_frames
@@ -99,7 +105,7 @@ class WindowStream:
         return self._compute(tail.span(starts[0], starts[-1] + self.params.window_samples), starts)
 
     def _compute(self, wave: np.ndarray, starts: list[int]) -> Windows:
-        windows = self.params.compute(wave)
+        windows = self.features(wave)
         # absolute starts, in the same float32 seconds the whole-file extractor gives
         windows["start"] = (np.asarray(starts) / self.params.sampling_rate).astype(np.float32)
         self.starts.extend(float(s) for s in windows["start"])
@@ -116,3 +122,22 @@ def stream_items(stream: WindowStream, feature_name: str) -> Iterator[dict[str, 
     """The collator items of every window of a stream, in order."""
     for windows in stream:
         yield from window_items(windows, feature_name)
+
+
+class WindowCollator:
+    """Stacks window items into one batch of numpy arrays: the feature [B, ...] as float32 and an
+    `attention_mask` [B, T] (int64) from `length` over the time axis, as `EmotionCollator` does
+    for training but without torch (an ONNX runner takes the arrays; TorchRunner wraps them)."""
+
+    def __init__(self, feature_name: str, time_axis: int = 0) -> None:
+        self.feature_name, self.time_axis = feature_name, time_axis
+
+    @classmethod
+    def for_extractor(cls, extractor: Any) -> "WindowCollator":
+        return cls(extractor.feature_name, extractor.time_axis)
+
+    def __call__(self, items: Sequence[dict[str, Any]]) -> dict[str, np.ndarray]:
+        features = np.stack([np.asarray(it[self.feature_name], dtype=np.float32) for it in items])
+        lengths = np.array([int(it["length"]) for it in items])
+        mask = np.arange(features.shape[1 + self.time_axis])[None, :] < lengths[:, None]
+        return {self.feature_name: features, "attention_mask": mask.astype(np.int64)}

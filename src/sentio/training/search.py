@@ -438,14 +438,7 @@ def card_section(summary: SearchSummary) -> list[str]:
 
 
 def check_search_flags(search_args: Any, plan: Any, training_args: Any) -> list[ParamSpec]:
-    """Everything about --hp_search that can fail before data work: optuna present, the space
-    readable and fitting the model, no flag it cannot go with. Returns the space."""
+    """What --hp_search needs before data work, beyond its flags (sentio.args.check_train_flags):
+    optuna present, the space readable and fitting the model. Returns the space."""
     require_optuna()
-    if training_args.resume_from_checkpoint:
-        raise ArgumentError("--hp_search resumes on its own (rerun the same command); drop --resume_from_checkpoint")
-    if training_args.world_size > 1:
-        raise ArgumentError("--hp_search runs in one process: start train.py without torchrun/accelerate launch")
-    if training_args.eval_strategy == "no" or not training_args.metric_for_best_model:
-        raise ArgumentError("--hp_search scores each trial on the validation split: keep --eval_strategy and "
-                            "--metric_for_best_model")
     return search_space(search_args.hp_space, plan.probe, int(plan.architecture().num_hidden_layers))
