@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import DataError, MissingFileError
+from ..errors import DataError, MissingFileError, first_line
 
 
 class CsvFormatError(DataError):
@@ -31,7 +31,7 @@ def read_csv_file(path: str | Path, **kwargs) -> pd.DataFrame:
     try:
         frame = pd.read_csv(path, skipinitialspace=True, **kwargs)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise CsvFormatError(f"{path}: not a readable CSV ({str(exc).splitlines()[0]}); "
+        raise CsvFormatError(f"{path}: not a readable CSV ({first_line(exc)}); "
                              "save it as comma-separated UTF-8 text") from None
     return clean_columns(frame)
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..errors import ArgumentError, MissingFileError
+from ..errors import ArgumentError, MissingFileError, first_line
 from .manifest import ManifestError
 from .splits import normalise_split_name
 
@@ -34,8 +34,7 @@ def _load(name: str, config: str | None) -> Any:
     try:
         return datasets.load_dataset(name, config)
     except (FileNotFoundError, ConnectionError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise MissingFileError(f"--dataset_name {name}: cannot load it ({first}); pass a folder written by "
+        raise MissingFileError(f"--dataset_name {name}: cannot load it ({first_line(exc)}); pass a folder written by "
                                "save_to_disk, or a Hub id already in the local cache (or go online once)") from None
 
 

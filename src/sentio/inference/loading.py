@@ -141,7 +141,7 @@ def load_extractor(folder: str | os.PathLike, local_only: bool = True, numpy: bo
 
         return SentioFeatureExtractor.from_pretrained(str(folder), local_files_only=local_only)
     except (TypeError, ValueError) as exc:
-        raise CheckpointError(f"{folder}/preprocessor_config.json: {str(exc).splitlines()[0]}") from None
+        raise CheckpointError(f"{folder}/preprocessor_config.json: {first_line(exc)}") from None
 
 
 def _check_config(folder: Path) -> None:

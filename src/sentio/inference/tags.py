@@ -25,6 +25,7 @@ import stat
 from pathlib import Path
 from typing import Iterable
 
+from ..errors import first_line
 from ..features.audio import AudioError
 from .results import Result
 
@@ -165,7 +166,7 @@ def write_tags(path: str, result: Result) -> None:
         copy = None
         _fsync(target.parent)  # the rename itself survives a power cut
     except (mutagen.MutagenError, OSError) as exc:
-        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        text = first_line(exc)
         if isinstance(exc, OSError) and exc.strerror:
             text = exc.strerror
         raise AudioError(path, f"cannot write tags ({text}); the file is left as it was") from None

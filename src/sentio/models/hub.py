@@ -50,10 +50,6 @@ def _what_to_do(checkpoint: str) -> str:
     )
 
 
-def _first_line(exc: Exception, limit: int = 160) -> str:
-    return first_line(exc, limit)
-
-
 # Where Sentio writes runs by default (train.py's runs/<model>): a name under it is a run folder,
 # never the hub repo of a user called "runs", even before the first run created the folder.
 RUNS_ROOT = "runs"
@@ -96,7 +92,7 @@ def probe_hub(repo_id: str, advice: str | None = None) -> None:
             if attempt == 0:
                 time.sleep(1.0)
     raise CheckpointError(
-        f"cannot reach the Hugging Face Hub for {repo_id!r} ({_first_line(error, 120)}): {advice or _what_to_do(repo_id)}"
+        f"cannot reach the Hugging Face Hub for {repo_id!r} ({first_line(error, 120)}): {advice or _what_to_do(repo_id)}"
     )
 
 
@@ -133,7 +129,7 @@ def _load_config(backbone: Backbone, source: str, local_only: bool, checkpoint: 
         raise
     except (OSError, ValueError, KeyError) as exc:
         raise CheckpointError(
-            f"cannot read the config of {checkpoint!r} ({_first_line(exc)}): {_what_to_do(checkpoint)}"
+            f"cannot read the config of {checkpoint!r} ({first_line(exc, 160)}): {_what_to_do(checkpoint)}"
         ) from None
 
 
@@ -196,7 +192,7 @@ def _load_weights(
                 ignore_mismatched_sizes=True,
             )
     except (OSError, RuntimeError, ValueError, SafetensorError) as exc:
-        raise CheckpointError(f"cannot load the weights of {checkpoint!r} ({_first_line(exc, 200)})") from None
+        raise CheckpointError(f"cannot load the weights of {checkpoint!r} ({first_line(exc, 200)})") from None
     mismatched = [key for key, *_ in info.get("mismatched_keys", [])]
     encoder_mismatch = [k for k in mismatched if not k.startswith(_HEAD_PARAMETERS)]
     if encoder_mismatch:
