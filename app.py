@@ -45,8 +45,7 @@ from typing import TYPE_CHECKING, Any
 from sentio.choices import DEMO_NOTE
 from sentio.cli import parse_dataclasses, parser_for, run_cli
 from sentio.data.labels import QUADRANTS, from_unit, quadrant, to_unit
-from sentio.demo.corpus import DEFAULT_DEMO_DIR
-from sentio.demo.deam_files import AUDIO_SUBDIR
+from sentio.demo import DEFAULT_DEMO_DIR
 from sentio.errors import ArgumentError, MissingFileError
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # a local demo reports nothing anywhere
@@ -125,6 +124,8 @@ def demo_clips(demo_dir: str | os.PathLike) -> list[str]:
 
 def demo_picks(demo_dir: str | os.PathLike) -> list[tuple[str, str]]:
     """demo_clips with each clip's button label: its quadrant and true label on 1..9 (not a file name)."""
+    from sentio.demo.deam_files import AUDIO_SUBDIR  # here: its DEAM reader imports pandas, which --help skips
+
     root = Path(demo_dir)
     if not (root / "truth.csv").is_file():
         return []

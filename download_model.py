@@ -26,8 +26,9 @@ NEEDED = ("config.json",)
 
 @dataclass
 class DownloadArguments:
-    model: str = field(metadata={"help": "A backbone name ({backbones}) or any Hub id; also the first positional "
-                                 "argument (download_model.py MODEL --output_dir DIR)."})
+    model: str = field(metadata={"help": "A backbone name (those of train.py --model) or any Hub id; also the first "
+                                 "positional argument (download_model.py MODEL --output_dir DIR). Its --help loads no "
+                                 "model code, so it names no backbones."})
     output_dir: str = field(metadata={"help": "Folder to write the checkpoint into."})
     zip: bool = field(default=False, metadata={"help": "Also write OUTPUT_DIR.zip (upload it as a Kaggle dataset)."})
     retries: int = field(default=4, metadata={"help": "Attempts on network errors, with growing pauses; files resume."})

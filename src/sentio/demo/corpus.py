@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from . import DEFAULT_DEMO_DIR
 from .ceiling import ceiling
 from .deam_files import AUDIO_SUBDIR, TRUTH_DYNAMIC, write_dynamic, write_static, write_truth
 from .plan import MAX_CLIPS, CorpusPlan, plan_corpus
@@ -38,7 +39,6 @@ from .synth import ClipSpec, write_clip
 GENERATOR_VERSION = 2
 
 
-DEFAULT_DEMO_DIR = "data/demo"  # relative to the repo root / cwd
 MARKER = "demo.json"
 # Per synth.VARIANTS: the raters of a variant corpus rate (valence, arousal) this much higher on
 # 1..9 than the truth (a panel's bias, as datasets' raters differ), their 2 Hz values by the same / 4.
