@@ -183,6 +183,17 @@ def test_predict_and_app_top_level_imports_load_no_torch():
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("script", ["predict.py", "app.py", "download_model.py"])
+def test_help_of_the_light_scripts_loads_no_torch(script):
+    """Their --help answers in well under a second: rendering it (a help text that names the
+    backbones reads the model registry) must not import torch either."""
+    code = (f"import runpy, sys\nsys.argv = [{script!r}, '--help']\n"
+            f"try:\n    runpy.run_path({script!r}, run_name='__main__')\nexcept SystemExit:\n    pass")
+    loaded = _loaded_after(code)
+    assert "torch" not in loaded and "pandas" not in loaded, script
+
+
+@pytest.mark.slow
 def test_legacy_feature_kinds_load_without_the_model_package(tmp_path):
     """A run saved by an older version names its features after the backbone (`ast`); an exported
     .onnx run is loaded without ever importing sentio.models, and must still read it."""
