@@ -29,21 +29,8 @@ from sentio.inference.tags import tag_values, write_tags
 from sentio.inference.writers import FileKey, ResultLog
 from sentio.models import build_model
 from tests.conftest import REPO, write_audio
-from tests.helpers import run_python
+from tests.helpers import CALIBRATED, run_python
 from tests.tiny import TINY
-
-# The optional fields a calibrated, dynamic run adds to a result (EmotionPredictor's song_result).
-CALIBRATED = {
-    "scale": "[-1, 1]",
-    "curve": {"times": [0.5, 1.0, 1.5, 2.0], "valence": [0.1, 0.2, 0.3, 0.25], "arousal": [-0.2, -0.1, 0.0, 0.1]},
-    "intervals": {level: {"valence": [0.2 - w, 0.2 + w], "arousal": [-0.05 - w, -0.05 + w]}
-                  for level, w in (("80", 0.1), ("90", 0.15), ("95", 0.2))},
-    "quadrant_probabilities": {"happy": 0.3, "tense": 0.1, "sad": 0.2, "calm": 0.4},
-    "spread": {"valence": 0.21, "arousal": 0.17},
-}
-
-
-
 
 @pytest.fixture(scope="module")
 def predictor(run) -> EmotionPredictor:

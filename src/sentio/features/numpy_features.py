@@ -26,8 +26,8 @@ from sentio.features.params import (
     _KALDI_MEL_FLOOR,
     FbankParams,
     FeatureParams,
-    _as_wave,
     canonical_kind,
+    fbank_framing,
     param_names,
     params_for,
 )
@@ -94,12 +94,7 @@ def kaldi_fbank_numpy(wave: np.ndarray, params: FbankParams | None = None) -> tu
     """`params.kaldi_fbank` without torch: ([K, max_length, bins] un-normalised log-mel, zero-padded;
     lengths; starts in s)."""
     p = params or FbankParams()
-    wave = _as_wave(wave)
-    if wave.size < p.frame_length:  # one frame needs frame_length samples: pad the tiny clip
-        wave = np.pad(wave, (0, p.frame_length - wave.size))
-    starts = p.starts(wave.size)
-    span = p.window_samples
-    fft_length = 1 << (p.frame_length - 1).bit_length()
+    wave, starts, span, fft_length = fbank_framing(wave, p)
     _, window, blocks = _tables(p.num_mel_bins, p.sampling_rate, p.frame_length)
     out = np.empty((len(starts), p.max_length, p.num_mel_bins), dtype=np.float32)  # every value is set below
     lengths = np.array([min(p.max_length, 1 + (wave.size - s - p.frame_length) // p.frame_shift) for s in starts])

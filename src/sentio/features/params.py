@@ -309,17 +309,22 @@ def _apply_mel(power: torch.Tensor, mel: torch.Tensor, groups: tuple) -> torch.T
     return out
 
 
+def fbank_framing(wave: np.ndarray, p: FbankParams) -> tuple[np.ndarray, Any, int, int]:
+    """What both fbank implementations (torch here, numpy in numpy_features) frame alike: the mono
+    wave (a clip shorter than one frame padded to one), the window starts, the window's samples and
+    the FFT length."""
+    wave = _as_wave(wave)
+    if wave.size < p.frame_length:  # one frame needs frame_length samples: pad the tiny clip
+        wave = np.pad(wave, (0, p.frame_length - wave.size))
+    return wave, p.starts(wave.size), p.window_samples, 1 << (p.frame_length - 1).bit_length()
+
+
 def kaldi_fbank(wave: np.ndarray, params: FbankParams | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Un-normalised log-mel fbank per window: ([K, max_length, bins] zero-padded, lengths, starts)."""
     import torch  # here: an ONNX model's features (numpy_fbank) load no torch
 
     p = params or FbankParams()
-    wave = _as_wave(wave)
-    if wave.size < p.frame_length:  # one frame needs frame_length samples: pad the tiny clip
-        wave = np.pad(wave, (0, p.frame_length - wave.size))
-    starts = p.starts(wave.size)
-    span = p.window_samples
-    fft_length = 1 << (p.frame_length - 1).bit_length()
+    wave, starts, span, fft_length = fbank_framing(wave, p)
     mel, window, groups = _kaldi_tables(p.num_mel_bins, p.sampling_rate, p.frame_length)
     x = torch.from_numpy(wave)
     out = np.zeros((len(starts), p.max_length, p.num_mel_bins), dtype=np.float32)
