@@ -9,11 +9,13 @@ from pathlib import Path
 import numpy as np
 
 from ..metrics import DIMENSIONS, concordance_cc, curve_list_metrics
-from .deam_files import DYNAMIC_FILES, DYNAMIC_RATE, DYNAMIC_START_S, DYNAMIC_SUBDIR, TRUTH_DYNAMIC
+from .deam_files import DYNAMIC_FILES, DYNAMIC_SUBDIR, TRUTH_DYNAMIC
 from .plan import (
     CorpusPlan,
     DIVISIVENESS_BETA,
     DYNAMIC_NOISE_RHO,
+    DYNAMIC_RATE,
+    DYNAMIC_START_S,
     RATER_SD_BASE,
     RATER_SD_SLOPE,
     RATERS,

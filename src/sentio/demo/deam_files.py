@@ -4,15 +4,13 @@ Kaggle: CRLF static CSVs with their quirks, 2 Hz dynamic CSVs), plus its truth f
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..data import deam
 from ..metrics import DIMENSIONS
+from .plan import DYNAMIC_RATE, DYNAMIC_START_S, CorpusPlan
 
-if TYPE_CHECKING:  # plan.py imports this module's label timing
-    from .plan import CorpusPlan
 
 # The file names are the reader's (sentio.data.deam), so the demo is always a corpus it reads.
 AUDIO_SUBDIR = Path("DEAM_audio", deam.AUDIO_DIR_NAME)
@@ -27,9 +25,6 @@ HEADER_2000_2058 = (  # sic: the real file has a stray space in "valence_ max_me
 DYNAMIC_SUBDIR = Path("DEAM_Annotations", "annotations", "annotations averaged per song",
                       "dynamic (per second annotations)")
 DYNAMIC_FILES = dict(zip(DIMENSIONS, deam.DYNAMIC_FILES))  # {"valence": "valence.csv", "arousal": ...}
-# The value at `sample_<T>ms` describes the audio in [T - 0.5 s, T). DEAM's first label is at 15 s
-# (raters settle in first); at the demo's scale the first is at 1 s.
-DYNAMIC_START_S, DYNAMIC_RATE = 1.0, 2
 TRUTH_DYNAMIC = "truth_dynamic.csv"
 
 

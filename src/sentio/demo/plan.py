@@ -7,9 +7,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .deam_files import DYNAMIC_RATE, DYNAMIC_START_S
 from .synth import PATH_RATE
 
+# 2 Hz labels as DEAM writes them: the value at `sample_<T>ms` describes the audio in [T - 0.5 s, T).
+# DEAM's first label is at 15 s (raters settle in first); at the demo's scale the first is at 1 s.
+DYNAMIC_START_S, DYNAMIC_RATE = 1.0, 2
 # Generating parameters. Static truths look like DEAM's static means (mean ~5, sd ~1.2, r ~0.5).
 TRUE_MEAN, TRUE_SD, VA_CORRELATION, TRUE_RANGE = 5.0, 1.2, 0.5, (1.5, 8.5)
 # Paths around the static truth: clear changes (a logistic transition, 10-90% in CHANGE_WIDTH s)

@@ -18,7 +18,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Protocol
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -26,11 +26,20 @@ from tqdm.auto import tqdm
 from ..features.audio import STDERR, AudioError
 from ..errors import SentioError
 from .results import Result, ResultBuilder
-from .runner import batches_of, run_batches
-from .stream import Windows, WindowStream, window_items
+from .runner import WindowRunner, batches_of, run_batches
+from .stream import WindowCollator, Windows, WindowStream, window_items
 
-if TYPE_CHECKING:
-    from .predictor import EmotionPredictor
+
+class LibraryPredictor(Protocol):
+    """What predicting a library asks of a predictor (EmotionPredictor is one): named here, so the
+    library path depends on the predictor's parts, not on the predictor module."""
+
+    extractor: Any  # SentioFeatureExtractor or, for an ONNX run, NumpyFeatureExtractor
+    max_duration: float | None
+    batch_size: int
+    collate: WindowCollator
+    runner: WindowRunner
+    results: ResultBuilder
 
 CHUNKS_PER_WORKER = 2  # decoded chunks waiting per thread: decoding runs ahead of the model this far
 FILE_TIMEOUT_S = 300.0  # a decoder that gives no block for this long is stuck: the file is skipped
@@ -121,7 +130,7 @@ class _Decoders:
     one copy of torch in memory. A thread stuck in a decoder cannot be stopped from Python: its
     file is given up (`overdue`), the thread is left to itself and a new one takes its place."""
 
-    def __init__(self, predictor: "EmotionPredictor", paths: list[str], num_workers: int,
+    def __init__(self, predictor: LibraryPredictor, paths: list[str], num_workers: int,
                  on_start: Callable[[str], None] | None = None) -> None:
         self.extractor = predictor.extractor
         self.max_duration = predictor.max_duration
@@ -249,7 +258,7 @@ class _Progress:
             self.bar.close()
 
 
-def predict_library(predictor: "EmotionPredictor", paths: Iterable[str | os.PathLike], timeline: bool = False,
+def predict_library(predictor: LibraryPredictor, paths: Iterable[str | os.PathLike], timeline: bool = False,
                     num_workers: int | None = None, progress: bool = False, file_timeout: float | None = FILE_TIMEOUT_S,
                     on_start: Callable[[str], None] | None = None) -> Iterator[FileOutcome]:
     """Every file's FileOutcome, in the order files finish; an unreadable file gives its AudioError
@@ -271,7 +280,7 @@ def predict_library(predictor: "EmotionPredictor", paths: Iterable[str | os.Path
         bar.close()
 
 
-def _predict(predictor: "EmotionPredictor", paths: list[str], decoders: _Decoders,
+def _predict(predictor: LibraryPredictor, paths: list[str], decoders: _Decoders,
              timeline: bool, file_timeout: float | None) -> Iterator[FileOutcome]:
     files: dict[int, _InFlight] = {}
     batch: list[tuple[int, dict[str, Any]]] = []  # (file index, window item)
@@ -311,7 +320,7 @@ def _predict(predictor: "EmotionPredictor", paths: list[str], decoders: _Decoder
     yield from _finished(files, timeline, predictor.results)
 
 
-def _forward(predictor: "EmotionPredictor", batch: list[tuple[int, dict[str, Any]]], files: dict[int, _InFlight]) -> None:
+def _forward(predictor: LibraryPredictor, batch: list[tuple[int, dict[str, Any]]], files: dict[int, _InFlight]) -> None:
     """One forward over a batch of windows from any files; each file collects its windows' outputs."""
     batches = batches_of((item for _, item in batch), predictor.collate, len(batch))
     outputs = run_batches(predictor.runner, batches)
