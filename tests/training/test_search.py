@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -27,6 +28,16 @@ def search_args(tiny_corpus: Path, tmp_path: Path, out: Path, trials: int, *extr
             "--demo_seed", "5", "--checkpoint", str(checkpoint), "--epochs", "1", "--per_device_train_batch_size", "4",
             "--output_dir", str(out), "--cache_dir", str(tmp_path / "cache"), "--report_to", "none",
             "--disable_tqdm", "true", "--hp_search", str(trials), *extra]
+
+
+def finished_trials_so_far(out: Path) -> int:
+    """Completed trials of a study another process is writing, read without optuna: opening it
+    through optuna would race the writer creating the schema (both insert its version row)."""
+    try:
+        with sqlite3.connect(f"file:{out / 'hp_search.db'}?mode=ro", uri=True, timeout=1) as db:
+            return db.execute("SELECT COUNT(*) FROM trials WHERE state = 'COMPLETE'").fetchone()[0]
+    except sqlite3.OperationalError:  # not created yet, schema half-written, or locked for a write
+        return 0
 
 
 def study_trials(out: Path) -> list:
@@ -87,7 +98,7 @@ def test_killed_search_resumes_without_rerunning_finished_trials(tiny_corpus, tm
                             stderr=subprocess.DEVNULL)
     deadline = time.time() + 240
     while proc.poll() is None and time.time() < deadline:  # until the study records a finished trial
-        if (out / "hp_search.db").is_file() and any(t.state.name == "COMPLETE" for t in study_trials(out)):
+        if (out / "hp_search.db").is_file() and finished_trials_so_far(out):
             break
         time.sleep(0.2)
     os.kill(proc.pid, signal.SIGKILL)  # in trial 1, as it starts
