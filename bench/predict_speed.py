@@ -1,10 +1,11 @@
 """Prediction speed on a music library: predict.py with three models beside VibeNet, same files, same run.
 
     python bench/predict_speed.py [--files 4] [--minutes 10] [--clips 0] [--clip_seconds 15]
-                                  [--repeats 3] [--only NAMES] [--workdir DIR]
+                                  [--format mp3|ogg|flac] [--repeats 3] [--only NAMES] [--workdir DIR]
 
 The library: demo corpus clips (`sentio.demo`, 40 clips of 10 to 30 s) concatenated in
-shuffled orders into `--files` MP3s of `--minutes` each, 44.1 kHz stereo, like ripped albums.
+shuffled orders into `--files` MP3s of `--minutes` each, 44.1 kHz stereo, like ripped albums
+(`--format ogg`: OGG Vorbis files instead, whose decoding costs more; flac: FLAC).
 The models have random weights (speed does not depend on training):
   - student int8: distill.py's `cnn` student (MobileNetV3, width 0.4) on the compact teacher's
     2.56 s windows, exported to ONNX and quantized to static int8 as distill.py does, calibrated
@@ -71,14 +72,17 @@ class Measure:
     load: float
 
 
-def make_library(folder: Path, files: int, minutes: float, seed: int = 0) -> list[Path]:
-    """`files` MP3s of `minutes` each, demo clips concatenated in a shuffled order per file."""
+FORMATS = {"mp3": ("MP3", None), "ogg": ("OGG", "VORBIS"), "flac": ("FLAC", None)}  # --format: libsndfile's names
+
+
+def make_library(folder: Path, files: int, minutes: float, seed: int = 0, fmt: str = "mp3") -> list[Path]:
+    """`files` audio files (`fmt`) of `minutes` each, demo clips concatenated in a shuffled order per file."""
     from sentio.demo.corpus import generate_demo
     from sentio.demo.deam_files import AUDIO_SUBDIR
 
-    paths = [folder / f"album{i:02d}.mp3" for i in range(files)]
+    paths = [folder / f"album{i:02d}.{fmt}" for i in range(files)]
     marker = folder / "library.json"
-    wanted = {"files": files, "minutes": minutes, "seed": seed}
+    wanted = {"files": files, "minutes": minutes, "seed": seed, "format": fmt}
     if marker.is_file() and json.loads(marker.read_text()) == wanted and all(p.is_file() for p in paths):
         return paths
     shutil.rmtree(folder, ignore_errors=True)
@@ -88,7 +92,8 @@ def make_library(folder: Path, files: int, minutes: float, seed: int = 0) -> lis
     folder.mkdir(parents=True)
     for path in paths:
         frames, target = 0, int(minutes * 60 * RATE)
-        with sf.SoundFile(path, "w", RATE, CHANNELS, format="MP3") as sink:  # written clip by clip
+        major, subtype = FORMATS[fmt]
+        with sf.SoundFile(path, "w", RATE, CHANNELS, format=major, subtype=subtype) as sink:  # written clip by clip
             while frames < target:
                 clip = clips[rng.integers(len(clips))][: target - frames]
                 sink.write(clip)
@@ -247,7 +252,9 @@ def one_clip(folder: Path, library: Path) -> Path:
     """A folder with the first 5 s of the library: what a command costs before its first file (start-up)."""
     folder.mkdir(parents=True, exist_ok=True)
     wave, rate = sf.read(library, frames=5 * RATE, dtype="float32")
-    sf.write(folder / "clip.mp3", wave, rate, format="MP3")
+    for stale in folder.glob("clip.*"):
+        stale.unlink()
+    sf.write(folder / f"clip{library.suffix}", wave, rate)
     return folder
 
 
@@ -273,10 +280,10 @@ def bench_library(label: str, folder: Path, library: list[Path], models: dict[st
             results[system.name].append(measure)
             print(f"{label}, repeat {repeat + 1}: {system.name}: {measure.wall_s:.1f} s, {measure.cpu_s:.1f} CPU s, "
                   f"{measure.peak_rss_mb:.0f} MB, load {measure.load:.2f}", file=sys.stderr, flush=True)
-    print(f"\n{label}: {len(library)} MP3 files, {audio_s / 3600:.2f} h of audio, {os.cpu_count()} cores, "
+    print(f"\n{label}: {len(library)} {library[0].suffix[1:].upper()} files, {audio_s / 3600:.2f} h of audio, {os.cpu_count()} cores, "
           f"load {load:.2f} at the start; {args.repeats} runs each, in turn")
     print(table(results, startups, audio_s), flush=True)
-    return {"library": {"files": len(library), "audio_seconds": audio_s, "format": "MP3, 44.1 kHz stereo"},
+    return {"library": {"files": len(library), "audio_seconds": audio_s, "format": f"{library[0].suffix[1:].upper()}, 44.1 kHz stereo"},
             "load_at_start": load, "cpu_count": os.cpu_count(),
             "systems": {s.name: {"command": s.command, "note": s.note, "runs": [asdict(m) for m in results[s.name]],
                                  "start_up_runs": [asdict(m) for m in startups[s.name]]} for s in chosen}}
@@ -288,6 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=10.0, help="Length of each file.")
     parser.add_argument("--clips", type=int, default=0, help="Also time a library of this many short clips.")
     parser.add_argument("--clip_seconds", type=float, default=15.0, help="Length of each short clip.")
+    parser.add_argument("--format", choices=sorted(FORMATS), default="mp3", help="The libraries' audio format.")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--only", default="", help="Comma-separated systems to time (default: all).")
     parser.add_argument("--long_run_minutes", type=float, default=5.0,
@@ -299,14 +307,15 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
     wanted = set(args.only.split(",")) if args.only else None
-    library = make_library(work / "library", args.files, args.minutes)
+    suffix = "" if args.format == "mp3" else f"-{args.format}"  # the MP3 folders keep their names
+    library = make_library(work / f"library{suffix}", args.files, args.minutes, fmt=args.format)
     models = build_models(work / "models", library, wanted)
     vibenet = vibenet_venv(work / "vibenet-venv") if wanted is None or "VibeNet" in wanted else None
-    report = {"long files": bench_library("long files", work / "library", library, models, vibenet, work, args)}
+    report = {"long files": bench_library("long files", work / f"library{suffix}", library, models, vibenet, work, args)}
     if args.clips:
-        clips = make_library(work / "clips", args.clips, args.clip_seconds / 60)
-        report["short clips"] = bench_library("short clips", work / "clips", clips, models, vibenet, work, args)
-    (work / "predict_speed.json").write_text(json.dumps(report, indent=2) + "\n")
+        clips = make_library(work / f"clips{suffix}", args.clips, args.clip_seconds / 60, fmt=args.format)
+        report["short clips"] = bench_library("short clips", work / f"clips{suffix}", clips, models, vibenet, work, args)
+    (work / f"predict_speed{suffix}.json").write_text(json.dumps(report, indent=2) + "\n")
     return 0
 
 
