@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import runpy
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,14 @@ from tests.tiny import TINY
 
 # Every script a test starts runs offline: nothing is downloaded from the Hugging Face Hub.
 OFFLINE = {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now: tests that start servers or process groups each take
+    their own, so two of them running at once (pytest -n) never meet on a fixed port."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def run_script(monkeypatch: pytest.MonkeyPatch, script: str, *args: str) -> int:

@@ -7,7 +7,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ from sentio.features.extractor import SentioFeatureExtractor
 from sentio.inference import EmotionPredictor
 from sentio.models import build_model
 from tests.conftest import REPO, write_audio
-from tests.helpers import CALIBRATED, run_script
+from tests.helpers import CALIBRATED, free_port, run_script
 from tests.tiny import TINY
 
 sys.path.insert(0, str(REPO))
@@ -154,12 +153,6 @@ def test_the_page_says_a_demo_model_once_and_a_padded_clip(run, tmp_path):
     assert "shorter than one window" in shown.status and DEMO_NOTE not in shown.status
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 class Server(str):
     """The server's URL, with its process and log."""
 
@@ -172,7 +165,7 @@ def server(run, tmp_path_factory):
     """app.py on a free localhost port, as a user starts it (host left to its default), with small
     limits for the hostile-upload tests: 2 MB uploads, 60 s per file, one analysis at a time and
     two waiting."""
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("server") / "app.log"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_TEMP_DIR": str(log.parent / "gradio")}  # its own cache
     env.pop("GRADIO_SERVER_NAME", None)

@@ -12,7 +12,7 @@ import pytest
 
 from sentio.models.registry import BACKBONES
 from tests.conftest import REPO
-from tests.helpers import PREDICT, run_python, run_script, tiny_checkpoint
+from tests.helpers import PREDICT, free_port, run_python, run_script, tiny_checkpoint
 
 # Every backbone of the registry but CLAP, whose end-to-end run (tests/models/test_clap.py) needs a
 # checkpoint in CLAP's own format: a new backbone joins this test on its own.
@@ -96,7 +96,7 @@ def test_torchrun_two_cpu_processes_train_one_model(tiny_corpus, tmp_path):
     pytest.importorskip("torch.distributed.run")
     out = tmp_path / "run"
     result = run_python([
-        "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+        "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
         "train.py", "--model", "ast", "--demo", "--demo_dir", str(tiny_corpus), "--demo_num_clips", "16",
         "--demo_seed", "5", "--checkpoint", str(tiny_checkpoint("ast", tmp_path / "tiny")), "--epochs", "2",
         "--per_device_train_batch_size", "2", "--output_dir", str(out), "--cache_dir", str(tmp_path / "cache"),

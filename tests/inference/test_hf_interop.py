@@ -4,7 +4,6 @@ and pipeline API, in either import order, and gives EmotionPredictor's numbers."
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 

@@ -9,20 +9,14 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
-import torch
 
-from sentio.features.extractor import SentioFeatureExtractor
 from sentio.inference.shards import part_path, part_paths, split_by_size
-from sentio.models import build_model
 from tests.conftest import REPO, write_audio
-from tests.tiny import TINY
+from tests.helpers import free_port
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-
-
 
 
 def _predict(launcher: list[str], *args: str, **kwargs) -> subprocess.CompletedProcess:
@@ -30,10 +24,14 @@ def _predict(launcher: list[str], *args: str, **kwargs) -> subprocess.CompletedP
                           timeout=300, **kwargs)
 
 
-TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517"]
-# without a GPU, --multi_gpu still starts one process each through torchrun; predict.py joins them with gloo
-ACCELERATE = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29518"]
+def torchrun() -> list[str]:
+    return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port())]
+
+
+def accelerate_launch() -> list[str]:
+    # without a GPU, --multi_gpu still starts one process each through torchrun; predict.py joins them with gloo
+    return [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines",
+            "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(free_port())]
 
 
 def test_split_by_size_is_balanced_and_keeps_the_input_order():
@@ -53,16 +51,16 @@ def test_two_processes_give_the_single_process_output(run, tmp_path):
     single, double = tmp_path / "one.csv", tmp_path / "two.csv"
     one = _predict([sys.executable], *args, "--num_workers", "1", "--output", str(single))
     assert one.returncode == 0, one.stderr
-    two = _predict(TORCHRUN, *args, "--output", str(double))
+    two = _predict(torchrun(), *args, "--output", str(double))
     assert two.returncode == 0, two.stderr
     assert double.read_bytes() == single.read_bytes()
     assert not part_paths(double) and sorted(p.name for p in tmp_path.iterdir()) == ["music", "one.csv", "two.csv"]
     summaries = [line for line in two.stderr.splitlines()
                  if line.startswith("predict.py: ") and not line.startswith("predict.py: note: ")]  # notes: short clips
     assert summaries == [f"predict.py: 8 files (0 failed), {summaries[0].split('), ')[1]}"]  # one summary, all files
-    again = _predict(TORCHRUN, *args, "--output", str(double))
+    again = _predict(torchrun(), *args, "--output", str(double))
     assert "(0 failed, 8 already done)" in again.stderr and double.read_bytes() == single.read_bytes()
-    refused = _predict(TORCHRUN, *args)
+    refused = _predict(torchrun(), *args)
     assert refused.returncode != 0 and "give --output FILE.csv or FILE.jsonl" in refused.stderr
 
 
@@ -73,7 +71,7 @@ def test_a_run_killed_half_way_resumes_with_one_process(run, tmp_path):
         write_audio(music / f"{i:02d}.wav", 6.0, 16000, seed=i)
     output = tmp_path / "out.jsonl"
     args = ["--model_dir", str(run), str(music), "--output", str(output), "--batch_size", "1", "--num_workers", "1"]
-    process = subprocess.Popen([*ACCELERATE, "predict.py", *args], cwd=REPO, env=ENV, stdout=subprocess.DEVNULL,
+    process = subprocess.Popen([*accelerate_launch(), "predict.py", *args], cwd=REPO, env=ENV, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, start_new_session=True)
 
     def finished() -> int:
@@ -93,7 +91,7 @@ def test_a_run_killed_half_way_resumes_with_one_process(run, tmp_path):
 
     resumed = _predict([sys.executable], *args)
     assert resumed.returncode == 0, resumed.stderr
-    assert f"already done)" in resumed.stderr.splitlines()[-1]
+    assert "already done)" in resumed.stderr.splitlines()[-1]
     files = [json.loads(line)["file"] for line in output.read_text().splitlines()]
     assert sorted(files) == sorted(str(p) for p in music.iterdir())  # no file missing, none twice
     assert not part_paths(output) and not list(tmp_path.glob("out.jsonl.journal*"))

@@ -18,16 +18,12 @@ import mutagen
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 
 from sentio.features.audio import AudioError
-from sentio.features.extractor import SentioFeatureExtractor
 from sentio.inference.journal import journal_path
 from sentio.inference.listing import list_audio
 from sentio.inference.tags import is_temp_copy, tag_values, write_tags
-from sentio.models import build_model
 from tests.conftest import REPO, write_audio
-from tests.tiny import TINY
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1"}
 RESULT = {"valence": 0.25, "arousal": -0.5, "quadrant": "calm"}
@@ -328,7 +324,7 @@ def test_a_full_disk_while_writing_keeps_what_was_written_and_the_rerun_complete
     assert kept.endswith(b"\n") and 0 < len(_records(output)) < 10 and len(kept) <= 1000  # whole records only
     rerun = subprocess.run(args, cwd=REPO, env=ENV, capture_output=True, text=True, timeout=180)
     assert rerun.returncode == 0, rerun.stderr
-    assert f"already done" in rerun.stderr and output.read_bytes().startswith(kept)
+    assert "already done" in rerun.stderr and output.read_bytes().startswith(kept)
     assert sorted(r["file"] for r in _records(output)) == sorted(str(p) for p in music.iterdir())
 
 
