@@ -62,21 +62,42 @@ def test_mp3_blocks_equal_one_whole_read(tmp_path, channels, sr):
     np.testing.assert_array_equal(small, _downmix(whole))
 
 
-def test_a_long_mp3_streams_through_ffmpeg_or_says_how(tmp_path, monkeypatch):
-    """Past the one-read bound an MP3 streams through ffmpeg's pipe (the same music, within the
-    two decoders' rounding); without ffmpeg it is one line saying what to install."""
+@pytest.mark.parametrize("channels,sr", [(1, 44100), (2, 22050), (2, 48000)])
+def test_a_long_mp3_streams_in_blocks_equal_to_one_whole_read_without_ffmpeg(tmp_path, monkeypatch, channels, sr):
+    """Past the one-read bound an MP3 is read by libsndfile block by block, each read from a seek
+    before the block (its damaged start dropped): the samples of one whole read, to float32
+    rounding, at any block size, and no ffmpeg needed."""
     import soundfile as sf
 
     from sentio.features import audio, ffmpeg_pipe
 
-    path = write_audio(tmp_path / "long.mp3", seconds=4.0, sr=44100, channels=1, seed=2)
-    whole, _ = sf.read(path, dtype="float32")
-    monkeypatch.setattr(audio, "MP3_WHOLE_READ_VALUES", 44100)  # 1 s: this file is "long"
-    if ffmpeg_pipe.available():
-        streamed = audio.load_audio(path)
-        assert abs(streamed.size - whole.size) <= 1152
-        n = min(streamed.size, whole.size)
-        assert np.abs(streamed[:n] - whole[:n]).max() < 1e-3
+    path = write_audio(tmp_path / "long.mp3", seconds=4.0, sr=sr, channels=channels, seed=2)
+    with sf.SoundFile(path) as sound:
+        sound.seek(0)
+        whole = audio._downmix(sound.read(dtype="float32", always_2d=True))
+    monkeypatch.setattr(audio, "MP3_WHOLE_READ_VALUES", sr)  # 1 s: this file is "long"
     monkeypatch.setattr(ffmpeg_pipe, "available", lambda: False)
-    with pytest.raises(AudioError, match=r"long.mp3: an MP3 longer than .* install ffmpeg"):
+    for block_frames in (3000, 20000, audio.BLOCK_FRAMES):
+        blocks = list(audio.AudioBlocks(path, block_frames=block_frames))
+        assert len(blocks) == -(-whole.size // min(block_frames, audio.BLOCK_SAMPLES // channels))
+        streamed = np.concatenate(blocks)
+        assert streamed.shape == whole.shape
+        assert np.abs(streamed - whole).max() <= 2e-7  # plain block reads are off by up to 0.98
+    resampled = np.concatenate(list(audio.AudioBlocks(path, 16000, block_frames=3000)))
+    np.testing.assert_allclose(audio.load_audio(path, 16000), resampled, atol=1e-6)
+
+
+def test_a_long_mp3_whose_seek_lands_elsewhere_is_refused_in_one_line(tmp_path, monkeypatch):
+    """The overlap decoded again must equal the previous block's end: a seek that lands on other
+    samples (simulated: 300 frames late) is one line naming the file, never wrong audio."""
+    import soundfile as sf
+
+    from sentio.features import audio
+
+    path = write_audio(tmp_path / "long.mp3", seconds=4.0, sr=44100, channels=2, seed=3)
+    monkeypatch.setattr(audio, "MP3_WHOLE_READ_VALUES", 44100)
+    true_seek = sf.SoundFile.seek
+    monkeypatch.setattr(sf.SoundFile, "seek", lambda self, frames, *a: true_seek(self, frames + 300 * (frames > 0), *a))
+    with pytest.raises(AudioError, match=r"long.mp3: libsndfile cannot decode this long MP3 block by block .* FLAC$") as err:
         audio.load_audio(path)
+    assert "\n" not in str(err.value)
