@@ -45,13 +45,15 @@ def main() -> int:
         """Songs are about to be matched by their audio: the first backbone's features now, each clip
         fingerprinted from the same decode (see sentio.features.cache); the splits come after."""
         if not plans or feature_args.dataset_stats:  # no features asked for / statistics need the splits
-            return
+            return None
         from sentio.features.cache import build_feature_dataset
         from sentio.training.setup import run_feature_extractor
 
-        build_feature_dataset(rows, run_feature_extractor(plans[0], plans[0].architecture(), rows), data_args.cache_dir,
-                              num_proc=data_args.preprocessing_num_workers, fingerprints=True)
+        first = run_feature_extractor(plans[0], plans[0].architecture(), rows)
+        build_feature_dataset(rows, first, data_args.cache_dir, num_proc=data_args.preprocessing_num_workers,
+                              fingerprints=True)
         pass_rows.append(rows)
+        return first.sampling_rate  # the fingerprints' source rate
 
     manifest, report = prepare_manifest(data_args, prep_args.output_dir, decode_pass=decode_pass)
     print(f"manifest: {prep_args.output_dir}/manifest.csv  rows kept {report.rows_kept}, "

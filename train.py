@@ -107,11 +107,12 @@ def main() -> int:
             each clip from the same decode (the matching then decodes nothing); the splits come after
             and index these cached rows. Not with --dataset_stats, whose statistics need the splits."""
             if model_args.dataset_stats:
-                return
+                return None
             first = run_feature_extractor(plan, plan.architecture(), rows)
             build_feature_dataset(rows, first, data_args.cache_dir, num_proc=data_args.preprocessing_num_workers,
                                   fingerprints=True)
             pass_rows.append(rows)
+            return first.sampling_rate  # the fingerprints' source rate (MERT: 24 kHz, CLAP: 48 kHz)
 
         with training_args.main_process_first(desc="manifest"):
             manifest, data_report = prepare_manifest(data_args, training_args.output_dir,

@@ -299,23 +299,26 @@ def test_data_flag_takes_one_or_more_sources():
 
 
 @needs_chromaprint
-def test_one_decode_pass_gives_features_and_fingerprints_then_groups_and_splits(two_datasets, tmp_path):
-    """The feature pass fingerprints each clip from the waveform it decodes (bit for bit what the
-    fingerprint-only route gives); the matching then computes nothing, and the final manifest's
-    features are the pass's cached rows, reused, never decoded again."""
+@pytest.mark.parametrize("kind, options", [("fbank", {"max_length": 256, "num_mel_bins": 64}),  # AST: 16 kHz
+                                           ("waveform", {"sampling_rate": 24000, "window_seconds": 2.0})])  # MERT's
+def test_one_decode_pass_gives_features_and_fingerprints_then_groups_and_splits(two_datasets, tmp_path, kind, options):
+    """The feature pass fingerprints each clip from the waveform it decodes, at its own rate (bit
+    for bit what the fingerprint-only route gives at that rate); the matching then computes
+    nothing, and the final manifest's features are the pass's cached rows, never decoded again."""
     from sentio.data.fingerprint import fingerprint_file, fingerprint_folder
     from sentio.features.cache import build_feature_dataset
     from sentio.features.extractor import SentioFeatureExtractor
 
     deam, emo = two_datasets
     cache = tmp_path / "cache"
-    extractor = SentioFeatureExtractor("fbank", max_length=256, num_mel_bins=64)
+    extractor = SentioFeatureExtractor(kind, **options)
     seen = {}
 
     def decode_pass(rows):
         _, first = build_feature_dataset(rows, extractor, str(cache), fingerprints=True)
         seen["rows"], seen["report"] = rows, first
         seen["prints"] = {p: p.stat().st_mtime_ns for p in fingerprint_folder(cache).rglob("*.npy")}
+        return extractor.sampling_rate
 
     args = DataArguments(data=[str(deam), str(emo)], deam_swapped_subsets="2013", cache_dir=str(cache),
                          split_fractions="0.4,0.3,0.3")
@@ -327,9 +330,12 @@ def test_one_decode_pass_gives_features_and_fingerprints_then_groups_and_splits(
     assert report.duplicates["groups_found"] == 2 and len(manifest) == 4
     from sentio.data.fingerprint import cached_fingerprint, fingerprint_key
 
+    rate = extractor.sampling_rate
     for path in rows["path"]:
-        assert np.array_equal(cached_fingerprint(fingerprint_folder(cache), fingerprint_key(path)),
-                              fingerprint_file(path))
+        assert np.array_equal(cached_fingerprint(fingerprint_folder(cache), fingerprint_key(path, rate)),
+                              fingerprint_file(path, rate))
+        if rate != 16000:  # keyed by the rate: nothing of this pass stands for a 16 kHz fingerprint
+            assert cached_fingerprint(fingerprint_folder(cache), fingerprint_key(path)) is None
     ds, features = build_feature_dataset(manifest, extractor, str(cache), pass_rows=rows)
     assert features.reused and features.clips == 4 and features.cache_dir == seen["report"].cache_dir
     assert set(ds["song_id"]) == set(manifest["song_id"]) and features.windows == len(ds)

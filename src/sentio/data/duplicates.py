@@ -46,7 +46,7 @@ import pandas as pd
 
 from .dynamic import FRAME_SECONDS as LABEL_FRAME_SECONDS
 from .dynamic import Curve
-from .fingerprint import FRAME_SECONDS, Fingerprints, chromaprint_problem, corpus_fingerprints
+from .fingerprint import FRAME_SECONDS, SOURCE_RATE, Fingerprints, chromaprint_problem, corpus_fingerprints
 
 logger = logging.getLogger(__name__)
 
@@ -262,17 +262,20 @@ class DuplicateReport:
 
 
 def match_manifest_songs(manifest: pd.DataFrame, mode: str, cache_dir: str, local_ids: Sequence[str] | None = None,
-                         progress: bool = True) -> tuple[list[list[int]], list[Match], list[Match], Fingerprints | None]:
+                         progress: bool = True, source_rate: int = SOURCE_RATE,
+                         ) -> tuple[list[list[int]], list[Match], list[Match], Fingerprints | None]:
     """Groups of manifest rows that are the same music: by their audio (mode yes, or auto when
-    Chromaprint is installed), or by known id maps only (mode no). Also the matches that made them,
-    the id-map pairs the audio rejected, and the fingerprints (None with mode no)."""
+    Chromaprint is installed; fingerprints from the clips decoded at `source_rate`), or by known id
+    maps only (mode no). Also the matches that made them, the id-map pairs the audio rejected, and
+    the fingerprints (None with mode no)."""
     datasets = manifest["dataset"].astype(str).tolist()
     local_ids = list(local_ids) if local_ids is not None else manifest["song_id"].astype(str).tolist()
     hinted = known_pairs(datasets, local_ids)
     if mode == "no":
         matches = [Match(a, b, float("nan"), 0, 0, "id map (audio not checked)") for a, b in hinted]
         return connected_groups(len(manifest), [(m.a, m.b) for m in matches]), matches, [], None
-    fingerprints = corpus_fingerprints(manifest["path"].astype(str).tolist(), cache_dir, progress=progress)
+    fingerprints = corpus_fingerprints(manifest["path"].astype(str).tolist(), cache_dir, progress=progress,
+                                       source_rate=source_rate)
     matches, rejected = find_matches(fingerprints, hinted)
     return connected_groups(len(manifest), [(m.a, m.b) for m in matches]), matches, rejected, fingerprints
 
@@ -287,11 +290,13 @@ def reconcile(members: list[Member]) -> LabelDecision:
 
 
 def apply_groups(manifest: pd.DataFrame, mode: str, cache_dir: str, local_ids: Sequence[str] | None = None,
-                 progress: bool = True) -> tuple[pd.DataFrame, DuplicateReport]:
+                 progress: bool = True, source_rate: int = SOURCE_RATE) -> tuple[pd.DataFrame, DuplicateReport]:
     """The manifest with copies of the same music sharing a `group` (named by their first song id)
-    and one agreed label (and spread), and the report of every group."""
+    and one agreed label (and spread), and the report of every group (songs matched by fingerprints
+    of their decode at `source_rate`: the rate of the feature pass that cached them)."""
     manifest = manifest.reset_index(drop=True).copy()
-    groups, matches, rejected, fingerprints = match_manifest_songs(manifest, mode, cache_dir, local_ids, progress)
+    groups, matches, rejected, fingerprints = match_manifest_songs(manifest, mode, cache_dir, local_ids, progress,
+                                                                   source_rate)
     ids = manifest["song_id"].astype(str).tolist()
     report = DuplicateReport(
         matched_by="known id maps only (--match_audio no): audio not checked" if mode == "no"

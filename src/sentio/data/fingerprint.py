@@ -16,14 +16,17 @@ low-quality filter (a third of what fingerprinting adds to a feature pass), and 
 same (measured on 6 synthetic pieces and their re-encoded copies: copies' bit error at most 0.015,
 different music's at least 0.37, with either).
 
-Which waveform: the clip decoded mono at SOURCE_RATE (16 kHz), the rate the spectrogram and
-wav2vec2 features decode at. So the first feature pass fingerprints each clip from the waveform it
-decodes anyway (sentio.features.cache, `fingerprints=True`), and a fingerprint-only pass (prepare.py
-without features, another dataset's songs at evaluation) decodes the same samples the same way:
-both routes give the same bits, and one cache serves both.
+Which waveform: the clip decoded mono at a source rate, part of the cache key. A feature pass
+fingerprints each clip from the waveform it decodes anyway (sentio.features.cache,
+`fingerprints=True`), at its backbone's rate (`fingerprint_rate`: 16 kHz for the spectrogram and
+wav2vec2 backbones, 24 kHz for MERT, 48 kHz for CLAP), and the matching that follows reads them at
+that rate. A fingerprint-only pass (prepare.py without features, another dataset's songs at
+evaluation) decodes at SOURCE_RATE (16 kHz) unless told the rate. Either route gives the same bits
+for the same rate, so one cache serves both; fingerprints of one song from two rates differ by
+resampling only (bit error far below the matching threshold), and a run never compares two rates.
 
 Cache: one small file per clip, `<cache_dir>/fingerprints/<key[:2]>/<key>.npy`, the key covering
-FINGERPRINT_VERSION, MAX_SECONDS, SOURCE_RATE and the file's (path, size, mtime_ns), so a touched file is
+FINGERPRINT_VERSION, MAX_SECONDS, the source rate and the file's (path, size, mtime_ns), so a touched file is
 fingerprinted again and any subset of a corpus (a run's train songs, another dataset's test songs)
 reuses what an earlier pass computed. Each file is written under a temporary name and renamed into
 place (atomic, like cache_store.build_once's folders): a process killed mid-pass leaves finished
@@ -53,7 +56,7 @@ FINGERPRINT_VERSION = 3
 # Like fpcalc's default: the first 120 s identify a recording; longer songs cost decode time only.
 MAX_SECONDS = 120.0
 CHROMAPRINT_RATE = 11025  # the library's working rate
-SOURCE_RATE = 16000  # fingerprints are taken from the clip decoded at this rate (see the module docstring)
+SOURCE_RATE = 16000  # the rate a fingerprint-only pass decodes at (see the module docstring)
 FRAME_SECONDS = 4096 / 3 / CHROMAPRINT_RATE  # one fingerprint value per this much audio
 INSTALL_HINT = ("Chromaprint is not installed: apt-get install libchromaprint1 libchromaprint-tools "
                 "(or your system's chromaprint package) and pip install pyacoustid")
@@ -99,11 +102,18 @@ def fingerprint_wave(wave: np.ndarray, sample_rate: int) -> np.ndarray:
     return np.asarray(values, dtype=np.int64).astype(np.uint32)
 
 
-def fingerprint_file(path: str | os.PathLike) -> np.ndarray:
-    """Decode `path` (mono, SOURCE_RATE) and fingerprint its first MAX_SECONDS."""
+def fingerprint_rate(sampling_rate: int) -> int:
+    """The source rate of the fingerprints a feature pass decoding at `sampling_rate` takes: its
+    own, when Chromaprint's 11,025 Hz lies at or below it; else SOURCE_RATE (the matching then
+    decodes for them)."""
+    return sampling_rate if sampling_rate >= CHROMAPRINT_RATE else SOURCE_RATE
+
+
+def fingerprint_file(path: str | os.PathLike, source_rate: int = SOURCE_RATE) -> np.ndarray:
+    """Decode `path` (mono, `source_rate`) and fingerprint its first MAX_SECONDS."""
     # One second more than is fingerprinted: the streaming resampler's last samples (its flush)
     # then lie beyond the fingerprinted part, which equals the whole-clip decode of a feature pass.
-    return fingerprint_wave(load_audio(path, SOURCE_RATE, max_duration=MAX_SECONDS + 1.0), SOURCE_RATE)
+    return fingerprint_wave(load_audio(path, source_rate, max_duration=MAX_SECONDS + 1.0), source_rate)
 
 
 @dataclass
@@ -123,13 +133,14 @@ class Fingerprints:
         return self.values[self.offsets[index]:self.offsets[index + 1]]
 
 
-def fingerprint_key(path: str) -> str | None:
-    """The cache key of a file as it is now; None when it cannot be stat'ed (reported as failed)."""
+def fingerprint_key(path: str, source_rate: int = SOURCE_RATE) -> str | None:
+    """The cache key of a file as it is now, fingerprinted from its decode at `source_rate`; None
+    when it cannot be stat'ed (reported as failed)."""
     try:
         st = os.stat(path)
     except OSError:
         return None
-    blob = {"version": FINGERPRINT_VERSION, "max_seconds": MAX_SECONDS, "source_rate": SOURCE_RATE,
+    blob = {"version": FINGERPRINT_VERSION, "max_seconds": MAX_SECONDS, "source_rate": source_rate,
             "file": [path, st.st_size, st.st_mtime_ns]}
     return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()
 
@@ -146,10 +157,12 @@ def cached_fingerprint(folder: str | os.PathLike, key: str) -> np.ndarray | None
         return None  # not cached yet (or unreadable: computed again)
 
 
-def store_fingerprint(folder: str | os.PathLike, key: str, path: str, values: np.ndarray) -> None:
-    """Store `values` as the fingerprint of `path` under `key` (the key taken before it was decoded),
-    refusing when the file changed since: a fingerprint must describe the file its key names."""
-    if fingerprint_key(path) != key:
+def store_fingerprint(folder: str | os.PathLike, key: str, path: str, values: np.ndarray,
+                      source_rate: int = SOURCE_RATE) -> None:
+    """Store `values` as the fingerprint of `path` under `key` (the key taken before it was decoded,
+    at `source_rate`), refusing when the file changed since: a fingerprint must describe the file its
+    key names."""
+    if fingerprint_key(path, source_rate) != key:
         raise DataError(f"{path}: the file changed while it was fingerprinted; run again once it no longer changes")
     target = _target(Path(folder), key)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -164,31 +177,32 @@ def fingerprint_folder(cache_dir: str | os.PathLike) -> Path:
     return Path(cache_dir) / "fingerprints"
 
 
-def _cached(path: str, folder: Path) -> tuple[np.ndarray | None, str]:
+def _cached(path: str, folder: Path, source_rate: int) -> tuple[np.ndarray | None, str]:
     """A clip's fingerprint, from the cache or computed and stored; (None, reason) for a clip that fails."""
-    key = fingerprint_key(path)
+    key = fingerprint_key(path, source_rate)
     if key is None:
         return None, f"{path}: file not found"
     values = cached_fingerprint(folder, key)
     if values is not None:
         return values, ""
     try:
-        values = fingerprint_file(path)
+        values = fingerprint_file(path, source_rate)
     except AudioError as exc:
         return None, str(exc)
-    store_fingerprint(folder, key, path, values)
+    store_fingerprint(folder, key, path, values, source_rate)
     return values, ""
 
 
-def corpus_fingerprints(paths: Sequence[str], cache_dir: str | os.PathLike, progress: bool = True) -> Fingerprints:
-    """Fingerprints of `paths`, each computed once (cached under cache_dir/fingerprints, keyed by the
-    file's path, size and mtime)."""
+def corpus_fingerprints(paths: Sequence[str], cache_dir: str | os.PathLike, progress: bool = True,
+                        source_rate: int = SOURCE_RATE) -> Fingerprints:
+    """Fingerprints of `paths` from their decode at `source_rate`, each computed once (cached under
+    cache_dir/fingerprints, keyed by the file's path, size and mtime and the rate)."""
     require_chromaprint("matching songs by their audio")
     paths = [str(p) for p in paths]
     folder = fingerprint_folder(cache_dir)
     chunks, offsets, errors = [], [0], {}
     for i, path in enumerate(tqdm(paths, desc="fingerprints", unit="clip", disable=not progress)):
-        values, reason = _cached(path, folder)
+        values, reason = _cached(path, folder, source_rate)
         if values is None:
             values, errors[i] = np.zeros(0, np.uint32), reason
         chunks.append(values)

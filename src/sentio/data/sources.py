@@ -14,7 +14,7 @@ from .csv_table import read_csv_file, read_label_csv
 from .deam import DEAM_SCALE, DeamReader
 from .dynamic import DynamicTable, read_long_dynamic
 from .duplicates import MATCH_MODES, DuplicateReport, apply_groups, merge_copies
-from .fingerprint import require_chromaprint
+from .fingerprint import SOURCE_RATE, fingerprint_rate, require_chromaprint
 from .manifest import (
     REQUIRED_COLUMNS,
     ManifestError,
@@ -224,13 +224,17 @@ def _local_name(dataset: str, taken: set[str]) -> str:
 
 # Called with the rows (song_id, path) about to be matched by their audio, before any split: a caller
 # that computes features anyway runs its feature pass here with fingerprints=True, so each clip is
-# decoded once for both (sentio.features.cache); the matching then finds every fingerprint cached.
-DecodePass = Callable[[pd.DataFrame], None]
+# decoded once for both (sentio.features.cache), and returns the rate that pass decoded at (None
+# when it ran none); the matching then finds every fingerprint cached at that rate.
+DecodePass = Callable[[pd.DataFrame], "int | None"]
 
 
-def _run_decode_pass(decode_pass: DecodePass | None, rows: pd.DataFrame, mode: str) -> None:
+def _run_decode_pass(decode_pass: DecodePass | None, rows: pd.DataFrame, mode: str) -> int:
+    """Run the caller's feature pass, if any; the source rate the matching reads fingerprints at."""
+    rate = None
     if decode_pass is not None and mode != "no":
-        decode_pass(rows[["song_id", "path"]].reset_index(drop=True))
+        rate = decode_pass(rows[["song_id", "path"]].reset_index(drop=True))
+    return SOURCE_RATE if rate is None else fingerprint_rate(rate)
 
 
 def _several_sources(spec: DataSourceSpec, progress: bool, decode_pass: DecodePass | None = None,
@@ -269,8 +273,9 @@ def _several_sources(spec: DataSourceSpec, progress: bool, decode_pass: DecodePa
         rows += kept
     if not rows:
         raise ManifestError(f"{report.source}: no usable rows ({len(report.skipped)} skipped; see the reasons with --strict)")
-    _run_decode_pass(decode_pass, pd.DataFrame(rows), spec.match_audio)
-    manifest, duplicates = apply_groups(pd.DataFrame(rows), spec.match_audio, _cache_dir(spec), local_ids, progress)
+    rate = _run_decode_pass(decode_pass, pd.DataFrame(rows), spec.match_audio)
+    manifest, duplicates = apply_groups(pd.DataFrame(rows), spec.match_audio, _cache_dir(spec), local_ids, progress,
+                                        source_rate=rate)
     split = SplitSpec(seed=spec.split_seed, fractions=spec.fractions(), files=spec.split_files)
     groups: DuplicateReport | None = duplicates
     if protocol is not None:
@@ -331,8 +336,8 @@ def _one_source_grouped(source: Source, split: SplitSpec, spec: DataSourceSpec, 
     kept = check_rows(source.table, source.label_scale, report, spec.strict, source.dataset, progress)
     if not kept:
         raise ManifestError(f"{source.description}: no usable rows ({len(report.skipped)} skipped; see the reasons with --strict)")
-    _run_decode_pass(decode_pass, pd.DataFrame(kept), "yes")
-    manifest, duplicates = apply_groups(pd.DataFrame(kept), "yes", _cache_dir(spec), progress=progress)
+    rate = _run_decode_pass(decode_pass, pd.DataFrame(kept), "yes")
+    manifest, duplicates = apply_groups(pd.DataFrame(kept), "yes", _cache_dir(spec), progress=progress, source_rate=rate)
     manifest, report = finish_manifest(manifest, split, report, spec.strict)
     report.duplicates = duplicates.to_dict()
     return manifest, report, duplicates

@@ -164,12 +164,13 @@ def _features_batch(batch: dict[str, list], extractor: SentioFeatureExtractor, i
         return _features_rows(batch, extractor, fingerprint_dir)
 
 
-def _fingerprint_wanted(path: str, folder: str | None) -> str | None:
-    """The fingerprint cache key of `path` when the pass should fingerprint it (not cached yet), taken
-    BEFORE it is decoded: store_fingerprint then refuses a file that changed while it was decoded."""
+def _fingerprint_wanted(path: str, folder: str | None, rate: int) -> str | None:
+    """The fingerprint cache key of `path` (decoded at `rate`) when the pass should fingerprint it
+    (not cached yet), taken BEFORE it is decoded: store_fingerprint then refuses a file that changed
+    while it was decoded."""
     if not folder:
         return None
-    key = fp.fingerprint_key(path)
+    key = fp.fingerprint_key(path, rate)
     return key if key is not None and fp.cached_fingerprint(folder, key) is None else None
 
 
@@ -180,7 +181,7 @@ def _features_rows(batch: dict[str, list], extractor: SentioFeatureExtractor,
     out: dict[str, list] = {k: [] for k in ("song_id", "clip", "window", "start", "length", "error")}
     blocks: list[np.ndarray] = []
     for song_id, clip, path in zip(batch["song_id"], batch["clip"], batch["path"]):
-        fingerprint_key = _fingerprint_wanted(path, fingerprint_dir)
+        fingerprint_key = _fingerprint_wanted(path, fingerprint_dir, extractor.sampling_rate)
         try:
             wave = load_audio(path, extractor.sampling_rate)
             feats = extractor.params.compute(wave)
@@ -188,9 +189,10 @@ def _features_rows(batch: dict[str, list], extractor: SentioFeatureExtractor,
             feats, reason = None, str(exc)
         except Exception as exc:  # one odd file must not end a long pass; the report names it
             feats, reason = None, f"{path}: {type(exc).__name__}: {exc}"
-        if fingerprint_key is not None and feats is not None:  # from the waveform just decoded (fp.SOURCE_RATE)
+        if fingerprint_key is not None and feats is not None:  # from the waveform just decoded
             try:
-                fp.store_fingerprint(fingerprint_dir, fingerprint_key, path, fp.fingerprint_wave(wave, fp.SOURCE_RATE))
+                rate = extractor.sampling_rate
+                fp.store_fingerprint(fingerprint_dir, fingerprint_key, path, fp.fingerprint_wave(wave, rate), rate)
             except Exception as exc:  # the features stand; the matching pass fingerprints it again and reports
                 logger.debug("%s: no fingerprint in the feature pass: %s", path, exc)
         n = 1 if feats is None else len(feats["length"])
@@ -311,8 +313,8 @@ def build_feature_dataset(
     (a clip's first window always, where even that one is longer).
 
     `fingerprints`: the pass also caches each clip's Chromaprint fingerprint from the waveform it
-    decodes (when the extractor decodes at fingerprint.SOURCE_RATE and Chromaprint is installed;
-    otherwise the matching pass decodes for them). `pass_rows`: the rows (song_id, path) the features
+    decodes, keyed by the extractor's rate (`fingerprint.fingerprint_rate`: any rate from
+    Chromaprint's 11,025 Hz up; with Chromaprint installed; otherwise the matching decodes for them). `pass_rows`: the rows (song_id, path) the features
     were computed for, when that pass came before `manifest` was final (songs matched by their audio
     first, then copies merged and splits assigned): the cache of those rows is used, and only the
     windows of `manifest`'s songs are kept, so the clips are not decoded again.
@@ -355,7 +357,8 @@ def _cached_pass(computed: pd.DataFrame, extractor: SentioFeatureExtractor, cach
     key = cache_key(computed, extractor, clips)
     directory = cache_directory(cache_dir, extractor, key)
     fingerprint_dir = None
-    if fingerprints and extractor.sampling_rate == fp.SOURCE_RATE and fp.chromaprint_problem() is None:
+    rate = extractor.sampling_rate
+    if fingerprints and fp.fingerprint_rate(rate) == rate and fp.chromaprint_problem() is None:
         fingerprint_dir = str(fp.fingerprint_folder(cache_dir))
     reused = build_once(directory, is_complete,
                         lambda tmp: _compute(computed, extractor, str(tmp), key, clips, num_proc, batch_size,
