@@ -101,3 +101,23 @@ def test_a_long_mp3_whose_seek_lands_elsewhere_is_refused_in_one_line(tmp_path, 
     with pytest.raises(AudioError, match=r"long.mp3: libsndfile cannot decode this long MP3 block by block .* FLAC$") as err:
         audio.load_audio(path)
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg writes the header-less MP3 and decodes it")
+def test_a_vbr_mp3_without_a_length_header_decodes_to_its_end(tmp_path):
+    """libsndfile takes a header-less MP3's length from its first frame and stops there (a third of
+    this file); such a file goes to ffmpeg, which decodes to the end."""
+    import subprocess
+
+    import soundfile as sf
+
+    source = write_audio(tmp_path / "source.wav", seconds=12.0, sr=44100, channels=2, seed=6)
+    path = tmp_path / "old_rip.mp3"
+    made = subprocess.run(["ffmpeg", "-v", "error", "-i", str(source), "-c:a", "libmp3lame", "-q:a", "4",
+                           "-write_xing", "0", str(path)], capture_output=True)
+    if made.returncode != 0:
+        pytest.skip("this ffmpeg has no MP3 encoder (libmp3lame)")
+    with sf.SoundFile(path) as sound:
+        guessed = sound.frames / sound.samplerate
+    wave = load_audio(path)
+    assert abs(wave.size / 44100 - 12.0) < 0.1, (wave.size / 44100, guessed)
