@@ -3,12 +3,14 @@ API, and a real browser (headless Chromium) uploading files the test wrote."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -390,6 +392,43 @@ def test_a_full_queue_is_refused_as_busy(server, tmp_path):
             busy += 1
     assert done >= 1 and busy >= 1, (done, busy)  # one running, two waiting: the rest are told
     assert "Quadrant:" in client.predict(handle_file(str(slow)), api_name="/predict")[1]  # and it goes on
+
+
+@pytest.mark.slow
+def test_the_page_shows_the_busy_message_when_the_queue_is_full(server, browser, files, tmp_path):
+    """What a person sees: with the queue kept full by other clients, their upload is answered on
+    the page with the busy message, not a spinner that never ends or Gradio's own words."""
+    from gradio_client import Client, handle_file
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    slow = _silence(tmp_path / "minute.flac", hours=1 / 60)
+    client = Client(server, verbose=False)
+    browser.get(server)
+    field = WebDriverWait(browser, 60).until(lambda d: d.find_element(By.CSS_SELECTOR, "#song input[type=file]"))
+    stop, jobs = threading.Event(), []
+
+    def keep_the_queue_full() -> None:  # others' requests, arriving faster than one slot serves them
+        while not stop.is_set():
+            jobs.append(client.submit(handle_file(str(slow)), api_name="/predict"))
+            time.sleep(0.05)
+
+    flood = threading.Thread(target=keep_the_queue_full, daemon=True)
+    flood.start()
+    try:
+        time.sleep(1.0)
+        field.send_keys(str(files["song"]))
+        shown = WebDriverWait(browser, 90).until(
+            lambda d: "The demo is busy" in d.find_element(By.TAG_NAME, "body").text)
+    finally:
+        stop.set()
+        flood.join()
+        for job in jobs:
+            with contextlib.suppress(Exception):  # refused ones raise at once; the admitted ones finish
+                job.result(timeout=120)
+    body = browser.find_element(By.TAG_NAME, "body").text
+    assert shown and re.search(r"The demo is busy: \d+ requests are waiting; try again in a minute\.", body), body
+    assert "Queue is full" not in body and "Traceback" not in browser.page_source
 
 
 def test_a_hostile_name_never_becomes_a_path(predictor, files, tmp_path):
