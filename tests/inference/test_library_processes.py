@@ -24,6 +24,32 @@ def _predict(launcher: list[str], *args: str, **kwargs) -> subprocess.CompletedP
                           timeout=300, **kwargs)
 
 
+def _descendants(pid: int) -> list[int]:
+    """Every living process below `pid`, from /proc."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = open(f"/proc/{entry}/stat").read()
+            except OSError:
+                continue
+            parents.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        children = parents.get(todo.pop(), [])
+        found += children
+        todo += children
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Whether `pid` still runs (a zombie waiting for its reaper does not)."""
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def torchrun() -> list[str]:
     return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port())]
 
@@ -81,9 +107,15 @@ def test_a_run_killed_half_way_resumes_with_one_process(run, tmp_path):
         deadline = time.monotonic() + 240
         while finished() < 4 and time.monotonic() < deadline and process.poll() is None:
             time.sleep(0.01)
+        workers = _descendants(process.pid)  # torchrun gives each its own session: not in the launcher's group
     finally:
-        os.killpg(process.pid, signal.SIGKILL)  # the launcher and both processes, at once
+        os.killpg(process.pid, signal.SIGKILL)  # the launcher, killed outright
         process.wait()
+    assert len(workers) >= 2
+    deadline = time.monotonic() + 30
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_alive(pid) for pid in workers)  # the workers died with it (else they would merge late)
     parts = part_paths(output)
     assert parts == [part_path(output, 0, 2), part_path(output, 1, 2)]
     written = sum(len(p.read_text().splitlines()) for p in parts)
