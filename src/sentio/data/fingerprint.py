@@ -22,8 +22,9 @@ fingerprints each clip from the waveform it decodes anyway (sentio.features.cach
 wav2vec2 backbones, 24 kHz for MERT, 48 kHz for CLAP), and the matching that follows reads them at
 that rate. A fingerprint-only pass (prepare.py without features, another dataset's songs at
 evaluation) decodes at SOURCE_RATE (16 kHz) unless told the rate. Either route gives the same bits
-for the same rate, so one cache serves both; fingerprints of one song from two rates differ by
-resampling only (bit error far below the matching threshold), and a run never compares two rates.
+for the same rate, so one cache serves both. Fingerprints of one song from two rates differ by
+resampling only (measured on 20 demo clips, 16 kHz against 22.05, 24 and 48 kHz: bit error at
+most 0.0045; different clips at least 0.425), and a run never compares two rates anyway.
 
 Cache: one small file per clip, `<cache_dir>/fingerprints/<key[:2]>/<key>.npy`, the key covering
 FINGERPRINT_VERSION, MAX_SECONDS, the source rate and the file's (path, size, mtime_ns), so a touched file is
