@@ -28,6 +28,32 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def descendants(pid: int) -> list[int]:
+    """Every living process below `pid`, from /proc."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = open(f"/proc/{entry}/stat").read()
+            except OSError:
+                continue
+            parents.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        children = parents.get(todo.pop(), [])
+        found += children
+        todo += children
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Whether `pid` still runs (a zombie waiting for its reaper does not)."""
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def run_script(monkeypatch: pytest.MonkeyPatch, script: str, *args: str) -> int:
     """A top-level script's __main__ in this process (no interpreter or torch start-up): its exit
     status. What it printed is in capsys."""

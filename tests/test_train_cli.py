@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -12,7 +15,7 @@ import pytest
 
 from sentio.models.registry import BACKBONES
 from tests.conftest import REPO
-from tests.helpers import PREDICT, free_port, run_python, run_script, tiny_checkpoint
+from tests.helpers import PREDICT, alive, descendants, free_port, run_python, run_script, tiny_checkpoint
 
 # Every backbone of the registry but CLAP, whose end-to-end run (tests/models/test_clap.py) needs a
 # checkpoint in CLAP's own format: a new backbone joins this test on its own.
@@ -109,6 +112,34 @@ def test_torchrun_two_cpu_processes_train_one_model(tiny_corpus, tmp_path):
     assert state["global_step"] == 2 * (train_songs // 4)
     assert result.stdout.count("test CCC:") == 1
     assert np.isfinite(json.loads((out / "all_results.json").read_text())["test_ccc_mean"])
+
+
+@pytest.mark.slow
+def test_torchrun_workers_die_with_a_launcher_killed_outright(tiny_corpus, tmp_path):
+    """torchrun starts each worker in a session of its own: a launcher killed with SIGKILL would
+    leave them training on, writing checkpoints into the run a resumed run writes. They die with it."""
+    pytest.importorskip("torch.distributed.run")
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
+               "train.py", "--model", "ast", "--demo", "--demo_dir", str(tiny_corpus), "--demo_num_clips", "16",
+               "--demo_seed", "5", "--checkpoint", str(tiny_checkpoint("ast", tmp_path / "tiny")), "--epochs", "500",
+               "--per_device_train_batch_size", "2", "--output_dir", str(out), "--cache_dir", str(tmp_path / "cache"),
+               "--report_to", "none", "--disable_tqdm", "true"]
+    launcher = subprocess.Popen(command, cwd=REPO, env={**os.environ, "HF_HUB_OFFLINE": "1"}, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        while not (out / "manifest.csv").is_file() and time.monotonic() < deadline and launcher.poll() is None:
+            time.sleep(0.1)
+        workers = descendants(launcher.pid)
+    finally:
+        os.killpg(launcher.pid, signal.SIGKILL)  # the launcher only: the workers are in sessions of their own
+        launcher.wait()
+    assert (out / "manifest.csv").is_file() and len(workers) >= 2
+    deadline = time.monotonic() + 30
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(alive(pid) for pid in workers)
 
 
 @pytest.mark.slow

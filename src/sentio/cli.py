@@ -18,6 +18,8 @@ from typing import Any, Callable, Iterator, Sequence
 
 from .errors import ArgumentError, OutputError, SentioError, first_line
 
+_PR_SET_PDEATHSIG = 1  # prctl option (linux/prctl.h): a signal for this process when its parent dies
+
 # OS errors the user fixes (space, permissions), whatever library raised them: one line, not a bug.
 _ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS}
 
@@ -166,9 +168,30 @@ def _not_about_sharding(record: logging.LogRecord) -> bool:
     return "were not sharded" not in record.getMessage() and "TP rules were not applied" not in record.getMessage()
 
 
+def die_with_launcher() -> None:
+    """Under torchrun (and accelerate launch, which runs it), end this process when its launcher
+    dies, however it dies. torchrun starts each worker in a session of its own, so a launcher killed
+    outright (SIGKILL, the OOM killer, a node agent) leaves its workers running on: predict.py's
+    would keep writing their parts and the main one then merge them into an output that a rerun is
+    already writing (seen in a test: 8 files recorded twice); train.py's would keep writing
+    checkpoints into the run a resumed run writes. A launcher that is stopped (Ctrl-C, SIGTERM)
+    stops its workers itself. Linux's parent-death signal; elsewhere nothing changes."""
+    if "TORCHELASTIC_RUN_ID" not in os.environ or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    launcher = os.getppid()
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != launcher:  # it died before the signal was armed
+        os._exit(1)
+
+
 def run_cli(main: Callable[[], int | None], prog: str) -> None:
     """Run `main`: a SentioError exits 2 with `prog: error: <one line>`, Ctrl-C exits 130, and any
-    other exception is a bug: it propagates with its full traceback (exit 1)."""
+    other exception is a bug: it propagates with its full traceback (exit 1). Under torchrun, the
+    process dies with its launcher (`die_with_launcher`)."""
+    die_with_launcher()
     setup_logging()
     try:
         code = main()

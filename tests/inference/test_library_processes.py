@@ -14,7 +14,7 @@ import pytest
 
 from sentio.inference.shards import part_path, part_paths, split_by_size
 from tests.conftest import REPO, write_audio
-from tests.helpers import free_port
+from tests.helpers import alive, descendants, free_port
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
 
@@ -22,32 +22,6 @@ ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
 def _predict(launcher: list[str], *args: str, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run([*launcher, "predict.py", *args], cwd=REPO, env=ENV, capture_output=True, text=True,
                           timeout=300, **kwargs)
-
-
-def _descendants(pid: int) -> list[int]:
-    """Every living process below `pid`, from /proc."""
-    parents: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = open(f"/proc/{entry}/stat").read()
-            except OSError:
-                continue
-            parents.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry))
-    found, todo = [], [pid]
-    while todo:
-        children = parents.get(todo.pop(), [])
-        found += children
-        todo += children
-    return found
-
-
-def _alive(pid: int) -> bool:
-    """Whether `pid` still runs (a zombie waiting for its reaper does not)."""
-    try:
-        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def torchrun() -> list[str]:
@@ -107,15 +81,15 @@ def test_a_run_killed_half_way_resumes_with_one_process(run, tmp_path):
         deadline = time.monotonic() + 240
         while finished() < 4 and time.monotonic() < deadline and process.poll() is None:
             time.sleep(0.01)
-        workers = _descendants(process.pid)  # torchrun gives each its own session: not in the launcher's group
+        workers = descendants(process.pid)  # torchrun gives each its own session: not in the launcher's group
     finally:
         os.killpg(process.pid, signal.SIGKILL)  # the launcher, killed outright
         process.wait()
     assert len(workers) >= 2
     deadline = time.monotonic() + 30
-    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not any(_alive(pid) for pid in workers)  # the workers died with it (else they would merge late)
+    assert not any(alive(pid) for pid in workers)  # the workers died with it (else they would merge late)
     parts = part_paths(output)
     assert parts == [part_path(output, 0, 2), part_path(output, 1, 2)]
     written = sum(len(p.read_text().splitlines()) for p in parts)

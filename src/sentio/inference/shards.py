@@ -12,14 +12,12 @@ number of processes finds every finished file in the output or in a part.
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 WAIT = timedelta(hours=24)  # how long a process waits at a barrier for the slowest one
-_PR_SET_PDEATHSIG = 1  # prctl option (linux/prctl.h): a signal for this process when its parent dies
 
 
 @dataclass
@@ -67,29 +65,10 @@ def launched() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
-def die_with_launcher() -> None:
-    """Under torchrun (and accelerate launch, which runs it), end this process when its launcher
-    dies, however it dies. torchrun starts each worker in a session of its own, so a launcher killed
-    outright (SIGKILL, the OOM killer, a node agent) leaves its workers running: they keep
-    writing their parts, and the main one then merges them into an output that a rerun is already
-    writing (seen in a test: 8 files recorded twice). A launcher that is stopped (Ctrl-C, SIGTERM)
-    stops its workers itself. Linux's parent-death signal; elsewhere nothing changes."""
-    if "TORCHELASTIC_RUN_ID" not in os.environ or not sys.platform.startswith("linux"):
-        return
-    import ctypes
-    import signal
-
-    launcher = os.getppid()
-    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != launcher:  # it died before the signal was armed
-        os._exit(1)
-
-
 def processes(device: str | None) -> Processes:
     """Join the other processes of a launch (gloo between CPU processes, nccl between GPUs)."""
     if not launched():
         return Processes(device=device)
-    die_with_launcher()
     import torch
     from accelerate import PartialState
 
