@@ -446,8 +446,8 @@ class _SeekingMp3Source(_Source):
         block = self.source.read(frames + back)
         check = min(back, self.tail.shape[0], MP3_CHECK_FRAMES)
         if check:
-            again = block[back - check: back]
-            if again.shape != self.tail[-check:].shape or np.abs(again - self.tail[-check:]).max() > MP3_CHECK_TOLERANCE:
+            again, before = block[back - check: back], self.tail[-check:]
+            if again.shape != before.shape or np.abs(again - before).max() > MP3_CHECK_TOLERANCE:
                 raise AudioError(self.path, "libsndfile cannot decode this long MP3 block by block (its seek does "
                                             "not land on the same samples): convert it, e.g. to FLAC")
         block = block[back:]
@@ -490,7 +490,7 @@ def _open(path: str) -> _Source:
     source = _SndfileSource(path, sound)
     if sound.format != "MP3":
         return source
-    if _mp3_length_guessed(path) and ffmpeg_pipe.available():
+    if ffmpeg_pipe.available() and _mp3_length_guessed(path):  # without ffmpeg nothing reads further
         shape = ffmpeg_pipe.probe(path)
         if shape is not None:  # libsndfile would stop at its guess of the length: ffmpeg reads to the end
             source.close()

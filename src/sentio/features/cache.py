@@ -314,10 +314,11 @@ def build_feature_dataset(
 
     `fingerprints`: the pass also caches each clip's Chromaprint fingerprint from the waveform it
     decodes, keyed by the extractor's rate (`fingerprint.fingerprint_rate`: any rate from
-    Chromaprint's 11,025 Hz up; with Chromaprint installed; otherwise the matching decodes for them). `pass_rows`: the rows (song_id, path) the features
-    were computed for, when that pass came before `manifest` was final (songs matched by their audio
-    first, then copies merged and splits assigned): the cache of those rows is used, and only the
-    windows of `manifest`'s songs are kept, so the clips are not decoded again.
+    Chromaprint's 11,025 Hz up; with Chromaprint installed; otherwise the matching decodes for
+    them). `pass_rows`: the rows (song_id, path) the features were computed for, when that pass
+    came before `manifest` was final (songs matched by their audio first, then copies merged and
+    splits assigned): the cache of those rows is used, and only the windows of `manifest`'s
+    songs are kept, so the clips are not decoded again.
     """
     t0 = time.perf_counter()
     manifest = manifest.reset_index(drop=True)
